@@ -1,0 +1,53 @@
+"""ESRGAN super-resolution toolkit.
+
+The public functions below are thin wrappers that import their implementation on first use, so
+`import esrgan` is cheap and has no side effects.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from esrgan.errors import ESRGANError
+
+if TYPE_CHECKING:
+    import numpy as np
+    import torch
+
+__all__ = ["ESRGANError", "imresize", "interpolate", "load_model", "save_model", "upscale"]
+__version__ = "0.1.0"
+
+
+def load_model(path: str, *, device: str | torch.device = "cpu") -> torch.nn.Module:
+    """Load any supported checkpoint (.pth/.safetensors, any key format); the architecture is detected."""
+    from esrgan.models.loading import load_model as _load
+
+    return _load(path, device=device)
+
+
+def save_model(model: torch.nn.Module, path: str, **kwargs: Any) -> None:
+    """Save a generator in this package's format (BasicSR keys in .pth, or .safetensors + metadata)."""
+    from esrgan.models.loading import save_model as _save
+
+    _save(model, path, **kwargs)
+
+
+def upscale(model: torch.nn.Module, image: Any, **kwargs: Any) -> Any:
+    """Upscale one image (numpy HWC/HW array or PIL image) with tiling; see `esrgan.inference.upscale`."""
+    from esrgan.inference.upscale import upscale as _upscale
+
+    return _upscale(model, image, **kwargs)
+
+
+def imresize(x: np.ndarray | torch.Tensor, scale: float, **kwargs: Any) -> np.ndarray | torch.Tensor:
+    """MATLAB-exact antialiased bicubic resize of HWC arrays or NCHW tensors."""
+    from esrgan.data.bicubic import imresize as _imresize
+
+    return _imresize(x, scale, **kwargs)
+
+
+def interpolate(a: Any, b: Any, alpha: float) -> torch.nn.Module:
+    """Network interpolation: (1 - alpha) * a + alpha * b over every parameter."""
+    from esrgan.inference.interpolation import interpolate as _interpolate
+
+    return _interpolate(a, b, alpha)
