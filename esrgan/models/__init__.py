@@ -1,1 +1,7 @@
+"""Generators and discriminators. Each architecture lives in its own file."""
 
+from esrgan.models.discriminator import SRGANDiscriminator, VGGDiscriminator
+from esrgan.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
+from esrgan.models.srresnet import SRResNet
+
+__all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock", "SRGANDiscriminator", "SRResNet", "VGGDiscriminator"]
