@@ -27,11 +27,13 @@ def import_spandrel():
         functional.InterpolationMode = type("InterpolationMode", (), {})
         functional.rotate = functional.normalize = _unavailable
         tv.transforms, transforms.functional = transforms, functional
-        sys.modules.update({
-            "torchvision": tv,
-            "torchvision.transforms": transforms,
-            "torchvision.transforms.functional": functional,
-        })
+        sys.modules.update(
+            {
+                "torchvision": tv,
+                "torchvision.transforms": transforms,
+                "torchvision.transforms.functional": functional,
+            }
+        )
     import spandrel
 
     return spandrel

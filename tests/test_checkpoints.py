@@ -21,15 +21,29 @@ def spec_to_2019(sd):
     out = {}
     for k, v in sd.items():
         k = re.sub(r"^body\.(\d+)\.rdb(\d)\.", r"RRDB_trunk.\1.RDB\2.", k)
-        k = {"conv_body": "trunk_conv", "conv_hr": "HRconv", "conv_up1": "upconv1",
-             "conv_up2": "upconv2"}.get(k.rsplit(".", 1)[0], k.rsplit(".", 1)[0]) + "." + k.rsplit(".", 1)[1]
+        k = (
+            {
+                "conv_body": "trunk_conv",
+                "conv_hr": "HRconv",
+                "conv_up1": "upconv1",
+                "conv_up2": "upconv2",
+            }.get(k.rsplit(".", 1)[0], k.rsplit(".", 1)[0])
+            + "."
+            + k.rsplit(".", 1)[1]
+        )
         out[k] = v
     return out
 
 
 def spec_to_old_arch(sd, nb):
-    names = {"conv_first": "model.0", "conv_body": f"model.1.sub.{nb}", "conv_up1": "model.3",
-             "conv_up2": "model.6", "conv_hr": "model.8", "conv_last": "model.10"}
+    names = {
+        "conv_first": "model.0",
+        "conv_body": f"model.1.sub.{nb}",
+        "conv_up1": "model.3",
+        "conv_up2": "model.6",
+        "conv_hr": "model.8",
+        "conv_last": "model.10",
+    }
     out = {}
     for k, v in sd.items():
         name, kind = k.rsplit(".", 1)
@@ -137,9 +151,16 @@ def write(path, obj):
 def test_unsupported_files_get_one_line_errors(tmp_path):
     cases = {
         write(tmp_path / "d.pth", VGGDiscriminator().state_dict()): "discriminator",
-        write(tmp_path / "c.pth", {"params": {"body.0.weight": torch.zeros(64, 3, 3, 3),
-                                              "body.0.bias": torch.zeros(64),
-                                              "body.1.weight": torch.zeros(64)}}): "SRVGG",
+        write(
+            tmp_path / "c.pth",
+            {
+                "params": {
+                    "body.0.weight": torch.zeros(64, 3, 3, 3),
+                    "body.0.bias": torch.zeros(64),
+                    "body.1.weight": torch.zeros(64),
+                }
+            },
+        ): "SRVGG",
         write(tmp_path / "t.pth", {"iteration": 5, "optimizers": [{}]}): "training state",
     }
     (tmp_path / "text.pth").write_text("not a model")
@@ -177,7 +198,12 @@ def test_info_and_convert_cli(tiny, tmp_path, capsys):
     src = write(tmp_path / "old.pth", spec_to_old_arch(tiny.state_dict(), 2))
     assert main(["info", str(src)]) == 0
     out = capsys.readouterr().out
-    assert "RRDBNet" in out and "x4" in out and "old-arch" in out and f"{sum(p.numel() for p in tiny.parameters()):,}" in out
+    assert (
+        "RRDBNet" in out
+        and "x4" in out
+        and "old-arch" in out
+        and f"{sum(p.numel() for p in tiny.parameters()):,}" in out
+    )
     dst = tmp_path / "new.safetensors"
     assert main(["convert", str(src), str(dst)]) == 0
     assert main(["convert", str(src), str(dst)]) == 2  # exists, no --force

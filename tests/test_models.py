@@ -26,8 +26,14 @@ def test_vgg_discriminator_size_matches_spec():
 def rrdbnet_param_formula(in_ch, out_ch, nf, nb, gc, n_up, unshuffle):
     conv = lambda ci, co, k=3: ci * co * k * k + co  # noqa: E731
     rdb = sum(conv(nf + i * gc, gc) for i in range(4)) + conv(nf + 4 * gc, nf)
-    return (conv(in_ch * unshuffle**2, nf) + nb * 3 * rdb + conv(nf, nf) + n_up * conv(nf, nf)
-            + conv(nf, nf) + conv(nf, out_ch))
+    return (
+        conv(in_ch * unshuffle**2, nf)
+        + nb * 3 * rdb
+        + conv(nf, nf)
+        + n_up * conv(nf, nf)
+        + conv(nf, nf)
+        + conv(nf, out_ch)
+    )
 
 
 @pytest.mark.parametrize("scale,n_up,unshuffle", [(1, 2, 4), (2, 2, 2), (4, 2, 1), (8, 3, 1)])

@@ -39,8 +39,10 @@ class VGGDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-2:] != (self.input_size, self.input_size):
-            raise ValueError(f"VGGDiscriminator expects {self.input_size}x{self.input_size} input, "
-                             f"got {tuple(x.shape[-2:])}")
+            raise ValueError(
+                f"VGGDiscriminator expects {self.input_size}x{self.input_size} input, "
+                f"got {tuple(x.shape[-2:])}"
+            )
         feat = self.lrelu(self.conv0_0(x))
         feat = self.lrelu(self.bn0_1(self.conv0_1(feat)))
         for i in range(1, 5):
@@ -71,7 +73,10 @@ class SRGANDiscriminator(nn.Module):
         self.features = nn.Sequential(*layers)
         side = input_size // 16
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(c_in * side * side, 1024), nn.LeakyReLU(0.2, inplace=True), nn.Linear(1024, 1)
+            nn.Flatten(),
+            nn.Linear(c_in * side * side, 1024),
+            nn.LeakyReLU(0.2, inplace=True),
+            nn.Linear(1024, 1),
         )
 
     def forward(self, x: Tensor) -> Tensor:

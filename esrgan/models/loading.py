@@ -82,7 +82,7 @@ def unwrap_state(obj: dict[str, Any]) -> tuple[dict[str, Tensor], str | None]:
     state = {k: v for k, v in obj.items() if isinstance(v, Tensor)}
     for prefix in PREFIXES:
         if state and all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
+            state = {k[len(prefix) :]: v for k, v in state.items()}
     return state, wrapper
 
 
@@ -95,9 +95,12 @@ def describe_unsupported(state: dict[str, Tensor], obj: dict[str, Any]) -> str:
         return "a VGG-style discriminator, not a generator"
     if any(k.startswith("features.") for k in keys) and any(k.startswith("classifier.") for k in keys):
         return "a VGG classification network (e.g. VGG19 perceptual-loss weights), not an SR generator"
-    if "body.0.weight" in keys and any(k.endswith(".weight") and k.count(".") == 2 for k in keys) and \
-            not any("rdb" in k for k in keys):
-        return "state dict looks like an SRVGG compact model (Real-ESRGAN realesr-general/animevideo); not supported"
+    if (
+        "body.0.weight" in keys
+        and any(k.endswith(".weight") and k.count(".") == 2 for k in keys)
+        and not any("rdb" in k for k in keys)
+    ):
+        return "state dict looks like an SRVGG compact model (Real-ESRGAN realesr-*); not supported"
     if any(k.startswith(("layers.0.residual_group", "patch_embed")) for k in keys):
         return "state dict looks like a SwinIR/HAT transformer model; not supported"
     if "head.0.weight" in keys and any(k.startswith("body.0.body.") for k in keys):
@@ -139,7 +142,9 @@ def build_from_state(state: dict[str, Tensor], obj: dict[str, Any], source: str)
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
         detail = " ".join(str(exc).split())[:300]
-        raise ESRGANError(f"{source}: weights do not fit the detected {type(model).__name__}: {detail}") from None
+        raise ESRGANError(
+            f"{source}: weights do not fit the detected {type(model).__name__}: {detail}"
+        ) from None
     return model.eval(), fmt
 
 

@@ -153,8 +153,13 @@ _OLD_BLOCK = re.compile(r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(weight|b
 _OLD_TRUNK = re.compile(r"^model\.1\.sub\.(\d+)\.(weight|bias)$")
 _OLD_SEQ = re.compile(r"^model\.(\d+)\.(weight|bias)$")
 _ESRGAN2019_BLOCK = re.compile(r"^RRDB_trunk\.(\d+)\.RDB(\d)\.conv(\d)\.(weight|bias)$")
-_2019_RENAMES = {"trunk_conv": "conv_body", "HRconv": "conv_hr", "upconv1": "conv_up1",
-                 "upconv2": "conv_up2", "upconv3": "conv_up3"}
+_2019_RENAMES = {
+    "trunk_conv": "conv_body",
+    "HRconv": "conv_hr",
+    "upconv1": "conv_up1",
+    "upconv2": "conv_up2",
+    "upconv3": "conv_up3",
+}
 
 
 def key_format(state: dict[str, Tensor]) -> str | None:
