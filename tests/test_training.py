@@ -1,0 +1,251 @@
+"""Trainer: config handling, the two stages, exact resume after SIGKILL, NaN handling, DDP parity."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import esrgan
+from esrgan.errors import ESRGANError
+from esrgan.training.config import load_config
+from esrgan.training.schedule import lr_factor
+from esrgan.training.trainer import train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def photo_dirs(tmp_path_factory):
+    """Small crops of a real photo (scikit-image's astronaut) as train and val folders."""
+    from skimage import data
+
+    photo = data.astronaut()
+    root = tmp_path_factory.mktemp("photos")
+    for split, boxes in {"train": [(0, 0), (100, 200), (300, 50), (250, 300)], "val": [(400, 400)]}.items():
+        (root / split).mkdir()
+        for i, (y, x) in enumerate(boxes):
+            Image.fromarray(photo[y : y + 96, x : x + 96]).save(root / split / f"p{i}.png")
+    return root / "train", root / "val"
+
+
+def tiny_overrides(photo_dirs, out: Path, name: str, **extra) -> list[str]:
+    train_dir, val_dir = photo_dirs
+    settings = {
+        "name": name,
+        "output_dir": str(out),
+        "total_iters": 6,
+        "seed": 3,
+        "generator.num_feat": 8,
+        "generator.num_block": 1,
+        "generator.num_grow": 4,
+        "data.train_hr": str(train_dir),
+        "data.val_hr": str(val_dir),
+        "data.hr_crop": 32,
+        "data.batch_size": 4,
+        "data.num_workers": 0,
+        "log_every": 2,
+        "val_every": 3,
+        "save_every": 3,
+        "tensorboard": False,
+        "progress": False,
+        "optim.lr_g": 1e-3,
+    }
+    settings.update(extra)
+    return [f"{k}={v}" for k, v in settings.items()]
+
+
+def set_args(overrides: list[str]) -> list[str]:
+    return [a for item in overrides for a in ("--set", item)]
+
+
+def weights(path: Path) -> dict[str, torch.Tensor]:
+    blob = torch.load(path, weights_only=True)
+    return {
+        **{f"params.{k}": v for k, v in blob["params"].items()},
+        **{f"ema.{k}": v for k, v in blob.get("params_ema", {}).items()},
+    }
+
+
+def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
+    (tmp_path / "c.yaml").write_text("data: {batch_sise: 4}\n")
+    with pytest.raises(ESRGANError, match="data.batch_sise"):
+        load_config(tmp_path / "c.yaml")
+    for bad, needle in [
+        ("optim.lr_g=-1", "lr_g"),
+        ("data.batch_size=two", "data.batch_size"),
+        ("loss.gan_type=wgan", "gan_type"),
+        ("generator.scale=3", "scale"),
+        ("optim.betas=[0.9]", "betas"),
+        ("nonsense", "key=value"),
+    ]:
+        with pytest.raises(ESRGANError, match=needle):
+            load_config(None, [bad])
+    (tmp_path / "c.toml").write_text('name = "t"\n[optim]\nlr_g = 0.001\nbetas = [0.9, 0.99]\n')
+    cfg = load_config(tmp_path / "c.toml", ["data.batch_size=8"])
+    assert cfg.name == "t" and cfg.optim.lr_g == 1e-3 and cfg.optim.betas == (0.9, 0.99)
+    assert cfg.data.batch_size == 8
+
+
+def test_presets_load_and_match_the_paper():
+    psnr = load_config(REPO / "configs/esrgan_x4_psnr.yaml")
+    gan = load_config(REPO / "configs/esrgan_x4_gan.yaml")
+    assert psnr.optim.lr_g == 2e-4 and psnr.loss.pixel == "l1" and not psnr.is_gan
+    assert list(psnr.optim.milestones) == [200_000, 400_000, 600_000, 800_000]
+    assert gan.loss.gan_type == "ragan" and gan.loss.gan_weight == 5e-3 and gan.loss.pixel_weight == 1e-2
+    assert gan.loss.perceptual_layers == {"conv5_4": 1.0} and gan.optim.lr_g == gan.optim.lr_d == 1e-4
+    assert list(gan.optim.milestones) == [50_000, 100_000, 200_000, 300_000]
+    srgan = load_config(REPO / "configs/srgan_x4.yaml")
+    assert srgan.loss.perceptual_layers == {"relu5_4": 1.0} and srgan.loss.gan_weight == 1e-3
+    assert srgan.loss.gan_type == "vanilla" and srgan.generator.batch_norm
+    for path in sorted((REPO / "configs").rglob("*.yaml")):
+        load_config(path)
+
+
+def test_multistep_schedule_halves_at_milestones():
+    cfg = load_config(None, ["optim.milestones=[10, 20]"]).optim
+    assert [lr_factor(cfg, i, 100) for i in (0, 9, 10, 19, 20, 99)] == [1, 1, 0.5, 0.5, 0.25, 0.25]
+
+
+def test_stage1_then_stage2_produce_loadable_models(photo_dirs, tmp_path):
+    final1 = train(load_config(None, tiny_overrides(photo_dirs, tmp_path, "s1")))
+    g1 = esrgan.load_model(final1)
+    assert g1.config.num_feat == 8
+    run1 = tmp_path / "s1"
+    assert (run1 / "metrics.jsonl").read_text().count("loss/pixel") == 3
+    assert any("val/psnr_y" in line for line in (run1 / "metrics.jsonl").read_text().splitlines())
+    assert list((run1 / "samples").glob("*/p0.png"))
+    over = tiny_overrides(
+        photo_dirs,
+        tmp_path,
+        "s2",
+        **{
+            "generator.pretrained": str(final1),
+            "loss.gan_weight": 5e-3,
+            "loss.perceptual_weight": 1.0,
+            "loss.vgg_random_init": True,
+            "loss.pixel_weight": 1e-2,
+            "total_iters": 2,
+            "save_every": 2,
+        },
+    )
+    final2 = train(load_config(None, over))
+    g2 = esrgan.load_model(final2)
+    assert (tmp_path / "s2/models/net_d_0000002.pth").is_file()
+    # Stage 2 really started from stage 1 and then moved.
+    d = [
+        (a - b).abs().max().item()
+        for a, b in zip(g1.state_dict().values(), g2.state_dict().values(), strict=True)
+    ]
+    assert 0 < max(d) < 1
+    log = (tmp_path / "s2/train.log").read_text()
+    assert "RANDOM VGG19" in log and "gan_g" in (tmp_path / "s2/metrics.jsonl").read_text()
+
+
+def test_refuses_to_overwrite_a_run_without_resume(photo_dirs, tmp_path):
+    over = tiny_overrides(photo_dirs, tmp_path, "r", total_iters=3, val_every=100)
+    train(load_config(None, over))
+    with pytest.raises(ESRGANError, match="--resume"):
+        train(load_config(None, over))
+
+
+def run_cli(args, **kwargs):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "esrgan", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **kwargs,
+    )
+
+
+def test_resume_after_sigkill_matches_uninterrupted_run(photo_dirs, tmp_path):
+    common = {
+        "total_iters": 24,
+        "save_every": 4,
+        "val_every": 1000,
+        "data.hr_crop": 64,
+        "generator.num_feat": 16,
+        "generator.num_block": 2,
+        "ema_decay": 0.9,
+    }
+    full = run_cli(["train", *set_args(tiny_overrides(photo_dirs, tmp_path, "full", **common))])
+    assert full.wait(timeout=300) == 0, full.stderr.read().decode()[-2000:]
+
+    args = ["train", *set_args(tiny_overrides(photo_dirs, tmp_path, "killed", **common))]
+    victim = run_cli(args)
+    state_dir = tmp_path / "killed" / "state"
+    deadline = time.time() + 300
+    while not (state_dir.is_dir() and any(p.suffix == ".state" for p in state_dir.iterdir())):
+        assert victim.poll() is None, "run finished before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.01)
+    victim.send_signal(signal.SIGKILL)
+    assert victim.wait() == -signal.SIGKILL
+    assert not (tmp_path / "killed/models/net_g_final.pth").exists()
+
+    resumed = run_cli([*args, "--resume"])
+    assert resumed.wait(timeout=300) == 0, resumed.stderr.read().decode()[-2000:]
+    assert "resumed from iteration" in resumed.stderr.read().decode()
+    a, b = (
+        weights(tmp_path / "full/models/net_g_final.pth"),
+        weights(tmp_path / "killed/models/net_g_final.pth"),
+    )
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_nan_steps_are_skipped_then_the_run_stops(photo_dirs, tmp_path, monkeypatch):
+    from esrgan.losses import pixel
+
+    calls = {"n": 0}
+    original = pixel.PixelLoss.forward
+
+    def flaky(self, output, target):
+        calls["n"] += 1
+        value = original(self, output, target)
+        return value * float("nan") if calls["n"] == 2 else value
+
+    monkeypatch.setattr(pixel.PixelLoss, "forward", flaky)
+    final = train(load_config(None, tiny_overrides(photo_dirs, tmp_path, "one_nan", total_iters=4)))
+    assert torch.isfinite(torch.cat([v.flatten() for v in weights(final).values()])).all()
+    assert "non-finite" in (tmp_path / "one_nan/train.log").read_text()
+
+    monkeypatch.setattr(pixel.PixelLoss, "forward", lambda self, o, t: (o - t).abs().mean() * float("inf"))
+    with pytest.raises(ESRGANError, match="3 consecutive non-finite"):
+        train(load_config(None, tiny_overrides(photo_dirs, tmp_path, "all_nan", max_bad_steps=3)))
+
+
+def test_torchrun_two_cpu_processes_match_one_process(photo_dirs, tmp_path):
+    common = {"total_iters": 4, "save_every": 4, "val_every": 1000, "ema_decay": 0.0, "data.batch_size": 4}
+    single = run_cli(["train", *set_args(tiny_overrides(photo_dirs, tmp_path, "one", **common))])
+    assert single.wait(timeout=300) == 0, single.stderr.read().decode()[-2000:]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29533",
+        "-m",
+        "esrgan",
+        "train",
+        *set_args(tiny_overrides(photo_dirs, tmp_path, "two", **common)),
+    ]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    a, b = weights(tmp_path / "one/models/net_g_final.pth"), weights(tmp_path / "two/models/net_g_final.pth")
+    for key in a:
+        assert torch.allclose(a[key], b[key], atol=1e-5, rtol=1e-4), key
+    assert not np.allclose(a["params.conv_first.weight"].numpy(), 0)
