@@ -139,30 +139,38 @@ def init_weights_scaled(module: nn.Module, scale: float) -> None:
 
 @torch.no_grad()
 def init_near_identity(model: RRDBNet) -> None:
-    """Start as nearest-neighbour upscaling plus the usual small random residual weights.
+    """Start as smooth (bilinear-like) upscaling plus the usual small random residual weights.
 
-    The first `in_ch` feature channels carry the input unchanged through every conv (LeakyReLU
-    is the identity on positive values, and pixels are non-negative), so the untrained network
-    already outputs a nearest-upscaled image and training only has to learn the refinement. The
-    paper's x0.1 init instead starts from a near-zero output, which a short CPU run never fully
-    recovers from (SPEC section 5). The weights stay an ordinary RRDBNet: files are unchanged.
+    The first `in_ch` feature channels carry the input through every conv: an identity in
+    conv_first, conv_hr and conv_last, and in each conv_upN the 3x3 filter [1,2,1]x[1,2,1]/16,
+    which after a nearest x2 upsampling is exactly bilinear x2 interpolation. LeakyReLU is the
+    identity on those non-negative values. So the untrained network already upscales about as
+    well as bilinear interpolation and training only has to learn the refinement. The paper's x0.1
+    init starts from a near-zero output, which a short CPU run never recovers from (SPEC section
+    5). The weights remain an ordinary RRDBNet: saved files are unchanged.
     """
     if model.unshuffle != 1 or model.in_ch != model.out_ch:
         raise ValueError("identity initialisation needs scale 4 or 8 and in_ch == out_ch")
     c = model.in_ch
+    idx = list(range(c))
     eye = torch.zeros_like(model.conv_first.weight[:c, :c])
-    eye[range(c), range(c), 1, 1] = 1.0
-    model.conv_first.weight[:c].zero_()
-    model.conv_first.weight[:c, :c] = eye
+    eye[idx, idx, 1, 1] = 1.0
+    tent = torch.tensor([0.25, 0.5, 0.25])
+    blur = torch.zeros_like(eye)
+    blur[idx, idx] = torch.outer(tent, tent)
+
+    def carry(conv: nn.Conv2d, kernel: Tensor) -> None:
+        conv.weight[:c].zero_()
+        conv.weight[:c, :c] = kernel
+        conv.bias[:c].zero_()
+
+    carry(model.conv_first, eye)
     # conv_body's output is added to the skip: keep the carried channels free of it.
     model.conv_body.weight[:c].zero_()
     model.conv_body.bias[:c].zero_()
     for i in range(1, model.num_up + 1):
-        conv = getattr(model, f"conv_up{i}")
-        conv.weight[:c].zero_()
-        conv.weight[:c, :c] = eye
-    model.conv_hr.weight[:c].zero_()
-    model.conv_hr.weight[:c, :c] = eye
+        carry(getattr(model, f"conv_up{i}"), blur)
+    carry(model.conv_hr, eye)
     model.conv_last.weight.mul_(0.1)
     model.conv_last.weight[:, :c] += eye
 

@@ -242,6 +242,12 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             raise ESRGANError(f"{key} must be an integer, got {value!r}")
         return value
     if hint is float:
+        if isinstance(value, str):
+            # YAML 1.1 reads "1e-3" (no dot) as a string; accept it as the number it means.
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ESRGANError(f"{key} must be a number, got {value!r}")
         return float(value)

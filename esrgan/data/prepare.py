@@ -1,0 +1,189 @@
+"""Cut large HR images into overlapping sub-images and make their LR copies (`esrgan prepare`).
+
+This is how ESRGAN's DIV2K/Flickr2K training data was made: 480x480 crops every 240 pixels, so
+that training reads small files instead of decoding a 2K image per 128x128 patch. Positions along
+each axis are `0, step, 2*step, ...` while the crop fits, plus one last crop flush with the
+right/bottom edge when the pixels it would otherwise miss are more than `thresh_size` (the
+reference's rule; with the default 0 every pixel is covered). An image side shorter than the
+crop gives one position covering that whole side.
+
+Each sub-image is mod-cropped so its sides are multiples of every LR scale, written to
+`OUT/hr/<stem>_sNNN.png`, and its LR made with MATLAB's bicubic in the image's integer class is
+written under the same name to `OUT/lr_x<s>/`. Outputs are RGB (alpha dropped, gray expanded),
+8-bit, or 16-bit for 16-bit inputs.
+
+Re-running is safe: an output that exists with the same pixels is left alone; one with different
+pixels stops the run unless `force=True`. Writes are atomic. A bad input image is recorded in the
+summary and the others are still processed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from esrgan.errors import ESRGANError
+
+__all__ = ["PrepareSummary", "prepare_subimages", "subimage_positions"]
+
+
+class OutputConflictError(ESRGANError):
+    """An output file exists with other pixels and `force` is off."""
+
+
+@dataclass
+class PrepareSummary:
+    """What a `prepare_subimages` run did."""
+
+    out_dir: Path
+    lr_scales: tuple[int, ...]
+    images: int = 0  # input images processed without error
+    subimages: int = 0
+    written: int = 0  # files written (HR and LR)
+    unchanged: int = 0  # files already there with the same pixels
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (input file, reason)
+
+    def line(self) -> str:
+        folders = ", ".join(["hr", *(f"lr_x{s}" for s in self.lr_scales)])
+        text = (
+            f"{self.images} image(s) -> {self.subimages} sub-image(s) in {self.out_dir} ({folders}): "
+            f"{self.written} file(s) written, {self.unchanged} unchanged"
+        )
+        if self.failed:
+            text += f"; {len(self.failed)} image(s) failed"
+        return text
+
+
+def subimage_positions(length: int, crop: int, step: int, thresh_size: int = 0) -> list[int]:
+    """Start positions of the crops along one axis (see the module docstring)."""
+    if length <= crop:
+        return [0]
+    positions = list(range(0, length - crop + 1, step))
+    if length - (positions[-1] + crop) > thresh_size:
+        positions.append(length - crop)
+    return positions
+
+
+def prepare_subimages(
+    input_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    crop: int = 480,
+    step: int = 240,
+    thresh_size: int = 0,
+    scale: int = 4,
+    lr_scales: Sequence[int] | None = None,
+    force: bool = False,
+    progress: bool = False,
+    report: Callable[[str], None] | None = None,
+) -> PrepareSummary:
+    """Cut every image of `input_dir` into sub-images under `out_dir/hr` and `out_dir/lr_x<s>`.
+
+    `lr_scales` defaults to `(scale,)`. `report` receives one line per failed input (the run goes
+    on); an output that exists with different pixels raises `ESRGANError` unless `force`.
+    """
+    from esrgan.data.folders import list_images
+
+    lr_scales = tuple(int(s) for s in (lr_scales if lr_scales else (scale,)))
+    _check_options(crop, step, thresh_size, lr_scales)
+    files = list_images(input_dir, "input")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ESRGANError(f"output '{out}' exists and is not a folder")
+    multiple = math.lcm(*lr_scales)
+    summary = PrepareSummary(out_dir=out, lr_scales=lr_scales)
+    hr_dir = out / "hr"
+    lr_dirs = {s: out / f"lr_x{s}" for s in lr_scales}
+    for folder in (hr_dir, *lr_dirs.values()):
+        folder.mkdir(parents=True, exist_ok=True)
+
+    bar = _progress_bar(files, progress)
+    for path in bar:
+        try:
+            image = _load(path)
+            pieces = list(_cut(image, crop, step, thresh_size, multiple))
+        except OutputConflictError:
+            raise
+        except ESRGANError as exc:
+            summary.failed.append((str(path), str(exc)))
+            if report is not None:
+                reason = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
+                report(f"skipped {reason}")
+            continue
+        for index, hr in enumerate(pieces, start=1):
+            name = f"{path.stem}_s{index:03d}.png"
+            _store(summary, hr_dir / name, hr, force)
+            for s, folder in lr_dirs.items():
+                _store(summary, folder / name, _downscale(hr, s), force)
+        summary.images += 1
+        summary.subimages += len(pieces)
+    return summary
+
+
+def _check_options(crop: int, step: int, thresh_size: int, lr_scales: tuple[int, ...]) -> None:
+    if crop < 1 or step < 1:
+        raise ESRGANError(f"crop and step must be positive, got crop={crop}, step={step}")
+    if thresh_size < 0:
+        raise ESRGANError(f"thresh_size must be >= 0, got {thresh_size}")
+    if not lr_scales or any(s < 1 for s in lr_scales):
+        raise ESRGANError(f"LR scales must be positive integers, got {lr_scales}")
+    if crop < math.lcm(*lr_scales):
+        raise ESRGANError(f"crop {crop} is smaller than the LR scale(s) {lr_scales}")
+
+
+def _load(path: Path) -> np.ndarray:
+    from esrgan.data.pixels import load_rgb
+
+    return load_rgb(path)
+
+
+def _cut(image: np.ndarray, crop: int, step: int, thresh_size: int, multiple: int) -> Iterator[np.ndarray]:
+    h, w = image.shape[:2]
+    if h < multiple or w < multiple:
+        raise ESRGANError(f"image of {w}x{h} pixels is smaller than the scale {multiple}")
+    for top in subimage_positions(h, crop, step, thresh_size):
+        for left in subimage_positions(w, crop, step, thresh_size):
+            piece = image[top : top + crop, left : left + crop]
+            ph, pw = piece.shape[:2]
+            yield np.ascontiguousarray(piece[: ph - ph % multiple, : pw - pw % multiple])
+
+
+def _downscale(hr: np.ndarray, scale: int) -> np.ndarray:
+    from esrgan.data.pixels import bicubic_downscale
+
+    return bicubic_downscale(hr, scale)
+
+
+def _store(summary: PrepareSummary, path: Path, pixels: np.ndarray, force: bool) -> None:
+    """Write `pixels` to `path` unless the same pixels are already there."""
+    from esrgan.data.image_io import write_image
+    from esrgan.data.pixels import load_rgb
+
+    if path.exists():
+        try:
+            existing = load_rgb(path)
+            same = existing.shape == pixels.shape and np.array_equal(existing, pixels)
+        except ESRGANError:
+            same = False
+        if same:
+            summary.unchanged += 1
+            return
+        if not force:
+            raise OutputConflictError(
+                f"{path} already exists with different content; use --force to overwrite "
+                "(or choose another output folder)"
+            )
+    write_image(path, pixels)
+    summary.written += 1
+
+
+def _progress_bar(files: list[Path], enabled: bool) -> Iterator[Path]:
+    if not enabled:
+        return iter(files)
+    from tqdm import tqdm
+
+    return iter(tqdm(files, desc="prepare", unit="img", dynamic_ncols=True))

@@ -1,0 +1,111 @@
+"""Deterministic, resumable, DDP-aware sampling of training patches.
+
+`TrainingSampler` yields keys `(image_index, sample_seed)`; the training datasets turn a key into a
+patch using `np.random.default_rng(sample_seed)` only. Every key is a pure function of
+`(seed, n)`, where `n = iteration * batch_size + position` counts samples of the *global* batch
+stream, so:
+
+- a run resumed at iteration k yields exactly the keys an uninterrupted run yields from k on;
+- DataLoader workers only receive keys (the sampler runs in the main process), so any number of
+  workers gives the same batches;
+- with W ranks, rank r takes positions `r * B/W ... (r + 1) * B/W - 1` of each global batch of
+  size B: the ranks together see exactly what one process with batch B sees.
+
+Image indices come from epoch-wise permutations of the global stream: samples `e*N ... (e+1)*N - 1`
+are one permutation of the N images, drawn from `default_rng([seed, 0, e])`. Every image is thus
+seen once per N samples (i.i.d. draws would leave some images unseen for long stretches on small
+sets). The crop seed of sample n comes from `SeedSequence([seed, 1, n])`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from esrgan.errors import ESRGANError
+
+__all__ = ["TrainingSampler", "epoch_permutation", "sample_key", "sample_seed"]
+
+_PERMUTATION_STREAM = 0
+_CROP_STREAM = 1
+
+
+def sample_key(seed: int, n: int, num_images: int) -> tuple[int, int]:
+    """Key `(image_index, sample_seed)` of sample `n` of the global stream (a pure function)."""
+    permutation = epoch_permutation(seed, n // num_images, num_images)
+    return int(permutation[n % num_images]), sample_seed(seed, n)
+
+
+def sample_seed(seed: int, n: int) -> int:
+    """The 64-bit seed that fixes the crop and augmentation of sample `n`."""
+    state = np.random.SeedSequence([seed, _CROP_STREAM, n]).generate_state(2, dtype=np.uint32)
+    return (int(state[0]) << 32) | int(state[1])
+
+
+def epoch_permutation(seed: int, epoch: int, num_images: int) -> np.ndarray:
+    """The order of the images in epoch `epoch` of the global sample stream."""
+    return np.random.default_rng([seed, _PERMUTATION_STREAM, epoch]).permutation(num_images)
+
+
+class TrainingSampler:
+    """Infinite iterable of `(image_index, sample_seed)` keys for one rank.
+
+    `batch_size` is the *global* batch size B (all ranks together); each rank's DataLoader must use
+    `local_batch_size` = B / world_size and this object as its `sampler`. Iteration starts at
+    `start_iteration` every time `iter()` is called.
+    """
+
+    def __init__(
+        self,
+        num_images: int,
+        batch_size: int,
+        seed: int,
+        start_iteration: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if num_images < 1:
+            raise ESRGANError("the training set has no images")
+        if batch_size < 1:
+            raise ESRGANError(f"batch size must be >= 1, got {batch_size}")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ESRGANError(f"invalid rank {rank} for world size {world_size}")
+        if batch_size % world_size:
+            raise ESRGANError(
+                f"the global batch size {batch_size} must be divisible by the process count {world_size}"
+            )
+        if seed < 0 or start_iteration < 0:
+            raise ESRGANError(f"seed and start iteration must be >= 0, got {seed} and {start_iteration}")
+        self.num_images = num_images
+        self.batch_size = batch_size
+        self.seed = seed
+        self.start_iteration = start_iteration
+        self.rank = rank
+        self.world_size = world_size
+        self._epoch = -1
+        self._permutation = np.arange(0)
+
+    @property
+    def local_batch_size(self) -> int:
+        """Samples per iteration on this rank."""
+        return self.batch_size // self.world_size
+
+    def keys_for_iteration(self, iteration: int) -> list[tuple[int, int]]:
+        """This rank's keys for one iteration (its slice of the global batch)."""
+        first = iteration * self.batch_size + self.rank * self.local_batch_size
+        return [self._key(n) for n in range(first, first + self.local_batch_size)]
+
+    def __iter__(self) -> Iterator[tuple[int, int]]:
+        iteration = self.start_iteration
+        while True:
+            yield from self.keys_for_iteration(iteration)
+            iteration += 1
+
+    def _key(self, n: int) -> tuple[int, int]:
+        epoch = n // self.num_images
+        # One permutation per epoch, recomputed only when the epoch changes.
+        if epoch != self._epoch:
+            self._epoch = epoch
+            self._permutation = epoch_permutation(self.seed, epoch, self.num_images)
+        return int(self._permutation[n % self.num_images]), sample_seed(self.seed, n)

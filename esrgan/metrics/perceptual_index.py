@@ -1,0 +1,74 @@
+"""Perceptual index of the PIRM 2018 challenge: PI = ((10 - Ma) + NIQE) / 2, lower is better.
+
+Both no-reference scores are taken on the same image: MATLAB's Y channel stored as integers, with
+`crop_border` (4 in PIRM) pixels shaved at each edge (the challenge's `convert_shave_image`). For a
+set of images the challenge averages Ma and NIQE over the set first; the result is the same number
+as the mean of the per-image PIs.
+
+Ma et al.'s score ("Learning a no-reference quality metric for single-image super-resolution",
+CVIU 2017) is a learned regressor: three regression forests over DCT, wavelet and PCA features,
+combined linearly. Its trained model ships as `model.mat` with the authors' MATLAB code
+(chaoma99/sr-metric, used as-is by the PIRM 2018 toolbox). Computing those features is not
+implemented here, so the score is supplied by the caller.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from esrgan.errors import ESRGANError
+from esrgan.metrics.niqe import integer_luma, niqe_of_luma
+
+# Ma's score of an image: takes the shaved integer Y channel (HW float64, 0..255 scale) and returns
+# the predicted quality on Ma et al.'s 0..10 scale (higher is better).
+MaScore = Callable[[np.ndarray], float]
+
+_NEEDS_MA = (
+    "the perceptual index needs Ma et al.'s (2017) score, which needs their trained regression-forest "
+    "model (model.mat from the authors' sr-metric MATLAB code); pass ma_model=<callable taking the "
+    "shaved Y channel and returning its Ma score>"
+)
+
+
+def perceptual_index(
+    img: Any, *, ma_model: MaScore | str | os.PathLike[str] | None = None, crop_border: int = 4
+) -> float:
+    """PIRM 2018 perceptual index of one image (any form `niqe` accepts).
+
+    `ma_model` is a callable `f(y) -> float` where `y` is the HW float64 Y channel on the 0..255 scale,
+    rounded to integers and shaved by `crop_border` (what PIRM's MATLAB code passes to Ma's
+    `quality_predict`); it returns Ma's score (0..10, higher is better). A path to Ma's `model.mat`
+    is the format a future built-in implementation will read; today it raises ESRGANError.
+    """
+    score_ma = _resolve(ma_model)
+    luma = integer_luma(img, crop_border=crop_border, y_channel=True)
+    ma = score_ma(luma.copy())  # a copy: the callable must not be able to change what NIQE sees
+    try:
+        ma = float(ma)
+    except (TypeError, ValueError) as exc:
+        raise ESRGANError(f"ma_model returned {ma!r}, not a number") from exc
+    if not math.isfinite(ma):
+        raise ESRGANError(f"ma_model returned {ma!r}, not a finite number")
+    return 0.5 * ((10.0 - ma) + niqe_of_luma(luma))
+
+
+def _resolve(ma_model: MaScore | str | os.PathLike[str] | None) -> MaScore:
+    if ma_model is None:
+        raise ESRGANError(_NEEDS_MA)
+    if isinstance(ma_model, (str, os.PathLike)):
+        path = Path(ma_model)
+        if not path.is_file():
+            raise ESRGANError(f"Ma model file not found: {path}")
+        raise ESRGANError(
+            f"{path}: computing Ma's score from the model file is not implemented yet; "
+            "pass ma_model=<callable taking the shaved Y channel and returning its Ma score>"
+        )
+    if not callable(ma_model):
+        raise ESRGANError(f"ma_model must be a callable or a path, got {type(ma_model).__name__}")
+    return ma_model
