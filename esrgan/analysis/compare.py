@@ -1,0 +1,152 @@
+"""Side-by-side comparison of several models (ESRGAN paper, Fig. 7 and 8).
+
+Every model (and bicubic) super-resolves the benchmark images; each image gets the same crop from
+every result, with the whole image's PSNR-Y and NIQE (or PI) under it. Metrics cover every image of
+the folder; the crops are kept only for the first `grid_images` images.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from esrgan.analysis.pairs import iter_pairs, score, super_resolve
+from esrgan.analysis.report import CropBox, cut, fit_crop, most_detailed_crop
+from esrgan.errors import ESRGANError
+from esrgan.inference.interpolation import ModelOrPath, resolve_model
+
+BICUBIC = "bicubic"
+GROUND_TRUTH = "ground truth"
+
+
+@dataclass
+class ImageComparison:
+    name: str
+    box: CropBox
+    context: np.ndarray  # uint8 HR image (whole), for the crop-location thumbnail
+    crops: dict[str, np.ndarray]  # label -> uint8 crop; GROUND_TRUTH, BICUBIC, then the models
+    metrics: dict[str, dict[str, Any]]  # label -> score() of the whole image (PSNR inf for the truth)
+
+
+@dataclass
+class ComparisonResult:
+    labels: list[str]  # ground truth, bicubic, then the models in the order given
+    scale: int
+    images: list[ImageComparison] = field(default_factory=list)  # the first grid_images images
+    per_image: list[dict[str, Any]] = field(default_factory=list)  # every image x label
+
+    def averages(self) -> list[dict[str, Any]]:
+        rows = []
+        for label in self.labels:
+            mine = [r for r in self.per_image if r["model"] == label]
+            row: dict[str, Any] = {"model": label, "images": len(mine)}
+            for metric in ("rmse_y", "psnr_y", "ssim_y", "niqe", "pi"):
+                values = [r[metric] for r in mine if r.get(metric) is not None]
+                row[metric] = float(np.mean(values)) if values else None
+            rows.append(row)
+        return rows
+
+
+def compare_models(
+    models: Mapping[str, ModelOrPath],
+    hr_dir: str | os.PathLike,
+    *,
+    lr_dir: str | os.PathLike | None = None,
+    crop: CropBox | None = None,
+    crop_size: int = 128,
+    grid_images: int = 4,
+    use_niqe: bool = True,
+    ma_model: Any = None,
+    ensemble: bool = False,
+    back_projection: int = 0,
+    tile: int | None = None,
+    device: str | torch.device | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> ComparisonResult:
+    """Run each model (label -> module or checkpoint path) on the folder and collect crops and scores.
+
+    All models must have the same scale. `crop` is in HR pixels (clipped to each image); without it
+    the most detailed `crop_size` square of each ground-truth image is used.
+    """
+    from esrgan.inference.wrapped import with_test_time_options
+
+    if not models:
+        raise ESRGANError("no models to compare")
+    if BICUBIC in models or GROUND_TRUTH in models:
+        raise ESRGANError(f"model labels {BICUBIC!r} and {GROUND_TRUTH!r} are reserved")
+    nets = {}
+    for label, model in models.items():
+        net, _ = resolve_model(model)
+        if device is not None:
+            net = net.to(device)
+        nets[label] = with_test_time_options(net.eval(), ensemble=ensemble, back_projection=back_projection)
+    scales = {label: int(getattr(net, "scale", 0)) for label, net in nets.items()}
+    if len(set(scales.values())) != 1 or min(scales.values()) < 1:
+        raise ESRGANError(f"models to compare must share one scale, got {scales}")
+    scale = next(iter(scales.values()))
+
+    def run(net: torch.nn.Module, lr: np.ndarray) -> np.ndarray:
+        if tile:
+            from esrgan.inference.upscale import upscale
+
+            return upscale(net, lr, tile=tile)
+        return super_resolve(net, lr)
+
+    result = ComparisonResult(labels=[GROUND_TRUTH, BICUBIC, *nets], scale=scale)
+    for pair in iter_pairs(hr_dir, lr_dir, scale):
+        if progress is not None:
+            progress(pair.name)
+        outputs = {GROUND_TRUTH: pair.hr, BICUBIC: pair.bicubic(scale)}
+        for label, net in nets.items():
+            with torch.no_grad():
+                outputs[label] = pair.quantise(run(net, pair.lr_float))
+        metrics = {}
+        for label, sr in outputs.items():
+            metrics[label] = score(sr, pair.hr, scale, use_niqe=use_niqe, ma_model=ma_model)
+            result.per_image.append({"image": pair.name, "model": label, **metrics[label]})
+        if len(result.images) < grid_images:
+            h, w = pair.hr.shape[:2]
+            box = fit_crop(crop, h, w) if crop is not None else most_detailed_crop(pair.hr, crop_size)
+            crops = {label: cut(image, box) for label, image in outputs.items()}
+            result.images.append(ImageComparison(pair.name, box, pair.hr, crops, metrics))
+    return result
+
+
+def caption(metrics: Mapping[str, Any], perception: str) -> str:
+    """'PSNR dB / NIQE' under a crop, as in the paper's figures ('inf dB' for the ground truth)."""
+    value = metrics.get(perception)
+    tail = "-" if value is None else f"{value:.2f}"
+    psnr = metrics["psnr_y"]
+    head = "inf" if not np.isfinite(psnr) else f"{psnr:.2f}"
+    return f"{head} dB / {perception.upper()} {tail}"
+
+
+def plot_grid(result: ComparisonResult, path: str | os.PathLike, *, perception: str = "niqe") -> None:
+    """The crop grid as one PNG: a row per image (location thumbnail, ground truth, bicubic, models)."""
+    from esrgan.analysis.report import draw_box, new_figure, save_figure
+
+    if not result.images:
+        raise ESRGANError("no images to show")
+    columns = result.labels
+    rows = len(result.images)
+    fig = new_figure(1.9 * (len(columns) + 1), 2.25 * rows)
+    axes = fig.subplots(rows, len(columns) + 1, squeeze=False)
+    for r, item in enumerate(result.images):
+        ax = axes[r][0]
+        ax.imshow(draw_box(item.context, item.box))
+        ax.set_title(item.name, fontsize=8)
+        for c, label in enumerate(columns, start=1):
+            ax = axes[r][c]
+            ax.imshow(item.crops[label], interpolation="nearest")
+            if r == 0:
+                ax.set_title(label, fontsize=9)
+            ax.set_xlabel(caption(item.metrics[label], perception), fontsize=8)
+        for ax in axes[r]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    save_figure(fig, path)

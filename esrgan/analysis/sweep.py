@@ -1,0 +1,291 @@
+"""The perception-distortion sweep (ESRGAN paper, Fig. 2 and Fig. 10).
+
+For each alpha the PSNR and GAN generators are combined two ways: network interpolation (blend the
+weights, run once) and image interpolation (run both, blend the outputs). Every result is scored on
+a benchmark folder with the distortion metrics (RMSE-Y, PSNR-Y, SSIM-Y, 4-pixel shave at x4) and
+the perceptual ones (NIQE, and the PIRM perceptual index when Ma's scorer is given). At alpha 0 and
+1 the two methods give the same image, which is computed once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from esrgan.analysis.pairs import BenchmarkPair, iter_pairs, score, super_resolve
+from esrgan.errors import ESRGANError
+from esrgan.inference.interpolation import (
+    ModelOrPath,
+    interpolate,
+    interpolate_images,
+    resolve_model,
+    validate_alpha,
+)
+
+METHODS = ("network", "image")
+METRICS = ("rmse_y", "psnr_y", "ssim_y", "niqe", "pi")
+_ALPHA_DECIMALS = 6  # alphas are rounded to this many decimals so 0.1 * 3 prints as 0.3
+
+# Called with (pair, {(method, alpha): uint8 output}, {(method, alpha): metrics}) after each image.
+ImageCallback = Callable[
+    [BenchmarkPair, dict[tuple[str, float], np.ndarray], dict[tuple[str, float], dict]], None
+]
+
+
+def parse_alphas(spec: str) -> list[float]:
+    """'START:STOP:STEP' (inclusive STOP, e.g. 0:1:0.2 -> 0, 0.2, ..., 1) or a list '0,0.5,0.8,1'.
+
+    Values are rounded to 6 decimals, so float steps never add or drop the end point.
+    """
+    text = str(spec).strip()
+    if ":" in text:
+        parts = text.split(":")
+        try:
+            start, stop, step = (float(p) for p in parts) if len(parts) == 3 else (math.nan,) * 3
+        except ValueError:
+            start = stop = step = math.nan
+        if not all(math.isfinite(v) for v in (start, stop, step)):
+            raise ESRGANError(
+                f"alphas must be START:STOP:STEP (e.g. 0:1:0.2) or a list like 0,0.5,1; got {spec!r}"
+            )
+        if step <= 0 or stop < start:
+            raise ESRGANError(f"alphas {spec!r}: STEP must be > 0 and STOP >= START")
+        count = math.floor((stop - start) / step + 1e-9) + 1
+        if count > 1001:
+            raise ESRGANError(f"alphas {spec!r} gives {count} values; use a larger step")
+        values = [start + k * step for k in range(count)]
+        if abs(values[-1] - stop) > 1e-9 * max(1.0, abs(stop)) and abs(values[-1] + step - stop) < 1e-6:
+            values.append(stop)
+    else:
+        try:
+            values = [float(v) for v in text.split(",") if v.strip()]
+        except ValueError:
+            raise ESRGANError(
+                f"alphas must be START:STOP:STEP (e.g. 0:1:0.2) or a list like 0,0.5,1; got {spec!r}"
+            ) from None
+        if not values:
+            raise ESRGANError("no alphas given")
+    return sorted({round(validate_alpha(v), _ALPHA_DECIMALS) + 0.0 for v in values})
+
+
+@dataclass
+class SweepPoint:
+    method: str  # "network", "image" or "bicubic"
+    alpha: float | None
+    images: int
+    rmse_y: float
+    psnr_y: float
+    ssim_y: float
+    niqe: float | None
+    pi: float | None = None
+
+    @property
+    def label(self) -> str:
+        return self.method if self.alpha is None else f"{self.method} a={self.alpha:g}"
+
+
+@dataclass
+class SweepResult:
+    alphas: list[float]
+    scale: int
+    points: list[SweepPoint]
+    per_image: list[dict[str, Any]] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [asdict(p) for p in self.points]
+
+    def curve(self, method: str) -> list[SweepPoint]:
+        return sorted((p for p in self.points if p.method == method), key=lambda p: p.alpha or 0.0)
+
+
+def perception_distortion_sweep(
+    psnr_model: ModelOrPath,
+    gan_model: ModelOrPath,
+    hr_dir: str | os.PathLike,
+    *,
+    alphas: Sequence[float] = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0),
+    lr_dir: str | os.PathLike | None = None,
+    use_niqe: bool = True,
+    ma_model: Any = None,
+    ensemble: bool = False,
+    back_projection: int = 0,
+    include_bicubic: bool = True,
+    tile: int | None = None,
+    device: str | torch.device | None = None,
+    on_image: ImageCallback | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SweepResult:
+    """Score network and image interpolation at every alpha on the images of `hr_dir`.
+
+    The LR inputs come from `lr_dir` (matched by name) or the MATLAB bicubic of the HR images.
+    `ensemble` (x8 self-ensemble) applies to every forward pass, `back_projection` iterations to
+    every final output (after the pixel blend for image interpolation). `tile` (LR pixels) runs the
+    models through the tiled `esrgan.upscale` (outputs then clipped to [0, 1] before blending);
+    by default each image is one forward pass. `on_image` receives each image's outputs, e.g. to
+    cut crops for a report.
+    """
+    from esrgan.inference.back_projection import back_project
+    from esrgan.inference.wrapped import with_test_time_options
+
+    alphas = sorted({round(validate_alpha(a), _ALPHA_DECIMALS) + 0.0 for a in alphas})
+    if not alphas:
+        raise ESRGANError("no alphas to sweep")
+    psnr_net, psnr_source = resolve_model(psnr_model)  # load files once, not once per alpha
+    gan_net, gan_source = resolve_model(gan_model)
+    nets = {alpha: interpolate(psnr_net, gan_net, alpha) for alpha in _with_endpoints(alphas)}
+    if device is not None:
+        nets = {a: n.to(device) for a, n in nets.items()}
+    scale = int(getattr(nets[0.0], "scale", 0))
+    if scale < 1:
+        raise ESRGANError(f"cannot tell the scale of {type(nets[0.0]).__name__}")
+    nets = {a: with_test_time_options(n, ensemble=ensemble) for a, n in nets.items()}
+
+    def run_model(net: torch.nn.Module, lr: np.ndarray) -> np.ndarray:
+        if tile:
+            from esrgan.inference.upscale import upscale
+
+            return upscale(net, lr, tile=tile)
+        return super_resolve(net, lr)
+
+    def finish(sr: np.ndarray, pair: BenchmarkPair) -> np.ndarray:
+        lr = pair.lr_float
+        if back_projection:
+            as_tensor = torch.from_numpy(np.ascontiguousarray(sr)).permute(2, 0, 1)[None]
+            lr_tensor = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)[None]
+            sr = back_project(as_tensor, lr_tensor, back_projection)[0].permute(1, 2, 0).numpy()
+        return pair.quantise(sr)
+
+    per_image: list[dict[str, Any]] = []
+    for pair in iter_pairs(hr_dir, lr_dir, scale):
+        if progress is not None:
+            progress(pair.name)
+        lr = pair.lr_float
+        raw = {alpha: run_model(net, lr) for alpha, net in nets.items()}
+        outputs: dict[tuple[str, float], np.ndarray] = {}
+        metrics: dict[tuple[str, float], dict] = {}
+        for alpha in alphas:
+            outputs["network", alpha] = finish(raw[alpha], pair)
+            if alpha in (0.0, 1.0):
+                outputs["image", alpha] = outputs["network", alpha]
+            else:
+                blend = interpolate_images(raw[0.0].astype(np.float64), raw[1.0].astype(np.float64), alpha)
+                outputs["image", alpha] = finish(blend, pair)
+        for key, sr in outputs.items():
+            same = key[0] == "image" and key[1] in (0.0, 1.0)
+            metrics[key] = (
+                dict(metrics["network", key[1]])
+                if same
+                else score(sr, pair.hr, scale, use_niqe=use_niqe, ma_model=ma_model)
+            )
+            per_image.append({"image": pair.name, "method": key[0], "alpha": key[1], **metrics[key]})
+        if include_bicubic:
+            values = score(pair.bicubic(scale), pair.hr, scale, use_niqe=use_niqe, ma_model=ma_model)
+            per_image.append({"image": pair.name, "method": "bicubic", "alpha": None, **values})
+        if on_image is not None:
+            on_image(pair, outputs, metrics)
+    if not per_image:
+        raise ESRGANError(f"no images in {hr_dir}")
+    settings = {
+        "psnr_model": psnr_source,
+        "gan_model": gan_source,
+        "hr_dir": str(hr_dir),
+        "lr_dir": None if lr_dir is None else str(lr_dir),
+        "lr_from": "LR folder" if lr_dir is not None else f"MATLAB bicubic x1/{scale} of HR",
+        "ensemble": ensemble,
+        "back_projection": back_projection,
+        "tile": tile,
+        "crop_border": scale,
+    }
+    return SweepResult(alphas, scale, _average(per_image), per_image, settings)
+
+
+def _with_endpoints(alphas: list[float]) -> list[float]:
+    """Image interpolation needs the pure PSNR (0) and GAN (1) outputs whatever alphas are asked."""
+    return sorted({0.0, 1.0, *alphas})
+
+
+def _average(per_image: list[dict[str, Any]]) -> list[SweepPoint]:
+    groups: dict[tuple[str, float | None], list[dict[str, Any]]] = {}
+    for row in per_image:
+        groups.setdefault((row["method"], row["alpha"]), []).append(row)
+    points = []
+    for (method, alpha), rows in groups.items():
+        means = {}
+        for metric in METRICS:
+            values = [r[metric] for r in rows if r[metric] is not None]
+            means[metric] = float(np.mean(values)) if values else None
+        points.append(SweepPoint(method=method, alpha=alpha, images=len(rows), **means))
+    order = {"network": 0, "image": 1, "bicubic": 2}
+    return sorted(points, key=lambda p: (order.get(p.method, 3), p.alpha if p.alpha is not None else -1.0))
+
+
+# ---------------------------------------------------------------------------------------------
+# Plot
+
+
+def plot_perception_distortion(
+    result: SweepResult, path: str | os.PathLike, *, distortion: str = "rmse_y", title: str = ""
+) -> str:
+    """Distortion on x, perceptual score (PI if computed, else NIQE) on y, one curve per method,
+    each point labelled with its alpha. Returns the perceptual metric used."""
+    from esrgan.analysis.report import new_figure, save_figure
+
+    perception = "pi" if all(p.pi is not None for p in result.points) else "niqe"
+    if any(getattr(p, perception) is None for p in result.points):
+        raise ESRGANError("no perceptual score to plot (NIQE was skipped and no Ma model was given)")
+    names = {
+        "rmse_y": "RMSE (Y)",
+        "psnr_y": "PSNR-Y (dB)",
+        "ssim_y": "SSIM-Y",
+        "niqe": "NIQE",
+        "pi": "perceptual index",
+    }
+    fig = new_figure(7.0, 5.0)
+    ax = fig.add_subplot()
+    styles = {
+        "network": ("#c44e52", "o", "network interpolation"),
+        "image": ("#4c72b0", "s", "image interpolation"),
+    }
+    for method, (colour, marker, label) in styles.items():
+        curve = result.curve(method)
+        xs = [getattr(p, distortion) for p in curve]
+        ys = [getattr(p, perception) for p in curve]
+        ax.plot(xs, ys, color=colour, marker=marker, linewidth=1.6, markersize=6, label=label)
+        for p, x, y in zip(curve, xs, ys, strict=True):
+            offset = (6, 4) if method == "network" else (6, -11)
+            ax.annotate(
+                f"{p.alpha:g}", (x, y), xytext=offset, textcoords="offset points", fontsize=8, color=colour
+            )
+    for p in result.points:
+        if p.method == "bicubic":
+            ax.plot(getattr(p, distortion), getattr(p, perception), "k^", markersize=7, label="bicubic")
+    if distortion == "rmse_y":  # PIRM 2018 regions, where they fall inside the plotted range
+        low, high = ax.get_xlim()
+        for bound, name in ((11.5, "R1"), (12.5, "R2"), (16.0, "R3")):
+            if low < bound < high:
+                ax.axvline(bound, color="grey", linestyle=":", linewidth=1)
+                ax.text(bound, ax.get_ylim()[1], f" {name} ", fontsize=7, color="grey", ha="right", va="top")
+    ax.set_xlabel(
+        f"{names[distortion]}  (distortion, lower is better)" if distortion == "rmse_y" else names[distortion]
+    )
+    ax.set_ylabel(f"{names[perception]}  (lower is better)")
+    ax.set_title(
+        title or "Perception-distortion: numbers are alpha (0 = PSNR model, 1 = GAN model)", fontsize=10
+    )
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    save_figure(fig, path)
+    return perception
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe version of an image stem."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text) or "image"

@@ -1,0 +1,46 @@
+"""`esrgan interpolate PSNR_MODEL GAN_MODEL --alpha A -o OUT`: network interpolation written to a file."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("psnr_model", metavar="PSNR_MODEL", help="PSNR-oriented checkpoint (alpha = 0)")
+    parser.add_argument(
+        "gan_model", metavar="GAN_MODEL", help="GAN checkpoint fine-tuned from it (alpha = 1)"
+    )
+    parser.add_argument(
+        "--alpha", required=True, help="weight of the GAN model in [0, 1]: (1 - alpha) * PSNR + alpha * GAN"
+    )
+    parser.add_argument(
+        "-o", "--output", required=True, help="output file: .pth (BasicSR keys) or .safetensors"
+    )
+    parser.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from esrgan.errors import ESRGANError
+    from esrgan.inference.interpolation import interpolate, validate_alpha
+    from esrgan.models.loading import save_model
+
+    alpha = validate_alpha(args.alpha)
+    out = Path(args.output)
+    if out.suffix.lower() not in (".pth", ".pt", ".safetensors"):
+        raise ESRGANError(f"output must end in .pth, .pt or .safetensors, not '{out.suffix or out.name}'")
+    for source in (args.psnr_model, args.gan_model):
+        if out.resolve() == Path(source).resolve():
+            raise ESRGANError(f"output {out} would overwrite the input model {source}")
+    if out.exists() and not args.force:
+        raise ESRGANError(f"{out} exists; pass --force to overwrite")
+    model = interpolate(args.psnr_model, args.gan_model, alpha)
+    metadata = {
+        "interpolation_alpha": alpha,
+        "interpolation_psnr_model": str(args.psnr_model),
+        "interpolation_gan_model": str(args.gan_model),
+    }
+    save_model(model, out, metadata=metadata)
+    print(f"wrote {out}: {1 - alpha:g} x {args.psnr_model} + {alpha:g} x {args.gan_model}")
+    return 0
