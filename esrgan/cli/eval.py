@@ -34,6 +34,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--max-images", type=int, default=None, help="only the first N images (by name)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--back-projection", type=int, default=0, metavar="N", help="back-projection iterations"
+    )
+    parser.add_argument(
+        "--ensemble", action="store_true", help="x8 self-ensemble (flips/rotations, 8x slower)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +50,10 @@ def run(args: argparse.Namespace) -> int:
     from esrgan import load_model
     from esrgan.errors import ESRGANError
     from esrgan.evaluation import BICUBIC, evaluate
+    from esrgan.inference.wrapped import with_test_time_options
+
+    if args.back_projection < 0:
+        raise ESRGANError(f"--back-projection must be >= 0, got {args.back_projection}")
 
     device = args.device
     if device == "auto":
@@ -63,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
         if not Path(spec).is_file():
             raise ESRGANError(f"model file '{spec}' does not exist")
         name = _unique(Path(spec).stem, models)
-        models[name] = load_model(spec, device=device)
+        models[name] = with_test_time_options(
+            load_model(spec, device=device), ensemble=args.ensemble, back_projection=args.back_projection
+        )
 
     result = evaluate(
         models,

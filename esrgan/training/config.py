@@ -7,6 +7,7 @@ thing. `load_config` returns a new object; nothing here mutates a config in plac
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import types
 import typing
@@ -244,10 +245,8 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if hint is float:
         if isinstance(value, str):
             # YAML 1.1 reads "1e-3" (no dot) as a string; accept it as the number it means.
-            try:
+            with contextlib.suppress(ValueError):
                 value = float(value)
-            except ValueError:
-                pass
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ESRGANError(f"{key} must be a number, got {value!r}")
         return float(value)
