@@ -249,3 +249,36 @@ def test_torchrun_two_cpu_processes_match_one_process(photo_dirs, tmp_path):
     for key in a:
         assert torch.allclose(a[key], b[key], atol=1e-5, rtol=1e-4), key
     assert not np.allclose(a["params.conv_first.weight"].numpy(), 0)
+
+
+def test_torchrun_gan_stage_runs_with_batchnorm_discriminator(photo_dirs, tmp_path):
+    """Two D forwards (real, fake) before one backward must not trip DDP's in-place buffer check."""
+    over = tiny_overrides(
+        photo_dirs,
+        tmp_path,
+        "gan2",
+        **{
+            "total_iters": 2,
+            "save_every": 2,
+            "val_every": 1000,
+            "loss.gan_weight": 5e-3,
+            "loss.pixel_weight": 1e-2,
+            "loss.gan_type": "ragan",
+        },
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_port=29534",
+        "-m",
+        "esrgan",
+        "train",
+        *set_args(over),
+    ]
+    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr.decode()[-3000:]
+    assert (tmp_path / "gan2/models/net_d_0000002.pth").is_file()
+    assert esrgan.load_model(tmp_path / "gan2/models/net_g_final.pth").scale == 4

@@ -1,0 +1,85 @@
+"""The README's main job, end to end on a tiny budget, and its presets kept in sync."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import esrgan
+from esrgan.cli.main import main
+from esrgan.training.config import load_config
+from esrgan.training.quickstart import QuickstartPlan, stage_overrides
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_cpu_small_presets_match_the_quickstart():
+    plan = QuickstartPlan()
+    for stage, preset in ((1, "cpu_small_psnr"), (2, "cpu_small_gan")):
+        quick = load_config(
+            None,
+            stage_overrides(
+                stage, Path("q"), Path("t"), Path("v"), plan, seed=0, device="auto", vgg_weights=None
+            ),
+        )
+        file = load_config(REPO / "configs" / f"{preset}.yaml")
+        for section in ("generator", "loss", "optim"):
+            a, b = getattr(quick, section), getattr(file, section)
+            fields = [f for f in vars(a) if f not in ("pretrained",)]
+            assert {f: getattr(a, f) for f in fields} == {f: getattr(b, f) for f in fields}, section
+        assert (quick.data.hr_crop, quick.data.batch_size) == (file.data.hr_crop, file.data.batch_size)
+        assert quick.ema_decay == file.ema_decay
+
+
+def test_quickstart_end_to_end_tiny(tmp_path, monkeypatch, capsys):
+    import esrgan.data.samples as samples
+    import esrgan.training.quickstart as quickstart
+
+    monkeypatch.setattr(samples, "MATE_NATURE", tmp_path / "no-mate")  # package photos only: fast
+    tiny = QuickstartPlan(
+        minutes=0.02, num_feat=8, num_block=1, num_grow=4, min_iters=2, max_iters=3, step_seconds=1.0
+    )
+    monkeypatch.setattr(quickstart, "QuickstartPlan", lambda minutes: tiny)
+    out = tmp_path / "qs"
+    assert main(["quickstart", "-o", str(out), "--random-vgg", "--minutes", "1"]) == 0
+    rows = {r["model"]: r for r in json.loads((out / "metrics.json").read_text())["rows"]}
+    assert {"bicubic", "ESRGAN-PSNR (stage 1)", "ESRGAN-GAN (stage 2)"} <= set(rows)
+    # The bicubic row is the exact-bicubic baseline: finite, and every metric is present.
+    assert 15 < rows["bicubic"]["psnr_y"] < 40 and rows["bicubic"]["niqe"] > 0
+    report = (out / "report.md").read_text()
+    assert "RANDOM VGG19" in report and "| bicubic |" in report
+    assert (out / "crops.png").stat().st_size > 10_000 and (out / "losses.png").is_file()
+    assert "RANDOM VGG19" in (out / "report.html").read_text()
+    for name in ("quickstart_psnr_x4.pth", "quickstart_gan_x4.pth"):
+        model = esrgan.load_model(out / "models" / name)
+        assert model.scale == 4 and model.config.num_feat == 8
+    # Held-out photos never appear in the training folder.
+    train = {p.name for p in (out / "data/train").iterdir()}
+    val = {p.name for p in (out / "data/val").iterdir()}
+    assert val and not train & val
+    # A second run refuses to overwrite the report folder.
+    assert main(["quickstart", "-o", str(out), "--random-vgg"]) == 2
+    assert "--force" in capsys.readouterr().err
+
+
+def test_quickstart_rejects_bad_budget(capsys):
+    assert main(["quickstart", "--minutes", "-3"]) == 2
+    assert "--minutes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("stage", [1, 2])
+def test_quickstart_stages_follow_the_recipe(stage):
+    cfg = load_config(
+        None,
+        stage_overrides(
+            stage, Path("q"), Path("t"), Path("v"), QuickstartPlan(), seed=0, device="cpu", vgg_weights=None
+        ),
+    )
+    if stage == 1:
+        assert not cfg.is_gan and cfg.loss.pixel == "l1" and cfg.loss.perceptual_weight == 0
+    else:
+        assert cfg.loss.gan_type == "ragan" and cfg.loss.gan_weight == 5e-3 and cfg.loss.pixel_weight == 1e-2
+        assert cfg.loss.perceptual_layers == {"conv5_4": 1.0}
+        assert cfg.generator.pretrained.endswith("stage1_psnr/models/net_g_final.pth")
