@@ -264,7 +264,8 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             else:
                 logger.warn(f"iteration {iteration + 1}: non-finite discriminator loss, D step skipped")
 
-        stats.add({k: v.detach() for k, v in terms.items()})
+        terms = {k: v.detach() for k, v in terms.items()}
+        stats.add(terms)
         done = iteration + 1
         logger.step(done, terms)
         if done % cfg.log_every == 0 or done == cfg.total_iters:

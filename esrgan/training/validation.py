@@ -7,31 +7,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-from torch import Tensor, nn
-from torch.nn import functional as F
+from torch import nn
 
 if TYPE_CHECKING:
     from esrgan.training.config import TrainConfig
     from esrgan.training.logger import RunLogger
 
 
-def to_uint8(chw: Tensor) -> np.ndarray:
-    """[0,1] float CHW -> uint8 HWC, rounded as images are when saved (what metrics should see)."""
-    return (chw.detach().clamp(0, 1) * 255).round().byte().permute(1, 2, 0).cpu().numpy()
-
-
-@torch.no_grad()
-def super_resolve(model: nn.Module, lr: Tensor) -> Tensor:
-    """Whole-image forward of a CHW tensor, padding to the model's size multiple."""
-    device = next(model.parameters()).device
-    x = lr.unsqueeze(0).to(device)
-    multiple = getattr(model, "size_multiple", 1)
-    h, w = x.shape[-2:]
-    pad_h, pad_w = (-h) % multiple, (-w) % multiple
-    if pad_h or pad_w:
-        x = F.pad(x, (0, pad_w, 0, pad_h), mode="reflect")
-    y = model(x)[0]
-    return y[:, : h * model.scale, : w * model.scale].float()
+def to_uint8(hwc: np.ndarray) -> np.ndarray:
+    """[0,1] float HWC -> uint8 HWC, rounded as images are when saved (what metrics should see)."""
+    return (np.clip(hwc, 0, 1) * 255).round().astype(np.uint8)
 
 
 def validate(
@@ -39,6 +24,7 @@ def validate(
 ) -> dict[str, float]:
     from esrgan.data.datasets import ValidationDataset
     from esrgan.data.image_io import write_image
+    from esrgan.inference.upscale import upscale
     from esrgan.metrics import niqe, psnr, ssim
 
     was_training = model.training
@@ -50,8 +36,8 @@ def validate(
     sample_dir = run_dir / "samples" / f"{iteration:07d}"
     for index in range(n):
         item = dataset[index]
-        sr = to_uint8(super_resolve(model, item["lr"]))
-        hr = to_uint8(item["hr"])
+        sr = to_uint8(upscale(model, item["lr"].permute(1, 2, 0).numpy()))
+        hr = to_uint8(item["hr"].permute(1, 2, 0).numpy())
         values = {
             "psnr_y": psnr(sr, hr, crop_border=scale, y_channel=True),
             "ssim_y": ssim(sr, hr, crop_border=scale, y_channel=True),
