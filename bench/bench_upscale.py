@@ -1,0 +1,252 @@
+"""Throughput and memory of `esrgan.upscale` on CPU, against a single-conv roofline.
+
+    python bench/bench_upscale.py                 # default: ~4-6 min on 2 busy cores
+    python bench/bench_upscale.py --tile-sweep    # also time the model per tile size (picks CPU_TILE)
+    python bench/bench_upscale.py --no-4k --sizes 64 128
+
+For each input size (default 64, 128, 256, 512 px squares cut from skimage's astronaut photo):
+  roofline  GFLOP/s of one 3x3 64->64 conv on a 1x64xSxS tensor, the faster of NCHW and
+            channels_last, best of several runs, measured right before and after the model runs
+  ours      esrgan.upscale(model, uint8 image) with the default tile="auto": the whole pipeline
+            (tiling, overlap, blending, uint8 output) but counting only the image's own FLOPs,
+            so overlap re-computation counts against us
+  plain     a plain NCHW whole-image forward under torch.no_grad (what the reference scripts do)
+FLOPs are counted from the model's convs (2 x MACs, by forward hooks) and checked against the
+closed form for RRDBNet: 35.85 MFLOP per LR pixel for the 23-block x4 model.
+
+4K memory: upscaling a 3840x2160 uint8 photo x4 with the default settings. Running the real
+23-block model there takes ~300 TFLOP (~40 min on 2 cores), so the peak is bounded from two
+measurements, each the peak RSS (VmHWM) of a fresh subprocess:
+  pipeline  the whole 4K upscale through esrgan.upscale with a stand-in model that does nearest
+            x4 upsampling (no activations): Python, torch, the input, the 398 MB uint8 output,
+            tile reads, the band accumulators and the final conversion
+  one tile  one forward of the real model on a tile of the auto size (weights + activations)
+The sum of the two increases over the bare process is an upper bound on the real run's peak,
+since the tile forwards run one at a time and free their activations in between.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import torch
+from PIL import Image
+from skimage import data
+from torch import nn
+
+import esrgan
+from esrgan.inference import upscale as upscale_module
+from esrgan.inference.tiling import plan_axis
+from esrgan.models.rrdbnet import RRDBNet
+
+
+def conv_flops_per_pixel(model: nn.Module, size: int = 16) -> float:
+    """2 x multiply-accumulates of every Conv2d per LR input pixel, counted by forward hooks."""
+    macs = 0
+
+    def hook(module: nn.Conv2d, _inputs: tuple, output: torch.Tensor) -> None:
+        nonlocal macs
+        k = module.kernel_size[0] * module.kernel_size[1]
+        macs += output.numel() * (module.in_channels // module.groups) * k
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
+    with torch.inference_mode():
+        model(torch.zeros(1, model.in_ch, size, size))
+    for h in handles:
+        h.remove()
+    return 2 * macs / (size * size)
+
+
+def rrdbnet_flops_closed_form(num_block: int, nf: int = 64, gc: int = 32, scale: int = 4) -> float:
+    """The same count written out: dense blocks at LR, the upsampling tail at 4x and 16x pixels."""
+    dense = 9 * (nf * gc + (nf + gc) * gc + (nf + 2 * gc) * gc + (nf + 3 * gc) * gc + (nf + 4 * gc) * nf)
+    macs = 9 * 3 * nf + num_block * 3 * dense + 9 * nf * nf  # conv_first, body, conv_body
+    macs += 9 * nf * nf * 4 + 9 * nf * nf * 16  # conv_up1 at 2x2, conv_up2 at 4x4 pixels per LR pixel
+    macs += 9 * nf * nf * 16 + 9 * nf * 3 * 16  # conv_hr, conv_last
+    return 2.0 * macs
+
+
+def best_time(fn, reps: int) -> float:
+    best = math.inf
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def roofline(size: int, reps: int) -> tuple[float, str]:
+    """GFLOP/s of one 3x3 64->64 conv on a 1x64xSxS tensor: the faster of the two memory formats."""
+    conv = nn.Conv2d(64, 64, 3, 1, 1)
+    x = torch.randn(1, 64, size, size)
+    results = {}
+    with torch.inference_mode():
+        for name, t in (("nchw", x), ("channels_last", x.contiguous(memory_format=torch.channels_last))):
+            conv(t)  # oneDNN builds its kernels for this shape
+            results[name] = 2 * 9 * 64 * 64 * size * size / best_time(lambda t=t: conv(t), reps) / 1e9
+    name = max(results, key=results.get)
+    return results[name], name
+
+
+def photo(size: int) -> np.ndarray:
+    img = data.astronaut()
+    return np.ascontiguousarray(img[:size, :size]) if size <= img.shape[0] else img
+
+
+def throughput_table(model: nn.Module, flop_px: float, sizes: list[int], reps: int) -> list[dict]:
+    rows = []
+    for size in sizes:
+        img = photo(size)
+        flops = flop_px * size * size
+        x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
+        roof_a, fmt = roofline(size, max(3, reps))
+        t_ours = best_time(lambda img=img: esrgan.upscale(model, img), reps)
+        with torch.no_grad():
+            t_plain = best_time(lambda x=x: model(x), reps)
+        roof_b, _ = roofline(size, max(3, reps))
+        roof = max(roof_a, roof_b)
+        ours, plain = flops / t_ours / 1e9, flops / t_plain / 1e9
+        tile = upscale_module.auto_tile(model, torch.device("cpu"), torch.float32)
+        plan = plan_axis(size, tile, upscale_module.default_overlap(1, tile))
+        row = {
+            "size": size,
+            "tile": f"{len(plan.starts)}x{plan.tile}" if len(plan.starts) > 1 else "whole",
+            "roofline": roof,
+            "roofline_format": fmt,
+            "ours": ours,
+            "plain_nchw": plain,
+            "ours_vs_roofline": ours / roof,
+            "ours_vs_plain": ours / plain,
+            "seconds_ours": t_ours,
+        }
+        rows.append(row)
+        print(
+            f"{size:5d} {row['tile']:>6} {roof:9.1f} {ours:9.1f} {plain:9.1f} {ours / roof:9.2f} "
+            f"{ours / plain:9.2f} {t_ours:8.2f}",
+            flush=True,
+        )
+    return rows
+
+
+def tile_sweep(model: nn.Module, flop_px: float, tiles: list[int]) -> None:
+    """Model GFLOP/s on one channels_last tile of each size (no overlap): what CPU_TILE is chosen from."""
+    print("\nper-tile throughput (one forward, channels_last, inference_mode):")
+    for t in tiles:
+        x = torch.rand(1, 3, t, t).contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():
+            model(x[..., :32, :32])
+            secs = best_time(lambda x=x: model(x), 1)
+        roof, _ = roofline(t, 3)
+        gf = flop_px * t * t / secs / 1e9
+        print(f"  tile {t:4d}: {gf:6.1f} GFLOP/s, roofline {roof:6.1f}, ratio {gf / roof:4.2f}", flush=True)
+
+
+class NearestStandIn(nn.Module):
+    """Same input/output contract as a x4 generator, no activations: isolates the tiler's memory."""
+
+    scale, in_ch, out_ch, size_multiple = 4, 3, 3, 1
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.anchor = nn.Parameter(torch.zeros(()))  # gives the module a device
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return nn.functional.interpolate(x, scale_factor=4, mode="nearest")
+
+
+def _rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB.
+
+    VmHWM from /proc, not ru_maxrss: on Linux ru_maxrss survives exec, so a child started by a
+    parent that once held 4 GB would report the parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def memory_child(kind: str, num_block: int) -> None:
+    """Runs in a fresh process and prints JSON: bare, before and peak RSS in MB."""
+    torch.manual_seed(0)
+    bare = _rss_mb()
+    if kind == "pipeline":
+        img = np.asarray(Image.fromarray(data.astronaut()).resize((3840, 2160), Image.Resampling.BICUBIC))
+        before = _rss_mb()
+        start = time.perf_counter()
+        out = esrgan.upscale(NearestStandIn(), img)
+        secs = time.perf_counter() - start
+        assert out.shape == (8640, 15360, 3) and out.dtype == np.uint8
+    else:
+        model = RRDBNet(num_block=num_block).eval()
+        tile = upscale_module.auto_tile(model, torch.device("cpu"), torch.float32)
+        x = torch.rand(1, 3, tile, tile).contiguous(memory_format=torch.channels_last)
+        before = _rss_mb()
+        start = time.perf_counter()
+        with torch.inference_mode():
+            model(x)
+        secs = time.perf_counter() - start
+    print(json.dumps({"bare_mb": bare, "before_mb": before, "peak_mb": _rss_mb(), "seconds": secs}))
+
+
+def memory_4k(num_block: int) -> dict:
+    results = {}
+    for kind in ("pipeline", "tile"):
+        cmd = [sys.executable, __file__, "--memory-child", kind, "--blocks", str(num_block)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        results[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 256, 512])
+    parser.add_argument("--blocks", type=int, default=23, help="RRDB blocks (23: the paper's model)")
+    parser.add_argument("--reps", type=int, default=1, help="timed runs per size (best is kept)")
+    parser.add_argument("--tile-sweep", action="store_true", help="time the model per tile size too")
+    parser.add_argument("--no-4k", action="store_true", help="skip the 4K peak-memory subprocess")
+    parser.add_argument("--memory-child", choices=["pipeline", "tile"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.memory_child:
+        memory_child(args.memory_child, args.blocks)
+        return
+
+    torch.manual_seed(0)
+    model = RRDBNet(num_block=args.blocks).eval()
+    flop_px = conv_flops_per_pixel(model)
+    closed = rrdbnet_flops_closed_form(args.blocks)
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    mflop = f"{flop_px / 1e6:.2f} MFLOP per LR pixel (hooks), {closed / 1e6:.2f} (formula)"
+    print(f"RRDBNet x4, {args.blocks} blocks: {mflop}")
+    tiling = f"tile {upscale_module.CPU_TILE}, overlap {upscale_module.DEFAULT_OVERLAP}"
+    print(f"default tiling on CPU: {tiling} (LR px)\n")
+    print(" size   tile  roofline      ours     plain  ours/roof ours/plain  s(ours)   [GFLOP/s]")
+    throughput_table(model, flop_px, args.sizes, args.reps)
+    if args.tile_sweep:
+        tile_sweep(model, flop_px, [64, 96, 128, 160, 192, 256])
+    if not args.no_4k:
+        print(f"\n4K (3840x2160) x4 on CPU, peak memory (VmHWM, fresh subprocesses, {args.blocks} blocks):")
+        mem = memory_4k(args.blocks)
+        pipe, tile = mem["pipeline"], mem["tile"]
+        bound = pipe["peak_mb"] + (tile["peak_mb"] - tile["bare_mb"])
+        print(f"  pipeline, nearest stand-in model: peak {pipe['peak_mb']:.0f} MB ({pipe['seconds']:.0f} s)")
+        print(
+            f"  one real tile forward: +{tile['peak_mb'] - tile['bare_mb']:.0f} MB over the bare process "
+            f"(weights {tile['before_mb'] - tile['bare_mb']:.0f} MB, {tile['seconds']:.1f} s)"
+        )
+        print(f"  upper bound on the real 4K run's peak: {bound:.0f} MB (output alone: 380 MiB)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,534 @@
+"""Read and write images without losing what users care about: bit depth, alpha, grayscale, ICC.
+
+`read_image` returns float32 pixels in [0, 1] plus the facts needed to write the result back the
+same way (8 or 16 bits, alpha, colour profile). Pillow decodes almost everything, but it truncates
+16-bit colour PNG and TIFF to 8 bits, so those two take their own path: 16-bit colour PNG through
+Pillow's own zlib/unfilter decoder run twice (high bytes, then low bytes), 16-bit TIFF through
+`tifffile` when it is installed. 16-bit PNG is written by a small encoder here (Pillow cannot).
+
+Every user-facing failure is an `ESRGANError` whose one-line message names the file. Writes are
+atomic: a temporary file in the destination folder, then `os.replace`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import secrets
+import struct
+import warnings
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from esrgan.errors import ESRGANError
+
+log = logging.getLogger(__name__)
+
+MAX_SIDE = 20000
+MAX_PIXELS = MAX_SIDE * MAX_SIDE  # images claiming this many pixels or more are refused unread
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
+_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_ORIENTATION_TAG = 0x0112
+
+
+@dataclass
+class ImageData:
+    """A decoded image: colour/gray pixels and optional alpha, both float32 in [0, 1]."""
+
+    pixels: np.ndarray  # float32 (H, W, C), C = 1 (grayscale) or 3 (colour)
+    alpha: np.ndarray | None = None  # float32 (H, W) or None
+    bit_depth: int = 8  # 8 or 16: what the source held, and what to write back
+    mode: str = ""  # human description, e.g. "16-bit RGBA"
+    source_format: str = ""  # "PNG", "JPEG", ... or "" for in-memory data
+    icc_profile: bytes | None = None  # carried over so colours look the same after writing
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+    @property
+    def is_gray(self) -> bool:
+        return self.pixels.shape[2] == 1
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+# ---------------------------------------------------------------------------------------------
+
+
+def read_image(path: str | os.PathLike[str]) -> ImageData:
+    """Decode an image file; refuse huge, empty, truncated or non-image files with an ESRGANError."""
+    name = os.fspath(path)
+    _check_readable_file(name)
+    try:
+        with _open_header(name) as im:
+            width, height = im.size
+            check_image_size(name, width, height)
+            fmt = im.format or "?"
+            orientation = _exif_orientation(im)
+            icc = im.info.get("icc_profile")
+            data = _decode(name, im)
+    except ESRGANError as exc:
+        if str(exc).startswith(name):
+            raise
+        raise ESRGANError(f"{name}: {exc}") from exc
+    except Image.DecompressionBombError as exc:
+        raise ESRGANError(f"{name}: image is too large to decode safely ({_one_line(exc)})") from exc
+    except MemoryError as exc:
+        raise ESRGANError(f"{name}: not enough memory to decode this image") from exc
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError) as exc:
+        raise ESRGANError(f"{name}: truncated or corrupt image file ({_one_line(exc)})") from exc
+    data.source_format = fmt
+    data.icc_profile = icc if isinstance(icc, bytes) and icc else None
+    if orientation not in (None, 1):
+        data.pixels = apply_orientation(data.pixels, orientation)
+        if data.alpha is not None:
+            data.alpha = apply_orientation(data.alpha, orientation)
+    return data
+
+
+def check_image_size(name: str, width: int, height: int) -> None:
+    """Refuse sizes that are empty or huge (decompression bombs) from the header alone."""
+    if width <= 0 or height <= 0:
+        raise ESRGANError(f"{name}: image header claims an empty size {width}x{height}")
+    if width * height >= MAX_PIXELS:
+        raise ESRGANError(
+            f"{name}: image header claims {width}x{height} pixels; images of {MAX_SIDE}x{MAX_SIDE} "
+            f"({MAX_PIXELS // 1_000_000} megapixels) or more are refused before decoding"
+        )
+
+
+def _check_readable_file(name: str) -> None:
+    try:
+        st = os.stat(name)
+    except FileNotFoundError:
+        raise ESRGANError(f"{name}: no such file") from None
+    except OSError as exc:
+        raise ESRGANError(f"{name}: cannot read ({exc.strerror or exc})") from None
+    if os.path.isdir(name):
+        raise ESRGANError(f"{name}: is a folder, not an image file")
+    if st.st_size == 0:
+        raise ESRGANError(f"{name}: empty file (0 bytes)")
+    if not os.access(name, os.R_OK):
+        raise ESRGANError(f"{name}: cannot read (permission denied)")
+
+
+class _open_header:
+    """Image.open (header only) with Pillow's own bomb check off, so `check_image_size` decides.
+
+    Pillow refuses above 2 x MAX_IMAGE_PIXELS (about 179 MP by default), which would refuse
+    legitimate images below our 400 MP limit; opening reads only the header, so turning the
+    check off for the call is safe. The global is restored on exit.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.im: Image.Image | None = None
+
+    def __enter__(self) -> Image.Image:
+        saved = Image.MAX_IMAGE_PIXELS
+        try:
+            Image.MAX_IMAGE_PIXELS = None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                self.im = Image.open(self.name)
+        except UnidentifiedImageError:
+            raise ESRGANError(
+                f"{self.name}: not a recognised image file (unknown or corrupt format)"
+            ) from None
+        except PermissionError:
+            raise ESRGANError(f"{self.name}: cannot read (permission denied)") from None
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+        return self.im
+
+    def __exit__(self, *exc: object) -> None:
+        if self.im is not None:
+            self.im.close()
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+def _exif_orientation(im: Image.Image) -> int | None:
+    try:
+        value = im.getexif().get(_ORIENTATION_TAG)
+    except Exception:  # a broken EXIF block must not stop the image from being read
+        return None
+    return int(value) if isinstance(value, int) and 1 <= value <= 8 else None
+
+
+def apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
+    """Rotate/flip an (H, W, ...) array as the EXIF orientation tag says, so it displays upright."""
+    swap = (1, 0) + tuple(range(2, a.ndim))
+    ops = {
+        2: lambda x: x[:, ::-1],
+        3: lambda x: x[::-1, ::-1],
+        4: lambda x: x[::-1],
+        5: lambda x: x.transpose(swap),
+        6: lambda x: np.rot90(x, -1),
+        7: lambda x: x.transpose(swap)[::-1, ::-1],
+        8: lambda x: np.rot90(x, 1),
+    }
+    return np.ascontiguousarray(ops[orientation](a)) if orientation in ops else a
+
+
+def _decode(name: str, im: Image.Image) -> ImageData:
+    if im.format == "PNG":
+        header = _png_header(name)
+        if header is not None and header[2] == 16 and header[3] in (2, 4, 6):
+            return _read_png16_colour(name, header)
+    if im.format == "TIFF":
+        bits = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
+        bits = tuple(bits) if isinstance(bits, (tuple, list)) else (bits,) if bits else (8,)
+        if max(bits) > 8 and im.mode not in ("I;16", "I;16B", "I;16L", "I;16N"):
+            return _read_tiff_tifffile(name)
+    im.load()
+    return _from_pil(im)
+
+
+def pil_to_image_data(im: Image.Image) -> ImageData:
+    """Convert a loaded PIL image (any common mode) to ImageData."""
+    return _from_pil(im)
+
+
+def _from_pil(im: Image.Image) -> ImageData:
+    mode = im.mode
+    has_trns = "transparency" in im.info
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        a = np.asarray(im).astype(np.uint16)
+        alpha = None
+        if has_trns and isinstance(im.info["transparency"], int):
+            alpha = (a != im.info["transparency"]).astype(np.float32)
+        return _data(
+            a[..., None], 16, alpha, "16-bit grayscale" + (" + transparency" if alpha is not None else "")
+        )
+    if mode == "I":
+        a = np.asarray(im)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise ESRGANError("32-bit integer images are not supported (values outside 0..65535)")
+        return _data(a.astype(np.uint16)[..., None], 16, None, "16-bit grayscale")
+    if mode == "F":
+        raise ESRGANError("32-bit float images are not supported; convert to 8 or 16 bits first")
+    if mode == "1":
+        im, mode = im.convert("L"), "L"
+    if mode == "P":
+        if has_trns or "A" in im.palette.mode:
+            im, mode = im.convert("RGBA"), "RGBA"
+        else:
+            im, mode = im.convert("RGB"), "RGB"
+    elif mode == "L" and has_trns:
+        im, mode = im.convert("LA"), "LA"
+    elif mode == "RGB" and has_trns:
+        im, mode = im.convert("RGBA"), "RGBA"
+    elif mode in ("PA", "La", "RGBa"):  # palette+alpha and premultiplied alpha
+        mode = "LA" if mode == "La" else "RGBA"
+        im = im.convert(mode)
+    elif mode not in ("L", "LA", "RGB", "RGBA"):
+        im, mode = im.convert("RGB"), "RGB"  # CMYK, YCbCr, LAB, HSV, RGBX
+    a = np.asarray(im)
+    if a.ndim == 2:
+        a = a[..., None]
+    if mode in ("LA", "RGBA"):
+        return _data(a[..., :-1], 8, a[..., -1], f"8-bit {mode}")
+    return _data(a, 8, None, f"8-bit {'grayscale' if mode == 'L' else mode}")
+
+
+def _data(a: np.ndarray, bits: int, alpha: np.ndarray | None, mode: str) -> ImageData:
+    scale = np.float32(1.0 / (255.0 if bits == 8 else 65535.0))
+    pixels = a.astype(np.float32) * scale
+    if alpha is not None and alpha.dtype != np.float32:
+        alpha = alpha.astype(np.float32) * scale
+    return ImageData(pixels=pixels, alpha=alpha, bit_depth=bits, mode=mode)
+
+
+# --- 16-bit colour PNG ----------------------------------------------------------------------
+
+
+def _png_header(name: str) -> tuple[int, int, int, int, int] | None:
+    """(width, height, bit_depth, colour_type, interlace) from the IHDR chunk, or None."""
+    with open(name, "rb") as f:
+        head = f.read(33)
+    if len(head) < 33 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", head[16:29])
+    return width, height, depth, colour, interlace
+
+
+def _png_chunks(name: str) -> tuple[bytes, bytes | None]:
+    """Concatenated IDAT data and the tRNS chunk, checking each chunk's CRC."""
+    with open(name, "rb") as f:
+        blob = f.read()
+    pos, idat, trns = 8, [], None
+    while pos + 8 <= len(blob):
+        (length,) = struct.unpack(">I", blob[pos : pos + 4])
+        kind = blob[pos + 4 : pos + 8]
+        body = blob[pos + 8 : pos + 8 + length]
+        crc = blob[pos + 8 + length : pos + 12 + length]
+        if len(body) < length or len(crc) < 4:
+            raise ValueError(f"PNG chunk {kind!r} is cut short")
+        if zlib.crc32(kind + body) & 0xFFFFFFFF != struct.unpack(">I", crc)[0]:
+            raise ValueError(f"PNG chunk {kind!r} fails its CRC check")
+        if kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"tRNS":
+            trns = body
+        elif kind == b"IEND":
+            break
+        pos += 12 + length
+    else:
+        raise ValueError("PNG file ends before its IEND chunk")
+    if not idat:
+        raise ValueError("PNG file has no image data")
+    return b"".join(idat), trns
+
+
+def _read_png16_colour(name: str, header: tuple[int, int, int, int, int]) -> ImageData:
+    """16-bit RGB / RGBA / gray+alpha PNG at full depth.
+
+    Pillow's "zip" decoder does PNG's inflate and row unfiltering in C; its RGB;16B and RGB;16L
+    unpackers keep the first or second byte of each big-endian sample, so two decodes give the
+    high and the low bytes. Gray+alpha (4 bytes per pixel) unfilters exactly like 8-bit RGBA.
+    """
+    width, height, _, colour, interlace = header
+    data, trns = _png_chunks(name)
+    size = (width, height)
+    if colour == 4:
+        raw = np.asarray(Image.frombytes("RGBA", size, data, "zip", "RGBA", interlace)).astype(np.uint16)
+        gray = (raw[..., 0] << 8) | raw[..., 1]
+        alpha = (raw[..., 2] << 8) | raw[..., 3]
+        return _data(gray[..., None], 16, alpha.astype(np.float32) / 65535.0, "16-bit grayscale + alpha")
+    mode = "RGB" if colour == 2 else "RGBA"
+    hi = np.asarray(Image.frombytes(mode, size, data, "zip", f"{mode};16B", interlace)).astype(np.uint16)
+    lo = np.asarray(Image.frombytes(mode, size, data, "zip", f"{mode};16L", interlace))
+    full = (hi << 8) | lo
+    if mode == "RGBA":
+        return _data(full[..., :3], 16, full[..., 3].astype(np.float32) / 65535.0, "16-bit RGBA")
+    alpha = None
+    if trns is not None and len(trns) == 6:  # one fully transparent colour
+        key = np.array(struct.unpack(">HHH", trns), dtype=np.uint16)
+        alpha = (~np.all(full == key, axis=-1)).astype(np.float32)
+    return _data(full, 16, alpha, "16-bit RGB" + (" + transparency" if alpha is not None else ""))
+
+
+# --- 16-bit TIFF ----------------------------------------------------------------------------
+
+
+def _read_tiff_tifffile(name: str) -> ImageData:
+    try:
+        import tifffile
+    except ImportError:
+        raise ESRGANError(
+            f"{name}: 16-bit colour TIFF needs the 'tifffile' package (pip install tifffile); "
+            "Pillow would silently cut it to 8 bits"
+        ) from None
+    try:
+        a = tifffile.imread(name, key=0)
+    except Exception as exc:  # tifffile raises many types for broken or exotic files
+        raise ESRGANError(f"{name}: cannot decode TIFF ({_one_line(exc)})") from exc
+    if a.dtype != np.uint16 and a.dtype != np.uint8:
+        raise ESRGANError(f"{name}: TIFF sample type {a.dtype} is not supported (8 or 16-bit only)")
+    bits = 16 if a.dtype == np.uint16 else 8
+    if a.ndim == 2:
+        a = a[..., None]
+    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
+        raise ESRGANError(f"{name}: TIFF layout {a.shape} is not supported")
+    channels = a.shape[2]
+    alpha = a[..., -1] if channels in (2, 4) else None
+    colour = a[..., :-1] if alpha is not None else a
+    kind = "grayscale" if colour.shape[2] == 1 else "RGB"
+    return _data(colour, bits, alpha, f"{bits}-bit {kind}" + (" + alpha" if alpha is not None else ""))
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
+
+
+def write_image(
+    path: str | os.PathLike[str],
+    image: ImageData | np.ndarray,
+    *,
+    bit_depth: int | None = None,
+    alpha: np.ndarray | None = None,
+    quality: int = 95,
+    icc_profile: bytes | None = None,
+) -> None:
+    """Write an image atomically; the format comes from the extension.
+
+    `image` is ImageData or an (H, W) / (H, W, C) array (uint8, uint16 or float in [0, 1]) with
+    C = 1 or 3, or 2 / 4 with the alpha last. `bit_depth` defaults to the source's (ImageData),
+    16 for uint16 arrays, else 8. JPEG, WebP and BMP hold 8 bits; JPEG holds no alpha (dropped
+    with a warning). `quality` applies to JPEG and WebP.
+    """
+    name = os.fspath(path)
+    fmt = _FORMATS.get(Path(name).suffix.lower())
+    if fmt is None:
+        raise ESRGANError(f"{name}: unknown output extension (use one of {', '.join(IMAGE_EXTENSIONS)})")
+    if isinstance(image, ImageData):
+        pixels, alpha = image.pixels, image.alpha if alpha is None else alpha
+        bit_depth = bit_depth or image.bit_depth
+        icc_profile = icc_profile if icc_profile is not None else image.icc_profile
+    else:
+        pixels = np.asarray(image)
+        if pixels.ndim == 2:
+            pixels = pixels[..., None]
+        if pixels.ndim != 3 or pixels.shape[2] not in (1, 2, 3, 4):
+            raise ESRGANError(f"{name}: cannot write an array of shape {pixels.shape} as an image")
+        if pixels.shape[2] in (2, 4):
+            if alpha is not None:
+                raise ESRGANError(f"{name}: alpha given twice (array has {pixels.shape[2]} channels)")
+            pixels, alpha = pixels[..., :-1], pixels[..., -1]
+        bit_depth = bit_depth or (16 if pixels.dtype == np.uint16 else 8)
+    if bit_depth not in (8, 16):
+        raise ESRGANError(f"bit depth must be 8 or 16, not {bit_depth}")
+    if bit_depth == 16 and fmt not in ("PNG", "TIFF"):
+        log.info("%s: %s holds 8 bits per channel; writing 8-bit", name, fmt)
+        bit_depth = 8
+    if alpha is not None and fmt == "JPEG":
+        log.warning("%s: JPEG has no alpha channel; the alpha is dropped (use png or webp to keep it)", name)
+        alpha = None
+    pixels = to_integer(pixels, bit_depth)
+    channels = [pixels] if alpha is None else [pixels, to_integer(alpha, bit_depth)[..., None]]
+    _atomic_write(name, lambda f: _encode(f, channels, fmt, bit_depth, quality, icc_profile))
+
+
+def to_integer(a: np.ndarray, bit_depth: int) -> np.ndarray:
+    """uint8/uint16 samples for `bit_depth`, converting from float [0, 1] (rounded, clipped) if needed."""
+    target = np.uint8 if bit_depth == 8 else np.uint16
+    if a.dtype == target:
+        return a
+    if a.dtype == np.uint8 and target == np.uint16:
+        return a.astype(np.uint16) * np.uint16(257)
+    if a.dtype == np.uint16 and target == np.uint8:
+        return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    if a.dtype.kind != "f":
+        raise ESRGANError(f"cannot write samples of type {a.dtype} (use uint8, uint16 or float in [0, 1])")
+    peak = 255.0 if bit_depth == 8 else 65535.0
+    out = np.clip(a, 0.0, 1.0, dtype=np.float32) if a.dtype != np.float32 else np.clip(a, 0.0, 1.0)
+    out *= np.float32(peak)
+    np.rint(out, out=out)
+    return out.astype(target)
+
+
+def _encode(f: Any, channels: list[np.ndarray], fmt: str, bits: int, quality: int, icc: bytes | None) -> None:
+    array = channels[0] if len(channels) == 1 else np.concatenate(channels, axis=2)
+    if bits == 16 and fmt == "PNG":
+        encode_png16(f, array, icc)
+        return
+    if bits == 16:  # TIFF
+        _encode_tiff16(f, array, icc)
+        return
+    modes = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+    mode = modes[array.shape[2]]
+    im = Image.fromarray(array[..., 0] if mode == "L" else array)
+    options: dict[str, Any] = {}
+    if icc:
+        options["icc_profile"] = icc
+    if fmt in ("JPEG", "WEBP"):
+        options["quality"] = int(quality)
+    if fmt == "TIFF":
+        options["compression"] = "tiff_deflate"
+    if fmt == "BMP" and mode == "LA":
+        im = im.convert("RGBA")
+    im.save(f, format=fmt, **options)
+
+
+def encode_png16(f: Any, array: np.ndarray, icc: bytes | None = None, rows_per_chunk: int = 256) -> None:
+    """Write a 16-bit PNG (gray, gray+alpha, RGB or RGBA) to the binary file `f`.
+
+    Rows use the Sub filter (difference to the pixel on the left, byte-wise modulo 256), which
+    compresses photos well and vectorises; the image is deflated in bands to bound memory.
+    """
+    height, width, channels = array.shape
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    bpp = 2 * channels
+
+    def chunk(kind: bytes, body: bytes) -> None:
+        f.write(struct.pack(">I", len(body)) + kind + body)
+        f.write(struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
+
+    f.write(_PNG_SIGNATURE)
+    chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0))
+    if icc:
+        chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc))
+    deflate = zlib.compressobj(6)
+    for y0 in range(0, height, rows_per_chunk):
+        band = np.ascontiguousarray(array[y0 : y0 + rows_per_chunk], dtype=">u2")
+        raw = band.view(np.uint8).reshape(band.shape[0], width * bpp)
+        filtered = np.empty((raw.shape[0], raw.shape[1] + 1), np.uint8)
+        filtered[:, 0] = 1  # filter type Sub
+        filtered[:, 1 : 1 + bpp] = raw[:, :bpp]
+        np.subtract(raw[:, bpp:], raw[:, :-bpp], out=filtered[:, 1 + bpp :])
+        data = deflate.compress(filtered.tobytes())
+        if data:
+            chunk(b"IDAT", data)
+    chunk(b"IDAT", deflate.flush())
+    chunk(b"IEND", b"")
+
+
+def _encode_tiff16(f: Any, array: np.ndarray, icc: bytes | None) -> None:
+    try:
+        import tifffile
+    except ImportError:
+        if array.shape[2] == 1:  # Pillow writes 16-bit grayscale TIFF itself
+            Image.fromarray(np.ascontiguousarray(array[..., 0])).save(
+                f, format="TIFF", compression="tiff_deflate"
+            )
+            return
+        raise ESRGANError(
+            "writing 16-bit colour TIFF needs the 'tifffile' package (pip install tifffile)"
+        ) from None
+    extras = {"extrasamples": ["unassalpha"]} if array.shape[2] in (2, 4) else {}
+    photometric = "rgb" if array.shape[2] >= 3 else "minisblack"
+    kwargs: dict[str, Any] = {"photometric": photometric, "compression": "zlib", **extras}
+    if icc:
+        kwargs["iccprofile"] = icc
+    buffer = io.BytesIO()  # tifffile takes a path or a BytesIO, not an os.fdopen file
+    tifffile.imwrite(buffer, array if array.shape[2] > 1 else array[..., 0], **kwargs)
+    f.write(buffer.getbuffer())
+
+
+def _atomic_write(name: str, write: Any) -> None:
+    """Run write(file) on a temporary file beside `name`, then rename it into place.
+
+    On any failure the temporary file is removed, so no partial output is ever left behind.
+    """
+    folder = os.path.dirname(os.path.abspath(name))
+    tmp = os.path.join(folder, f".{os.path.basename(name)}.{secrets.token_hex(4)}.tmp")
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies, as for open()
+    except OSError as exc:
+        raise ESRGANError(f"{name}: cannot write ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, name)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise ESRGANError(f"{name}: cannot write ({exc.strerror or _one_line(exc)})") from exc
+        raise

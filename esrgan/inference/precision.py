@@ -1,0 +1,105 @@
+"""Running tiles at fp32, fp16 or bf16, and falling back to fp32 per tile when low precision fails.
+
+fp16/bf16 are CUDA-only here: on CPU they are slower than fp32 and fp16 crashes in places, so
+asking for them on CPU is an error rather than a silent change. On CUDA every low-precision tile
+is checked, and a tile whose output holds NaN or inf (fp16 overflow, the "black image" bug) is
+redone in fp32; the count is reported.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+
+import torch
+
+from esrgan.errors import ESRGANError
+
+log = logging.getLogger(__name__)
+
+PRECISIONS: dict[str, torch.dtype] = {
+    "fp32": torch.float32,
+    "fp16": torch.float16,
+    "half": torch.float16,
+    "bf16": torch.bfloat16,
+}
+
+
+def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
+    """The compute dtype for `precision` on `device`; fp16/bf16 off CUDA is an ESRGANError."""
+    key = precision.lower()
+    if key not in PRECISIONS:
+        raise ESRGANError(f"unknown precision {precision!r} (use fp32, fp16 or bf16)")
+    dtype = PRECISIONS[key]
+    if dtype != torch.float32 and device.type != "cuda":
+        raise ESRGANError(
+            f"{key} needs a CUDA GPU (device here: {device.type}); on CPU upscaling runs in fp32, "
+            "drop --half/--bf16"
+        )
+    return dtype
+
+
+def forward_with_fp32_fallback(
+    x: torch.Tensor,
+    forward_low: Callable[[torch.Tensor], torch.Tensor],
+    forward_fp32: Callable[[torch.Tensor], torch.Tensor],
+) -> tuple[torch.Tensor, int]:
+    """Run a batch in low precision; redo in fp32 the samples whose output is not all finite.
+
+    Returns the float32 output and the number of samples redone.
+    """
+    out = forward_low(x).float()
+    bad = ~torch.isfinite(out).flatten(1).all(dim=1)
+    redo = int(bad.sum())
+    if redo:
+        out[bad] = forward_fp32(x[bad]).float()
+    return out, redo
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """CUDA OOM, or the CPU allocator failing on a large tensor; nothing else."""
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    if isinstance(exc, RuntimeError):
+        text = str(exc).lower()
+        return "out of memory" in text or "can't allocate memory" in text
+    return False
+
+
+class TileRunner:
+    """Runs float32 CPU NCHW tile batches through the model on its device; returns float32 CPU.
+
+    The caller's model is used as given (same device); the low-precision copy is made once here.
+    `fp32_redone` counts tiles redone in fp32 after a non-finite low-precision output.
+    """
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> None:
+        self.model = model
+        self.device = device
+        self.dtype = dtype
+        # channels_last is 1.2-1.5x faster for these convs on CPU (oneDNN) and on tensor cores.
+        self.memory_format = torch.channels_last
+        self.low = copy.deepcopy(model).to(dtype) if dtype != torch.float32 else None
+        self.fp32_redone = 0
+
+    def _forward(self, module: torch.nn.Module, x: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        x = x.to(self.device, dtype, non_blocking=True).contiguous(memory_format=self.memory_format)
+        with torch.inference_mode():
+            return module(x)
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        if self.low is None:
+            out = self._forward(self.model, x, torch.float32)
+            if not bool(torch.isfinite(out).all()):
+                raise ESRGANError(
+                    "the model produced NaN or inf values in fp32: the checkpoint may be corrupt"
+                )
+        else:
+            out, redone = forward_with_fp32_fallback(
+                x,
+                lambda t: self._forward(self.low, t, self.dtype),  # type: ignore[arg-type]
+                lambda t: self._forward(self.model, t, torch.float32),
+            )
+            self.fp32_redone += redone
+        return out.to("cpu", torch.float32)

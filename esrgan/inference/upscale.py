@@ -1,0 +1,343 @@
+"""`esrgan.upscale`: one image in, the same kind of image out, tiled, at any size.
+
+- numpy (H, W) / (H, W, C) arrays of uint8, uint16 or float in [0, 1] come back with the same
+  dtype and layout; PIL images come back as PIL images of the same mode (palette images come
+  back as RGB/RGBA).
+- Grayscale into a 3-channel model: the gray is fed as R=G=B and the output's channel mean is
+  returned as grayscale. A colour image into a 1-channel model is upscaled channel by channel.
+- Alpha (RGBA, LA) is upscaled separately and re-attached. By default the model itself upscales
+  it (alpha fed as a gray image): edges of masks and cut-outs stay as sharp as the colour, where
+  bicubic would blur them. `alpha="bicubic"` is cheaper. A constant alpha (fully opaque
+  PNGs saved as RGBA) costs nothing.
+- `outscale` resizes the model output (Lanczos) to round(size * outscale), e.g. 2 with a x4 model.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from esrgan.errors import ESRGANError
+from esrgan.inference.image_convert import from_image, to_image
+from esrgan.inference.precision import TileRunner, is_out_of_memory, resolve_precision
+from esrgan.inference.tiling import count_tiles, tiled_upscale
+
+log = logging.getLogger(__name__)
+
+DEFAULT_OVERLAP = 16  # LR pixels; see bench/bench_upscale.py for the cost and tests for the seams
+# Largest CPU tile (LR px). Per-tile RRDB throughput measured on 2 EPYC cores (channels_last,
+# 23 blocks): 135 GFLOP/s at 144 px, 133 at 192, 124 at 256; larger tiles recompute less overlap
+# (a 512 px side: 3 tiles of 182 rather than 4 of 140), so 192. See bench/bench_upscale.py.
+CPU_TILE = 192
+GPU_MAX_TILE = 1024
+MIN_TILE = 32
+Progress = Callable[[int, int], None]  # (tiles done so far, total tiles)
+
+
+def upscale(
+    model: torch.nn.Module,
+    image: Any,
+    *,
+    tile: int | str | None = "auto",
+    tile_overlap: int | None = None,
+    outscale: float | None = None,
+    precision: str = "fp32",
+    device: str | torch.device | None = None,
+    progress: bool | Progress = False,
+    alpha: str = "model",
+    batch_size: int | None = None,
+) -> Any:
+    """Upscale one image with `model` (NCHW [0, 1] in, `model.scale` times larger out).
+
+    tile: "auto" (fastest size that fits in memory), an int (LR pixels, square at most), or
+    None/0 for a single whole-image pass. tile_overlap: LR pixels shared by neighbouring tiles,
+    blended smoothly (default: 16 px at the network body's resolution, i.e. 16 x size_multiple).
+    precision: "fp32", or "fp16"/"bf16" on CUDA (tiles that come out NaN/inf are redone in
+    fp32). device: defaults to the model's device; another device runs a copy. progress: True
+    for a tqdm bar over tiles, or a callable(done, total). alpha: "model" or "bicubic".
+    On out-of-memory the tile size is halved and the image redone (logged).
+    """
+    if alpha not in ("model", "bicubic"):
+        raise ESRGANError(f"alpha must be 'model' or 'bicubic', not {alpha!r}")
+    if outscale is not None and not (outscale > 0 and math.isfinite(outscale)):
+        raise ESRGANError(f"outscale must be a positive number, not {outscale}")
+    if tile_overlap is not None and tile_overlap < 0:
+        raise ESRGANError(f"tile overlap must be >= 0, not {tile_overlap}")
+    colour, alpha_plane, kind = from_image(image)
+    model, dev = _model_on_device(model, device)
+    dtype = resolve_precision(precision, dev)
+    scale = int(model.scale)
+    in_ch, out_ch = int(getattr(model, "in_ch", 3)), int(getattr(model, "out_ch", 3))
+    multiple = int(getattr(model, "size_multiple", 1))
+    height, width, channels = colour.shape
+
+    passes = _plan_passes(colour, alpha_plane, in_ch, out_ch, alpha)
+    out_dtype = colour.dtype if colour.dtype in (np.uint8, np.uint16) else np.dtype(np.float32)
+    _check_memory(
+        height * scale * width * scale * (channels + (alpha_plane is not None)) * out_dtype.itemsize
+    )
+    colour_out = np.empty((height * scale, width * scale, channels), out_dtype)
+    alpha_by_model = any(target == "alpha" for _, target, _ in passes)
+    alpha_out = np.empty((height * scale, width * scale, 1), out_dtype) if alpha_by_model else None
+
+    tile_px = choose_tile(tile, model, dev, height, width, dtype)
+    if tile_overlap is None:
+        tile_overlap = default_overlap(multiple, tile_px)
+    runner = TileRunner(model, dev, dtype)
+    was_training = model.training
+    model.eval()
+    try:
+        for src, dst_target, ch in passes:
+            dst = colour_out if dst_target == "colour" else alpha_out
+            dst_view = dst if ch is None else dst[..., ch : ch + 1]
+            tile_px = _run_with_oom_fallback(
+                runner, src, dst_view, scale, tile_px, tile_overlap, multiple, batch_size, dev, progress
+            )
+    finally:
+        model.train(was_training)
+    if runner.fp32_redone:
+        log.warning("%d tile(s) gave NaN/inf in %s and were redone in fp32", runner.fp32_redone, precision)
+    if alpha_plane is not None and _is_constant(alpha_plane):
+        alpha_out = np.full((height * scale, width * scale, 1), alpha_plane[0, 0], out_dtype)
+    elif alpha_plane is not None and not alpha_by_model:
+        alpha_out = _resize(alpha_plane[..., None], height * scale, width * scale, "bicubic")
+
+    if outscale is not None and outscale != scale:
+        oh, ow = max(1, round(height * outscale)), max(1, round(width * outscale))
+        colour_out = _resize(colour_out, oh, ow, "lanczos")
+        if alpha_out is not None:
+            alpha_out = _resize(alpha_out, oh, ow, "lanczos")
+    return to_image(colour_out, None if alpha_out is None else alpha_out[..., 0], kind)
+
+
+def _model_on_device(
+    model: torch.nn.Module, device: str | torch.device | None
+) -> tuple[torch.nn.Module, torch.device]:
+    param = next(iter(model.parameters()), None)
+    current = param.device if param is not None else torch.device("cpu")
+    if device is None:
+        return model, current
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ESRGANError(f"unknown device {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ESRGANError(
+            f"device {device!r} requested but CUDA is not available (torch {torch.__version__})"
+        )
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    if dev != current:
+        import copy
+
+        model = copy.deepcopy(model).to(dev)  # never move the caller's model behind their back
+    return model, dev
+
+
+def _plan_passes(
+    colour: np.ndarray, alpha: np.ndarray | None, in_ch: int, out_ch: int, alpha_mode: str
+) -> list[tuple[np.ndarray, str, int | None]]:
+    """(source array for the model, destination, destination channel or None for all) per pass."""
+    channels = colour.shape[2]
+    passes: list[tuple[np.ndarray, str, int | None]] = []
+    if in_ch == channels and out_ch == channels:
+        passes.append((colour, "colour", None))
+    elif in_ch == 3 and out_ch == 3 and channels == 1:
+        passes.append((np.broadcast_to(colour, (*colour.shape[:2], 3)), "colour", None))  # R=G=B, mean out
+    elif in_ch == 1 and out_ch == 1 and channels == 3:
+        passes.extend((colour[..., c : c + 1], "colour", c) for c in range(3))
+    else:
+        raise ESRGANError(
+            f"the model maps {in_ch} to {out_ch} channels; cannot apply it to a {channels}-channel image"
+        )
+    if alpha is not None and alpha_mode == "model" and not _is_constant(alpha):
+        passes.append((np.broadcast_to(alpha[..., None], (*alpha.shape, in_ch)), "alpha", None))
+    return passes
+
+
+def _is_constant(a: np.ndarray) -> bool:
+    return bool(a.min() == a.max())
+
+
+def _run_with_oom_fallback(
+    runner: TileRunner,
+    src: np.ndarray,
+    dst: np.ndarray,
+    scale: int,
+    tile: int | None,
+    overlap: int,
+    multiple: int,
+    batch_size: int | None,
+    device: torch.device,
+    progress: bool | Progress,
+) -> int | None:
+    height, width = src.shape[:2]
+    while True:
+        total = count_tiles(height, width, tile, overlap, multiple)
+        callback, close = _progress(progress, total)
+        try:
+            tiled_upscale(
+                runner,
+                src,
+                dst,
+                scale=scale,
+                tile=tile,
+                overlap=overlap,
+                multiple=multiple,
+                batch_size=batch_size or 1,
+                on_tiles=callback,
+            )
+            return tile
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            current = tile or max(height, width)
+            if current <= MIN_TILE:
+                raise ESRGANError(f"out of memory even with {current} px tiles on {device}") from exc
+            smaller = max(MIN_TILE, current // 2)
+            log.warning(
+                "out of memory with %d px tiles on %s; retrying with %d px tiles", current, device, smaller
+            )
+            tile = smaller
+            del exc
+            if device.type == "cuda":
+                torch.cuda.empty_cache()
+        finally:
+            close()
+
+
+def _progress(
+    progress: bool | Progress, total: int
+) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+    if callable(progress):
+        done = 0
+
+        def report(n: int) -> None:
+            nonlocal done
+            done += n
+            progress(done, total)
+
+        return report, lambda: None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, unit="tile", leave=False)
+        return bar.update, bar.close
+    return None, lambda: None
+
+
+def default_overlap(multiple: int, tile: int | None) -> int:
+    """16 px at the body's resolution (pixel-unshuffle models see `multiple` x fewer), at most half a tile."""
+    overlap = DEFAULT_OVERLAP * multiple
+    if tile is not None:
+        overlap = min(overlap, max(multiple, tile // 2 // multiple * multiple))
+    return overlap
+
+
+def choose_tile(
+    tile: int | str | None,
+    model: torch.nn.Module,
+    device: torch.device,
+    height: int,
+    width: int,
+    dtype: torch.dtype,
+) -> int | None:
+    """Resolve the tile option to LR pixels (None = one whole-image pass)."""
+    if tile is None or tile == 0:
+        return None
+    if isinstance(tile, str):
+        if tile != "auto":
+            try:
+                tile = int(tile)
+            except ValueError:
+                raise ESRGANError(f"tile must be a number of pixels or 'auto', not {tile!r}") from None
+            return choose_tile(tile, model, device, height, width, dtype)
+        return auto_tile(model, device, dtype)
+    if tile < MIN_TILE:
+        raise ESRGANError(f"tile must be at least {MIN_TILE} px (or 0 for no tiling), not {tile}")
+    return int(tile)
+
+
+def estimate_bytes_per_pixel(model: torch.nn.Module, dtype: torch.dtype) -> float:
+    """Rough peak activation bytes per LR pixel of one forward pass.
+
+    Assumes the widest conv's features live at HR resolution a few times over (the upsampling
+    tail dominates RRDBNet: about four 64-channel HR tensors alive at once) plus the dense
+    blocks' concatenations at LR.
+    """
+    width = max((m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)), default=64)
+    scale = int(getattr(model, "scale", 4))
+    itemsize = torch.empty(0, dtype=dtype).element_size()
+    return itemsize * width * (4 * scale * scale + 8)
+
+
+def auto_tile(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> int:
+    """Largest tile that fits the memory available; on CPU also no larger than the fastest size.
+
+    CPU: throughput is flat up to about 192 px tiles and falls for larger ones (activations
+    leave the cache), so at most CPU_TILE unless memory is short. CUDA: as large as fits in
+    60% of free memory, up to 1024 px; an out-of-memory error still halves it. Sizes are at the
+    network body's resolution: x2/x1 models pixel-unshuffle their input by 2/4, so their tiles
+    are 2/4x larger.
+    """
+    per_px = estimate_bytes_per_pixel(model, dtype)
+    multiple = int(getattr(model, "size_multiple", 1))
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        fit = int(math.sqrt(0.6 * free / per_px))
+        return max(MIN_TILE, min(GPU_MAX_TILE * multiple, fit // 32 * 32))
+    avail = available_memory()
+    fit = int(math.sqrt(0.25 * avail / per_px)) if avail else CPU_TILE * multiple
+    return max(MIN_TILE, min(CPU_TILE * multiple, fit // 16 * 16))
+
+
+def available_memory() -> int | None:
+    """Bytes of RAM available (MemAvailable from /proc/meminfo; else free pages), None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        import os
+
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _check_memory(nbytes: int) -> None:
+    avail = available_memory()
+    if avail is not None and nbytes > 0.9 * avail:
+        raise ESRGANError(
+            f"the upscaled image needs {nbytes / 2**30:.1f} GiB but only {avail / 2**30:.1f} GiB of RAM "
+            "is available; upscale a smaller image or crop it"
+        )
+
+
+def _resize(a: np.ndarray, height: int, width: int, method: str) -> np.ndarray:
+    """Resize (H, W, C) uint8/uint16/float with Pillow (Lanczos or bicubic), per channel in float."""
+    from PIL import Image
+
+    resample = Image.Resampling.LANCZOS if method == "lanczos" else Image.Resampling.BICUBIC
+    if a.dtype == np.uint8 and a.shape[2] in (1, 3):
+        im = Image.fromarray(a if a.shape[2] == 3 else a[..., 0])
+        out = np.asarray(im.resize((width, height), resample))
+        return out if out.ndim == 3 else out[..., None]
+    result = np.empty((height, width, a.shape[2]), a.dtype)
+    for c in range(a.shape[2]):
+        plane = Image.fromarray(np.ascontiguousarray(a[..., c], dtype=np.float32))
+        r = np.asarray(plane.resize((width, height), resample))
+        if a.dtype == np.uint16:
+            r = np.rint(np.clip(r, 0, 65535))
+        elif a.dtype.kind == "f":
+            r = np.clip(r, 0.0, 1.0)
+        result[..., c] = r
+    return result
