@@ -2,9 +2,8 @@
 
 `read_image` returns float32 pixels in [0, 1] plus the facts needed to write the result back the
 same way (8 or 16 bits, alpha, colour profile). Pillow decodes almost everything, but it truncates
-16-bit colour PNG and TIFF to 8 bits, so those two take their own path: 16-bit colour PNG through
-Pillow's own zlib/unfilter decoder run twice (high bytes, then low bytes), 16-bit TIFF through
-`tifffile` when it is installed. 16-bit PNG is written by a small encoder here (Pillow cannot).
+16-bit colour PNG and TIFF to 8 bits and cannot write 16-bit colour PNG: those paths live in
+`codecs16`.
 
 Every user-facing failure is an `ESRGANError` whose one-line message names the file. Writes are
 atomic: a temporary file in the destination folder, then `os.replace`.
@@ -13,7 +12,6 @@ atomic: a temporary file in the destination folder, then `os.replace`.
 from __future__ import annotations
 
 import contextlib
-import io
 import logging
 import os
 import secrets
@@ -27,6 +25,8 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from esrgan.data import codecs16
+from esrgan.data.codecs16 import encode_png16
 from esrgan.errors import ESRGANError
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,6 @@ _FORMATS = {
     ".tiff": "TIFF",
     ".bmp": "BMP",
 }
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _ORIENTATION_TAG = 0x0112
 
 
@@ -197,14 +196,14 @@ def apply_orientation(a: np.ndarray, orientation: int) -> np.ndarray:
 
 def _decode(name: str, im: Image.Image) -> ImageData:
     if im.format == "PNG":
-        header = _png_header(name)
+        header = codecs16.png_header(name)
         if header is not None and header[2] == 16 and header[3] in (2, 4, 6):
-            return _read_png16_colour(name, header)
+            return _data(*codecs16.read_png16_colour(name, header))
     if im.format == "TIFF":
         bits = im.tag_v2.get(258) if hasattr(im, "tag_v2") else None
         bits = tuple(bits) if isinstance(bits, (tuple, list)) else (bits,) if bits else (8,)
         if max(bits) > 8 and im.mode not in ("I;16", "I;16B", "I;16L", "I;16N"):
-            return _read_tiff_tifffile(name)
+            return _data(*codecs16.read_tiff(name))
     im.load()
     return _from_pil(im)
 
@@ -262,104 +261,6 @@ def _data(a: np.ndarray, bits: int, alpha: np.ndarray | None, mode: str) -> Imag
     if alpha is not None and alpha.dtype != np.float32:
         alpha = alpha.astype(np.float32) * scale
     return ImageData(pixels=pixels, alpha=alpha, bit_depth=bits, mode=mode)
-
-
-# --- 16-bit colour PNG ----------------------------------------------------------------------
-
-
-def _png_header(name: str) -> tuple[int, int, int, int, int] | None:
-    """(width, height, bit_depth, colour_type, interlace) from the IHDR chunk, or None."""
-    with open(name, "rb") as f:
-        head = f.read(33)
-    if len(head) < 33 or head[:8] != _PNG_SIGNATURE or head[12:16] != b"IHDR":
-        return None
-    width, height, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", head[16:29])
-    return width, height, depth, colour, interlace
-
-
-def _png_chunks(name: str) -> tuple[bytes, bytes | None]:
-    """Concatenated IDAT data and the tRNS chunk, checking each chunk's CRC."""
-    with open(name, "rb") as f:
-        blob = f.read()
-    pos, idat, trns = 8, [], None
-    while pos + 8 <= len(blob):
-        (length,) = struct.unpack(">I", blob[pos : pos + 4])
-        kind = blob[pos + 4 : pos + 8]
-        body = blob[pos + 8 : pos + 8 + length]
-        crc = blob[pos + 8 + length : pos + 12 + length]
-        if len(body) < length or len(crc) < 4:
-            raise ValueError(f"PNG chunk {kind!r} is cut short")
-        if zlib.crc32(kind + body) & 0xFFFFFFFF != struct.unpack(">I", crc)[0]:
-            raise ValueError(f"PNG chunk {kind!r} fails its CRC check")
-        if kind == b"IDAT":
-            idat.append(body)
-        elif kind == b"tRNS":
-            trns = body
-        elif kind == b"IEND":
-            break
-        pos += 12 + length
-    else:
-        raise ValueError("PNG file ends before its IEND chunk")
-    if not idat:
-        raise ValueError("PNG file has no image data")
-    return b"".join(idat), trns
-
-
-def _read_png16_colour(name: str, header: tuple[int, int, int, int, int]) -> ImageData:
-    """16-bit RGB / RGBA / gray+alpha PNG at full depth.
-
-    Pillow's "zip" decoder does PNG's inflate and row unfiltering in C; its RGB;16B and RGB;16L
-    unpackers keep the first or second byte of each big-endian sample, so two decodes give the
-    high and the low bytes. Gray+alpha (4 bytes per pixel) unfilters exactly like 8-bit RGBA.
-    """
-    width, height, _, colour, interlace = header
-    data, trns = _png_chunks(name)
-    size = (width, height)
-    if colour == 4:
-        raw = np.asarray(Image.frombytes("RGBA", size, data, "zip", "RGBA", interlace)).astype(np.uint16)
-        gray = (raw[..., 0] << 8) | raw[..., 1]
-        alpha = (raw[..., 2] << 8) | raw[..., 3]
-        return _data(gray[..., None], 16, alpha.astype(np.float32) / 65535.0, "16-bit grayscale + alpha")
-    mode = "RGB" if colour == 2 else "RGBA"
-    hi = np.asarray(Image.frombytes(mode, size, data, "zip", f"{mode};16B", interlace)).astype(np.uint16)
-    lo = np.asarray(Image.frombytes(mode, size, data, "zip", f"{mode};16L", interlace))
-    full = (hi << 8) | lo
-    if mode == "RGBA":
-        return _data(full[..., :3], 16, full[..., 3].astype(np.float32) / 65535.0, "16-bit RGBA")
-    alpha = None
-    if trns is not None and len(trns) == 6:  # one fully transparent colour
-        key = np.array(struct.unpack(">HHH", trns), dtype=np.uint16)
-        alpha = (~np.all(full == key, axis=-1)).astype(np.float32)
-    return _data(full, 16, alpha, "16-bit RGB" + (" + transparency" if alpha is not None else ""))
-
-
-# --- 16-bit TIFF ----------------------------------------------------------------------------
-
-
-def _read_tiff_tifffile(name: str) -> ImageData:
-    try:
-        import tifffile
-    except ImportError:
-        raise ESRGANError(
-            f"{name}: 16-bit colour TIFF needs the 'tifffile' package (pip install tifffile); "
-            "Pillow would silently cut it to 8 bits"
-        ) from None
-    try:
-        a = tifffile.imread(name, key=0)
-    except Exception as exc:  # tifffile raises many types for broken or exotic files
-        raise ESRGANError(f"{name}: cannot decode TIFF ({_one_line(exc)})") from exc
-    if a.dtype != np.uint16 and a.dtype != np.uint8:
-        raise ESRGANError(f"{name}: TIFF sample type {a.dtype} is not supported (8 or 16-bit only)")
-    bits = 16 if a.dtype == np.uint16 else 8
-    if a.ndim == 2:
-        a = a[..., None]
-    if a.ndim != 3 or a.shape[2] not in (1, 2, 3, 4):
-        raise ESRGANError(f"{name}: TIFF layout {a.shape} is not supported")
-    channels = a.shape[2]
-    alpha = a[..., -1] if channels in (2, 4) else None
-    colour = a[..., :-1] if alpha is not None else a
-    kind = "grayscale" if colour.shape[2] == 1 else "RGB"
-    return _data(colour, bits, alpha, f"{bits}-bit {kind}" + (" + alpha" if alpha is not None else ""))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -439,7 +340,7 @@ def _encode(f: Any, channels: list[np.ndarray], fmt: str, bits: int, quality: in
         encode_png16(f, array, icc)
         return
     if bits == 16:  # TIFF
-        _encode_tiff16(f, array, icc)
+        codecs16.encode_tiff16(f, array, icc)
         return
     modes = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
     mode = modes[array.shape[2]]
@@ -454,61 +355,6 @@ def _encode(f: Any, channels: list[np.ndarray], fmt: str, bits: int, quality: in
     if fmt == "BMP" and mode == "LA":
         im = im.convert("RGBA")
     im.save(f, format=fmt, **options)
-
-
-def encode_png16(f: Any, array: np.ndarray, icc: bytes | None = None, rows_per_chunk: int = 256) -> None:
-    """Write a 16-bit PNG (gray, gray+alpha, RGB or RGBA) to the binary file `f`.
-
-    Rows use the Sub filter (difference to the pixel on the left, byte-wise modulo 256), which
-    compresses photos well and vectorises; the image is deflated in bands to bound memory.
-    """
-    height, width, channels = array.shape
-    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
-    bpp = 2 * channels
-
-    def chunk(kind: bytes, body: bytes) -> None:
-        f.write(struct.pack(">I", len(body)) + kind + body)
-        f.write(struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF))
-
-    f.write(_PNG_SIGNATURE)
-    chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 16, colour_type, 0, 0, 0))
-    if icc:
-        chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc))
-    deflate = zlib.compressobj(6)
-    for y0 in range(0, height, rows_per_chunk):
-        band = np.ascontiguousarray(array[y0 : y0 + rows_per_chunk], dtype=">u2")
-        raw = band.view(np.uint8).reshape(band.shape[0], width * bpp)
-        filtered = np.empty((raw.shape[0], raw.shape[1] + 1), np.uint8)
-        filtered[:, 0] = 1  # filter type Sub
-        filtered[:, 1 : 1 + bpp] = raw[:, :bpp]
-        np.subtract(raw[:, bpp:], raw[:, :-bpp], out=filtered[:, 1 + bpp :])
-        data = deflate.compress(filtered.tobytes())
-        if data:
-            chunk(b"IDAT", data)
-    chunk(b"IDAT", deflate.flush())
-    chunk(b"IEND", b"")
-
-
-def _encode_tiff16(f: Any, array: np.ndarray, icc: bytes | None) -> None:
-    try:
-        import tifffile
-    except ImportError:
-        if array.shape[2] == 1:  # Pillow writes 16-bit grayscale TIFF itself
-            Image.fromarray(np.ascontiguousarray(array[..., 0])).save(
-                f, format="TIFF", compression="tiff_deflate"
-            )
-            return
-        raise ESRGANError(
-            "writing 16-bit colour TIFF needs the 'tifffile' package (pip install tifffile)"
-        ) from None
-    extras = {"extrasamples": ["unassalpha"]} if array.shape[2] in (2, 4) else {}
-    photometric = "rgb" if array.shape[2] >= 3 else "minisblack"
-    kwargs: dict[str, Any] = {"photometric": photometric, "compression": "zlib", **extras}
-    if icc:
-        kwargs["iccprofile"] = icc
-    buffer = io.BytesIO()  # tifffile takes a path or a BytesIO, not an os.fdopen file
-    tifffile.imwrite(buffer, array if array.shape[2] > 1 else array[..., 0], **kwargs)
-    f.write(buffer.getbuffer())
 
 
 def _atomic_write(name: str, write: Any) -> None:
