@@ -22,14 +22,7 @@ from esrgan.errors import ESRGANError
 from esrgan.losses.vgg19 import VGG19FeatureExtractor
 from esrgan.models import RRDBNet
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convs: one thread avoids OpenMP spinning on a busy shared machine (restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,14 +16,7 @@ from esrgan.errors import ESRGANError
 from esrgan.inference.interpolation import image_interpolation_forward, interpolate_images
 from esrgan.models import RRDBNet, SRResNet
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convs: one thread avoids OpenMP spinning on a busy shared machine (restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def randomised(model: torch.nn.Module, seed: int) -> torch.nn.Module:

@@ -19,14 +19,7 @@ from esrgan.inference.back_projection import back_project, lr_consistency_rmse, 
 from esrgan.inference.ensemble import self_ensemble, with_self_ensemble
 from esrgan.models import RRDBNet
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny convs: one thread avoids OpenMP spinning on a busy shared machine (restored after)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_model(seed: int = 0) -> RRDBNet:

@@ -39,7 +39,7 @@ def test_quickstart_end_to_end_tiny(tmp_path, monkeypatch, capsys):
 
     monkeypatch.setattr(samples, "MATE_NATURE", tmp_path / "no-mate")  # package photos only: fast
     tiny = QuickstartPlan(
-        minutes=0.02, num_feat=8, num_block=1, num_grow=4, min_iters=2, max_iters=3, step_seconds=1.0
+        minutes=0.02, num_feat=8, num_block=1, num_grow=4, min_iters=4, max_iters=4, step_seconds=1.0
     )
     monkeypatch.setattr(quickstart, "QuickstartPlan", lambda minutes: tiny)
     out = tmp_path / "qs"
