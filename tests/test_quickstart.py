@@ -25,7 +25,7 @@ def test_cpu_small_presets_match_the_quickstart():
             ),
         )
         file = load_config(REPO / "configs" / f"{preset}.yaml")
-        for section in ("generator", "loss", "optim"):
+        for section in ("generator", "discriminator", "loss", "optim"):
             a, b = getattr(quick, section), getattr(file, section)
             fields = [f for f in vars(a) if f not in ("pretrained",)]
             assert {f: getattr(a, f) for f in fields} == {f: getattr(b, f) for f in fields}, section
