@@ -157,6 +157,15 @@ def test_refuses_to_overwrite_a_run_without_resume(photo_dirs, tmp_path):
         train(load_config(None, over))
 
 
+def test_resume_with_a_different_model_and_missing_folders_are_clear_errors(photo_dirs, tmp_path):
+    over = tiny_overrides(photo_dirs, tmp_path, "r2", total_iters=3, val_every=100)
+    train(load_config(None, over))
+    with pytest.raises(ESRGANError, match="does not match this config"):
+        train(load_config(None, [*over, "generator.num_feat=16", "total_iters=6"]), resume=True)
+    with pytest.raises(ESRGANError, match="data.val_hr: folder not found"):
+        train(load_config(None, [*over, f"data.val_hr={tmp_path / 'nope'}", "name=r3"]))
+
+
 def run_cli(args, **kwargs):
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     return subprocess.Popen(

@@ -99,6 +99,10 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         raise ESRGANError(
             f"data.batch_size {cfg.data.batch_size} is not divisible by {dist.world_size} processes"
         )
+    for key in ("val_hr", "val_lr", "train_lr"):
+        folder = getattr(cfg.data, key)
+        if folder and not Path(folder).is_dir():
+            raise ESRGANError(f"data.{key}: folder not found: {folder}")
     existing = ckpt.saved_iterations(run_dir)
     if existing and not resume:
         raise ESRGANError(
@@ -157,13 +161,19 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     start_iter, bad_steps = 0, 0
     if resume and existing:
         state = ckpt.load_state(ckpt.state_path(run_dir, existing[-1]))
-        net_g.load_state_dict(state["net_g"])
-        opt_g.load_state_dict(state["opt_g"])
-        if net_d is not None:
-            net_d.load_state_dict(state["net_d"])
-            opt_d.load_state_dict(state["opt_d"])
-        if ema is not None and state.get("ema") is not None:
-            ema.load_state_dict(state["ema"])
+        try:
+            net_g.load_state_dict(state["net_g"])
+            opt_g.load_state_dict(state["opt_g"])
+            if net_d is not None:
+                net_d.load_state_dict(state["net_d"])
+                opt_d.load_state_dict(state["opt_d"])
+            if ema is not None and state.get("ema") is not None:
+                ema.load_state_dict(state["ema"])
+        except (RuntimeError, KeyError, TypeError, ValueError) as exc:
+            raise ESRGANError(
+                f"cannot resume {run_dir}: its checkpoint does not match this config "
+                f"({' '.join(str(exc).split())[:200]})"
+            ) from None
         if state.get("scaler_g"):
             scaler_g.load_state_dict(state["scaler_g"])
             scaler_d.load_state_dict(state["scaler_d"])
