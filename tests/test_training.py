@@ -166,8 +166,27 @@ def test_resume_with_a_different_model_and_missing_folders_are_clear_errors(phot
         train(load_config(None, [*over, f"data.val_hr={tmp_path / 'nope'}", "name=r3"]))
 
 
+CHILD_ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+
+
+def torchrun_train(args: list[str], port: int) -> subprocess.CompletedProcess:
+    """`torchrun --nproc_per_node=2 -m esrgan train ...` on CPU (Gloo)."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        f"--master_port={port}",
+        "-m",
+        "esrgan",
+        "train",
+        *args,
+    ]
+    return subprocess.run(cmd, cwd=REPO, env=CHILD_ENV, capture_output=True, timeout=300)
+
+
 def run_cli(args, **kwargs):
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
+    env = CHILD_ENV
     return subprocess.Popen(
         [sys.executable, "-m", "esrgan", *args],
         cwd=REPO,
@@ -240,19 +259,7 @@ def test_torchrun_two_cpu_processes_match_one_process(photo_dirs, tmp_path):
     common = {"total_iters": 4, "save_every": 4, "val_every": 1000, "ema_decay": 0.0, "data.batch_size": 4}
     single = run_cli(["train", *set_args(tiny_overrides(photo_dirs, tmp_path, "one", **common))])
     assert single.wait(timeout=300) == 0, single.stderr.read().decode()[-2000:]
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        "--master_port=29533",
-        "-m",
-        "esrgan",
-        "train",
-        *set_args(tiny_overrides(photo_dirs, tmp_path, "two", **common)),
-    ]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, timeout=300)
+    proc = torchrun_train(set_args(tiny_overrides(photo_dirs, tmp_path, "two", **common)), port=29533)
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     a, b = weights(tmp_path / "one/models/net_g_final.pth"), weights(tmp_path / "two/models/net_g_final.pth")
     for key in a:
@@ -275,19 +282,7 @@ def test_torchrun_gan_stage_runs_with_batchnorm_discriminator(photo_dirs, tmp_pa
             "loss.gan_type": "ragan",
         },
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        "--master_port=29534",
-        "-m",
-        "esrgan",
-        "train",
-        *set_args(over),
-    ]
-    proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, timeout=300)
+    proc = torchrun_train(set_args(over), port=29534)
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     assert (tmp_path / "gan2/models/net_d_0000002.pth").is_file()
     assert esrgan.load_model(tmp_path / "gan2/models/net_g_final.pth").scale == 4

@@ -59,6 +59,15 @@ def _key(key: Any, num_images: int) -> tuple[int, int]:
     return index, seed
 
 
+def _check_crop_fits(files: list[Path], sizes: list[tuple[int, int]], hr_crop: int) -> None:
+    small = [f"{p.name} ({w}x{h})" for p, (h, w) in zip(files, sizes, strict=True) if min(h, w) < hr_crop]
+    if small:
+        raise ESRGANError(
+            f"{len(small)} HR image(s) smaller than the {hr_crop}x{hr_crop} crop: "
+            f"{_listing(small)}; lower the crop size or remove them"
+        )
+
+
 def _listing(items: list[str]) -> str:
     shown = ", ".join(items[:_SHOWN])
     return shown if len(items) <= _SHOWN else f"{shown} and {len(items) - _SHOWN} more"
@@ -164,16 +173,7 @@ class PairedImageDataset(_TrainingDataset):
                     f"LR image {lr} is {lw}x{lh} but its HR {hr.name} is {hw}x{hh}: at x{s} the LR "
                     f"must be {hw // s}x{hh // s}"
                 )
-        small = [
-            f"{p.name} ({w}x{h})"
-            for p, (h, w) in zip(self.hr_files, hr_sizes, strict=True)
-            if min(h, w) < self.hr_crop
-        ]
-        if small:
-            raise ESRGANError(
-                f"{len(small)} HR image(s) smaller than the {self.hr_crop}x{self.hr_crop} crop: "
-                f"{_listing(small)}; lower the crop size or remove them"
-            )
+        _check_crop_fits(self.hr_files, hr_sizes, self.hr_crop)
 
     def __getitem__(self, key: Any) -> dict[str, Any]:
         index, seed = _key(key, len(self.hr_files))
@@ -212,16 +212,7 @@ class SingleImageDataset(_TrainingDataset):
         self.augment = augment
         self.hr_files = list_images(hr_dir, "HR")
         sizes = [image_size(p) for p in self.hr_files]
-        small = [
-            f"{p.name} ({w}x{h})"
-            for p, (h, w) in zip(self.hr_files, sizes, strict=True)
-            if min(h, w) < self.hr_crop
-        ]
-        if small:
-            raise ESRGANError(
-                f"{len(small)} HR image(s) smaller than the {self.hr_crop}x{self.hr_crop} crop: "
-                f"{_listing(small)}; lower the crop size or remove them"
-            )
+        _check_crop_fits(self.hr_files, sizes, self.hr_crop)
         self._hr = _ImageStore(self.hr_files, sizes, cache, cache_limit_mb)
 
     def __getitem__(self, key: Any) -> dict[str, Any]:

@@ -200,6 +200,12 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
 
     # ---- data -----------------------------------------------------------------------------------
     loader = _make_loader(cfg, start_iter, dist, device)
+    val_set = None
+    if cfg.data.val_hr and dist.is_main:  # decoded once here, not at every validation
+        from esrgan.data.datasets import ValidationDataset
+
+        limit = cfg.data.val_max_images if cfg.data.val_max_images > 0 else None
+        val_set = ValidationDataset(cfg.data.val_hr, cfg.data.val_lr, cfg.generator.scale, max_images=limit)
     data_iter = iter(loader)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16 if cfg.amp == "bf16" else torch.float16)
@@ -289,9 +295,9 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
                 },
             )
             stats, t_last = StepStats(), now
-        if cfg.data.val_hr and (done % cfg.val_every == 0 or done == cfg.total_iters) and dist.is_main:
+        if val_set is not None and (done % cfg.val_every == 0 or done == cfg.total_iters):
             model_for_val = ema.module if ema is not None else net_g
-            results = validate(model_for_val, cfg, run_dir, done, logger)
+            results = validate(model_for_val, val_set, cfg, run_dir, done, logger)
             net_g.train()
             logger.scalars(done, {f"val/{k}": v for k, v in results.items()})
         if done % cfg.save_every == 0 or done == cfg.total_iters:
