@@ -186,11 +186,10 @@ def torchrun_train(args: list[str], port: int) -> subprocess.CompletedProcess:
 
 
 def run_cli(args, **kwargs):
-    env = CHILD_ENV
     return subprocess.Popen(
         [sys.executable, "-m", "esrgan", *args],
         cwd=REPO,
-        env=env,
+        env=CHILD_ENV,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         **kwargs,
