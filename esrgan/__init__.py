@@ -14,12 +14,18 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from esrgan.models.descriptor import ModelDescriptor
+
 __all__ = ["ESRGANError", "imresize", "interpolate", "load_model", "save_model", "upscale"]
 __version__ = "0.1.0"
 
 
-def load_model(path: str, *, device: str | torch.device = "cpu") -> torch.nn.Module:
-    """Load any supported checkpoint (.pth/.safetensors, any key format); the architecture is detected."""
+def load_model(path: str, *, device: str | torch.device = "cpu") -> ModelDescriptor:
+    """Load any supported checkpoint (.pth/.safetensors, any key format) as a `ModelDescriptor`.
+
+    The architecture, scale and channels are detected from the file; the descriptor runs like the
+    module it holds (`desc(x)`, `desc.to(device)`), and `desc.model` is that module.
+    """
     from esrgan.models.loading import load_model as _load
 
     return _load(path, device=device)

@@ -76,7 +76,7 @@ def test_three_key_formats_give_identical_outputs(tiny, tmp_path):
     outs = {}
     for name in ("basicsr_bare", "esrgan2019", "old_arch"):
         model = esrgan.load_model(tmp_path / f"{name}.pth")
-        assert isinstance(model, RRDBNet) and model.scale == 4 and model.config.num_block == 2
+        assert isinstance(model.model, RRDBNet) and model.scale == 4 and model.config.num_block == 2
         outs[name] = forward(model, x)
     assert torch.equal(outs["basicsr_bare"], outs["esrgan2019"])
     assert torch.equal(outs["basicsr_bare"], outs["old_arch"])
@@ -105,7 +105,7 @@ def test_save_load_roundtrip(scale, suffix, tmp_path):
     esrgan.save_model(m, path, metadata={"note": "hello"})
     loaded = esrgan.load_model(path)
     assert loaded.config == m.config
-    assert loaded.checkpoint_info.metadata["note"] == "hello"
+    assert loaded.metadata["note"] == "hello"
     x = torch.rand(1, 3, 8, 8)
     assert torch.equal(forward(loaded, x), forward(m, x))
     assert not list(tmp_path.glob("*.tmp"))
@@ -116,7 +116,7 @@ def test_srresnet_roundtrip(tmp_path):
         m = SRResNet(num_feat=8, num_block=2, batch_norm=bn, scale=2).eval()
         esrgan.save_model(m, tmp_path / "s.pth")
         loaded = esrgan.load_model(tmp_path / "s.pth")
-        assert isinstance(loaded, SRResNet) and loaded.config == m.config
+        assert isinstance(loaded.model, SRResNet) and loaded.config == m.config
         x = torch.rand(1, 3, 5, 5)
         assert torch.equal(forward(loaded, x), forward(m, x))
 

@@ -140,7 +140,7 @@ def test_interpolate_command_writes_metadata_and_weights(tmp_path, capsys):
     )
     assert code == 0 and out.is_file()
     loaded = esrgan.load_model(out)
-    meta = loaded.checkpoint_info.metadata
+    meta = loaded.metadata
     assert meta["interpolation_alpha"] == 0.8
     assert meta["interpolation_psnr_model"].endswith("psnr.pth")
     assert meta["interpolation_gan_model"].endswith("gan.safetensors")

@@ -20,8 +20,9 @@ import torch
 from torch import Tensor, nn
 
 from esrgan.errors import ESRGANError
+from esrgan.models.descriptor import ModelDescriptor
 
-ModelOrPath = nn.Module | str | os.PathLike
+ModelOrPath = ModelDescriptor | nn.Module | str | os.PathLike
 Forward = Callable[[nn.Module, Tensor], Tensor]
 ImageT = TypeVar("ImageT")
 
@@ -50,8 +51,6 @@ def interpolate(psnr_model: ModelOrPath, gan_model: ModelOrPath, alpha: float) -
     blended_state = interpolate_state_dicts(psnr_net.state_dict(), gan_net.state_dict(), alpha)
     result = copy.deepcopy(gan_net)
     result.load_state_dict(blended_state, strict=True)
-    if hasattr(result, "checkpoint_info"):
-        del result.checkpoint_info  # it described the GAN file, not this blend
     result.interpolation_info = {"alpha": alpha, "psnr_source": psnr_source, "gan_source": gan_source}
     return result.eval()
 
@@ -135,12 +134,12 @@ def image_interpolation_forward(psnr_model: nn.Module, alpha: float) -> Forward:
 
 def resolve_model(model: ModelOrPath) -> tuple[nn.Module, str]:
     """(module, where it came from): a module as it is, a path loaded in any supported format."""
+    if isinstance(model, ModelDescriptor):
+        return model.model, model.source
     if isinstance(model, nn.Module):
-        info = getattr(model, "checkpoint_info", None)
-        source = getattr(info, "path", None) or f"<{type(model).__name__} in memory>"
-        return model, str(source)
+        return model, f"<{type(model).__name__} in memory>"
     if isinstance(model, (str, os.PathLike)):
         from esrgan.models.loading import load_model
 
-        return load_model(model), str(model)
+        return load_model(model).model, str(model)
     raise ESRGANError(f"expected a model or a checkpoint path, got {type(model).__name__}")

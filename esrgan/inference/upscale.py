@@ -26,6 +26,7 @@ from esrgan.errors import ESRGANError
 from esrgan.inference.image_convert import from_image, to_image
 from esrgan.inference.precision import TileRunner, is_out_of_memory, resolve_precision
 from esrgan.inference.tiling import count_tiles, tiled_upscale
+from esrgan.models.descriptor import ModelDescriptor, describe
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ Progress = Callable[[int, int], None]  # (tiles done so far, total tiles)
 
 
 def upscale(
-    model: torch.nn.Module,
+    model: torch.nn.Module | ModelDescriptor,
     image: Any,
     *,
     tile: int | str | None = "auto",
@@ -69,11 +70,10 @@ def upscale(
     if tile_overlap is not None and tile_overlap < 0:
         raise ESRGANError(f"tile overlap must be >= 0, not {tile_overlap}")
     colour, alpha_plane, kind = from_image(image)
-    model, dev = _model_on_device(model, device)
+    desc = describe(model)
+    model, dev = _model_on_device(desc.model, device)
     dtype = resolve_precision(precision, dev)
-    scale = int(model.scale)
-    in_ch, out_ch = int(getattr(model, "in_ch", 3)), int(getattr(model, "out_ch", 3))
-    multiple = int(getattr(model, "size_multiple", 1))
+    scale, in_ch, out_ch, multiple = desc.scale, desc.in_ch, desc.out_ch, desc.size_multiple
     height, width, channels = colour.shape
 
     passes = _plan_passes(colour, alpha_plane, in_ch, out_ch, alpha)
@@ -85,7 +85,7 @@ def upscale(
     alpha_by_model = any(target == "alpha" for _, target, _ in passes)
     alpha_out = np.empty((height * scale, width * scale, 1), out_dtype) if alpha_by_model else None
 
-    tile_px = choose_tile(tile, model, dev, height, width, dtype)
+    tile_px = choose_tile(tile, desc.with_model(model), dev, height, width, dtype)
     if tile_overlap is None:
         tile_overlap = default_overlap(multiple, tile_px)
     runner = TileRunner(model, dev, dtype)
@@ -241,7 +241,7 @@ def default_overlap(multiple: int, tile: int | None) -> int:
 
 def choose_tile(
     tile: int | str | None,
-    model: torch.nn.Module,
+    model: torch.nn.Module | ModelDescriptor,
     device: torch.device,
     height: int,
     width: int,
@@ -263,20 +263,21 @@ def choose_tile(
     return int(tile)
 
 
-def estimate_bytes_per_pixel(model: torch.nn.Module, dtype: torch.dtype) -> float:
+def estimate_bytes_per_pixel(model: torch.nn.Module | ModelDescriptor, dtype: torch.dtype) -> float:
     """Rough peak activation bytes per LR pixel of one forward pass.
 
     Assumes the widest conv's features live at HR resolution a few times over (the upsampling
     tail dominates RRDBNet: about four 64-channel HR tensors alive at once) plus the dense
     blocks' concatenations at LR.
     """
-    width = max((m.out_channels for m in model.modules() if isinstance(m, torch.nn.Conv2d)), default=64)
-    scale = int(getattr(model, "scale", 4))
+    desc = describe(model)
+    width = max((m.out_channels for m in desc.model.modules() if isinstance(m, torch.nn.Conv2d)), default=64)
+    scale = desc.scale
     itemsize = torch.empty(0, dtype=dtype).element_size()
     return itemsize * width * (4 * scale * scale + 8)
 
 
-def auto_tile(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> int:
+def auto_tile(model: torch.nn.Module | ModelDescriptor, device: torch.device, dtype: torch.dtype) -> int:
     """Largest tile that fits the memory available; on CPU also no larger than the fastest size.
 
     CPU: throughput is flat up to about 192 px tiles and falls for larger ones (activations
@@ -286,7 +287,7 @@ def auto_tile(model: torch.nn.Module, device: torch.device, dtype: torch.dtype) 
     are 2/4x larger.
     """
     per_px = estimate_bytes_per_pixel(model, dtype)
-    multiple = int(getattr(model, "size_multiple", 1))
+    multiple = describe(model).size_multiple
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         fit = int(math.sqrt(0.6 * free / per_px))

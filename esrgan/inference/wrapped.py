@@ -17,21 +17,19 @@ from torch import Tensor, nn
 from esrgan.inference.back_projection import back_project
 from esrgan.inference.ensemble import self_ensemble
 from esrgan.inference.interpolation import check_same_architecture, interpolate_images, validate_alpha
-
-_PASSED_THROUGH = ("scale", "in_ch", "out_ch", "size_multiple", "config")
+from esrgan.models.descriptor import ModelDescriptor, describe, module_of
 
 
 class GeneratorWrapper(nn.Module):
     """Base: exposes the wrapped generator's scale, channels, size multiple and config."""
 
-    def __init__(self, model: nn.Module) -> None:
+    def __init__(self, model: nn.Module | ModelDescriptor) -> None:
         super().__init__()
-        self.model = model
-        for name in _PASSED_THROUGH:
-            if hasattr(model, name):
-                setattr(self, name, getattr(model, name))
-        if hasattr(model, "checkpoint_info"):
-            self.checkpoint_info = model.checkpoint_info
+        desc = describe(model)
+        self.model = desc.model
+        self.scale, self.in_ch, self.out_ch = desc.scale, desc.in_ch, desc.out_ch
+        self.size_multiple = desc.size_multiple
+        self.config = getattr(desc.model, "config", None)
 
 
 class SelfEnsemble(GeneratorWrapper):
@@ -54,7 +52,7 @@ class ImageInterpolation(GeneratorWrapper):
     def __init__(self, psnr_model: nn.Module, gan_model: nn.Module, alpha: float) -> None:
         super().__init__(gan_model)
         check_same_architecture(psnr_model.state_dict(), gan_model.state_dict())
-        self.psnr_model = psnr_model
+        self.psnr_model = module_of(psnr_model)
         self.alpha = validate_alpha(alpha)
 
     def forward(self, x: Tensor) -> Tensor:

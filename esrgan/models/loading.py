@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from esrgan.errors import ESRGANError
 from esrgan.models import rrdbnet, srresnet
+from esrgan.models.descriptor import ModelDescriptor, module_of
 
 WRAPPER_KEYS = ("params_ema", "params-ema", "params", "state_dict", "model", "generator", "net_g")
 PREFIXES = ("module.", "_orig_mod.", "netG.")
@@ -167,15 +168,28 @@ def inspect_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, CheckpointIn
     return model, info
 
 
-def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> nn.Module:
+def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> ModelDescriptor:
     """Load a generator from any supported file; the architecture is detected from the weights."""
     model, info = inspect_checkpoint(path)
-    model.checkpoint_info = info  # type: ignore[attr-defined]  # for `esrgan info` and reports
-    return model.to(device)
+    return ModelDescriptor(
+        model=model.to(device),
+        architecture=info.architecture,
+        scale=model.scale,
+        in_ch=model.in_ch,
+        out_ch=model.out_ch,
+        size_multiple=model.size_multiple,
+        config=model.config,
+        key_format=info.key_format,
+        source=info.path,
+        container=info.container,
+        wrapper=info.wrapper,
+        metadata=info.metadata,
+    )
 
 
-def model_config(model: nn.Module) -> dict[str, Any]:
+def model_config(model: nn.Module | ModelDescriptor) -> dict[str, Any]:
     """The hyper-parameters that rebuild `model` (also written into saved files)."""
+    model = module_of(model)
     config = getattr(model, "config", None)
     if config is None:
         raise ESRGANError(f"{type(model).__name__} is not a generator this package can save")
@@ -183,7 +197,7 @@ def model_config(model: nn.Module) -> dict[str, Any]:
 
 
 def save_model(
-    model: nn.Module,
+    model: nn.Module | ModelDescriptor,
     path: str | os.PathLike,
     *,
     params_ema: dict[str, Tensor] | None = None,
@@ -220,7 +234,8 @@ def save_model(
         raise
 
 
-def _unwrapped(model: nn.Module) -> nn.Module:
-    """The bare module under DDP / torch.compile wrappers."""
+def _unwrapped(model: nn.Module | ModelDescriptor) -> nn.Module:
+    """The bare module under a descriptor and DDP / torch.compile wrappers."""
+    model = module_of(model)
     model = getattr(model, "module", model)
     return getattr(model, "_orig_mod", model)

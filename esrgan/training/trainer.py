@@ -63,7 +63,7 @@ def build_discriminator(cfg: DiscriminatorConfig, in_ch: int, hr_crop: int) -> n
 
 def load_pretrained(model: nn.Module, path: str) -> None:
     """Stage 2 starts from the stage-1 generator; architectures must agree."""
-    source = load_model(path)
+    source = load_model(path).model
     if type(source) is not type(model) or source.config != model.config:
         raise ESRGANError(
             f"generator.pretrained {path} is {type(source).__name__}{asdict(source.config)}, "

@@ -1,0 +1,100 @@
+"""Command-line options shared by several subcommands, defined once.
+
+Each `add_*` function adds one option with the same name, default, help and validation everywhere.
+Values are checked by argparse `type=` functions, so a bad value is one error when the arguments
+are read, never once per image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+MIN_TILE = 32  # keep in sync with esrgan.inference.upscale.MIN_TILE (checked by a test)
+
+
+def tile_size(text: str) -> int | str | None:
+    """`auto`, `0`/`none` (one whole-image pass) or a number of LR pixels >= MIN_TILE."""
+    value = text.strip().lower()
+    if value == "auto":
+        return "auto"
+    if value in ("0", "none"):
+        return None
+    try:
+        size = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be 'auto', 0 or a number of pixels, not {text!r}") from None
+    if size < MIN_TILE:
+        raise argparse.ArgumentTypeError(f"must be at least {MIN_TILE} px (or 0 for no tiling), not {size}")
+    return size
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a positive finite number, not {text}")
+    return value
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device", default="auto", help="auto (default: CUDA when available, else CPU), cpu, cuda, cuda:N"
+    )
+
+
+def add_tile(parser: argparse.ArgumentParser, *, default: str = "auto") -> None:
+    parser.add_argument(
+        "--tile",
+        type=tile_size,
+        default=tile_size(default),
+        help=f"tile size in LR pixels, 'auto' or 0 for one whole-image pass (default: {default})",
+    )
+    parser.add_argument(
+        "--tile-overlap",
+        type=non_negative_int,
+        default=None,
+        metavar="PX",
+        help="overlap of neighbouring tiles in LR pixels (default 16)",
+    )
+
+
+def add_back_projection(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--back-projection", type=non_negative_int, default=0, metavar="N", help="back-projection iterations"
+    )
+
+
+def add_ensemble(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    parser.add_argument(
+        "--ensemble", action="store_true", help="x8 self-ensemble (flips/rotations, 8x slower)"
+    )
+
+
+def resolve_device(name: str | None):  # -> torch.device; torch is imported only when called
+    """`auto`/None: the current CUDA device when available, else CPU; otherwise the named device."""
+    import torch
+
+    from esrgan.errors import ESRGANError
+
+    if name in (None, "auto"):
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ESRGANError(f"unknown device {name!r} (cpu, cuda, cuda:N or auto)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ESRGANError(f"device {name!r} requested but CUDA is not available (torch {torch.__version__})")
+    return device

@@ -1,0 +1,121 @@
+"""`ModelDescriptor`: a generator together with the facts every caller needs about it.
+
+`load_model` returns one. Scale, channels and the size multiple are read once, when the model is
+loaded or wrapped, and checked against each other there; no caller guesses a default. The
+descriptor runs like the module it holds (`desc(x)`, `desc.to(device)`, `desc.eval()`), so code
+that treated `load_model`'s result as an `nn.Module` keeps working, and `desc.model` is the module.
+
+A generator here maps NCHW in [0, 1] to NCHW `scale` times larger; its input height and width
+must be multiples of `size_multiple` (x2/x1 RRDBNets pixel-unshuffle their input by 2/4).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from esrgan.errors import ESRGANError
+
+IN_MEMORY = "<in memory>"
+
+
+@dataclass(frozen=True)
+class ModelDescriptor:
+    model: nn.Module
+    architecture: str  # "RRDBNet", "SRResNet", or a wrapper's name over one of them
+    scale: int
+    in_ch: int
+    out_ch: int
+    size_multiple: int = 1
+    config: Any = None  # the model's own config dataclass (RRDBNetConfig, SRResNetConfig)
+    key_format: str = "esrgan"  # "BasicSR", "ESRGAN (2019)", "old-arch (2018)", "esrgan"
+    source: str = IN_MEMORY  # file path or model name it was loaded from
+    container: str | None = None  # "pth" / "safetensors" when read from a file
+    wrapper: str | None = None  # which wrapper key held the weights (e.g. "params_ema")
+    metadata: dict[str, Any] = field(default_factory=dict)  # the file's own metadata
+
+    def __post_init__(self) -> None:
+        if self.scale not in (1, 2, 3, 4, 8) or self.in_ch < 1 or self.out_ch < 1 or self.size_multiple < 1:
+            raise ESRGANError(
+                f"{self.source}: inconsistent model description (scale {self.scale}, channels "
+                f"{self.in_ch}->{self.out_ch}, size multiple {self.size_multiple})"
+            )
+
+    # -- runs like the module it holds ------------------------------------------------------
+    def __call__(self, x: Tensor) -> Tensor:
+        return self.model(x)
+
+    def to(self, *args: Any, **kwargs: Any) -> ModelDescriptor:
+        self.model.to(*args, **kwargs)
+        return self
+
+    def eval(self) -> ModelDescriptor:
+        self.model.eval()
+        return self
+
+    def train(self, mode: bool = True) -> ModelDescriptor:
+        self.model.train(mode)
+        return self
+
+    @property
+    def training(self) -> bool:
+        return self.model.training
+
+    def parameters(self) -> Iterator[nn.Parameter]:
+        return self.model.parameters()
+
+    def state_dict(self) -> dict[str, Tensor]:
+        return self.model.state_dict()
+
+    # -- facts --------------------------------------------------------------------------------
+    @property
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    def with_model(self, model: nn.Module, architecture: str | None = None) -> ModelDescriptor:
+        """The same description over another module (a wrapper, a blend, a copy)."""
+        return replace(self, model=model, architecture=architecture or self.architecture)
+
+
+def describe(model: nn.Module | ModelDescriptor, *, source: str = IN_MEMORY) -> ModelDescriptor:
+    """The descriptor of a model: itself if it is one, else read from one of this package's generators.
+
+    Generators built here (RRDBNet, SRResNet and the test-time wrappers around them) carry their
+    scale and channels as attributes set in `__init__`; any other module is refused rather than
+    guessed at.
+    """
+    if isinstance(model, ModelDescriptor):
+        return model
+    if not isinstance(model, nn.Module):
+        raise ESRGANError(
+            f"expected a model (from esrgan.load_model) or an nn.Module, got {type(model).__name__}"
+        )
+    missing = [name for name in ("scale", "in_ch", "out_ch", "size_multiple") if not hasattr(model, name)]
+    if missing:
+        raise ESRGANError(
+            f"{type(model).__name__} is not a generator this package knows (it has no {', '.join(missing)}); "
+            "load it with esrgan.load_model or wrap it in a ModelDescriptor"
+        )
+    return ModelDescriptor(
+        model=model,
+        architecture=type(model).__name__,
+        scale=int(model.scale),
+        in_ch=int(model.in_ch),
+        out_ch=int(model.out_ch),
+        size_multiple=int(model.size_multiple),
+        config=getattr(model, "config", None),
+        source=source,
+    )
+
+
+def module_of(model: nn.Module | ModelDescriptor) -> nn.Module:
+    """The `nn.Module` behind a descriptor (or the module itself)."""
+    return model.model if isinstance(model, ModelDescriptor) else model
