@@ -181,7 +181,7 @@ def test_unwritable_output_folder(tmp_path, capsys, model_path):
     assert digest(src) == before and blocker.read_text() == "x"
 
 
-def test_model_problems(tmp_path, capsys):
+def test_model_problems(tmp_path, capsys, monkeypatch):
     src = tmp_path / "a.png"
     Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(src)
     fake = tmp_path / "model.pth"
@@ -190,8 +190,11 @@ def test_model_problems(tmp_path, capsys):
     assert rc == 2 and len(stderr.strip().splitlines()) == 1 and "model.pth" in stderr
     assert not list((tmp_path / "out").iterdir())
 
+    from esrgan.models import hub
+
+    monkeypatch.setattr(hub, "WEIGHTS_DIR", tmp_path / "no-weights")  # no -m: the built-in, here missing
     rc, _, stderr = cli(capsys, src, "-o", tmp_path / "out")
-    assert rc == 2 and "RRDB_ESRGAN_x4.pth" in stderr and "RealESRGAN_x4plus.pth" in stderr
+    assert rc == 2 and "built-in model is missing" in stderr and "-m RealESRGAN_x4plus" in stderr
     assert "esrgan quickstart" in stderr
 
     rc, _, stderr = cli(capsys, src, "-o", tmp_path / "out", "-m", fake, "--half", "--device", "cpu")

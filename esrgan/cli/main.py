@@ -15,6 +15,8 @@ from esrgan.errors import ESRGANError
 # (name, module, one-line help). Order is the order shown in `esrgan --help`.
 COMMANDS: list[tuple[str, str, str]] = [
     ("upscale", "esrgan.cli.upscale", "upscale images with an ESRGAN-family checkpoint"),
+    ("models", "esrgan.cli.models", "list model names (built-in and official) and what is cached"),
+    ("download", "esrgan.cli.download", "fetch official models by name into the cache (verified)"),
     ("info", "esrgan.cli.info", "show the architecture, scale and format of a checkpoint"),
     ("convert", "esrgan.cli.convert", "rewrite any supported checkpoint in this package's format"),
     ("eval", "esrgan.cli.eval", "PSNR/SSIM/NIQE of models (and bicubic) on a benchmark folder"),

@@ -71,6 +71,14 @@ def add_tile(parser: argparse.ArgumentParser, *, default: str = "auto") -> None:
     )
 
 
+def add_offline(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="never download: a model name must already be cached (same as ESRGAN_OFFLINE=1)",
+    )
+
+
 def add_back_projection(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--back-projection", type=non_negative_int, default=0, metavar="N", help="back-projection iterations"

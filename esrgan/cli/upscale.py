@@ -15,6 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from esrgan.cli.options import add_offline
+
 MODEL_NEEDED = (
     "a model file is needed: -m MODEL.pth. Official ESRGAN weights (RRDB_ESRGAN_x4.pth, "
     "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth) are on the xinntao/ESRGAN and XPixelGroup/BasicSR "
@@ -34,8 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
     parser.add_argument(
-        "-m", "--model", metavar="MODEL", help="checkpoint (.pth/.safetensors, any ESRGAN format)"
+        "-m",
+        "--model",
+        metavar="MODEL",
+        default="builtin",
+        help="checkpoint (.pth/.safetensors, any ESRGAN format) or a name from `esrgan models` "
+        "(downloaded on first use); default: builtin, the small model shipped with the package",
     )
+    add_offline(parser)
     parser.add_argument(
         "-s",
         "--outscale",
@@ -99,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     import esrgan
     from esrgan.errors import ESRGANError
     from esrgan.inference.precision import resolve_precision
+    from esrgan.models.hub import resolve_model
 
     if not args.model:
         raise ESRGANError(MODEL_NEEDED)
@@ -114,11 +123,15 @@ def run(args: argparse.Namespace) -> int:
     inputs, failures = collect_inputs(args.inputs)
     if not inputs and not failures:
         raise ESRGANError("no input images found")
-    model = esrgan.load_model(args.model, device=device) if inputs else None
+
+    def load(spec: str) -> Any:  # a model name is downloaded on first use, unless --offline
+        return esrgan.load_model(resolve_model(spec, offline=args.offline), device=device)
+
+    model = load(args.model) if inputs else None
     if model is not None:
         from esrgan.inference.wrapped import apply_inference_options
 
-        psnr_model = esrgan.load_model(args.psnr_model, device=device) if args.psnr_model else None
+        psnr_model = load(args.psnr_model) if args.psnr_model else None
         model = apply_inference_options(
             model,
             psnr_model=psnr_model,

@@ -169,8 +169,11 @@ def inspect_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, CheckpointIn
 
 
 def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> ModelDescriptor:
-    """Load a generator from any supported file; the architecture is detected from the weights."""
-    model, info = inspect_checkpoint(path)
+    """Load a generator from any supported file, or a model name (`esrgan models`); the
+    architecture is detected from the weights."""
+    from esrgan.models.hub import resolve_model
+
+    model, info = inspect_checkpoint(resolve_model(path))
     return ModelDescriptor(
         model=model.to(device),
         architecture=info.architecture,

@@ -1,0 +1,385 @@
+"""Model names: the built-in model, the official releases, and the cache they are downloaded into.
+
+`resolve_model(spec)` turns what a user passes as `-m` into a file: an existing path is returned as
+it is; `builtin` / `builtin-x2` are files shipped inside the package (`esrgan/weights/`); a known
+name (`esrgan models` lists them) is the cached file, downloaded on first use unless offline.
+`esrgan.load_model` calls it, so every command and config key that takes a model takes a name.
+
+Settings (environment):
+- `ESRGAN_HOME`: cache root; files go to `$ESRGAN_HOME/models/` (default: the platform's user cache
+  folder, e.g. `~/.cache/esrgan/models` on Linux).
+- `ESRGAN_OFFLINE=1` (or `--offline`): never download; say what to fetch instead.
+- `ESRGAN_MIRROR="URL [URL...]"`: base URLs tried, in order, before the official ones (the file
+  name is appended), for a local mirror or a test server. `ESRGAN_MIRROR_ONLY=1`: mirrors only.
+- `ESRGAN_DOWNLOAD_TIMEOUT`: seconds without data before a download attempt fails (default 60).
+
+The built-in model's safetensors metadata carries, as JSON strings, besides the architecture keys
+that `save_model` writes: `training_data` (what it was trained on), `iterations`, `config` (the
+training config) and `heldout_scores` (PSNR-Y / SSIM-Y / NIQE on named held-out photos).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from esrgan.errors import ESRGANError
+
+WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"  # package data; tests repoint it
+BUILTIN_FILES = {"builtin": "builtin_x4.safetensors", "builtin-x2": "builtin_x2.safetensors"}
+BUILTIN_METADATA_KEYS = ("training_data", "iterations", "config", "heldout_scores")
+MODEL_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".safetensors")
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class KnownModel:
+    """One published checkpoint. `sha256`/`size` None: no source publishes them (never guessed)."""
+
+    name: str
+    filename: str  # name in the cache and on mirrors
+    architecture: str
+    scale: int
+    shape: str  # hyper-parameters, as OpenModelDB writes them
+    license: str
+    publisher: str
+    page: str  # where a person can fetch it by hand
+    urls: tuple[str, ...]  # direct downloads, tried in order after any mirror
+    size: int | None
+    sha256: str | None
+    sha256_prefix: str | None = None  # BasicSR names files NAME-<first 8 hex of sha256>.pth
+    sources: tuple[str, ...] = ()  # where the URL, size and hash were read
+    cross_checked: bool = False  # URL and sha256 agree in two independent sources
+
+    @property
+    def verifiable(self) -> bool:
+        return self.sha256 is not None
+
+
+RE = "https://github.com/xinntao/Real-ESRGAN/releases/download"
+OMDB = "OpenModelDB/open-model-database data/models/{}.json (size, sha256, URL)"
+AUR = "AUR python-realesrgan PKGBUILD (sha256sums of the release files)"
+RE_ZOO = "xinntao/Real-ESRGAN docs/model_zoo.md (URL)"
+
+MODELS: tuple[KnownModel, ...] = (
+    KnownModel(
+        name="RRDB_ESRGAN_x4",
+        filename="RRDB_ESRGAN_x4.pth",
+        architecture="RRDBNet",
+        scale=4,
+        shape="64nf 23nb gc32",
+        license="Apache-2.0",
+        publisher="ESRGAN repository (xinntao/ESRGAN), the paper's final model",
+        page="https://drive.google.com/drive/u/0/folders/17VYV_SoZZesU6mbxz2dMAIccSSlqLecY",
+        # The publisher only links a Google Drive folder; OpenModelDB keeps a direct mirror.
+        urls=(
+            "https://objectstorage.us-phoenix-1.oraclecloud.com/n/ax6ygfvpvzka/b/open-modeldb-files/o/"
+            "4x-ESRGAN.pth",
+        ),
+        size=66952991,
+        sha256="545805ce2d861ee90972b5fa50b851f19ee4bb35dedd2eb090be1f7c935b6b00",
+        sources=(OMDB.format("4x-ESRGAN"), "xinntao/ESRGAN README (Google Drive folder, no hash)"),
+    ),
+    KnownModel(
+        name="RRDB_PSNR_x4",
+        filename="RRDB_PSNR_x4.pth",
+        architecture="RRDBNet",
+        scale=4,
+        shape="64nf 23nb gc32",
+        license="Apache-2.0",
+        publisher="ESRGAN repository (xinntao/ESRGAN), the PSNR-oriented model",
+        page="https://drive.google.com/open?id=1ldwajXL50uC7PCS63B4Wato6Dnk-svNL",
+        urls=(),  # Google Drive only (an HTML confirmation page, not a direct download)
+        size=66954395,
+        sha256="985fba37421353716ef2fbd7fbbab061e76409994d168cf52527aa8ee53f81ec",
+        sources=(OMDB.format("4x-PSNR"), "xinntao/ESRGAN README (Google Drive folder, no hash)"),
+    ),
+    KnownModel(
+        name="ESRGAN_SRx4_DF2KOST_official",
+        filename="ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",
+        architecture="RRDBNet",
+        scale=4,
+        shape="64nf 23nb gc32",
+        license="Apache-2.0",
+        publisher="BasicSR (XPixelGroup/BasicSR), official ESRGAN",
+        page="https://github.com/xinntao/Real-ESRGAN/blob/master/docs/model_zoo.md",
+        urls=(f"{RE}/v0.1.1/ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",),
+        size=None,
+        sha256=None,
+        sha256_prefix="ff704c30",
+        sources=(RE_ZOO, "BasicSR scripts/download_pretrained_models.py (Google Drive id, no hash)"),
+    ),
+    KnownModel(
+        name="ESRGAN_PSNR_SRx4_DF2K_official",
+        filename="ESRGAN_PSNR_SRx4_DF2K_official-150ff491.pth",
+        architecture="RRDBNet",
+        scale=4,
+        shape="64nf 23nb gc32",
+        license="Apache-2.0",
+        publisher="BasicSR (XPixelGroup/BasicSR), official ESRNet (PSNR-oriented)",
+        page="https://drive.google.com/file/d/1swaV5iBMFfg-DL6ZyiARztbhutDCWXMM",
+        urls=(),  # Google Drive only
+        size=None,
+        sha256=None,
+        sha256_prefix="150ff491",
+        sources=("BasicSR scripts/download_pretrained_models.py (Google Drive id, no hash)",),
+    ),
+    KnownModel(
+        name="RealESRGAN_x4plus",
+        filename="RealESRGAN_x4plus.pth",
+        architecture="RRDBNet",
+        scale=4,
+        shape="64nf 23nb gc32",
+        license="BSD-3-Clause",
+        publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.1.0",
+        page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.1.0",
+        urls=(f"{RE}/v0.1.0/RealESRGAN_x4plus.pth",),
+        size=67040989,
+        sha256="4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1",
+        sources=(OMDB.format("4x-realesrgan-x4plus"), AUR, RE_ZOO),
+        cross_checked=True,
+    ),
+    KnownModel(
+        name="RealESRGAN_x2plus",
+        filename="RealESRGAN_x2plus.pth",
+        architecture="RRDBNet",
+        scale=2,
+        shape="64nf 23nb gc32",
+        license="BSD-3-Clause",
+        publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.2.1",
+        page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.2.1",
+        urls=(f"{RE}/v0.2.1/RealESRGAN_x2plus.pth",),
+        size=67061725,
+        sha256="49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb",
+        sources=(OMDB.format("2x-realesrgan-x2plus"), AUR, RE_ZOO),
+        cross_checked=True,
+    ),
+    KnownModel(
+        name="RealESRNet_x4plus",
+        filename="RealESRNet_x4plus.pth",
+        architecture="RRDBNet",
+        scale=4,
+        shape="64nf 23nb gc32",
+        license="BSD-3-Clause",
+        publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.1.1",
+        page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.1.1",
+        urls=(f"{RE}/v0.1.1/RealESRNet_x4plus.pth",),
+        size=67040989,
+        sha256="a820b9bde89a874d7599d545567308ce6c128fc8754a53208eda016d40aa81df",
+        # Not in OpenModelDB; two independent downstream projects agree on the hash.
+        sources=(AUR, "PixelUp model table (size, sha256, URL)", RE_ZOO),
+        cross_checked=True,
+    ),
+    KnownModel(
+        name="RealESRGAN_x4plus_anime_6B",
+        filename="RealESRGAN_x4plus_anime_6B.pth",
+        architecture="RRDBNet",
+        scale=4,
+        shape="64nf 6nb gc32",
+        license="BSD-3-Clause",
+        publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.2.2.4",
+        page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.2.2.4",
+        urls=(f"{RE}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth",),
+        size=17938799,
+        sha256="f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da",
+        sources=(OMDB.format("4x-realesrgan-x4plus-anime-6b"), AUR, RE_ZOO),
+        cross_checked=True,
+    ),
+)
+
+
+def known_model(name: str) -> KnownModel | None:
+    """The registry entry for a name (exact, then case-insensitive, then by file name)."""
+    for match in (
+        lambda m: m.name == name,
+        lambda m: m.name.lower() == name.lower(),
+        lambda m: m.filename.lower() == name.lower(),
+    ):
+        for model in MODELS:
+            if match(model):
+                return model
+    return None
+
+
+def builtin_path(name: str = "builtin") -> Path:
+    return Path(WEIGHTS_DIR) / BUILTIN_FILES[name]
+
+
+def cache_dir() -> Path:
+    """Where downloaded models live: `$ESRGAN_HOME/models`, else the user cache folder."""
+    home = os.environ.get("ESRGAN_HOME")
+    if home:
+        return Path(home).expanduser() / "models"
+    try:
+        import platformdirs
+    except ImportError:  # pooch brings platformdirs; keep working without either
+        return Path.home() / ".cache" / "esrgan" / "models"
+    return Path(platformdirs.user_cache_dir("esrgan", appauthor=False)) / "models"
+
+
+def cached_path(model: KnownModel) -> Path:
+    return cache_dir() / model.filename
+
+
+def is_cached(model: KnownModel) -> bool:
+    """Files enter the cache only after verification (atomic rename), so presence + size is enough."""
+    path = cached_path(model)
+    return path.is_file() and (model.size is None or path.stat().st_size == model.size)
+
+
+def offline_mode() -> bool:
+    return os.environ.get("ESRGAN_OFFLINE", "").strip().lower() in TRUE_WORDS
+
+
+def available_models() -> list[str]:
+    """Names usable right now without a download: the packaged built-ins, then cached models.
+
+    For model pickers (the web app): each name can be passed to `esrgan.load_model`.
+    """
+    names = [name for name in BUILTIN_FILES if builtin_path(name).is_file()]
+    return names + [m.name for m in MODELS if is_cached(m)]
+
+
+def builtin_metadata(name: str = "builtin") -> dict[str, str]:
+    """The packaged file's safetensors metadata (JSON strings), without loading its tensors."""
+    from safetensors import safe_open
+
+    with safe_open(str(builtin_path(name)), framework="pt") as f:
+        return dict(f.metadata() or {})
+
+
+def all_names() -> list[str]:
+    """Every name `resolve_model` accepts (a missing `builtin-x2` is left out)."""
+    return (
+        ["builtin"]
+        + [n for n in BUILTIN_FILES if n != "builtin" and builtin_path(n).is_file()]
+        + [m.name for m in MODELS]
+    )
+
+
+def resolve_model(spec: str | os.PathLike, *, offline: bool = False) -> Path:
+    """The file for `-m SPEC`: a path as given, a built-in, or a known name (downloaded if needed).
+
+    `offline` (or `ESRGAN_OFFLINE=1`): a name that is not cached is an error naming what to fetch.
+    """
+    path = Path(spec)
+    if path.exists() or not isinstance(spec, str):
+        return path
+    if spec in BUILTIN_FILES:
+        return _builtin(spec)
+    model = known_model(spec)
+    if model is None:
+        if os.sep in spec or "/" in spec or path.suffix.lower() in MODEL_SUFFIXES:
+            return path  # a file path: load_model reports it as not found
+        raise ESRGANError(
+            f"{spec!r} is neither a model file nor a known model name ({', '.join(all_names())})"
+        )
+    if is_cached(model):
+        return cached_path(model)
+    if offline or offline_mode():
+        raise ESRGANError(
+            f"{model.name} is not downloaded yet and downloads are off (--offline / ESRGAN_OFFLINE): "
+            f"run `esrgan download {model.name}` while online, or put the file at {cached_path(model)}"
+        )
+    if not model.verifiable:
+        raise ESRGANError(
+            f"{model.name} has no published sha256, so a download cannot be verified: run "
+            f"`esrgan download {model.name} --allow-unverified` to fetch it anyway"
+        )
+    from esrgan.models.download import download_model
+
+    size = f" ({human_size(model.size)})" if model.size else ""
+    print(f"esrgan: {model.name} is not cached; downloading it{size} into {cache_dir()}", file=sys.stderr)
+    return download_model(model)
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "?"
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 2**10:.0f} KB"
+
+
+def _builtin(name: str) -> Path:
+    path = builtin_path(name)
+    if path.is_file():
+        return path
+    if name != "builtin":
+        raise ESRGANError(f"{name} is not included in this installation (only builtin is)")
+    raise ESRGANError(
+        f"the built-in model is missing from this installation ({path}): pass -m FILE, or "
+        "-m RealESRGAN_x4plus to download the official Real-ESRGAN model, or train one with "
+        "`esrgan quickstart`"
+    )
+
+
+def model_table() -> list[dict[str, Any]]:
+    """One row per name for `esrgan models` (and any UI): facts, sources and cache status."""
+    rows = [_builtin_row(name) for name in BUILTIN_FILES if name == "builtin" or builtin_path(name).is_file()]
+    for m in MODELS:
+        status = "cached" if is_cached(m) else "not cached" if m.urls else "not cached (fetch by hand)"
+        rows.append(
+            {
+                "name": m.name,
+                "architecture": m.architecture,
+                "shape": m.shape,
+                "scale": m.scale,
+                "size": m.size,
+                "license": m.license,
+                "status": status,
+                "sha256": m.sha256,
+                "sha256_prefix": m.sha256_prefix,
+                "cross_checked": m.cross_checked,
+                "urls": list(m.urls),
+                "page": m.page,
+                "publisher": m.publisher,
+                "sources": list(m.sources),
+                "path": str(cached_path(m)),
+            }
+        )
+    return rows
+
+
+def _builtin_row(name: str) -> dict[str, Any]:
+    path = builtin_path(name)
+    row: dict[str, Any] = {
+        "name": name,
+        "architecture": "RRDBNet",
+        "shape": "?",
+        "scale": None,
+        "size": None,
+        "license": "Apache-2.0",
+        "status": "missing from this install",
+        "sha256": None,
+        "sha256_prefix": None,
+        "cross_checked": True,
+        "urls": [],
+        "page": "",
+        "publisher": "this package (trained with esrgan train, configs/builtin_x4.yaml)",
+        "sources": ["the packaged file itself"],
+        "path": str(path),
+    }
+    if not path.is_file():
+        return row
+    import hashlib
+    import json
+
+    meta = {k: _json_value(json, v) for k, v in builtin_metadata(name).items()}
+    row.update(
+        architecture=str(meta.get("architecture", "RRDBNet")),
+        shape=f"{meta.get('num_feat', '?')}nf {meta.get('num_block', '?')}nb gc{meta.get('num_grow', '?')}",
+        scale=meta.get("scale"),
+        size=path.stat().st_size,
+        status="packaged",
+        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+    )
+    return row
+
+
+def _json_value(json: Any, text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
