@@ -376,3 +376,17 @@ def test_registry_entries_are_consistent():
             assert m.filename.endswith(f"-{m.sha256_prefix}.pth"), m.name
             assert m.sha256 is None or m.sha256.startswith(m.sha256_prefix), m.name
         assert all(u.startswith("https://") for u in m.urls), m.name
+
+
+def test_names_work_in_other_commands(home, server, checkpoint, monkeypatch, tmp_path, capsys):
+    """eval takes `-m NAME` through load_model: downloaded on first use, then from the cache."""
+    server.routes["/mirror/TestNet_x4.pth"] = ("ok", checkpoint)
+    register(monkeypatch, entry(checkpoint, server), server)
+    hr = tmp_path / "hr"
+    hr.mkdir()
+    rgb = np.random.default_rng(2).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(hr / "a.png")
+    for _ in range(2):
+        assert main(["eval", "-m", "TestNet_x4", "-m", "bicubic", "--hr", str(hr), "--quiet"]) == 0
+        assert "TestNet_x4" in capsys.readouterr().out
+    assert server.requests == ["/mirror/TestNet_x4.pth"]

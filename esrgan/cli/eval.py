@@ -70,8 +70,6 @@ def run(args: argparse.Namespace) -> int:
         if spec.lower() == BICUBIC:
             models[BICUBIC] = BICUBIC
             continue
-        if not Path(spec).is_file():
-            raise ESRGANError(f"model file '{spec}' does not exist")
         name = _unique(Path(spec).stem, models)
         models[name] = with_test_time_options(
             load_model(spec, device=device), ensemble=args.ensemble, back_projection=args.back_projection
