@@ -31,7 +31,12 @@ COMMANDS: list[tuple[str, str, str]] = [
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="esrgan", description="ESRGAN super-resolution toolkit.")
+    parser = argparse.ArgumentParser(
+        prog="esrgan",
+        description="ESRGAN super-resolution toolkit.",
+        epilog="Errors are reported on one line. Set ESRGAN_DEBUG=1 in the environment to see the "
+        "traceback of an unexpected error (a bug).",
+    )
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name, help_text in COMMANDS:

@@ -136,8 +136,6 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
     check_options(job)
     device = resolve_device(job.device)
     resolve_precision(job.precision, device)
-    if not job.model:
-        raise ESRGANError(MODEL_NEEDED)
     outdir = Path(job.output)
     check_output_folder(outdir)
     inputs, failures = collect_inputs(job.inputs)
@@ -166,6 +164,8 @@ def load_job_model(job: UpscaleJob, device: Any) -> Any:
     import esrgan
     from esrgan.inference.wrapped import apply_inference_options
 
+    if not job.model:
+        raise ESRGANError(MODEL_NEEDED)
     model = esrgan.load_model(job.model, device=device)
     psnr_model = esrgan.load_model(job.psnr_model, device=device) if job.psnr_model else None
     return apply_inference_options(
