@@ -77,6 +77,8 @@ class Task:
     frame: int | None
     width: int
     height: int
+    channels: int = 4
+    bytes_per_sample: int = 2
 
 
 @dataclass
@@ -265,7 +267,17 @@ def plan_tasks(
                     "upscale them into different folders or with different --ext"
                 )
             by_target[key] = path
-            tasks.append(Task(path, target, frame, header.width, header.height))
+            tasks.append(
+                Task(
+                    path,
+                    target,
+                    frame,
+                    header.width,
+                    header.height,
+                    header.channels,
+                    header.bytes_per_sample,
+                )
+            )
     return tasks
 
 
@@ -325,9 +337,15 @@ def check_sizes(tasks: list[Task], scale: int, outscale: float | None, max_outpu
 
     for task in tasks:
         try:
-            # Worst case from the header alone: RGBA at 16 bits (the exact check runs again per image).
+            # From the header (esrgan.upscale checks the decoded image again).
             check_output_size(
-                task.height, task.width, 4, 2, scale, outscale, max_output_pixels=max_output_pixels
+                task.height,
+                task.width,
+                task.channels,
+                task.bytes_per_sample,
+                scale,
+                outscale,
+                max_output_pixels=max_output_pixels,
             )
         except ESRGANError as exc:
             raise ESRGANError(f"{task.source}: {exc}") from None
