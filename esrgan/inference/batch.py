@@ -75,10 +75,7 @@ class Task:
     source: Path
     target: Path
     frame: int | None
-    width: int
-    height: int
-    channels: int = 4
-    bytes_per_sample: int = 2
+    header: Any  # esrgan.data.image_io.ImageHeader: size, channels, bit depth
 
 
 @dataclass
@@ -267,17 +264,7 @@ def plan_tasks(
                     "upscale them into different folders or with different --ext"
                 )
             by_target[key] = path
-            tasks.append(
-                Task(
-                    path,
-                    target,
-                    frame,
-                    header.width,
-                    header.height,
-                    header.channels,
-                    header.bytes_per_sample,
-                )
-            )
+            tasks.append(Task(path, target, frame, header))
     return tasks
 
 
@@ -338,11 +325,12 @@ def check_sizes(tasks: list[Task], scale: int, outscale: float | None, max_outpu
     for task in tasks:
         try:
             # From the header (esrgan.upscale checks the decoded image again).
+            h = task.header
             check_output_size(
-                task.height,
-                task.width,
-                task.channels,
-                task.bytes_per_sample,
+                h.height,
+                h.width,
+                h.channels,
+                h.bytes_per_sample,
                 scale,
                 outscale,
                 max_output_pixels=max_output_pixels,
