@@ -179,7 +179,7 @@ def test_upscale_command_back_projection_and_ensemble(tmp_path, capsys):
     capsys.readouterr()
     args = ["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "bad"), "-m", str(model_path)]
     assert main([*args, "--back-projection", "-1"]) == 2
-    assert "non-negative" in capsys.readouterr().err
+    assert "--back-projection: must be >= 0" in capsys.readouterr().err
 
 
 def test_eval_command_ensemble_matches_the_manual_average(tmp_path, capsys):

@@ -363,3 +363,47 @@ def test_bad_arguments():
         esrgan.upscale(Nearest(2, channels=4), img)
     with pytest.raises(ESRGANError, match="pixel type"):
         esrgan.upscale(Nearest(2), img.astype(np.int64))
+
+
+# --- sizes checked before any work; clear messages ---------------------------------------
+
+
+@pytest.fixture
+def one_mib_of_ram(monkeypatch):
+    """Pretend 1 MiB of RAM is available: small real requests then stand for huge ones."""
+    from esrgan.inference import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 2**20)
+
+
+def test_upscale_refuses_an_output_too_large_for_memory(one_mib_of_ram):
+    img = np.zeros((8, 8, 3), np.uint8)
+    model = Nearest(4)
+    # 2000 x 2000 x 3 bytes = 12 MB, far over 1 MiB: refused before the model runs.
+    with pytest.raises(ESRGANError, match=r"8x8 to 2000x2000.*RAM available"):
+        esrgan.upscale(model, img, outscale=250)
+    assert model.calls == []
+    # 32 x 32 x 3 = 3 KB fits.
+    assert esrgan.upscale(model, img).shape == (32, 32, 3)
+
+
+def test_upscale_max_output_pixels_overrides_the_memory_limit(one_mib_of_ram):
+    img = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(ESRGANError, match="1,024 pixels, more than the limit of 1,000"):
+        esrgan.upscale(Nearest(4), img, max_output_pixels=1000)
+    out = esrgan.upscale(Nearest(4), img, outscale=250, max_output_pixels=2000 * 2000)  # user's call
+    assert out.shape == (2000, 2000, 3)
+
+
+def test_imresize_refuses_an_output_too_large_for_memory(one_mib_of_ram):
+    img = np.zeros((8, 8, 3), np.uint8)
+    with pytest.raises(ESRGANError, match=r"imresize: .*2000x2000"):
+        esrgan.imresize(img, 250)
+    with pytest.raises(ESRGANError, match=r"imresize: .*2000x2000"):
+        esrgan.imresize(torch.zeros(1, 3, 8, 8), 250)
+    assert esrgan.imresize(img, 2).shape == (16, 16, 3)
+
+
+def test_a_path_is_not_an_image():
+    with pytest.raises(ESRGANError, match=r"file path \('img.png'\).*read_image"):
+        esrgan.upscale(Nearest(2), "img.png")

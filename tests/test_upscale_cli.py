@@ -188,7 +188,7 @@ def test_model_problems(tmp_path, capsys, monkeypatch):
     fake.write_text("not a checkpoint")
     rc, _, stderr = cli(capsys, src, "-o", tmp_path / "out", "-m", fake)
     assert rc == 2 and len(stderr.strip().splitlines()) == 1 and "model.pth" in stderr
-    assert not list((tmp_path / "out").iterdir())
+    assert not (tmp_path / "out").exists()  # the folder is made only for the first output
 
     from esrgan.models import hub
 
@@ -229,4 +229,212 @@ def test_subprocess_has_no_traceback(tmp_path, model_path):
     assert len(failed) == 2 and all(line.startswith("esrgan upscale: failed: ") for line in failed), (
         proc.stderr
     )
-    assert not list((tmp_path / "o").iterdir())
+    assert not (tmp_path / "o").exists()
+
+
+# --- inputs are never written; existing outputs are kept ------------------------------------
+
+
+def listing(root: Path) -> dict[str, str]:
+    """Every file below `root` with its hash (links by target), to compare before/after."""
+    return {str(p.relative_to(root)): digest(p) for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def small_png(path: Path, value: int = 0) -> Path:
+    Image.fromarray(np.full((6, 5, 3), value, np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("layout", ["same", "symlink", "dotdot"])
+def test_an_output_never_lands_on_an_input(tmp_path, capsys, model_path, layout):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    small_png(folder / "a.png", 10)
+    small_png(folder / "a_x4.png", 200)  # the output name of a.png, and an input itself
+    out = {"same": folder, "symlink": tmp_path / "link", "dotdot": folder / "sub" / ".."}[layout]
+    if layout == "symlink":
+        out.symlink_to(folder, target_is_directory=True)
+    if layout == "dotdot":
+        (folder / "sub").mkdir()
+    before = listing(tmp_path)
+    for extra in ([], ["--force"], ["--skip-existing"]):
+        rc, stdout, stderr = cli(capsys, folder, "-o", out, "-m", model_path, *extra)
+        assert rc == 2 and stdout == "", stderr
+        lines = stderr.strip().splitlines()
+        assert len(lines) == 1 and "a_x4.png" in lines[0] and "overwrite the input" in lines[0], stderr
+        assert listing(tmp_path) == before  # nothing written, nothing changed
+
+
+def test_an_output_that_is_a_hard_link_to_an_input_is_refused(tmp_path, capsys, model_path):
+    src = small_png(tmp_path / "a.png")
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_x4.png").hardlink_to(src)  # the same file under the output's name
+    before = listing(tmp_path)
+    rc, _, stderr = cli(capsys, src, "-o", out, "-m", model_path, "--force")
+    assert rc == 2 and "overwrite the input" in stderr
+    assert listing(tmp_path) == before
+
+
+def test_two_inputs_with_the_same_output_are_refused_up_front(tmp_path, capsys, model_path):
+    small_png(tmp_path / "a.png")
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "a.webp", lossless=True)
+    rc, _, stderr = cli(
+        capsys,
+        tmp_path / "a.png",
+        tmp_path / "a.webp",
+        "-o",
+        tmp_path / "o",
+        "--ext",
+        "png",
+        "-m",
+        model_path,
+    )
+    assert rc == 2 and "would both be written to" in stderr and not (tmp_path / "o").exists()
+
+
+def test_existing_outputs_are_kept_unless_force_or_skip(tmp_path, capsys, model_path):
+    a = small_png(tmp_path / "a.png", 10)
+    b = small_png(tmp_path / "b.png", 20)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "a_x4.png").write_bytes(b"an older result")
+
+    rc, stdout, stderr = cli(capsys, a, b, "-o", out, "-m", model_path)
+    assert rc == 2 and stdout == ""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1 and "a_x4.png exists" in lines[0]
+    assert "--force" in lines[0] and "--skip-existing" in lines[0]
+    assert sorted(p.name for p in out.iterdir()) == ["a_x4.png"]  # b was not done either
+
+    rc, stdout, _ = cli(capsys, a, b, "-o", out, "-m", model_path, "--skip-existing")
+    assert rc == 0 and "upscaled 1 image(s)" in stdout and "1 skipped" in stdout and "0 failed" in stdout
+    assert (out / "a_x4.png").read_bytes() == b"an older result"
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "b_x4.png")), np.full((24, 20, 3), 20))
+
+    rc, stdout, _ = cli(capsys, a, b, "-o", out, "-m", model_path, "--force")
+    assert rc == 0 and "upscaled 2 image(s)" in stdout and "skipped" not in stdout
+    np.testing.assert_array_equal(np.asarray(Image.open(out / "a_x4.png")), np.full((24, 20, 3), 10))
+
+    rc, _, stderr = cli(capsys, a, "-o", out, "-m", model_path, "--force", "--skip-existing")
+    assert rc == 2 and "not allowed with" in stderr
+
+
+# --- sizes, arguments and files checked once, before any work -------------------------------
+
+
+def test_an_output_too_large_for_memory_is_refused_up_front(tmp_path, capsys, model_path, monkeypatch):
+    from esrgan.inference import memory
+
+    monkeypatch.setattr(memory, "available_memory", lambda: 2**20)  # 1 MiB: 2000x2000 cannot fit
+    src = small_png(tmp_path / "a.png")
+    other = small_png(tmp_path / "b.png")
+    before = listing(tmp_path)
+    rc, stdout, stderr = cli(capsys, src, other, "-o", tmp_path / "out", "-m", model_path, "-s", "400")
+    lines = stderr.strip().splitlines()
+    assert rc == 2 and stdout == "" and len(lines) == 1, stderr
+    assert "a.png" in lines[0] and "RAM available" in lines[0] and "--max-output-pixels" in lines[0]
+    assert listing(tmp_path) == before and not (tmp_path / "out").exists()
+    rc, _, stderr = cli(capsys, src, "-o", tmp_path / "out", "-m", model_path, "--max-output-pixels", "400")
+    assert rc == 2 and "more than the limit of 400" in stderr
+    rc, _, _ = cli(capsys, src, "-o", tmp_path / "out", "-m", model_path, "--max-output-pixels", "480")
+    assert rc == 0 and Image.open(tmp_path / "out" / "a_x4.png").size == (20, 24)
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--tile", "1"], "--tile: must be at least 32"),
+        (["--tile", "7"], "--tile: must be at least 32"),
+        (["--tile", "32", "--tile-overlap", "20"], "too large for 32 px tiles"),
+        (["--outscale", "inf"], "--outscale: must be a positive finite number"),
+        (["--outscale", "nan"], "--outscale: must be a positive finite number"),
+        (["--outscale", "0"], "--outscale: must be a positive finite number"),
+        (["--device", "warp-drive"], "unknown device 'warp-drive'"),
+        (["--back-projection", "-2"], "--back-projection: must be >= 0"),
+    ],
+)
+def test_bad_arguments_fail_once_and_leave_no_folder(tmp_path, capsys, model_path, args, message):
+    inputs = [small_png(tmp_path / f"{k}.png") for k in "abc"]
+    before = listing(tmp_path)
+    rc, stdout, stderr = cli(capsys, *inputs, "-o", tmp_path / "out", "-m", model_path, *args)
+    errors = [line for line in stderr.splitlines() if ": error: " in line]
+    assert rc == 2 and stdout == "" and len(errors) == 1 and message in errors[0], stderr
+    assert not (tmp_path / "out").exists() and listing(tmp_path) == before
+
+
+# --- animated and multi-page inputs ---------------------------------------------------------
+
+
+FRAME_VALUES = (0, 120, 240)
+
+
+def _frames() -> list[Image.Image]:
+    return [Image.fromarray(np.full((5, 6, 3), v, np.uint8)) for v in FRAME_VALUES]
+
+
+@pytest.mark.parametrize("name", ["anim.gif", "anim.png", "pages.tif"])
+def test_multi_frame_inputs_say_what_they_do(tmp_path, capsys, model_path, name):
+    src = tmp_path / name
+    frames = _frames()
+    frames[0].save(src, save_all=True, append_images=frames[1:])
+    still = small_png(tmp_path / "still.png", 7)
+    stem = src.stem
+    out = tmp_path / "out"
+
+    rc, stdout, stderr = cli(capsys, src, still, "-o", out, "-m", model_path)
+    assert rc == 1 and "1 failed" in stdout
+    assert f"{name}: has 3 frames" in stderr and "--frames first" in stderr and "--frames all" in stderr
+    assert sorted(p.name for p in out.iterdir()) == ["still_x4.png"]
+
+    rc, _, stderr = cli(capsys, src, "-o", out, "-m", model_path, "--frames", "first")
+    assert rc == 0 and "only the first" in stderr
+    expected_ext = ".png" if name.endswith(".gif") else src.suffix
+    np.testing.assert_array_equal(np.asarray(Image.open(out / f"{stem}_x4{expected_ext}").convert("RGB")), 0)
+
+    rc, stdout, _ = cli(capsys, src, "-o", out, "-m", model_path, "--frames", "all")
+    assert rc == 0 and "upscaled 3 image(s)" in stdout
+    for i, value in enumerate(FRAME_VALUES):
+        im = Image.open(out / f"{stem}_f{i + 1:04d}_x4{expected_ext}")
+        assert im.size == (24, 20)
+        np.testing.assert_array_equal(np.asarray(im.convert("RGB")), value)
+
+
+# --- one line, never a traceback ------------------------------------------------------------
+
+
+def test_os_errors_and_bugs_are_one_line(tmp_path, capsys, monkeypatch):
+    import errno
+
+    import esrgan.cli.info as info_cli
+
+    def denied(args):
+        raise PermissionError(errno.EACCES, "Permission denied", "/some/where/model.pth")
+
+    monkeypatch.setattr(info_cli, "run", denied)
+    assert main(["info", "x.pth"]) == 2
+    assert capsys.readouterr().err == "esrgan info: error: /some/where/model.pth: Permission denied\n"
+
+    def bug(args):
+        raise KeyError("oops")
+
+    monkeypatch.setattr(info_cli, "run", bug)
+    monkeypatch.delenv("ESRGAN_DEBUG", raising=False)
+    assert main(["info", "x.pth"]) == 1
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "internal error" in err and "KeyError" in err
+    assert "ESRGAN_DEBUG=1" in err
+    monkeypatch.setenv("ESRGAN_DEBUG", "1")
+    with pytest.raises(KeyError):
+        main(["info", "x.pth"])
+
+
+def test_closed_stdout_exits_quietly(model_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "esrgan", "info", str(model_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # like `| head -0`: the reader is gone before the first line is written
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1 and err == b"", err.decode()

@@ -1,30 +1,27 @@
 """`esrgan upscale INPUT... -o OUTDIR -m MODEL`: upscale files, folders and globs.
 
-A bad input file does not stop the batch: each failure is reported on one line at the end and
-the exit status is 1. Problems that would make every image fail (no model, unreadable model,
-unwritable output folder, fp16 on CPU) are reported before any work, with exit status 2.
+The job itself (planning, checks, read -> upscale -> write) is `esrgan.inference.batch`. Problems
+that would lose data or make every image fail (an output on an input, outputs that exist, an
+output too large for memory, no model, an unwritable folder, fp16 on CPU) are refused before any
+work, exit status 2. A bad input file does not stop the batch: each failure is one line at the
+end and the exit status is 1.
 """
 
 from __future__ import annotations
 
 import argparse
-import glob
-import os
+import contextlib
 import sys
-import time
-from pathlib import Path
-from typing import Any
+from collections.abc import Iterator
 
-from esrgan.cli.options import add_offline
-
-MODEL_NEEDED = (
-    "a model file is needed: -m MODEL.pth. Official ESRGAN weights (RRDB_ESRGAN_x4.pth, "
-    "ESRGAN_SRx4_DF2KOST_official-ff704c30.pth) are on the xinntao/ESRGAN and XPixelGroup/BasicSR "
-    "download pages, RealESRGAN_x4plus.pth on the xinntao/Real-ESRGAN release page; any of them "
-    "loads as is. Or train a small one on CPU with `esrgan quickstart`"
+from esrgan.cli.options import (
+    add_back_projection,
+    add_device,
+    add_ensemble,
+    add_offline,
+    add_tile,
+    positive_float,
 )
-WRITABLE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
-GLOB_CHARS = set("*?[")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -40,14 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--model",
         metavar="MODEL",
         default="builtin",
-        help="checkpoint (.pth/.safetensors, any ESRGAN format) or a name from `esrgan models` "
+        help="checkpoint (.pth/.safetensors, any ESRGAN format) or a model name from `esrgan models` "
         "(downloaded on first use); default: builtin, the small model shipped with the package",
     )
     add_offline(parser)
     parser.add_argument(
         "-s",
         "--outscale",
-        type=float,
+        type=positive_float,
         default=None,
         help="final scale, e.g. 2 with a x4 model (Lanczos resize)",
     )
@@ -57,21 +54,32 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="output format (auto: same as the input)",
     )
-    parser.add_argument(
-        "--tile", default="auto", help="tile size in LR pixels, 'auto' (default) or 0 for none"
+    existing = parser.add_mutually_exclusive_group()
+    existing.add_argument("--force", action="store_true", help="overwrite outputs that exist")
+    existing.add_argument(
+        "--skip-existing", action="store_true", help="keep outputs that exist and do the rest (resume)"
     )
     parser.add_argument(
-        "--tile-overlap",
-        type=int,
+        "--frames",
+        choices=["error", "first", "all"],
+        default="error",
+        help="animated or multi-page inputs: refuse them (default), upscale the first frame, or "
+        "every frame as NAME_f0001_x4.png, NAME_f0002_x4.png, ...",
+    )
+    parser.add_argument(
+        "--max-output-pixels",
+        type=positive_float,
         default=None,
-        help="overlap of neighbouring tiles in LR pixels (default 16)",
+        metavar="N",
+        help="refuse outputs larger than N pixels (default: what fits in the RAM available)",
     )
+    add_tile(parser)
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument(
         "--half", action="store_true", help="fp16 on CUDA (tiles that fail are redone in fp32)"
     )
     precision.add_argument("--bf16", action="store_true", help="bf16 on CUDA")
-    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    add_device(parser)
     parser.add_argument(
         "--alpha-upsampler",
         choices=["model", "bicubic"],
@@ -90,217 +98,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="network",
         help="blend the weights (network, default) or the output images (image)",
     )
-    blend.add_argument(
-        "--back-projection", type=int, default=0, metavar="N", help="back-projection iterations"
-    )
-    blend.add_argument(
-        "--ensemble", action="store_true", help="x8 self-ensemble (flips/rotations, 8x slower)"
-    )
+    add_back_projection(blend)
+    add_ensemble(blend)
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
+    from esrgan.inference.batch import UpscaleJob, run_job
 
-    import torch
-    from tqdm import tqdm
-
-    import esrgan
-    from esrgan.errors import ESRGANError
-    from esrgan.inference.precision import resolve_precision
-    from esrgan.models.hub import resolve_model
-
-    if not args.model:
-        raise ESRGANError(MODEL_NEEDED)
-    device = _device(args.device, torch)
-    precision = "fp16" if args.half else "bf16" if args.bf16 else "fp32"
-    resolve_precision(precision, device)
-    tile = _tile(args.tile)
-    if args.outscale is not None and not args.outscale > 0:
-        raise ESRGANError(f"--outscale must be positive, not {args.outscale}")
-    if not 1 <= args.quality <= 100:
-        raise ESRGANError(f"--quality must be 1..100, not {args.quality}")
-    outdir = prepare_output_folder(args.output)
-    inputs, failures = collect_inputs(args.inputs)
-    if not inputs and not failures:
-        raise ESRGANError("no input images found")
-
-    def load(spec: str) -> Any:  # a model name is downloaded on first use, unless --offline
-        return esrgan.load_model(resolve_model(spec, offline=args.offline), device=device)
-
-    model = load(args.model) if inputs else None
-    if model is not None:
-        from esrgan.inference.wrapped import apply_inference_options
-
-        psnr_model = load(args.psnr_model) if args.psnr_model else None
-        model = apply_inference_options(
-            model,
-            psnr_model=psnr_model,
-            alpha=args.alpha,
-            interpolation=args.interpolation,
-            ensemble=args.ensemble,
-            back_projection=args.back_projection,
-        )
-    scale = args.outscale if args.outscale is not None else getattr(model, "scale", 1)
-
-    handler = _log_handler()
-    logger = logging.getLogger("esrgan")
-    logger.addHandler(handler)
-    old_level = logger.level
-    logger.setLevel(logging.INFO)
-    start = time.perf_counter()
-    written: dict[Path, Path] = {}
-    try:
-        images = tqdm(inputs, unit="image", disable=None, dynamic_ncols=True)
-        tiles = tqdm(total=0, unit="tile", leave=False, disable=None, position=1, dynamic_ncols=True)
-        for path in images:
-            images.set_postfix_str(path.name)
-            target = outdir / output_name(path, scale, args.ext)
-            if target in written:
-                failures.append((path, f"its output {target.name} would overwrite that of {written[target]}"))
-                continue
-            try:
-                upscale_file(model, path, target, args, tile, precision, device, tiles)
-                written[target] = path
-            except ESRGANError as exc:
-                failures.append((path, str(exc)))
-            except MemoryError:
-                failures.append((path, "not enough memory for this image"))
-        tiles.close()
-        images.close()
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(old_level)
-    elapsed = time.perf_counter() - start
-    for path, message in failures:
-        text = message if message.startswith(str(path)) else f"{path}: {message}"
-        print(f"esrgan upscale: failed: {' '.join(text.split())}", file=sys.stderr)
-    print(f"upscaled {len(written)} image(s) into {outdir}, {len(failures)} failed, in {elapsed:.1f} s")
-    return 1 if failures else 0
-
-
-def upscale_file(
-    model: Any,
-    path: Path,
-    target: Path,
-    args: argparse.Namespace,
-    tile: Any,
-    precision: str,
-    device: Any,
-    bar: Any,
-) -> None:
-    import numpy as np
-
-    import esrgan
-    from esrgan.data.image_io import read_image, to_integer, write_image
-
-    data = read_image(path)
-    pixels = to_integer(data.pixels, data.bit_depth)
-    if data.alpha is not None:
-        pixels = np.concatenate([pixels, to_integer(data.alpha, data.bit_depth)[..., None]], axis=2)
-    data.pixels = data.alpha = None  # type: ignore[assignment]  # free the float copy early
-
-    def progress(done: int, total: int) -> None:
-        if bar.total != total or done < bar.n:
-            bar.reset(total=total)
-        bar.update(done - bar.n)
-
-    result = esrgan.upscale(
-        model,
-        pixels,
-        tile=tile,
-        tile_overlap=args.tile_overlap,
+    job = UpscaleJob(
+        inputs=args.inputs,
+        output=args.output,
+        model=args.model,
+        psnr_model=args.psnr_model,
+        offline=args.offline,
+        alpha=args.alpha,
+        interpolation=args.interpolation,
+        ensemble=args.ensemble,
+        back_projection=args.back_projection,
         outscale=args.outscale,
-        precision=precision,
-        device=device,
-        progress=progress,
-        alpha=args.alpha_upsampler,
+        ext=args.ext,
+        quality=args.quality,
+        tile=args.tile,
+        tile_overlap=args.tile_overlap,
+        precision="fp16" if args.half else "bf16" if args.bf16 else "fp32",
+        device=args.device,
+        alpha_upsampler=args.alpha_upsampler,
+        existing="overwrite" if args.force else "skip" if args.skip_existing else "refuse",
+        frames=args.frames,
+        max_output_pixels=None if args.max_output_pixels is None else int(args.max_output_pixels),
     )
-    write_image(target, result, bit_depth=data.bit_depth, quality=args.quality, icc_profile=data.icc_profile)
+    with _notes_above_progress_bars():
+        result = run_job(job, progress=True)
+    for line in result.failure_lines():
+        print(f"esrgan upscale: failed: {line}", file=sys.stderr)
+    print(result.summary())
+    return result.exit_code
 
 
-def output_name(path: Path, scale: float, ext: str) -> str:
-    """`<stem>_x<scale>.<ext>`: x4 for integral scales, x2.5 otherwise."""
-    label = str(int(scale)) if float(scale).is_integer() else f"{scale:g}"
-    suffix = path.suffix.lower() if ext == "auto" else f".{ext}"
-    if suffix not in WRITABLE_EXTENSIONS:
-        suffix = ".png"
-    return f"{path.stem}_x{label}{suffix}"
-
-
-def collect_inputs(specs: list[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """Files as given, images inside folders (sorted, not recursive), glob matches (sorted)."""
-    from esrgan.data.image_io import IMAGE_EXTENSIONS
-
-    found: list[Path] = []
-    failures: list[tuple[Path, str]] = []
-    for spec in specs:
-        path = Path(spec)
-        if path.is_dir():
-            found.extend(
-                sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-            )
-        elif path.exists() or not GLOB_CHARS & set(spec):
-            found.append(path)  # a missing file is reported by read_image, in the batch
-        else:
-            matches = sorted(Path(p) for p in glob.glob(spec) if os.path.isfile(p))
-            if not matches:
-                failures.append((path, "no files match this pattern"))
-            found.extend(matches)
-    unique = list(dict.fromkeys(found))
-    return unique, failures
-
-
-def prepare_output_folder(folder: str) -> Path:
-    """Create the output folder and prove it writable, before any work is done."""
-    from esrgan.errors import ESRGANError
-
-    path = Path(folder)
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except FileExistsError:
-        raise ESRGANError(f"output folder {folder} exists and is not a folder") from None
-    except OSError as exc:
-        raise ESRGANError(f"cannot create output folder {folder} ({exc.strerror or exc})") from None
-    probe = path / f".esrgan-write-test-{os.getpid()}"
-    try:
-        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise ESRGANError(f"cannot write into output folder {folder} ({exc.strerror or exc})") from None
-    return path
-
-
-def _device(name: str | None, torch: Any) -> Any:
-    from esrgan.errors import ESRGANError
-
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise ESRGANError(f"unknown device {name!r} (use cpu, cuda or cuda:N)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ESRGANError(f"--device {name}: CUDA is not available in this PyTorch build or machine")
-    return device
-
-
-def _tile(value: str) -> int | str:
-    from esrgan.errors import ESRGANError
-
-    if value == "auto":
-        return value
-    try:
-        tile = int(value)
-    except ValueError:
-        raise ESRGANError(f"--tile must be a number of pixels, 0 or 'auto', not {value!r}") from None
-    if tile < 0:
-        raise ESRGANError(f"--tile must be >= 0, not {tile}")
-    return tile
-
-
-def _log_handler() -> Any:
-    """A logging handler that prints the library's notes above the progress bars, on stderr."""
+@contextlib.contextmanager
+def _notes_above_progress_bars() -> Iterator[None]:
+    """The library's log notes printed on stderr above the progress bars, while the job runs."""
     import logging
 
     from tqdm import tqdm
@@ -309,4 +146,12 @@ def _log_handler() -> Any:
         def emit(self, record: logging.LogRecord) -> None:
             tqdm.write(f"esrgan upscale: {record.getMessage()}", file=sys.stderr)
 
-    return TqdmHandler(logging.INFO)
+    logger = logging.getLogger("esrgan")
+    handler, old_level = TqdmHandler(logging.INFO), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)

@@ -158,6 +158,28 @@ def _plan(
     return out_hw, scales, order
 
 
+def _check_fits(in_hw: tuple[int, ...], plan: tuple, planes: int, itemsize: int, dense: bool = False) -> None:
+    """Refuse, before allocating, a resize whose arrays would not fit in the RAM available.
+
+    Counted: the intermediate and the output at the working precision (`itemsize` bytes) for all
+    `planes`, and the per-axis weights (banded: `taps` per output sample; dense: out x in).
+    """
+    from esrgan.inference.memory import check_output_pixels
+
+    (out_h, out_w), scales, _ = plan
+    out_px = out_h * out_w
+    between = max(out_h * in_hw[1], in_hw[0] * out_w)
+    taps = math.ceil(_KERNEL_WIDTH / min(1.0, *scales)) + 2
+    weights = (out_h * in_hw[0] + out_w * in_hw[1]) if dense else (out_h + out_w) * taps * 2
+    nbytes = (out_px + between) * planes * itemsize + weights * 8
+    check_output_pixels(
+        out_px,
+        nbytes / max(out_px, 1),
+        what=f"imresize: the resized image ({out_w}x{out_h}, {planes} plane(s))",
+        hint="or resize in pieces",
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # NumPy path: banded BLAS matmuls
 
@@ -272,6 +294,7 @@ def imresize_numpy(
         raise ESRGANError(f"imresize: cannot resize an empty image of shape {x.shape}")
     plan = _plan((x.shape[0], x.shape[1]), scale, output_size)
     dtype = x.dtype
+    _check_fits(x.shape[:2], plan, 1 if x.ndim == 2 else x.shape[2], 8)
     if np.issubdtype(dtype, np.integer):
         integer_dtype, work = dtype, np.float64
     elif dtype in (np.float32, np.float64):
@@ -333,8 +356,11 @@ def imresize_torch(
     in_hw = (int(x.shape[-2]), int(x.shape[-1]))
     if min(in_hw) < 1:
         raise ESRGANError(f"imresize: cannot resize an empty tensor of shape {tuple(x.shape)}")
-    (out_h, out_w), (scale_h, scale_w), order = _plan(in_hw, scale, output_size)
+    plan = _plan(in_hw, scale, output_size)
+    (out_h, out_w), (scale_h, scale_w), order = plan
     dtype = x.dtype
+    if x.device.type == "cpu":  # other devices raise their own out-of-memory error
+        _check_fits(in_hw, plan, x.numel() // (in_hw[0] * in_hw[1]), 8, dense=True)
     if (
         x.device.type == "cpu"
         and in_hw[0] * in_hw[1] > _TORCH_DENSE_MAX_PIXELS

@@ -75,8 +75,61 @@ class ImageData:
 # ---------------------------------------------------------------------------------------------
 
 
-def read_image(path: str | os.PathLike[str]) -> ImageData:
-    """Decode an image file; refuse huge, empty, truncated or non-image files with an ESRGANError."""
+# Formats whose extra frames are images of their own (animations, pages). Others that Pillow
+# reports with several frames (MPO camera JPEGs: previews, depth maps) read as their first image.
+MULTI_FRAME_FORMATS = ("GIF", "PNG", "WEBP", "TIFF")
+
+
+@dataclass(frozen=True)
+class ImageHeader:
+    """What an image file's header says, read without decoding its pixels."""
+
+    width: int
+    height: int
+    frames: int  # animation frames or pages; 1 for a still image
+    source_format: str
+    channels: int = 3  # as decoded, alpha included (palettes counted as RGBA)
+    bytes_per_sample: int = 1  # 2 for 16-bit files
+
+
+def read_header(path: str | os.PathLike[str]) -> ImageHeader:
+    """Size, frame count and format from the header; the same refusals as `read_image` for bad files."""
+    name = os.fspath(path)
+    _check_readable_file(name)
+    try:
+        with _open_header(name) as im:
+            width, height = im.size
+            check_image_size(name, width, height)
+            frames = int(getattr(im, "n_frames", 1) or 1) if im.format in MULTI_FRAME_FORMATS else 1
+            return ImageHeader(width, height, frames, im.format or "?", *_decoded_layout(name, im))
+    except ESRGANError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError) as exc:
+        raise ESRGANError(f"{name}: truncated or corrupt image file ({_one_line(exc)})") from exc
+
+
+def _decoded_layout(name: str, im: Image.Image) -> tuple[int, int]:
+    """(channels, bytes per sample) that decoding will give, from the header (sizes memory up front)."""
+    channels = len(im.getbands()) + ("transparency" in im.info)
+    if im.mode in ("P", "PA"):
+        channels = 4
+    elif im.mode in ("CMYK", "YCbCr", "LAB", "HSV", "RGBX"):
+        channels = 3
+    deep = im.mode.startswith("I")
+    if im.format == "PNG":
+        header = codecs16.png_header(name)
+        deep = deep or (header is not None and header[2] == 16)
+    elif im.format == "TIFF" and hasattr(im, "tag_v2"):
+        bits = im.tag_v2.get(258)
+        deep = deep or max(bits if isinstance(bits, (tuple, list)) else (bits or 8,)) > 8
+    return min(channels, 4), 2 if deep else 1
+
+
+def read_image(path: str | os.PathLike[str], *, frame: int = 0) -> ImageData:
+    """Decode an image file; refuse huge, empty, truncated or non-image files with an ESRGANError.
+
+    `frame` picks a frame of an animation or a page of a multi-page TIFF (0: the first).
+    """
     name = os.fspath(path)
     _check_readable_file(name)
     try:
@@ -86,7 +139,12 @@ def read_image(path: str | os.PathLike[str]) -> ImageData:
             fmt = im.format or "?"
             orientation = _exif_orientation(im)
             icc = im.info.get("icc_profile")
-            data = _decode(name, im)
+            if frame:
+                im.seek(frame)  # later frames go through Pillow (no 16-bit colour paths)
+                im.load()
+                data = _from_pil(im)
+            else:
+                data = _decode(name, im)
     except ESRGANError as exc:
         if str(exc).startswith(name):
             raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,11 @@ def from_image(image: Any) -> tuple[np.ndarray, np.ndarray | None, ImageKind]:
     """(colour (H, W, 1|3), alpha (H, W) or None, kind). Integers stay integers; floats become float32."""
     if hasattr(image, "mode") and hasattr(image, "getbands"):
         return _from_pil(image)
+    if isinstance(image, (str, bytes, os.PathLike)):
+        raise ESRGANError(
+            f"got a file path ({os.fsdecode(image)!r}), not an image: read it first with "
+            "esrgan.data.image_io.read_image (or PIL.Image.open), or pass a numpy array or PIL image"
+        )
     a = np.asarray(image)
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 2, 3, 4)):
         raise ESRGANError(f"expected an (H, W) or (H, W, C) image with C in 1..4, got shape {a.shape}")

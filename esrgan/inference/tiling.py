@@ -50,6 +50,15 @@ def effective_overlap(overlap: int, multiple: int = 1) -> int:
     return max(_ceil_to(max(overlap, 1), multiple), 2 * multiple)
 
 
+def check_overlap(tile: int, overlap: int, multiple: int = 1) -> tuple[int, int]:
+    """(tile, overlap) as planned; ESRGANError if that overlap is more than half the tile."""
+    tile = max(multiple, tile // multiple * multiple)
+    planned = effective_overlap(overlap, multiple)
+    if planned * 2 > tile:
+        raise ESRGANError(f"tile overlap {planned} is too large for {tile} px tiles (at most half)")
+    return tile, planned
+
+
 def plan_axis(length: int, max_tile: int | None, overlap: int, multiple: int = 1) -> AxisPlan:
     """The fewest equal tiles of at most `max_tile` covering `length` with at least ~`overlap` overlap.
 
@@ -63,10 +72,7 @@ def plan_axis(length: int, max_tile: int | None, overlap: int, multiple: int = 1
     whole = _ceil_to(length, multiple)
     if max_tile is None or max_tile >= whole:
         return AxisPlan(whole, (0,))
-    max_tile = max(multiple, max_tile // multiple * multiple)
-    overlap = effective_overlap(overlap, multiple)
-    if overlap * 2 > max_tile:
-        raise ESRGANError(f"tile overlap {overlap} is too large for {max_tile} px tiles (at most half)")
+    max_tile, overlap = check_overlap(max_tile, overlap, multiple)
     count = math.ceil((length - overlap) / (max_tile - overlap))
     tile = min(max_tile, _ceil_to(math.ceil((length + (count - 1) * overlap) / count), multiple))
     last = _ceil_to(length - tile, multiple)  # may run past the end by < multiple: padded

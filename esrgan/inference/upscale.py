@@ -10,6 +10,8 @@
   bicubic would blur them. `alpha="bicubic"` is cheaper. A constant alpha (fully opaque
   PNGs saved as RGBA) costs nothing.
 - `outscale` resizes the model output (Lanczos) to round(size * outscale), e.g. 2 with a x4 model.
+- The output's size is checked before any work: more pixels than fit in the RAM available (or
+  than `max_output_pixels`) is an ESRGANError, not a process killed by the kernel.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import torch
 
 from esrgan.errors import ESRGANError
 from esrgan.inference.image_convert import from_image, to_image
+from esrgan.inference.memory import available_memory, check_output_pixels
 from esrgan.inference.precision import TileRunner, is_out_of_memory, resolve_precision
 from esrgan.inference.tiling import count_tiles, tiled_upscale
 from esrgan.models.descriptor import ModelDescriptor, describe
@@ -52,6 +55,7 @@ def upscale(
     progress: bool | Progress = False,
     alpha: str = "model",
     batch_size: int | None = None,
+    max_output_pixels: int | None = None,
 ) -> Any:
     """Upscale one image with `model` (NCHW [0, 1] in, `model.scale` times larger out).
 
@@ -61,12 +65,15 @@ def upscale(
     precision: "fp32", or "fp16"/"bf16" on CUDA (tiles that come out NaN/inf are redone in
     fp32). device: defaults to the model's device; another device runs a copy. progress: True
     for a tqdm bar over tiles, or a callable(done, total). alpha: "model" or "bicubic".
-    On out-of-memory the tile size is halved and the image redone (logged).
+    On out-of-memory the tile size is halved and the image redone (logged). max_output_pixels:
+    refuse larger outputs (default: what fits in the RAM available, see `esrgan.inference.memory`).
     """
     if alpha not in ("model", "bicubic"):
         raise ESRGANError(f"alpha must be 'model' or 'bicubic', not {alpha!r}")
     if outscale is not None and not (outscale > 0 and math.isfinite(outscale)):
         raise ESRGANError(f"outscale must be a positive number, not {outscale}")
+    if max_output_pixels is not None and not max_output_pixels >= 1:
+        raise ESRGANError(f"max_output_pixels must be a positive number, not {max_output_pixels}")
     if tile_overlap is not None and tile_overlap < 0:
         raise ESRGANError(f"tile overlap must be >= 0, not {tile_overlap}")
     colour, alpha_plane, kind = from_image(image)
@@ -78,8 +85,14 @@ def upscale(
 
     passes = _plan_passes(colour, alpha_plane, in_ch, out_ch, alpha)
     out_dtype = colour.dtype if colour.dtype in (np.uint8, np.uint16) else np.dtype(np.float32)
-    _check_memory(
-        height * scale * width * scale * (channels + (alpha_plane is not None)) * out_dtype.itemsize
+    check_output_size(
+        height,
+        width,
+        channels + (alpha_plane is not None),
+        out_dtype.itemsize,
+        scale,
+        outscale,
+        max_output_pixels=max_output_pixels,
     )
     colour_out = np.empty((height * scale, width * scale, channels), out_dtype)
     alpha_by_model = any(target == "alpha" for _, target, _ in passes)
@@ -297,30 +310,42 @@ def auto_tile(model: torch.nn.Module | ModelDescriptor, device: torch.device, dt
     return max(MIN_TILE, min(CPU_TILE * multiple, fit // 16 * 16))
 
 
-def available_memory() -> int | None:
-    """Bytes of RAM available (MemAvailable from /proc/meminfo; else free pages), None if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        import os
-
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+# Arrays of the output's size alive at once: the tiler's output, the caller's copy (`to_image`
+# joins colour and alpha) and the encoder's; a resize (outscale) adds float32 planes.
+OUTPUT_COPIES = 3
 
 
-def _check_memory(nbytes: int) -> None:
-    avail = available_memory()
-    if avail is not None and nbytes > 0.9 * avail:
-        raise ESRGANError(
-            f"the upscaled image needs {nbytes / 2**30:.1f} GiB but only {avail / 2**30:.1f} GiB of RAM "
-            "is available; upscale a smaller image or crop it"
-        )
+def output_shape(height: int, width: int, scale: int, outscale: float | None) -> tuple[int, int]:
+    """(rows, cols) of the final image: the model's output, or round(size * outscale)."""
+    if outscale is None or outscale == scale:
+        return height * scale, width * scale
+    return max(1, round(height * outscale)), max(1, round(width * outscale))
+
+
+def check_output_size(
+    height: int,
+    width: int,
+    channels: int,
+    itemsize: int,
+    scale: int,
+    outscale: float | None,
+    *,
+    max_output_pixels: int | None = None,
+) -> None:
+    """ESRGANError, before any work, if upscaling an H x W image would not fit in memory (or the limit)."""
+    model_px = height * scale * width * scale
+    out_h, out_w = output_shape(height, width, scale, outscale)
+    resized = (out_h, out_w) != (height * scale, width * scale)
+    # While resizing, the model's output and the final image are both alive.
+    pixels = model_px + out_h * out_w if resized else model_px
+    big_h, big_w = (out_h, out_w) if out_h * out_w >= model_px else (height * scale, width * scale)
+    per_px = OUTPUT_COPIES * channels * (max(itemsize, 4) if resized and itemsize > 1 else itemsize)
+    check_output_pixels(  # the limit counts the largest image; the bytes count both
+        big_h * big_w,
+        per_px * pixels / (big_h * big_w),
+        what=f"upscaling {width}x{height} to {big_w}x{big_h}",
+        max_output_pixels=max_output_pixels,
+    )
 
 
 def _resize(a: np.ndarray, height: int, width: int, method: str) -> np.ndarray:

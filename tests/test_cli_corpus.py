@@ -1,0 +1,304 @@
+"""Every subcommand on bad arguments and bad files: one line, a non-zero exit, nothing written.
+
+For each case, run in a fresh folder (the current directory during the run) holding good and bad
+files, this checks:
+- the exit status is not 0;
+- stderr holds no traceback and no "internal error" line (an unexpected exception is a bug even
+  when the top-level handler keeps it to one line);
+- no file or folder appeared or disappeared anywhere in the folder, and every file there is
+  byte-identical (hash before and after), inputs included.
+
+Cases run in-process through `esrgan.cli.main.main`; a few run in a subprocess too, where a real
+traceback or a failing interpreter shutdown would show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import esrgan
+from esrgan.cli.main import COMMANDS, main
+from esrgan.models.rrdbnet import RRDBNet
+
+UNDER_PROC = "/proc/esrgan-corpus-test/out"  # cannot be created, whoever runs the tests
+
+
+def _png(a: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, "PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def blobs() -> dict[str, bytes]:
+    """The bytes of every file a case folder holds (made once)."""
+    rng = np.random.default_rng(0)
+    model = RRDBNet(3, 3, 4, num_feat=8, num_block=1, num_grow=4)
+    buf = io.BytesIO()
+    path = Path(os.environ.get("TMPDIR", "/tmp")) / f"esrgan-corpus-{os.getpid()}.pth"
+    esrgan.save_model(model, path)
+    model_bytes = path.read_bytes()
+    path.unlink()
+    torch.save(argparse.Namespace(weights=[1, 2, 3]), buf)  # a pickled object, no tensors at all
+    good = _png(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+    return {
+        "good.png": _png(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)),
+        "hr/img.png": good,
+        "badhr/img.png": good[:200],
+        "m.pth": model_bytes,
+        "m2.pth": model_bytes,
+        "text.png": b"this is a text file, not a PNG\n",
+        "text.pth": b"this is a text file, not a checkpoint\n",
+        "trunc.png": good[:200],
+        "empty.png": b"",
+        "empty.pth": b"",
+        "pickle.pth": buf.getvalue(),
+        "config.yaml": b"data: [unclosed\n",
+        "exists.pth": b"an existing output that must survive\n",
+        "pair/a.png": good,
+        "pair/a_x4.png": good,  # the output name of a.png, and an input itself
+    }
+
+
+@pytest.fixture
+def world(tmp_path, monkeypatch, blobs) -> Path:
+    for name, data in blobs.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "dir.pth").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ESRGAN_DEBUG", raising=False)
+    return tmp_path
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every path below root; files with their hash, folders as 'dir'."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        key = str(p.relative_to(root))
+        out[key] = "dir" if p.is_dir() else hashlib.sha256(p.read_bytes()).hexdigest()
+    return out
+
+
+def xfail(owner: str, reason: str):
+    return pytest.mark.xfail(strict=False, reason=f"{owner}: {reason}")
+
+
+CORE = "developer 'core' (train/quickstart/info/convert/interpolate, model loading)"
+EVAL = "developer 'eval' (eval/sweep/compare/analyze/prepare)"
+
+UP = ["upscale", "good.png", "-o", "out"]
+BAD_MODELS = ["missing.pth", "text.pth", "empty.pth", "pickle.pth", "folder", "good.png"]
+
+# (id, argv). Each has at least one bad argument or file; the ids say which.
+CASES: list = [
+    # upscale
+    *[pytest.param([*UP, "-m", m], id=f"upscale-model-{m}") for m in BAD_MODELS],
+    *[
+        pytest.param(["upscale", f, "-o", "out", "-m", "m.pth"], id=f"upscale-input-{f}")
+        for f in ("missing.png", "text.png", "trunc.png", "empty.png", "folder")
+    ],
+    pytest.param(["upscale", "good.png", "-o", UNDER_PROC, "-m", "m.pth"], id="upscale-out-proc"),
+    pytest.param(["upscale", "good.png", "-o", "good.png/sub", "-m", "m.pth"], id="upscale-out-below-file"),
+    pytest.param(["upscale", "good.png", "-o", "good.png", "-m", "m.pth"], id="upscale-out-is-file"),
+    pytest.param([*UP, "-m", "m.pth", "--tile", "7"], id="upscale-tile-7"),
+    pytest.param([*UP, "-m", "m.pth", "--tile", "big"], id="upscale-tile-word"),
+    pytest.param([*UP, "-m", "m.pth", "--tile", "64", "--tile-overlap", "40"], id="upscale-overlap"),
+    pytest.param([*UP, "-m", "m.pth", "--outscale", "inf"], id="upscale-outscale-inf"),
+    pytest.param([*UP, "-m", "m.pth", "--outscale", "-2"], id="upscale-outscale-negative"),
+    pytest.param([*UP, "-m", "m.pth", "--outscale", "100000"], id="upscale-outscale-huge"),
+    pytest.param([*UP, "-m", "m.pth", "--device", "warp9"], id="upscale-device"),
+    pytest.param([*UP, "-m", "m.pth", "--quality", "0"], id="upscale-quality"),
+    pytest.param([*UP, "-m", "m.pth", "--alpha", "0.5"], id="upscale-alpha-without-psnr-model"),
+    pytest.param([*UP, "-m", "m.pth", "--psnr-model", "text.pth", "--alpha", "0.5"], id="upscale-psnr-model"),
+    pytest.param(["upscale", "folder", "-o", "out", "-m", "m.pth"], id="upscale-empty-folder"),
+    pytest.param(["upscale", "pair", "-o", "pair", "-m", "m.pth"], id="upscale-onto-input"),
+    pytest.param(
+        ["upscale", "pair", "-o", "pair/../pair", "-m", "m.pth", "--force"], id="upscale-onto-input-dotdot"
+    ),
+    # info
+    *[pytest.param(["info", m], id=f"info-{m}") for m in BAD_MODELS],
+    # convert
+    *[pytest.param(["convert", m, "new.pth"], id=f"convert-{m}") for m in BAD_MODELS],
+    pytest.param(["convert", "m.pth", "exists.pth"], id="convert-exists"),
+    pytest.param(["convert", "m.pth", "m.pth", "--force"], id="convert-onto-input"),
+    pytest.param(["convert", "m.pth", "new.png"], id="convert-bad-extension"),
+    pytest.param(["convert", "m.pth", f"{UNDER_PROC}.pth"], id="convert-out-proc"),
+    pytest.param(["convert", "m.pth", "good.png/x.pth"], id="convert-out-below-file"),
+    pytest.param(["convert", "m.pth", "dir.pth", "--force"], id="convert-out-is-folder"),
+    # interpolate
+    *[
+        pytest.param(["interpolate", m, "m.pth", "--alpha", "0.5", "-o", "new.pth"], id=f"interpolate-{m}")
+        for m in BAD_MODELS
+    ],
+    pytest.param(
+        ["interpolate", "m.pth", "m2.pth", "--alpha", "1.5", "-o", "new.pth"], id="interpolate-alpha"
+    ),
+    pytest.param(["interpolate", "m.pth", "m2.pth", "--alpha", "nan", "-o", "new.pth"], id="interpolate-nan"),
+    pytest.param(
+        ["interpolate", "m.pth", "m2.pth", "--alpha", "0.5", "-o", "exists.pth"], id="interpolate-exists"
+    ),
+    pytest.param(
+        ["interpolate", "m.pth", "m2.pth", "--alpha", "0.5", "-o", f"{UNDER_PROC}.pth"],
+        id="interpolate-out-proc",
+    ),
+    pytest.param(
+        ["interpolate", "m.pth", "m2.pth", "--alpha", "0.5", "-o", "good.png/x.pth"],
+        id="interpolate-out-below-file",
+    ),
+    # eval
+    *[pytest.param(["eval", "-m", m, "--hr", "hr"], id=f"eval-model-{m}") for m in BAD_MODELS],
+    pytest.param(["eval", "-m", "m.pth", "--hr", "missing"], id="eval-hr-missing"),
+    pytest.param(["eval", "-m", "m.pth", "--hr", "good.png"], id="eval-hr-is-file"),
+    pytest.param(["eval", "-m", "m.pth", "--hr", "folder"], id="eval-hr-empty"),
+    pytest.param(["eval", "-m", "m.pth", "--hr", "badhr"], id="eval-hr-truncated"),
+    pytest.param(["eval", "-m", "m.pth", "--hr", "hr", "--tile", "7"], id="eval-tile-7"),
+    pytest.param(["eval", "-m", "m.pth", "--hr", "hr", "--device", "warp9"], id="eval-device"),
+    pytest.param(["eval", "-m", "m.pth", "--hr", "hr", "--metrics", "beauty"], id="eval-metric"),
+    pytest.param(["eval", "-m", "m.pth", "--hr", "hr", "--scale", "3"], id="eval-scale"),
+    pytest.param(["eval", "-m", "text.pth", "--hr", "hr", "--out", "good.png/r"], id="eval-out-below-file"),
+    # prepare
+    pytest.param(["prepare", "missing", "-o", "out"], id="prepare-missing"),
+    pytest.param(["prepare", "good.png", "-o", "out"], id="prepare-input-is-file"),
+    pytest.param(["prepare", "folder", "-o", "out"], id="prepare-empty"),
+    pytest.param(["prepare", "badhr", "-o", "out"], id="prepare-truncated"),
+    pytest.param(["prepare", "hr", "-o", "out", "--crop", "0"], id="prepare-crop-0"),
+    pytest.param(["prepare", "hr", "-o", "out", "--scale", "0"], id="prepare-scale-0"),
+    pytest.param(["prepare", "hr", "-o", UNDER_PROC], id="prepare-out-proc"),
+    pytest.param(["prepare", "hr", "-o", "good.png/sub"], id="prepare-out-below-file"),
+    # train
+    pytest.param(["train", "missing.yaml"], id="train-config-missing"),
+    pytest.param(["train", "config.yaml"], id="train-config-broken"),
+    pytest.param(["train", "text.png"], id="train-config-not-yaml"),
+    pytest.param(["train", "folder"], id="train-config-folder"),
+    pytest.param(["train", "--set", "no.such.key=1"], id="train-unknown-key"),
+    pytest.param(["train", "--set", "data.batch_size=-4"], id="train-bad-value"),
+    pytest.param(["train", "--set", "data.train_hr=missing"], id="train-data-missing"),
+    # quickstart
+    pytest.param(["quickstart", "--minutes", "0"], id="quickstart-minutes-0"),
+    pytest.param(["quickstart", "--minutes", "nan"], id="quickstart-minutes-nan"),
+    pytest.param(["quickstart", "-o", "good.png/sub", "--minutes", "1"], id="quickstart-out-below-file"),
+    pytest.param(["quickstart", "-o", "hr", "--minutes", "1"], id="quickstart-out-not-empty"),
+    # sweep
+    pytest.param(
+        ["sweep", "--psnr", "text.pth", "--gan", "m.pth", "--hr", "hr", "-o", "r"], id="sweep-model"
+    ),
+    pytest.param(
+        ["sweep", "--psnr", "m.pth", "--gan", "m2.pth", "--hr", "missing", "-o", "r"], id="sweep-hr"
+    ),
+    pytest.param(
+        ["sweep", "--psnr", "m.pth", "--gan", "m2.pth", "--hr", "hr", "-o", "r", "--alphas", "a:b"],
+        id="sweep-alphas",
+    ),
+    pytest.param(
+        ["sweep", "--psnr", "m.pth", "--gan", "m2.pth", "--hr", "hr", "-o", "good.png/r"],
+        id="sweep-out-below-file",
+    ),
+    # compare
+    pytest.param(["compare", "--models", "text.pth", "--hr", "hr", "-o", "r"], id="compare-model"),
+    pytest.param(["compare", "--models", "m.pth", "--hr", "missing", "-o", "r"], id="compare-hr"),
+    pytest.param(
+        ["compare", "--models", "m.pth", "--hr", "hr", "-o", "r", "--crop", "1,2"], id="compare-crop"
+    ),
+    pytest.param(["compare", "--models", "m.pth", "--hr", "hr", "-o", UNDER_PROC], id="compare-out-proc"),
+    # analyze
+    pytest.param(
+        ["analyze", "sparsity", "missing.png", "--random-vgg", "-o", "r"], id="analyze-sparsity-missing"
+    ),
+    pytest.param(
+        ["analyze", "sparsity", "trunc.png", "--random-vgg", "-o", "r"], id="analyze-sparsity-truncated"
+    ),
+    pytest.param(
+        ["analyze", "sparsity", "good.png", "--vgg-weights", "text.pth", "-o", "r"], id="analyze-vgg"
+    ),
+    pytest.param(
+        ["analyze", "brightness", "--sr", "missing", "--hr", "hr", "-o", "r"], id="analyze-brightness-sr"
+    ),
+    pytest.param(
+        ["analyze", "brightness", "--sr", "hr", "--hr", "badhr", "-o", "r"], id="analyze-brightness-bad"
+    ),
+    # the command line itself
+    pytest.param(["no-such-command"], id="unknown-command"),
+    pytest.param([], id="no-command"),
+]
+
+# Cases that fail because of code another developer owns; the lead removes a mark once merged.
+KNOWN: dict[str, tuple[str, str]] = {
+    "eval-device": (
+        EVAL,
+        "an unknown --device is an unexpected RuntimeError (use options.add_device/resolve_device)",
+    ),
+    "prepare-truncated": (EVAL, "a run whose every image fails leaves empty out/hr and out/lr_x4 folders"),
+    "sweep-model": (EVAL, "a bad model leaves an empty report folder (write it with atomic_directory)"),
+    "sweep-hr": (EVAL, "a missing --hr leaves an empty report folder"),
+    "compare-model": (EVAL, "a bad model leaves an empty report folder (write it with atomic_directory)"),
+    "compare-hr": (EVAL, "a missing --hr leaves an empty report folder"),
+    "analyze-vgg": (EVAL, "bad VGG weights leave an empty report folder; message 'pop from empty list'"),
+    "train-data-missing": (
+        CORE,
+        "a data error before the first iteration leaves runs/esrgan with config and empty logs",
+    ),
+}
+
+
+def _marked(case):
+    owner = KNOWN.get(case.id)
+    return case if owner is None else pytest.param(*case.values, id=case.id, marks=xfail(*owner))
+
+
+def test_every_subcommand_has_cases():
+    names = {name for name, _, _ in COMMANDS}
+    covered = {case.values[0][0] for case in CASES if case.values[0]}
+    assert names <= covered, names - covered
+
+
+def _check(world: Path, run) -> None:
+    before = snapshot(world)
+    rc, err = run()
+    assert rc != 0, err
+    assert "Traceback" not in err, err
+    assert "internal error" not in err, err
+    assert snapshot(world) == before, err
+
+
+@pytest.mark.parametrize("argv", [_marked(c) for c in CASES])
+def test_bad_input_in_process(world, capsys, argv, one_thread):
+    def run():
+        try:
+            rc = main(list(argv))
+        except SystemExit as exc:  # a command calling sys.exit itself
+            rc = exc.code
+        return rc, capsys.readouterr().err
+
+    _check(world, run)
+
+
+SUBPROCESS_CASES = ["info-text.pth", "interpolate-out-below-file"]
+
+
+@pytest.mark.parametrize("case_id", [_marked(c).id for c in CASES if c.id in SUBPROCESS_CASES])
+def test_bad_input_in_a_subprocess(world, case_id):
+    argv = next(c.values[0] for c in CASES if c.id == case_id)
+    if case_id in KNOWN:
+        pytest.xfail(f"{KNOWN[case_id][0]}: {KNOWN[case_id][1]}")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), "OMP_NUM_THREADS": "1"}
+
+    def run():
+        proc = subprocess.run(
+            [sys.executable, "-m", "esrgan", *argv], capture_output=True, text=True, timeout=120, env=env
+        )
+        return proc.returncode, proc.stderr
+
+    _check(world, run)
