@@ -24,7 +24,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scale", type=int, default=4, help="LR scale for the nearest-neighbour version (default 4)"
     )
     create.add_argument(
-        "--calibration", type=int, default=3, metavar="N", help="calibration examples shown first (default 3)"
+        "--calibration",
+        type=int,
+        metavar="N",
+        help="calibration examples shown first (default 3, or fewer images)",
     )
     create.add_argument(
         "--calibration-hr", metavar="DIR", help="HR images for calibration (default: the first of --hr)"

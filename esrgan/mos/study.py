@@ -27,6 +27,7 @@ from esrgan.errors import ESRGANError
 
 HR, NEAREST = "HR", "nearest"
 STUDY_FORMAT = "esrgan-mos-1"
+DEFAULT_CALIBRATION = 3
 METHOD_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,39}$")
 
 
@@ -108,7 +109,7 @@ def create_study(
     hr: str | Path,
     *,
     scale: int = 4,
-    calibration: int = 3,
+    calibration: int | None = None,
     calibration_hr: str | Path | None = None,
     seed: int | None = None,
     force: bool = False,
@@ -132,6 +133,8 @@ def create_study(
     if len(set(stems)) != len(stems):
         raise ESRGANError(f"{hr}: two HR images share a name (stem)")
     calib_files = image_files(Path(calibration_hr)) if calibration_hr else hr_files
+    if calibration is None:
+        calibration = min(DEFAULT_CALIBRATION, len(calib_files))
     if calibration < 1 or calibration > len(calib_files):
         raise ESRGANError(f"--calibration must be 1..{len(calib_files)} (the calibration images available)")
     method_files = {name: image_files(path) for name, path in methods}

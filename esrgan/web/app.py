@@ -18,24 +18,21 @@ from __future__ import annotations
 import shutil
 import tempfile
 from contextlib import asynccontextmanager
-from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi import FastAPI, File, HTTPException, Query, UploadFile
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from esrgan.errors import ESRGANError
 from esrgan.web.catalog import ModelCatalog
+from esrgan.web.http import DEFAULT_MAX_UPLOAD, DEFAULT_TIMEOUT, add_error_handlers, bounded, static_dir
 from esrgan.web.jobs import Job, JobQueue
-from esrgan.web.limits import RequestLimits
 from esrgan.web.service import DOWNLOAD_FORMATS, UpscaleService, encode, safe_name, view_png
 
-DEFAULT_MAX_UPLOAD = 200 * 2**20
-DEFAULT_TIMEOUT = 60.0
 CROP_WAIT = 45.0  # seconds a slider preview may wait for the worker (a full job may be running)
 
 
@@ -57,25 +54,6 @@ class CropRequest(BaseModel):
     y: int = 0
     width: int = 128
     height: int = 128
-
-
-def static_dir() -> Path:
-    return Path(str(resources.files("esrgan.web") / "static"))
-
-
-def add_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(ESRGANError)
-    async def bad_input(request: Request, exc: ESRGANError) -> JSONResponse:
-        return JSONResponse({"detail": " ".join(str(exc).split())}, status_code=400)
-
-    @app.exception_handler(LookupError)
-    async def not_found(request: Request, exc: LookupError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc.args[0] if exc.args else exc)}, status_code=404)
-
-
-def bounded(app: FastAPI, max_upload: int, timeout: float) -> FastAPI:
-    app.add_middleware(RequestLimits, max_body=max_upload, timeout=timeout)
-    return app
 
 
 def create_app(

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from esrgan.errors import ESRGANError
 from esrgan.mos.storage import Ratings, rater_order
 from esrgan.mos.study import Study, load_study
-from esrgan.web.app import DEFAULT_MAX_UPLOAD, DEFAULT_TIMEOUT, add_error_handlers, bounded, static_dir
+from esrgan.web.http import DEFAULT_MAX_UPLOAD, DEFAULT_TIMEOUT, add_error_handlers, bounded, static_dir
 
 MAX_NAME = 60
 
