@@ -329,3 +329,34 @@ def test_every_request_is_bounded_in_time(tmp_path, one_thread):
             assert client.get("/api/health").status_code == 200
         finally:
             release.set()
+
+
+def test_finished_jobs_are_kept_per_kind():
+    queue = JobQueue("test", keep={"upscale": 1, "crop": 2})
+    try:
+        full = queue.submit("upscale", lambda p: "full")
+        crops = [queue.submit("crop", lambda p, i=i: i) for i in range(4)]
+        for job in (full, *crops):
+            assert job.finished_event.wait(5)
+        time.sleep(0.05)
+        assert queue.get(full.id) is full  # slider crops never push out the result being viewed
+        assert [queue.get(j.id) is not None for j in crops] == [False, False, True, True]
+    finally:
+        queue.stop()
+
+
+def test_serve_binds_localhost_and_warns_otherwise(monkeypatch, capsys, tmp_path):
+    import uvicorn
+
+    from esrgan.cli.main import main
+
+    calls = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append(kw))
+    assert main(["serve", "--models", str(tmp_path)]) == 0
+    assert calls[-1]["host"] == "127.0.0.1" and calls[-1]["port"] == 8000
+    assert "warning" not in capsys.readouterr().err
+    assert main(["serve", "--host", "0.0.0.0", "--port", "8123", "--models", str(tmp_path)]) == 0
+    assert calls[-1]["host"] == "0.0.0.0" and calls[-1]["port"] == 8123
+    assert "warning: listening on 0.0.0.0" in capsys.readouterr().err
+    assert main(["serve", "--models", str(tmp_path / "missing")]) == 2
+    assert "no such folder" in capsys.readouterr().err

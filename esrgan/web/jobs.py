@@ -3,7 +3,7 @@
 A job is a function `work(progress) -> result` where `progress(done, total)` reports tiles. Crop
 previews for the interpolation slider jump the queue (they are small and someone is watching).
 A job that raises ends `failed` with a one-line error; the worker carries on. Finished jobs are
-kept (for their results) up to `keep`, oldest dropped first.
+kept (for their results) up to `keep[kind]`, oldest dropped first.
 """
 
 from __future__ import annotations
@@ -57,9 +57,10 @@ def one_line_error(exc: BaseException) -> str:
 
 
 class JobQueue:
-    def __init__(self, name: str = "cpu", keep: int = 16) -> None:
+    def __init__(self, name: str = "cpu", keep: dict[str, int] | None = None) -> None:
         self.name = name
-        self.keep = keep
+        # finished jobs kept per kind: full results are large, slider crops many and small
+        self.keep = keep or {"upscale": 4, "crop": 8}
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._pending: list[tuple[int, int, Job]] = []
         self._order = itertools.count()
@@ -130,9 +131,10 @@ class JobQueue:
             job.finished_event.set()
 
     def _forget_old(self) -> None:
-        finished = [j for j in self._jobs.values() if j.finished]
-        for job in finished[: max(0, len(finished) - self.keep)]:
-            del self._jobs[job.id]
+        for kind, keep in self.keep.items():
+            finished = [j for j in self._jobs.values() if j.finished and j.kind == kind]
+            for job in finished[: max(0, len(finished) - keep)]:
+                del self._jobs[job.id]
 
 
 def _spent(progress: Progress) -> Any:  # replaces a finished job's closure, freeing what it held
