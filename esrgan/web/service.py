@@ -8,6 +8,7 @@ with `write_image`, so PNG keeps 16 bits and alpha, WebP keeps alpha, JPEG drops
 
 from __future__ import annotations
 
+import io
 import re
 import secrets
 import tempfile
@@ -102,8 +103,6 @@ def view_png(pixels: np.ndarray) -> bytes:
     a = to_integer(pixels, 8)
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]]
     im = Image.fromarray(a[..., 0] if mode == "L" else a, mode)
-    import io
-
     buf = io.BytesIO()
     im.save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
