@@ -29,6 +29,8 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("sweep", "esrgan.cli.sweep", "perception-distortion sweep over interpolation alphas"),
     ("compare", "esrgan.cli.compare", "crop grid of several models with metrics (PNG + HTML)"),
     ("analyze", "esrgan.cli.analyze", "the paper's analyses: VGG sparsity, brightness histograms"),
+    ("serve", "esrgan.cli.serve", "local web app: upscale with a live interpolation slider, or a MOS study"),
+    ("mos", "esrgan.cli.mos", "mean-opinion-score study (SRGAN protocol): create, report"),
 ]
 
 

@@ -1,0 +1,139 @@
+"""`esrgan mos report`: the study's numbers printed, and a folder with a box plot and an HTML page.
+
+    OUT/boxplot.png   scores per method (matplotlib, Agg)
+    OUT/report.html   the table, the pairwise tests and the plot
+    OUT/report.json   the same numbers, machine-readable
+
+The folder is written atomically (built beside OUT, then renamed into place).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from esrgan.errors import ESRGANError
+from esrgan.mos.stats import MethodScore, PairTest, method_scores, pairwise_tests
+from esrgan.mos.storage import Ratings
+from esrgan.mos.study import Study
+
+
+def collect(study: Study) -> tuple[dict[str, list[int]], list[dict[str, Any]]]:
+    db = Ratings(study.ratings_path)
+    try:
+        rows = db.all()
+    finally:
+        db.close()
+    scores: dict[str, list[int]] = {m: [] for m in study.methods}
+    for row in rows:
+        scores.setdefault(row["method"], []).append(int(row["score"]))
+    return scores, rows
+
+
+def _num(x: float, digits: int = 3) -> str:
+    return "-" if math.isnan(x) else f"{x:.{digits}f}"
+
+
+def text_report(
+    study: Study, table: list[MethodScore], tests: list[PairTest], rows: list[dict[str, Any]]
+) -> str:
+    raters = len({r["rater"] for r in rows})
+    width = max(len(s.method) for s in table)
+    lines = [
+        f"MOS study {study.folder}: {raters} rater(s), {len(rows)} rating(s), {len(study.images)} image(s)"
+    ]
+    lines.append(f"{'method':<{width}}  {'n':>5}  {'MOS':>6}  95% CI")
+    for s in table:
+        lines.append(
+            f"{s.method:<{width}}  {s.n:>5}  {_num(s.mos):>6}  [{_num(s.ci_low)}, {_num(s.ci_high)}]"
+        )
+    lines.append("pairwise Mann-Whitney U (two-sided):")
+    for t in tests:
+        lines.append(f"  {t.a} vs {t.b}: U = {_num(t.u, 1)}, p = {'-' if math.isnan(t.p) else f'{t.p:.4g}'}")
+    return "\n".join(lines)
+
+
+def box_plot(path: Path, scores: dict[str, list[int]], title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(scores)
+    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(names), 3.6), dpi=100)
+    ax.boxplot([scores[n] or [math.nan] for n in names], showmeans=True)
+    ax.set_xticks(range(1, len(names) + 1), names)
+    ax.set_ylim(0.5, 5.5)
+    ax.set_yticks([1, 2, 3, 4, 5])
+    ax.set_ylabel("score (1 bad - 5 excellent)")
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    plt.close(fig)
+
+
+def html_report(study: Study, table: list[MethodScore], tests: list[PairTest], summary: str) -> str:
+    esc = html.escape
+    rows = "".join(
+        f"<tr><td>{esc(s.method)}</td><td>{s.n}</td><td>{_num(s.mos)}</td>"
+        f"<td>[{_num(s.ci_low)}, {_num(s.ci_high)}]</td></tr>"
+        for s in table
+    )
+    pairs = "".join(
+        f"<tr><td>{esc(t.a)}</td><td>{esc(t.b)}</td><td>{_num(t.u, 1)}</td>"
+        f"<td>{'-' if math.isnan(t.p) else f'{t.p:.4g}'}</td></tr>"
+        for t in tests
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>MOS report</title>
+<style>body{{font:14px system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child{{text-align:left}}</style>
+</head><body>
+<h1>MOS report</h1><p>{esc(summary)}</p>
+<h2>Mean opinion score per method</h2>
+<table><tr><th>method</th><th>n</th><th>MOS</th><th>95% CI (t)</th></tr>{rows}</table>
+<h2>Pairwise Mann-Whitney U tests (two-sided)</h2>
+<table><tr><th>A</th><th>B</th><th>U (of A)</th><th>p</th></tr>{pairs}</table>
+<img src="boxplot.png" alt="box plot of the scores per method">
+</body></html>
+"""
+
+
+def write_report(study: Study, out: Path | None = None) -> tuple[str, Path]:
+    """Compute, write OUT (default STUDY/report) atomically, and return (printed text, OUT)."""
+    from esrgan.atomic import atomic_directory, write_text_atomic
+
+    scores, rows = collect(study)
+    table, tests = method_scores(scores), pairwise_tests(scores)
+    text = text_report(study, table, tests, rows)
+    out = out or study.folder / "report"
+    if out.is_dir() and any(out.iterdir()) and not (out / "report.json").is_file():
+        raise ESRGANError(f"{out} is not empty and is not a MOS report folder; choose another")
+    with atomic_directory(out, replace=True) as tmp:
+        box_plot(tmp / "boxplot.png", scores, f"MOS, {len({r['rater'] for r in rows})} rater(s)")
+        summary = text.splitlines()[0]
+        write_text_atomic(tmp / "report.html", html_report(study, table, tests, summary))
+        numbers = {
+            "raters": len({r["rater"] for r in rows}),
+            "ratings": len(rows),
+            "methods": [asdict(s) for s in table],
+            "pairwise": [asdict(t) for t in tests],
+        }
+        write_text_atomic(tmp / "report.json", json.dumps(_no_nan(numbers), indent=1))
+    return text, out
+
+
+def _no_nan(x: Any) -> Any:
+    """NaN (a method with fewer than two ratings) as null, which JSON can hold."""
+    if isinstance(x, float) and math.isnan(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _no_nan(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_no_nan(v) for v in x]
+    return x

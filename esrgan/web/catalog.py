@@ -1,0 +1,91 @@
+"""The models a browser may choose: ids from a server-side list, never paths.
+
+Choices are the checkpoint files found under `--models DIR` and the names the model hub knows. A
+browser sends back an id; `ModelCatalog.resolve` looks it up in a freshly built list, so no text from
+a request is ever joined to a path, and a file whose real path leaves `--models` (a symlink out of
+it) is not listed at all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from esrgan.errors import ESRGANError
+
+MODEL_EXTENSIONS = (".pth", ".pt", ".safetensors")
+MAX_FILES = 500  # a huge folder must not make every page load slow
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    id: str  # what the browser sends back: "file:<relative path>" or "name:<hub name>"
+    label: str  # what the browser shows
+    source: str  # what esrgan.load_model receives (an absolute path or a hub name); never sent out
+
+
+def hub_model_names() -> list[str]:
+    """Built-in and downloaded model names from the hub."""
+    from esrgan.models.hub import available_models
+
+    return list(available_models())
+
+
+def model_files(folder: Path) -> list[Path]:
+    """Checkpoint files under `folder` (recursive, sorted) whose real path stays inside it."""
+    root = folder.resolve()
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith(".") or not name.lower().endswith(MODEL_EXTENSIONS):
+                continue
+            path = Path(dirpath) / name
+            real = path.resolve()
+            if real.is_file() and real.is_relative_to(root):
+                found.append(path)
+            if len(found) >= MAX_FILES:
+                return found
+    return found
+
+
+class ModelCatalog:
+    """Lists model choices and loads them (cached, on the worker's device)."""
+
+    def __init__(self, models_dir: str | os.PathLike | None, device: Any, cache_size: int = 4) -> None:
+        self.models_dir = Path(models_dir).resolve() if models_dir else None
+        self.device = device
+        self.cache_size = cache_size
+        self._loaded: OrderedDict[str, Any] = OrderedDict()
+
+    def choices(self) -> list[ModelChoice]:
+        out = [ModelChoice(f"name:{n}", n, n) for n in hub_model_names()]
+        if self.models_dir is not None and self.models_dir.is_dir():
+            for path in model_files(self.models_dir):
+                rel = path.relative_to(self.models_dir).as_posix()
+                out.append(ModelChoice(f"file:{rel}", rel, str(path)))
+        return out
+
+    def resolve(self, model_id: Any) -> ModelChoice:
+        if not isinstance(model_id, str):
+            raise ESRGANError("no model chosen")
+        for choice in self.choices():
+            if choice.id == model_id:
+                return choice
+        raise ESRGANError(f"unknown model {model_id!r}: choose one from the list")
+
+    def load(self, model_id: str) -> Any:
+        """The ModelDescriptor for `model_id`, loaded once and kept (least recently used dropped)."""
+        if model_id in self._loaded:
+            self._loaded.move_to_end(model_id)
+            return self._loaded[model_id]
+        import esrgan
+
+        desc = esrgan.load_model(self.resolve(model_id).source, device=self.device).eval()
+        self._loaded[model_id] = desc
+        while len(self._loaded) > self.cache_size:
+            self._loaded.popitem(last=False)
+        return desc

@@ -1,0 +1,269 @@
+"""What the upscale page does, without HTTP: uploaded images, upscale and crop jobs, encodings.
+
+Uploads are decoded with `esrgan.data.image_io.read_image`, so the web app refuses exactly what the
+CLI refuses (decompression bombs from the header, truncated or non-image files). Results are kept as
+the integer arrays `esrgan.upscale` returns (uint8 or uint16, alpha last), and encoded on request
+with `write_image`, so PNG keeps 16 bits and alpha, WebP keeps alpha, JPEG drops alpha: as the CLI.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import secrets
+import tempfile
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from esrgan.errors import ESRGANError
+from esrgan.web.blend import BlendCache
+from esrgan.web.catalog import ModelCatalog
+from esrgan.web.jobs import Job, JobQueue, Progress
+
+MAX_CROP = 256  # LR pixels per side of a slider preview
+CROP_MARGIN = 8  # LR pixels of context around a crop, so its borders match the full image
+DOWNLOAD_FORMATS = {
+    "png": ("image/png", ".png"),
+    "jpeg": ("image/jpeg", ".jpg"),
+    "webp": ("image/webp", ".webp"),
+}
+MIN_TILE = 32
+
+
+@dataclass
+class Uploaded:
+    id: str
+    name: str
+    pixels: np.ndarray  # uint8/uint16 (H, W, C [+ alpha])
+    bit_depth: int
+    has_alpha: bool
+    icc_profile: bytes | None
+    mode: str
+
+    @property
+    def height(self) -> int:
+        return int(self.pixels.shape[0])
+
+    @property
+    def width(self) -> int:
+        return int(self.pixels.shape[1])
+
+
+@dataclass
+class Result:
+    pixels: np.ndarray
+    bit_depth: int
+    has_alpha: bool
+    icc_profile: bytes | None
+    name: str
+    source: Uploaded | None = None
+
+
+def safe_name(name: str | None) -> str:
+    """A display/download name from a client-supplied file name: base name, harmless characters."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    base = re.sub(r"[^A-Za-z0-9._ -]", "_", base).strip(" .")[:80]
+    return base or "image"
+
+
+def integer_pixels(data: Any) -> np.ndarray:
+    """ImageData -> one uint8/uint16 array, alpha last (what esrgan.upscale keeps as it is)."""
+    from esrgan.data.image_io import to_integer
+
+    pixels = to_integer(data.pixels, data.bit_depth)
+    if data.alpha is not None:
+        pixels = np.concatenate([pixels, to_integer(data.alpha, data.bit_depth)[..., None]], axis=2)
+    return pixels
+
+
+def encode(
+    pixels: np.ndarray, fmt: str, *, bit_depth: int, icc: bytes | None = None, quality: int = 95
+) -> bytes:
+    """Bytes of `pixels` as PNG/JPEG/WebP, written by the package's own writer."""
+    from esrgan.data.image_io import write_image
+
+    suffix = DOWNLOAD_FORMATS[fmt][1]
+    with tempfile.TemporaryDirectory(prefix="esrgan-web-") as tmp:
+        path = Path(tmp) / f"out{suffix}"
+        write_image(path, pixels, bit_depth=bit_depth, quality=quality, icc_profile=icc)
+        return path.read_bytes()
+
+
+def view_png(pixels: np.ndarray) -> bytes:
+    """An 8-bit PNG for display in the browser (alpha kept; fast compression)."""
+    from PIL import Image
+
+    from esrgan.data.image_io import to_integer
+
+    a = to_integer(pixels, 8)
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]]
+    im = Image.fromarray(a[..., 0] if mode == "L" else a, mode)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", compress_level=1)
+    return buf.getvalue()
+
+
+class UpscaleService:
+    def __init__(self, catalog: ModelCatalog, queue: JobQueue, *, keep_images: int = 8) -> None:
+        self.catalog = catalog
+        self.queue = queue
+        self.blends = BlendCache()
+        self.keep_images = keep_images
+        self._images: OrderedDict[str, Uploaded] = OrderedDict()
+        self._lock = threading.Lock()
+        self._encoded: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+
+    # -- uploads ---------------------------------------------------------------------------
+    def add_image(self, path: Path, client_name: str | None) -> Uploaded:
+        from esrgan.data.image_io import read_image
+
+        name = safe_name(client_name)
+        try:
+            data = read_image(path)
+        except ESRGANError as exc:
+            raise ESRGANError(str(exc).replace(str(path), name)) from None
+        image = Uploaded(
+            id=secrets.token_hex(8),
+            name=name,
+            pixels=integer_pixels(data),
+            bit_depth=data.bit_depth,
+            has_alpha=data.alpha is not None,
+            icc_profile=data.icc_profile,
+            mode=data.mode,
+        )
+        with self._lock:
+            self._images[image.id] = image
+            while len(self._images) > self.keep_images:
+                self._images.popitem(last=False)
+        return image
+
+    def image(self, image_id: Any) -> Uploaded:
+        with self._lock:
+            image = self._images.get(image_id) if isinstance(image_id, str) else None
+        if image is None:
+            raise LookupError("unknown or expired image; upload it again")
+        return image
+
+    # -- jobs ------------------------------------------------------------------------------
+    def _model(self, model_id: str, psnr_id: str | None, alpha: float | None) -> Any:
+        """Runs on the worker thread: the model, or the in-place blend of the PSNR/GAN pair."""
+        gan = self.catalog.load(model_id)
+        if not psnr_id:
+            return gan
+        psnr = self.catalog.load(psnr_id)
+        return self.blends.get((psnr_id, model_id), psnr, gan).at(1.0 if alpha is None else alpha)
+
+    def check_request(self, model_id: Any, psnr_id: Any, alpha: Any) -> float | None:
+        """Validate before queueing, so a bad request is an error now rather than a failed job."""
+        from esrgan.inference.interpolation import validate_alpha
+
+        self.catalog.resolve(model_id)
+        if psnr_id:
+            self.catalog.resolve(psnr_id)
+            return validate_alpha(1.0 if alpha is None else alpha)
+        return None
+
+    def submit_upscale(
+        self,
+        image: Uploaded,
+        model_id: str,
+        *,
+        psnr_id: str | None,
+        alpha: float | None,
+        outscale: float | None,
+        tile: int | None,
+    ) -> Job:
+        import esrgan
+
+        if outscale is not None and not 0 < outscale <= 16:
+            raise ESRGANError(f"outscale must be in (0, 16], not {outscale}")
+        if tile is not None and tile != 0 and tile < MIN_TILE:
+            raise ESRGANError(f"tile must be 0 (none) or at least {MIN_TILE} px, not {tile}")
+
+        def work(progress: Progress) -> Result:
+            model = self._model(model_id, psnr_id, alpha)
+            out = esrgan.upscale(
+                model,
+                image.pixels,
+                tile="auto" if tile is None else (tile or None),
+                outscale=outscale,
+                progress=progress,
+            )
+            return Result(out, image.bit_depth, image.has_alpha, image.icc_profile, image.name, image)
+
+        info = {"image": image.id, "model": model_id, "psnr_model": psnr_id, "alpha": alpha}
+        return self.queue.submit("upscale", work, info=info)
+
+    def submit_crop(
+        self,
+        image: Uploaded,
+        model_id: str,
+        psnr_id: str | None,
+        alpha: float | None,
+        box: tuple[int, int, int, int],
+    ) -> Job:
+        import esrgan
+
+        x, y, w, h = clamp_box(box, image.width, image.height)
+
+        def work(progress: Progress) -> Result:
+            model = self._model(model_id, psnr_id, alpha)
+            x0, y0 = max(0, x - CROP_MARGIN), max(0, y - CROP_MARGIN)
+            x1, y1 = min(image.width, x + w + CROP_MARGIN), min(image.height, y + h + CROP_MARGIN)
+            out = esrgan.upscale(model, image.pixels[y0:y1, x0:x1], tile=None, progress=progress)
+            s = model.scale
+            out = out[(y - y0) * s : (y - y0 + h) * s, (x - x0) * s : (x - x0 + w) * s]
+            return Result(np.ascontiguousarray(out), image.bit_depth, image.has_alpha, None, image.name)
+
+        info = {"box": [x, y, w, h], "alpha": alpha}
+        return self.queue.submit("crop", work, priority=-1, info=info)
+
+    # -- results ---------------------------------------------------------------------------
+    def finished_result(self, job_id: Any) -> Result:
+        job = self.queue.get(job_id) if isinstance(job_id, str) else None
+        if job is None:
+            raise LookupError("unknown or expired job")
+        if job.state != "done":
+            raise ESRGANError(f"job is {job.state}" + (f": {job.error}" if job.error else ""))
+        return job.result
+
+    def cached(self, key: tuple[str, str], make: Any) -> bytes:
+        with self._lock:
+            if key in self._encoded:
+                self._encoded.move_to_end(key)
+                return self._encoded[key]
+        data = make()
+        with self._lock:
+            self._encoded[key] = data
+            while len(self._encoded) > 8:
+                self._encoded.popitem(last=False)
+        return data
+
+    def bicubic(self, result: Result) -> np.ndarray:
+        """The source resized to the result's size with MATLAB-style bicubic (the 'before' view)."""
+        import esrgan
+
+        src = result.source
+        if src is None:
+            raise ESRGANError("no source image for this result")
+        from esrgan.data.image_io import to_integer
+
+        h, w = result.pixels.shape[:2]
+        small = src.pixels.astype(np.float32) / np.float32(255 if src.bit_depth == 8 else 65535)
+        return to_integer(np.asarray(esrgan.imresize(small, None, output_size=(h, w))), 8)
+
+
+def clamp_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
+    """A crop inside the image, at most MAX_CROP per side (whole numbers; too small made 1 px)."""
+    try:
+        x, y, w, h = (int(v) for v in box)
+    except (TypeError, ValueError):
+        raise ESRGANError("crop box must be four whole numbers x, y, width, height") from None
+    w, h = max(1, min(w, MAX_CROP, width)), max(1, min(h, MAX_CROP, height))
+    x, y = min(max(0, x), width - w), min(max(0, y), height - h)
+    return x, y, w, h
