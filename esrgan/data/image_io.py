@@ -11,10 +11,8 @@ atomic: a temporary file in the destination folder, then `os.replace`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import secrets
 import struct
 import warnings
 import zlib
@@ -25,6 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from esrgan.atomic import atomic_path
 from esrgan.data import codecs16
 from esrgan.data.codecs16 import encode_png16
 from esrgan.errors import ESRGANError
@@ -208,11 +207,6 @@ def _decode(name: str, im: Image.Image) -> ImageData:
     return _from_pil(im)
 
 
-def pil_to_image_data(im: Image.Image) -> ImageData:
-    """Convert a loaded PIL image (any common mode) to ImageData."""
-    return _from_pil(im)
-
-
 def _from_pil(im: Image.Image) -> ImageData:
     mode = im.mode
     has_trns = "transparency" in im.info
@@ -313,7 +307,9 @@ def write_image(
         alpha = None
     pixels = to_integer(pixels, bit_depth)
     channels = [pixels] if alpha is None else [pixels, to_integer(alpha, bit_depth)[..., None]]
-    _atomic_write(name, lambda f: _encode(f, channels, fmt, bit_depth, quality, icc_profile))
+    # No parent folders made here: a missing output folder is the caller's mistake to report.
+    with atomic_path(name, make_parents=False) as tmp, open(tmp, "xb") as f:
+        _encode(f, channels, fmt, bit_depth, quality, icc_profile)
 
 
 def to_integer(a: np.ndarray, bit_depth: int) -> np.ndarray:
@@ -355,26 +351,3 @@ def _encode(f: Any, channels: list[np.ndarray], fmt: str, bits: int, quality: in
     if fmt == "BMP" and mode == "LA":
         im = im.convert("RGBA")
     im.save(f, format=fmt, **options)
-
-
-def _atomic_write(name: str, write: Any) -> None:
-    """Run write(file) on a temporary file beside `name`, then rename it into place.
-
-    On any failure the temporary file is removed, so no partial output is ever left behind.
-    """
-    folder = os.path.dirname(os.path.abspath(name))
-    tmp = os.path.join(folder, f".{os.path.basename(name)}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies, as for open()
-    except OSError as exc:
-        raise ESRGANError(f"{name}: cannot write ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, name)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise ESRGANError(f"{name}: cannot write ({exc.strerror or _one_line(exc)})") from exc
-        raise

@@ -12,31 +12,23 @@ complete checkpoints; resuming picks the newest state whose generator file also 
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from esrgan.atomic import atomic_path
 from esrgan.errors import ESRGANError
 
 _STATE_NAME = re.compile(r"^(\d{7,})\.state$")
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def generator_path(run_dir: Path, iteration: int) -> Path:
