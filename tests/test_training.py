@@ -160,8 +160,11 @@ def test_refuses_to_overwrite_a_run_without_resume(photo_dirs, tmp_path):
 def test_resume_with_a_different_model_and_missing_folders_are_clear_errors(photo_dirs, tmp_path):
     over = tiny_overrides(photo_dirs, tmp_path, "r2", total_iters=3, val_every=100)
     train(load_config(None, over))
-    with pytest.raises(ESRGANError, match="does not match this config"):
+    with pytest.raises(ESRGANError, match="does not match this config") as info:
         train(load_config(None, [*over, "generator.num_feat=16", "total_iters=6"]), resume=True)
+    # In full: every mismatched tensor is named, down to the last one, and nothing is cut.
+    message = str(info.value)
+    assert "conv_last.weight" in message and message.endswith(")") and "\n" not in message
     with pytest.raises(ESRGANError, match="data.val_hr: folder not found"):
         train(load_config(None, [*over, f"data.val_hr={tmp_path / 'nope'}", "name=r3"]))
 
@@ -285,3 +288,36 @@ def test_torchrun_gan_stage_runs_with_batchnorm_discriminator(photo_dirs, tmp_pa
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     assert (tmp_path / "gan2/models/net_d_0000002.pth").is_file()
     assert esrgan.load_model(tmp_path / "gan2/models/net_g_final.pth").scale == 4
+
+
+def test_one_run_per_folder_and_stale_locks(photo_dirs, tmp_path, caplog):
+    import json
+    import socket
+
+    over = tiny_overrides(photo_dirs, tmp_path, "locked", total_iters=2, val_every=100)
+    lock = tmp_path / "locked" / ".lock"
+    lock.parent.mkdir()
+    # A live owner (this test's own parent process) on this host: refused, one line.
+    lock.write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(), "started": 0}))
+    with pytest.raises(ESRGANError, match="in use by another training run") as info:
+        train(load_config(None, over))
+    assert str(os.getppid()) in str(info.value) and "\n" not in str(info.value)
+    assert lock.is_file() and not (tmp_path / "locked" / "train.log").exists()
+    # A dead owner: reported and taken over; the lock is gone when the run ends.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": 0}))
+    with caplog.at_level("WARNING", logger="esrgan"):
+        final = train(load_config(None, over))
+    assert "stale run lock" in caplog.text and final.is_file() and not lock.exists()
+
+
+def test_a_run_that_fails_before_its_first_iteration_leaves_no_folder(photo_dirs, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    over = tiny_overrides(photo_dirs, tmp_path / "runs", "bad_data", total_iters=2)
+    with pytest.raises(ESRGANError):
+        train(load_config(None, [*over, f"data.train_hr={empty}"]))
+    with pytest.raises(ESRGANError, match="generator.pretrained|not found"):
+        train(load_config(None, [*over, f"generator.pretrained={tmp_path / 'nope.pth'}"]))
+    assert not (tmp_path / "runs" / "bad_data").exists()

@@ -116,7 +116,12 @@ class RunLogger:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
         if self.enabled:
             self.metrics_file.close()
             if self.writer is not None:
                 self.writer.close()
+                self.writer = None
+            for handler in list(self.log.handlers):  # the log file, so the folder can go if need be
+                handler.close()
+                self.log.removeHandler(handler)
