@@ -77,10 +77,12 @@ def read_state_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     return obj, meta, "pth"
 
 
-def unwrap_state(obj: dict[str, Any]) -> tuple[dict[str, Tensor], str | None]:
-    """Find the generator's state dict inside a wrapper; strip DDP/compile prefixes."""
+def unwrap_state(obj: dict[str, Any], weights: str | None = None) -> tuple[dict[str, Tensor], str | None]:
+    """Find the generator's state dict inside a wrapper (`weights`: that key only); strip prefixes."""
     wrapper = None
-    for key in WRAPPER_KEYS:
+    if weights is not None and not (isinstance(obj.get(weights), dict) and obj[weights]):
+        raise ESRGANError(f"the file holds no '{weights}' weights (it has: {', '.join(map(str, obj))})")
+    for key in (weights,) if weights is not None else WRAPPER_KEYS:
         if isinstance(obj.get(key), dict) and obj[key]:
             obj, wrapper = obj[key], key
             break
@@ -236,10 +238,18 @@ def _differences(a: Any, b: Any) -> str:
     )
 
 
-def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> ModelDescriptor:
-    """Load a generator from any supported file; the architecture is detected from the weights."""
+def load_model(
+    path: str | os.PathLike, *, device: str | torch.device = "cpu", weights: str | None = None
+) -> ModelDescriptor:
+    """Load a generator from any supported file; the architecture is detected from the weights.
+
+    `weights` picks a wrapper key ("params", "params_ema"); by default `params_ema` is preferred.
+    """
     obj, meta, container = read_state_file(path)
-    state, wrapper = unwrap_state(obj)
+    try:
+        state, wrapper = unwrap_state(obj, weights)
+    except ESRGANError as exc:
+        raise ESRGANError(f"{path}: {exc}") from None
     model, fmt = build_from_state(state, obj, str(path), meta)
     desc = replace(describe(model, source=str(path)), key_format=fmt, container=container, wrapper=wrapper)
     desc = replace(desc, metadata=meta)

@@ -60,9 +60,9 @@ def build_discriminator(cfg: DiscriminatorConfig, in_ch: int, hr_crop: int) -> n
         raise ESRGANError(f"discriminator: {exc} (set data.hr_crop accordingly)") from None
 
 
-def load_pretrained(model: nn.Module, path: str) -> None:
-    """Stage 2 starts from the stage-1 generator; architectures must agree."""
-    source = load_model(path).model
+def load_pretrained(model: nn.Module, path: str, key: str = "auto") -> None:
+    """Stage 2 starts from the stage-1 generator (`key`: which of its weights); architectures must agree."""
+    source = load_model(path, weights=None if key == "auto" else key).model
     if type(source) is not type(model) or source.config != model.config:
         raise ESRGANError(
             f"generator.pretrained {path} is {type(source).__name__}{asdict(source.config)}, "
@@ -126,7 +126,7 @@ def _train(
     # ---- models, losses, optimisers -----------------------------------------------------------
     net_g = build_generator(cfg.generator)
     if cfg.generator.pretrained:
-        load_pretrained(net_g, cfg.generator.pretrained)
+        load_pretrained(net_g, cfg.generator.pretrained, cfg.generator.pretrained_key)
     elif cfg.is_gan:
         logger.warn(
             "GAN training without generator.pretrained: the paper starts stage 2 from the "
