@@ -378,3 +378,15 @@ def test_a_run_that_fails_before_its_first_iteration_leaves_no_folder(photo_dirs
     with pytest.raises(ESRGANError, match="generator.pretrained|not found"):
         train(load_config(None, [*over, f"generator.pretrained={tmp_path / 'nope.pth'}"]))
     assert not (tmp_path / "runs" / "bad_data").exists()
+
+
+def test_data_cache_setting_reaches_the_dataset(photo_dirs, tmp_path):
+    from esrgan.training.distributed import DistInfo
+    from esrgan.training.trainer import _make_loader
+
+    for value in (True, False):
+        cfg = load_config(
+            None, [*tiny_overrides(photo_dirs, tmp_path, "c"), f"data.cache={str(value).lower()}"]
+        )
+        loader = _make_loader(cfg, 0, DistInfo(), torch.device("cpu"))
+        assert loader.dataset._hr.cached is value

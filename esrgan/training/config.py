@@ -49,7 +49,7 @@ class DataConfig:
     hr_crop: int = 128
     batch_size: int = 16
     num_workers: int = 0
-    cache: bool = True
+    cache: bool = True  # keep decoded training images in memory (up to 4 GB; else decode per sample)
     pin_memory: bool = True
     augment: bool = True
     val_max_images: int = 0  # 0: all

@@ -327,9 +327,11 @@ def _make_loader(cfg: TrainConfig, start_iter: int, dist: distributed.DistInfo, 
         raise ESRGANError("data.train_hr is not set: the folder of high-resolution training images")
     scale = cfg.generator.scale
     if d.train_lr:
-        dataset = PairedImageDataset(d.train_hr, d.train_lr, scale, hr_crop=d.hr_crop, augment=d.augment)
+        dataset = PairedImageDataset(
+            d.train_hr, d.train_lr, scale, hr_crop=d.hr_crop, augment=d.augment, cache=d.cache
+        )
     else:
-        dataset = SingleImageDataset(d.train_hr, scale, hr_crop=d.hr_crop, augment=d.augment)
+        dataset = SingleImageDataset(d.train_hr, scale, hr_crop=d.hr_crop, augment=d.augment, cache=d.cache)
     sampler = TrainingSampler(
         len(dataset),
         d.batch_size,
