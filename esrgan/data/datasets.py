@@ -25,8 +25,8 @@ import numpy as np
 
 from esrgan.data.augment import NUM_TRANSFORMS, aligned_crop_box, dihedral
 from esrgan.data.folders import list_images, match_lr_files
-from esrgan.data.image_io import to_integer
 from esrgan.data.pixels import bicubic_downscale, image_size, load_rgb, mod_crop, to_tensor
+from esrgan.data.scaling import to_integer
 from esrgan.errors import ESRGANError
 
 __all__ = ["PairedImageDataset", "SingleImageDataset", "ValidationDataset"]
