@@ -390,3 +390,18 @@ def test_data_cache_setting_reaches_the_dataset(photo_dirs, tmp_path):
         )
         loader = _make_loader(cfg, 0, DistInfo(), torch.device("cpu"))
         assert loader.dataset._hr.cached is value
+
+
+def test_state_files_without_a_format_number_still_resume(photo_dirs, tmp_path):
+    over = tiny_overrides(photo_dirs, tmp_path, "old", total_iters=3, val_every=100)
+    train(load_config(None, over))
+    path = tmp_path / "old/state/0000003.state"
+    state = torch.load(path, weights_only=True)
+    assert state.pop("format") == 1
+    torch.save(state, path)  # as written before the format number existed
+    final = train(load_config(None, [*over, "total_iters=5"]), resume=True)
+    assert "resumed from iteration 3" in (tmp_path / "old/train.log").read_text() and final.is_file()
+    state["format"] = 99
+    torch.save(state, tmp_path / "old/state/0000005.state")
+    with pytest.raises(ESRGANError, match="newer version"):
+        train(load_config(None, [*over, "total_iters=7"]), resume=True)
