@@ -182,7 +182,7 @@ def test_pickled_code_is_never_executed(tmp_path):
             return (open, (str(marker), "w"))
 
     torch.save({"params": {"conv_first.weight": torch.zeros(1)}, "x": Evil()}, tmp_path / "evil.pth")
-    with pytest.raises(ESRGANError, match="refusing"):
+    with pytest.raises(ESRGANError, match="refused: this file contains pickled objects other than tensors"):
         esrgan.load_model(tmp_path / "evil.pth")
     assert not marker.exists()
 
@@ -211,3 +211,81 @@ def test_info_and_convert_cli(tiny, tmp_path, capsys):
     assert torch.equal(forward(esrgan.load_model(dst), x), forward(tiny, x))
     assert main(["info", str(tmp_path / "nope.pth")]) == 2
     assert "not found" in capsys.readouterr().err
+
+
+def test_metadata_wins_over_ambiguous_shapes(tmp_path, caplog):
+    # in_ch 4 -> out_ch 1 at x4: the first conv's 4 channels also read as a pixel-unshuffled x2.
+    torch.manual_seed(0)
+    m = RRDBNet(in_ch=4, out_ch=1, scale=4, num_feat=8, num_block=1, num_grow=4).eval()
+    esrgan.save_model(m, tmp_path / "m.pth")
+    torch.save(m.state_dict(), tmp_path / "bare.pth")
+    with caplog.at_level("WARNING", logger="esrgan"):
+        loaded = esrgan.load_model(tmp_path / "m.pth")
+    assert (loaded.scale, loaded.in_ch, loaded.out_ch) == (4, 4, 1)
+    assert "metadata" in caplog.text and "scale=4" in caplog.text and "scale=2" in caplog.text
+    x = torch.rand(1, 4, 3, 5)
+    assert forward(loaded, x).shape == (1, 1, 12, 20)
+    assert torch.equal(forward(loaded, x), forward(m, x))
+    # Without metadata the shapes are all there is: the documented ambiguity.
+    bare = esrgan.load_model(tmp_path / "bare.pth")
+    assert (bare.scale, bare.in_ch) == (2, 1)
+
+
+def test_metadata_that_does_not_fit_the_weights_is_reported_and_ignored(tiny, tmp_path, caplog):
+    torch.save(
+        {"params": tiny.state_dict(), "meta": {"architecture": "RRDBNet", "num_feat": 16}}, tmp_path / "m.pth"
+    )
+    with caplog.at_level("WARNING", logger="esrgan"):
+        loaded = esrgan.load_model(tmp_path / "m.pth")
+    assert loaded.config == tiny.config and "does not fit" in caplog.text
+
+
+def test_plain_pickles_are_refused_without_warnings(tmp_path, recwarn):
+    import pickle
+
+    with open(tmp_path / "p.pth", "wb") as f:
+        pickle.dump({"a": 1}, f, protocol=4)
+    with pytest.raises(ESRGANError) as info:
+        esrgan.load_model(tmp_path / "p.pth")
+    assert "refused: this file contains pickled objects other than tensors (unsafe to load)" in str(
+        info.value
+    )
+    assert not [w for w in recwarn if issubclass(w.category, UserWarning)]
+
+
+def test_layouts_we_do_not_load_are_named(tmp_path):
+    # x3 SRResNet: one PixelShuffle(3) stage (conv 8 -> 72 channels).
+    sd = SRResNet(num_feat=8, num_block=1, scale=2).state_dict()
+    sd["upsample.0.conv.weight"] = torch.zeros(72, 8, 3, 3)
+    sd["upsample.0.conv.bias"] = torch.zeros(72)
+    with pytest.raises(ESRGANError, match="x3 models are not supported"):
+        esrgan.load_model(write(tmp_path / "x3.pth", sd))
+    # 2018 old-arch x2: model.0, body, one upsampler at model.3, HRconv model.5, conv_last model.7.
+    x4 = spec_to_old_arch(RRDBNet(num_feat=8, num_block=1, num_grow=4).state_dict(), 1)
+    x2 = {k: v for k, v in x4.items() if not k.startswith(("model.6.", "model.8.", "model.10."))}
+    x2.update({k.replace("model.8.", "model.5."): v for k, v in x4.items() if k.startswith("model.8.")})
+    x2.update({k.replace("model.10.", "model.7."): v for k, v in x4.items() if k.startswith("model.10.")})
+    with pytest.raises(ESRGANError, match="2018 'old arch' x2 layout") as info:
+        esrgan.load_model(write(tmp_path / "old_x2.pth", x2))
+    assert "\n" not in str(info.value)
+
+
+def test_folders_and_unwritable_paths_get_one_line_errors(tiny, tmp_path, capsys):
+    with pytest.raises(ESRGANError, match="is a folder"):
+        esrgan.load_model(tmp_path)
+    with pytest.raises(ESRGANError, match="is a folder"):
+        esrgan.save_model(tiny, tmp_path)
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ESRGANError, match="cannot write"):
+        esrgan.save_model(tiny, tmp_path / "file" / "m.pth")
+    src = tmp_path / "m.pth"
+    esrgan.save_model(tiny, src)
+    for target in ("/proc/esrgan-test/m.pth", str(tmp_path / "file" / "out.pth")):
+        for argv in (
+            ["convert", str(src), target],
+            ["interpolate", str(src), str(src), "--alpha", "0.5", "-o", target],
+        ):
+            assert main(argv) == 2
+            err = capsys.readouterr().err
+            assert err.count("\n") == 1 and "Traceback" not in err and "cannot write" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "m.pth"]

@@ -259,3 +259,27 @@ def test_write_into_unwritable_place(tmp_path):
         write_image(blocker / "sub" / "out.png", rand8(4, 4, 3))
     with pytest.raises(ESRGANError, match="unknown output extension"):
         write_image(tmp_path / "out.xyz", rand8(4, 4, 3))
+
+
+def test_read_pixels_keeps_the_files_integers(tmp_path):
+    from esrgan.data.image_io import read_pixels
+    from esrgan.data.scaling import to_float, to_integer
+
+    rng = np.random.default_rng(0)
+    rgba8 = rng.integers(0, 256, (5, 7, 4), dtype=np.uint8)
+    Image.fromarray(rgba8, "RGBA").save(tmp_path / "a.png")
+    d = read_pixels(tmp_path / "a.png")
+    assert d.pixels.dtype == np.uint8 and d.alpha.dtype == np.uint8 and d.bit_depth == 8
+    np.testing.assert_array_equal(d.pixels, rgba8[..., :3])
+    np.testing.assert_array_equal(d.alpha, rgba8[..., 3])
+    gray16 = rng.integers(0, 65536, (4, 6), dtype=np.uint16)
+    write_image(tmp_path / "g.png", gray16)
+    g = read_pixels(tmp_path / "g.png")
+    assert g.pixels.dtype == np.uint16 and g.bit_depth == 16
+    np.testing.assert_array_equal(g.pixels[..., 0], gray16)
+    # read_image is the same image as floats, value / 255 or / 65535 (computed here in float64).
+    f = read_image(tmp_path / "a.png")
+    assert f.pixels.dtype == np.float32
+    np.testing.assert_allclose(f.pixels, rgba8[..., :3] / 255.0, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(to_float(gray16), gray16 / 65535.0, rtol=0, atol=1e-7)
+    np.testing.assert_array_equal(to_integer(to_float(gray16), 16), gray16)

@@ -13,7 +13,8 @@ from PIL import Image
 import esrgan
 from esrgan.cli.main import main
 from esrgan.errors import ESRGANError
-from esrgan.inference.interpolation import image_interpolation_forward, interpolate_images
+from esrgan.inference.interpolation import interpolate_images
+from esrgan.inference.wrapped import ImageInterpolation
 from esrgan.models import RRDBNet, SRResNet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -71,8 +72,8 @@ def test_alpha_endpoints_and_formula_per_tensor(make):
 def test_interpolated_network_is_a_working_model():
     psnr, gan = tiny_rrdb(1), tiny_rrdb(2)
     model = esrgan.interpolate(psnr, gan, 0.5)
-    assert isinstance(model, RRDBNet) and not model.training
-    assert model.interpolation_info["alpha"] == 0.5
+    assert isinstance(model.model, RRDBNet) and not model.training and model.scale == 4
+    assert model.metadata["interpolation_alpha"] == 0.5
     x = torch.rand(1, 3, 5, 6)
     with torch.no_grad():
         out = model(x)
@@ -126,7 +127,8 @@ def test_paths_in_any_format_give_the_same_blend(tmp_path):
     from_modules = esrgan.interpolate(psnr, gan, 0.25)
     for name, tensor in from_modules.state_dict().items():
         assert torch.equal(from_files.state_dict()[name], tensor), name
-    assert from_files.interpolation_info["psnr_source"].endswith("psnr.pth")
+    assert from_files.metadata["interpolation_psnr_model"].endswith("psnr.pth")
+    assert not hasattr(from_files.model, "interpolation_info")
 
 
 def test_interpolate_command_writes_metadata_and_weights(tmp_path, capsys):
@@ -179,7 +181,7 @@ def test_image_interpolation_blends_outputs():
     psnr, gan = tiny_rrdb(1), tiny_rrdb(2)
     x = torch.rand(1, 3, 4, 4)
     with torch.no_grad():
-        out = image_interpolation_forward(psnr, 0.6)(gan, x)
+        out = ImageInterpolation(psnr, gan, 0.6)(x)
         assert torch.allclose(out, 0.4 * psnr(x) + 0.6 * gan(x), atol=1e-6)
 
 

@@ -55,6 +55,14 @@ def test_ragan_generator_loss_matches_the_paper_formula() -> None:
     assert got.item() == pytest.approx(expected, rel=1e-12)
 
 
+def test_ragan_generator_loss_is_half_the_papers_summed_equation() -> None:
+    # ESRGAN eq.: L_G^Ra = -E_r[log(1 - D_Ra(x_r, x_f))] - E_f[log D_Ra(x_f, x_r)], the terms summed.
+    paper = -(mean([math.log(1 - sig(a)) for a in A]) + mean([math.log(sig(b)) for b in B]))
+    got = generator_loss(logits(REAL), logits(FAKE), "ragan")
+    assert 2 * got.item() == pytest.approx(paper, rel=1e-12)
+    assert 1.0e-2 * got.item() == pytest.approx(5e-3 * paper, rel=1e-12)  # the literal lambda = 5e-3
+
+
 def test_vanilla_losses_match_the_formula() -> None:
     d_expected = -0.5 * (mean([math.log(sig(r)) for r in REAL]) + mean([math.log(1 - sig(f)) for f in FAKE]))
     g_expected = -mean([math.log(sig(f)) for f in FAKE])  # non-saturating

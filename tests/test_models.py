@@ -116,3 +116,55 @@ def test_srgan_discriminator():
     assert [c.out_channels for c in convs] == [64, 64, 128, 128, 256, 256, 512, 512]
     assert [c.stride[0] for c in convs] == [1, 2] * 4
     assert d(torch.rand(2, 3, 96, 96)).shape == (2, 1)
+
+
+def test_msrresnet_size_matches_spec():
+    from esrgan.models.msrresnet import MSRResNet
+
+    assert n_params(MSRResNet()) == 1_517_571
+
+
+def basicsr_msrresnet_state(nf: int, nb: int, scale: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A state dict with BasicSR's MSRResNet key names and shapes, typed here from its layout."""
+    gen = torch.Generator().manual_seed(seed)
+    shapes = {"conv_first": (nf, 3)}
+    for i in range(nb):
+        shapes[f"body.{i}.conv1"] = shapes[f"body.{i}.conv2"] = (nf, nf)
+    shapes["upconv1"] = (nf * (9 if scale == 3 else 4), nf)
+    if scale == 4:
+        shapes["upconv2"] = (nf * 4, nf)
+    shapes["conv_hr"], shapes["conv_last"] = (nf, nf), (3, nf)
+    sd = {}
+    for name, (co, ci) in shapes.items():
+        sd[f"{name}.weight"] = torch.randn(co, ci, 3, 3, generator=gen) * 0.1
+        sd[f"{name}.bias"] = torch.randn(co, generator=gen) * 0.1
+    return sd
+
+
+def hand_msrresnet_forward(sd: dict, x: torch.Tensor, nb: int, scale: int) -> torch.Tensor:
+    """SPEC section 2's MSRResNet with functional ops: LeakyReLU 0.1, conv-ReLU-conv + identity,
+    PixelShuffle stages, plus the bilinear upscaled input."""
+    conv = lambda t, name: F.conv2d(t, sd[name + ".weight"], sd[name + ".bias"], padding=1)  # noqa: E731
+    lrelu = lambda t: F.leaky_relu(t, 0.1)  # noqa: E731
+    fea = lrelu(conv(x, "conv_first"))
+    for i in range(nb):
+        fea = fea + conv(F.relu(conv(fea, f"body.{i}.conv1")), f"body.{i}.conv2")
+    stages = [("upconv1", 2), ("upconv2", 2)] if scale == 4 else [("upconv1", scale)]
+    for name, r in stages:
+        fea = lrelu(F.pixel_shuffle(conv(fea, name), r))
+    out = conv(lrelu(conv(fea, "conv_hr")), "conv_last")
+    return out + F.interpolate(x, scale_factor=scale, mode="bilinear", align_corners=False)
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_basicsr_msrresnet_file_loads_and_matches_hand_forward(scale, tmp_path):
+    import esrgan
+
+    sd = basicsr_msrresnet_state(8, 2, scale, seed=scale)
+    torch.save({"params": sd}, tmp_path / "msrresnet.pth")
+    desc = esrgan.load_model(tmp_path / "msrresnet.pth")
+    assert (desc.architecture, desc.scale, desc.in_ch, desc.out_ch) == ("MSRResNet", scale, 3, 3)
+    assert desc.config.num_block == 2 and desc.config.num_feat == 8
+    x = torch.rand(1, 3, 5, 6)
+    with torch.no_grad():
+        assert torch.allclose(desc(x), hand_msrresnet_forward(sd, x, 2, scale), atol=1e-5)

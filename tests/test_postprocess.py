@@ -15,8 +15,9 @@ import esrgan
 from esrgan.cli.main import main
 from esrgan.data.bicubic import imresize, imresize_numpy
 from esrgan.errors import ESRGANError
-from esrgan.inference.back_projection import back_project, lr_consistency_rmse, with_back_projection
-from esrgan.inference.ensemble import self_ensemble, with_self_ensemble
+from esrgan.inference.back_projection import back_project, lr_consistency_rmse
+from esrgan.inference.ensemble import self_ensemble
+from esrgan.inference.wrapped import BackProjected, with_test_time_options
 from esrgan.models import RRDBNet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -77,7 +78,7 @@ def test_back_projection_wraps_a_model_forward():
     lr = torch.rand(1, 3, 6, 6)
     with torch.no_grad():
         plain = model(lr)
-        projected = with_back_projection(lambda m, x: m(x), 2)(model, lr)
+        projected = BackProjected(model, 2)(lr)
     assert projected.shape == plain.shape
     assert lr_consistency_rmse(projected, lr) < 0.5 * lr_consistency_rmse(plain, lr)
 
@@ -124,9 +125,9 @@ def test_self_ensemble_is_equivariant_and_exact_for_equivariant_models():
 def test_ensemble_and_back_projection_compose():
     model = tiny_model(2)
     lr = torch.rand(1, 3, 4, 4)
-    forward = with_back_projection(with_self_ensemble(), 3)
+    forward = with_test_time_options(model, ensemble=True, back_projection=3)
     with torch.no_grad():
-        out = forward(model, lr)
+        out = forward(lr)
         expected = back_project(self_ensemble(model, lr), lr, 3)
     assert torch.allclose(out, expected, atol=1e-6)
 

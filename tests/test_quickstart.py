@@ -83,3 +83,34 @@ def test_quickstart_stages_follow_the_recipe(stage):
         assert cfg.loss.gan_type == "ragan" and cfg.loss.gan_weight == 5e-3 and cfg.loss.pixel_weight == 1e-2
         assert cfg.loss.perceptual_layers == {"conv5_4": 1.0}
         assert cfg.generator.pretrained.endswith("stage1_psnr/models/net_g_final.pth")
+
+
+def test_step_time_comes_from_real_train_steps(tmp_path, monkeypatch):
+    """The budget is divided by the time of real `train()` iterations of the stage's own config."""
+    import esrgan.training.trainer as trainer
+    from esrgan.training.quickstart import measure_step_seconds
+    from tests.test_training import tiny_overrides
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    from PIL import Image
+    from skimage import data
+
+    Image.fromarray(data.astronaut()[:96, :96]).save(photos / "a.png")
+    seen = []
+    real_train = trainer.train
+    monkeypatch.setattr(trainer, "train", lambda cfg, **kw: seen.append(cfg) or real_train(cfg, **kw))
+    cfg = load_config(
+        None, tiny_overrides((photos, photos), tmp_path / "runs", "stage", **{"generator.num_feat": 4})
+    )
+    seconds = measure_step_seconds(cfg, steps=2)
+    assert 0 < seconds < float("inf")
+    (timed,) = seen
+    assert timed.total_iters == 3 and timed.log_every == 1 and timed.data.val_hr is None
+    assert (timed.generator, timed.loss, timed.optim, timed.data.hr_crop) == (
+        cfg.generator,
+        cfg.loss,
+        cfg.optim,
+        cfg.data.hr_crop,
+    )
+    assert not (tmp_path / "runs").exists() and not Path(timed.output_dir).exists()

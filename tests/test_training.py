@@ -95,19 +95,76 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
     assert cfg.data.batch_size == 8
 
 
-def test_presets_load_and_match_the_paper():
+# ESRGAN paper (SPEC section 5), typed in here rather than read from any config.
+PAPER = {
+    "betas": (0.9, 0.999),
+    "batch": 16,
+    "crop": 128,
+    "stage1": {"iters": 1_000_000, "lr": 2e-4, "milestones": [200_000, 400_000, 600_000, 800_000]},
+    "stage2": {"iters": 400_000, "lr": 1e-4, "milestones": [50_000, 100_000, 200_000, 300_000]},
+    "gamma": 0.5,
+    "perceptual": ({"conv5_4": 1.0}, 1.0, "l1"),  # layer (before activation), weight, criterion
+    "ragan": 5e-3,
+    "l1": 1e-2,
+}
+
+
+def test_paper_presets_are_the_paper():
     psnr = load_config(REPO / "configs/esrgan_x4_psnr.yaml")
     gan = load_config(REPO / "configs/esrgan_x4_gan.yaml")
-    assert psnr.optim.lr_g == 2e-4 and psnr.loss.pixel == "l1" and not psnr.is_gan
-    assert list(psnr.optim.milestones) == [200_000, 400_000, 600_000, 800_000]
-    assert gan.loss.gan_type == "ragan" and gan.loss.gan_weight == 5e-3 and gan.loss.pixel_weight == 1e-2
-    assert gan.loss.perceptual_layers == {"conv5_4": 1.0} and gan.optim.lr_g == gan.optim.lr_d == 1e-4
-    assert list(gan.optim.milestones) == [50_000, 100_000, 200_000, 300_000]
+    for cfg, stage in ((psnr, PAPER["stage1"]), (gan, PAPER["stage2"])):
+        assert cfg.optim.betas == PAPER["betas"]
+        assert cfg.data.batch_size == PAPER["batch"] and cfg.data.hr_crop == PAPER["crop"]
+        assert cfg.total_iters == stage["iters"] and cfg.optim.lr_g == stage["lr"]
+        assert cfg.optim.scheduler == "multistep" and list(cfg.optim.milestones) == stage["milestones"]
+        assert cfg.optim.gamma == PAPER["gamma"] and cfg.optim.warmup_iters == 0
+        assert cfg.ema_decay == 0.0  # the paper keeps no EMA
+        assert cfg.data.augment  # random flips and 90-degree rotations
+        assert (cfg.generator.architecture, cfg.generator.scale, cfg.generator.num_feat) == ("RRDBNet", 4, 64)
+        assert (cfg.generator.num_block, cfg.generator.num_grow) == (23, 32)
+    # Stage 1: L1 only.
+    assert psnr.loss.pixel == "l1" and psnr.loss.pixel_weight == 1.0
+    assert psnr.loss.perceptual_weight == 0.0 and psnr.loss.gan_weight == 0.0 and not psnr.is_gan
+    # Stage 2: perceptual 1.0 at conv5_4 before activation (L1), RaGAN 5e-3, L1 1e-2; lr 1e-4 for D too.
+    layers, weight, criterion = PAPER["perceptual"]
+    assert gan.loss.perceptual_layers == layers and gan.loss.perceptual_weight == weight
+    assert gan.loss.perceptual_criterion == criterion and gan.loss.perceptual_feature_scale == 1.0
+    assert gan.loss.gan_type == "ragan" and gan.loss.gan_weight == PAPER["ragan"]
+    assert gan.loss.pixel == "l1" and gan.loss.pixel_weight == PAPER["l1"]
+    assert gan.optim.lr_d == PAPER["stage2"]["lr"] and gan.discriminator.architecture == "vgg"
+    # Stage 2 starts from stage 1's own weights (`params`), the file stage 1 writes.
+    assert gan.generator.pretrained == str(psnr.run_dir / "models/net_g_final.pth")
+    assert gan.generator.pretrained_key == "params"
+
+
+def test_other_presets_load_and_are_in_the_readme_table():
+    readme = (REPO / "README.md").read_text()
     srgan = load_config(REPO / "configs/srgan_x4.yaml")
     assert srgan.loss.perceptual_layers == {"relu5_4": 1.0} and srgan.loss.gan_weight == 1e-3
     assert srgan.loss.gan_type == "vanilla" and srgan.generator.batch_norm
     for path in sorted((REPO / "configs").rglob("*.yaml")):
         load_config(path)
+        if path.stem not in ("esrgan_x4_psnr", "esrgan_x4_gan"):
+            assert f"`{path.relative_to(REPO / 'configs').with_suffix('')}`" in readme, path
+
+
+def test_pretrained_key_picks_the_weights(tmp_path):
+    from esrgan.models import RRDBNet
+    from esrgan.training.trainer import load_pretrained
+
+    torch.manual_seed(0)
+    src = RRDBNet(num_feat=8, num_block=1, num_grow=4)
+    ema = {k: v + 1.0 for k, v in src.state_dict().items()}
+    esrgan.save_model(src, tmp_path / "g.pth", params_ema=ema)
+    for key, expected in (("params", src.state_dict()), ("params_ema", ema), ("auto", ema)):
+        target = RRDBNet(num_feat=8, num_block=1, num_grow=4)
+        load_pretrained(target, str(tmp_path / "g.pth"), key)
+        assert all(torch.equal(target.state_dict()[k], v) for k, v in expected.items()), key
+    esrgan.save_model(src, tmp_path / "no_ema.pth")
+    with pytest.raises(ESRGANError, match="no 'params_ema' weights"):
+        load_pretrained(
+            RRDBNet(num_feat=8, num_block=1, num_grow=4), str(tmp_path / "no_ema.pth"), "params_ema"
+        )
 
 
 def test_multistep_schedule_halves_at_milestones():
@@ -160,8 +217,11 @@ def test_refuses_to_overwrite_a_run_without_resume(photo_dirs, tmp_path):
 def test_resume_with_a_different_model_and_missing_folders_are_clear_errors(photo_dirs, tmp_path):
     over = tiny_overrides(photo_dirs, tmp_path, "r2", total_iters=3, val_every=100)
     train(load_config(None, over))
-    with pytest.raises(ESRGANError, match="does not match this config"):
+    with pytest.raises(ESRGANError, match="does not match this config") as info:
         train(load_config(None, [*over, "generator.num_feat=16", "total_iters=6"]), resume=True)
+    # In full: every mismatched tensor is named, down to the last one, and nothing is cut.
+    message = str(info.value)
+    assert "conv_last.weight" in message and message.endswith(")") and "\n" not in message
     with pytest.raises(ESRGANError, match="data.val_hr: folder not found"):
         train(load_config(None, [*over, f"data.val_hr={tmp_path / 'nope'}", "name=r3"]))
 
@@ -285,3 +345,63 @@ def test_torchrun_gan_stage_runs_with_batchnorm_discriminator(photo_dirs, tmp_pa
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     assert (tmp_path / "gan2/models/net_d_0000002.pth").is_file()
     assert esrgan.load_model(tmp_path / "gan2/models/net_g_final.pth").scale == 4
+
+
+def test_one_run_per_folder_and_stale_locks(photo_dirs, tmp_path, caplog):
+    import json
+    import socket
+
+    over = tiny_overrides(photo_dirs, tmp_path, "locked", total_iters=2, val_every=100)
+    lock = tmp_path / "locked" / ".lock"
+    lock.parent.mkdir()
+    # A live owner (this test's own parent process) on this host: refused, one line.
+    lock.write_text(json.dumps({"pid": os.getppid(), "host": socket.gethostname(), "started": 0}))
+    with pytest.raises(ESRGANError, match="in use by another training run") as info:
+        train(load_config(None, over))
+    assert str(os.getppid()) in str(info.value) and "\n" not in str(info.value)
+    assert lock.is_file() and not (tmp_path / "locked" / "train.log").exists()
+    # A dead owner: reported and taken over; the lock is gone when the run ends.
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    lock.write_text(json.dumps({"pid": dead.pid, "host": socket.gethostname(), "started": 0}))
+    with caplog.at_level("WARNING", logger="esrgan"):
+        final = train(load_config(None, over))
+    assert "stale run lock" in caplog.text and final.is_file() and not lock.exists()
+
+
+def test_a_run_that_fails_before_its_first_iteration_leaves_no_folder(photo_dirs, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    over = tiny_overrides(photo_dirs, tmp_path / "runs", "bad_data", total_iters=2)
+    with pytest.raises(ESRGANError):
+        train(load_config(None, [*over, f"data.train_hr={empty}"]))
+    with pytest.raises(ESRGANError, match="generator.pretrained|not found"):
+        train(load_config(None, [*over, f"generator.pretrained={tmp_path / 'nope.pth'}"]))
+    assert not (tmp_path / "runs" / "bad_data").exists()
+
+
+def test_data_cache_setting_reaches_the_dataset(photo_dirs, tmp_path):
+    from esrgan.training.distributed import DistInfo
+    from esrgan.training.trainer import _make_loader
+
+    for value in (True, False):
+        cfg = load_config(
+            None, [*tiny_overrides(photo_dirs, tmp_path, "c"), f"data.cache={str(value).lower()}"]
+        )
+        loader = _make_loader(cfg, 0, DistInfo(), torch.device("cpu"))
+        assert loader.dataset._hr.cached is value
+
+
+def test_state_files_without_a_format_number_still_resume(photo_dirs, tmp_path):
+    over = tiny_overrides(photo_dirs, tmp_path, "old", total_iters=3, val_every=100)
+    train(load_config(None, over))
+    path = tmp_path / "old/state/0000003.state"
+    state = torch.load(path, weights_only=True)
+    assert state.pop("format") == 1
+    torch.save(state, path)  # as written before the format number existed
+    final = train(load_config(None, [*over, "total_iters=5"]), resume=True)
+    assert "resumed from iteration 3" in (tmp_path / "old/train.log").read_text() and final.is_file()
+    state["format"] = 99
+    torch.save(state, tmp_path / "old/state/0000005.state")
+    with pytest.raises(ESRGANError, match="newer version"):
+        train(load_config(None, [*over, "total_iters=7"]), resume=True)

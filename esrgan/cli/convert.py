@@ -15,7 +15,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from esrgan.errors import ESRGANError
-    from esrgan.models.loading import inspect_checkpoint, save_model
+    from esrgan.models.loading import load_model, save_model
 
     out = Path(args.output)
     if out.suffix.lower() not in (".pth", ".pt", ".safetensors"):
@@ -24,8 +24,9 @@ def run(args: argparse.Namespace) -> int:
         raise ESRGANError(f"{out} exists; pass --force to overwrite")
     if out.resolve() == Path(args.input).resolve():
         raise ESRGANError("input and output are the same file")
-    model, info = inspect_checkpoint(args.input)
-    meta = {"converted_from": Path(info.path).name, "source_format": info.key_format}
-    save_model(model, out, metadata=meta)
-    print(f"wrote {out} ({info.architecture} x{info.config['scale']}, from {info.key_format} keys)")
+    desc = load_model(args.input)
+    save_model(
+        desc, out, metadata={"converted_from": Path(desc.source).name, "source_format": desc.key_format}
+    )
+    print(f"wrote {out} ({desc.architecture} x{desc.scale}, from {desc.key_format} keys)")
     return 0

@@ -12,25 +12,35 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import json
-    from dataclasses import asdict
 
-    from esrgan.models.loading import inspect_checkpoint
+    from esrgan.models.loading import load_model, model_config
 
-    _, info = inspect_checkpoint(args.model)
+    desc = load_model(args.model)
+    cfg = model_config(desc)
+    cfg.pop("architecture")
+    info = {
+        "path": desc.source,
+        "architecture": desc.architecture,
+        "key_format": desc.key_format,
+        "container": desc.container,
+        "wrapper": desc.wrapper,
+        "config": cfg,
+        "num_params": desc.num_params,
+        "metadata": desc.metadata,
+    }
     if args.json:
-        print(json.dumps(asdict(info), indent=2, default=str))
+        print(json.dumps(info, indent=2, default=str))
         return 0
-    cfg = info.config
-    print(f"file:          {info.path}")
-    print(f"architecture:  {info.architecture}")
-    print(f"scale:         x{cfg['scale']}")
-    print(f"channels:      {cfg['in_ch']} in, {cfg['out_ch']} out")
+    print(f"file:          {desc.source}")
+    print(f"architecture:  {desc.architecture}")
+    print(f"scale:         x{desc.scale}")
+    print(f"channels:      {desc.in_ch} in, {desc.out_ch} out")
     details = ", ".join(f"{k}={v}" for k, v in cfg.items() if k not in ("scale", "in_ch", "out_ch"))
     print(f"layout:        {details}")
-    print(f"parameters:    {info.num_params:,}")
-    wrapped = f", weights from '{info.wrapper}'" if info.wrapper else ", bare state dict"
-    print(f"format:        {info.key_format} keys in .{info.container}{wrapped}")
-    extra = {k: v for k, v in info.metadata.items() if k not in cfg and k != "architecture"}
+    print(f"parameters:    {desc.num_params:,}")
+    wrapped = f", weights from '{desc.wrapper}'" if desc.wrapper else ", bare state dict"
+    print(f"format:        {desc.key_format} keys in .{desc.container}{wrapped}")
+    extra = {k: v for k, v in desc.metadata.items() if k not in cfg and k != "architecture"}
     for key, value in extra.items():
         print(f"meta.{key}:".ljust(15) + f"{value}")
     return 0

@@ -35,12 +35,7 @@ def run(args: argparse.Namespace) -> int:
             raise ESRGANError(f"output {out} would overwrite the input model {source}")
     if out.exists() and not args.force:
         raise ESRGANError(f"{out} exists; pass --force to overwrite")
-    model = interpolate(args.psnr_model, args.gan_model, alpha)
-    metadata = {
-        "interpolation_alpha": alpha,
-        "interpolation_psnr_model": str(args.psnr_model),
-        "interpolation_gan_model": str(args.gan_model),
-    }
-    save_model(model, out, metadata=metadata)
+    blend = interpolate(args.psnr_model, args.gan_model, alpha)
+    save_model(blend, out, metadata=blend.metadata)
     print(f"wrote {out}: {1 - alpha:g} x {args.psnr_model} + {alpha:g} x {args.gan_model}")
     return 0

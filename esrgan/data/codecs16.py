@@ -23,7 +23,7 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 class Decoded(NamedTuple):
     colour: np.ndarray  # HWC uint8/uint16
     bits: int
-    alpha: np.ndarray | None  # HW, integer samples or float32 in [0, 1]
+    alpha: np.ndarray | None  # HW, integer samples of the same depth
     mode: str
 
 
@@ -82,17 +82,17 @@ def read_png16_colour(name: str, header: tuple[int, int, int, int, int]) -> Deco
         raw = np.asarray(Image.frombytes("RGBA", size, data, "zip", "RGBA", interlace)).astype(np.uint16)
         gray = (raw[..., 0] << 8) | raw[..., 1]
         alpha = (raw[..., 2] << 8) | raw[..., 3]
-        return Decoded(gray[..., None], 16, alpha.astype(np.float32) / 65535.0, "16-bit grayscale + alpha")
+        return Decoded(gray[..., None], 16, alpha.astype(np.uint16), "16-bit grayscale + alpha")
     mode = "RGB" if colour == 2 else "RGBA"
     hi = np.asarray(Image.frombytes(mode, size, data, "zip", f"{mode};16B", interlace)).astype(np.uint16)
     lo = np.asarray(Image.frombytes(mode, size, data, "zip", f"{mode};16L", interlace))
     full = (hi << 8) | lo
     if mode == "RGBA":
-        return Decoded(full[..., :3], 16, full[..., 3].astype(np.float32) / 65535.0, "16-bit RGBA")
+        return Decoded(full[..., :3], 16, full[..., 3].astype(np.uint16), "16-bit RGBA")
     alpha = None
     if trns is not None and len(trns) == 6:  # one fully transparent colour
         key = np.array(struct.unpack(">HHH", trns), dtype=np.uint16)
-        alpha = (~np.all(full == key, axis=-1)).astype(np.float32)
+        alpha = (~np.all(full == key, axis=-1)).astype(np.uint16) * np.uint16(65535)
     return Decoded(full, 16, alpha, "16-bit RGB" + (" + transparency" if alpha is not None else ""))
 
 

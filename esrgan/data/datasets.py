@@ -25,8 +25,8 @@ import numpy as np
 
 from esrgan.data.augment import NUM_TRANSFORMS, aligned_crop_box, dihedral
 from esrgan.data.folders import list_images, match_lr_files
-from esrgan.data.image_io import to_integer
 from esrgan.data.pixels import bicubic_downscale, image_size, load_rgb, mod_crop, to_tensor
+from esrgan.data.scaling import to_integer
 from esrgan.errors import ESRGANError
 
 __all__ = ["PairedImageDataset", "SingleImageDataset", "ValidationDataset"]
@@ -115,6 +115,14 @@ class _TrainingDataset:
     augment: bool
     hr_files: list[Path]
 
+    def _open(self, hr_dir: str | Path, scale: int, hr_crop: int, augment: bool) -> list[tuple[int, int]]:
+        """Check the settings and list the HR images; returns their (height, width) from the headers."""
+        self.scale = _check_scale(scale)
+        self.hr_crop = _check_crop(hr_crop, self.scale)
+        self.augment = augment
+        self.hr_files = list_images(hr_dir, "HR")
+        return [image_size(p) for p in self.hr_files]
+
     @property
     def lr_crop(self) -> int:
         return self.hr_crop // self.scale
@@ -149,12 +157,8 @@ class PairedImageDataset(_TrainingDataset):
         cache: bool = True,
         cache_limit_mb: int = _DEFAULT_CACHE_LIMIT_MB,
     ) -> None:
-        self.scale = _check_scale(scale)
-        self.hr_crop = _check_crop(hr_crop, self.scale)
-        self.augment = augment
-        self.hr_files = list_images(hr_dir, "HR")
+        hr_sizes = self._open(hr_dir, scale, hr_crop, augment)
         self.lr_files = match_lr_files(self.hr_files, lr_dir, self.scale)
-        hr_sizes = [image_size(p) for p in self.hr_files]
         lr_sizes = [image_size(p) for p in self.lr_files]
         self._check_pairs(hr_sizes, lr_sizes)
         self._hr = _ImageStore(self.hr_files, hr_sizes, cache, cache_limit_mb)
@@ -207,11 +211,7 @@ class SingleImageDataset(_TrainingDataset):
         cache: bool = True,
         cache_limit_mb: int = _DEFAULT_CACHE_LIMIT_MB,
     ) -> None:
-        self.scale = _check_scale(scale)
-        self.hr_crop = _check_crop(hr_crop, self.scale)
-        self.augment = augment
-        self.hr_files = list_images(hr_dir, "HR")
-        sizes = [image_size(p) for p in self.hr_files]
+        sizes = self._open(hr_dir, scale, hr_crop, augment)
         _check_crop_fits(self.hr_files, sizes, self.hr_crop)
         self._hr = _ImageStore(self.hr_files, sizes, cache, cache_limit_mb)
 

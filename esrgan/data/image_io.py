@@ -1,7 +1,9 @@
 """Read and write images without losing what users care about: bit depth, alpha, grayscale, ICC.
 
-`read_image` returns float32 pixels in [0, 1] plus the facts needed to write the result back the
-same way (8 or 16 bits, alpha, colour profile). Pillow decodes almost everything, but it truncates
+`read_pixels` returns the samples as the file holds them (uint8 or uint16, alpha too) plus the facts
+needed to write the result back the same way (8 or 16 bits, alpha, colour profile); `read_image` is
+the same as float32 in [0, 1], for code that computes on floats (4x the memory of uint8). The
+integer <-> float scaling lives in `esrgan.data.scaling`. Pillow decodes almost everything, but it truncates
 16-bit colour PNG and TIFF to 8 bits and cannot write 16-bit colour PNG: those paths live in
 `codecs16`.
 
@@ -11,22 +13,22 @@ atomic: a temporary file in the destination folder, then `os.replace`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
-import secrets
 import struct
 import warnings
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from esrgan.atomic import atomic_path
 from esrgan.data import codecs16
 from esrgan.data.codecs16 import encode_png16
+from esrgan.data.scaling import to_float, to_integer
 from esrgan.errors import ESRGANError
 
 log = logging.getLogger(__name__)
@@ -48,14 +50,32 @@ _ORIENTATION_TAG = 0x0112
 
 @dataclass
 class ImageData:
-    """A decoded image: colour/gray pixels and optional alpha, both float32 in [0, 1]."""
+    """A decoded image: colour/gray pixels and optional alpha, as integers or as floats in [0, 1].
 
-    pixels: np.ndarray  # float32 (H, W, C), C = 1 (grayscale) or 3 (colour)
-    alpha: np.ndarray | None = None  # float32 (H, W) or None
+    `read_pixels` gives uint8 (8-bit sources) or uint16 (16-bit) arrays, alpha of the same type;
+    `read_image` and `as_float()` give float32 in [0, 1].
+    """
+
+    pixels: np.ndarray  # (H, W, C), C = 1 (grayscale) or 3 (colour): uint8/uint16 or float32
+    alpha: np.ndarray | None = None  # (H, W), same type as pixels, or None
     bit_depth: int = 8  # 8 or 16: what the source held, and what to write back
     mode: str = ""  # human description, e.g. "16-bit RGBA"
     source_format: str = ""  # "PNG", "JPEG", ... or "" for in-memory data
     icc_profile: bytes | None = None  # carried over so colours look the same after writing
+
+    def as_float(self) -> ImageData:
+        """The same image with float32 samples in [0, 1] (itself if it already has floats)."""
+        if self.pixels.dtype.kind == "f":
+            return self
+        alpha = to_float(self.alpha) if self.alpha is not None else None
+        return replace(self, pixels=to_float(self.pixels), alpha=alpha)
+
+    def stacked(self) -> np.ndarray:
+        """One uint8/uint16 (H, W, C) array with alpha as the last channel (what `esrgan.upscale` takes)."""
+        pixels = to_integer(self.pixels, self.bit_depth)
+        if self.alpha is None:
+            return pixels
+        return np.concatenate([pixels, to_integer(self.alpha, self.bit_depth)[..., None]], axis=2)
 
     @property
     def height(self) -> int:
@@ -126,7 +146,12 @@ def _decoded_layout(name: str, im: Image.Image) -> tuple[int, int]:
 
 
 def read_image(path: str | os.PathLike[str], *, frame: int = 0) -> ImageData:
-    """Decode an image file; refuse huge, empty, truncated or non-image files with an ESRGANError.
+    """`read_pixels` with float32 samples in [0, 1]."""
+    return read_pixels(path, frame=frame).as_float()
+
+
+def read_pixels(path: str | os.PathLike[str], *, frame: int = 0) -> ImageData:
+    """Decode an image file to uint8/uint16 samples; refuse huge, empty, truncated or non-image files.
 
     `frame` picks a frame of an animation or a page of a multi-page TIFF (0: the first).
     """
@@ -266,11 +291,6 @@ def _decode(name: str, im: Image.Image) -> ImageData:
     return _from_pil(im)
 
 
-def pil_to_image_data(im: Image.Image) -> ImageData:
-    """Convert a loaded PIL image (any common mode) to ImageData."""
-    return _from_pil(im)
-
-
 def _from_pil(im: Image.Image) -> ImageData:
     mode = im.mode
     has_trns = "transparency" in im.info
@@ -278,7 +298,7 @@ def _from_pil(im: Image.Image) -> ImageData:
         a = np.asarray(im).astype(np.uint16)
         alpha = None
         if has_trns and isinstance(im.info["transparency"], int):
-            alpha = (a != im.info["transparency"]).astype(np.float32)
+            alpha = (a != im.info["transparency"]).astype(np.uint16) * np.uint16(65535)
         return _data(
             a[..., None], 16, alpha, "16-bit grayscale" + (" + transparency" if alpha is not None else "")
         )
@@ -314,11 +334,8 @@ def _from_pil(im: Image.Image) -> ImageData:
 
 
 def _data(a: np.ndarray, bits: int, alpha: np.ndarray | None, mode: str) -> ImageData:
-    scale = np.float32(1.0 / (255.0 if bits == 8 else 65535.0))
-    pixels = a.astype(np.float32) * scale
-    if alpha is not None and alpha.dtype != np.float32:
-        alpha = alpha.astype(np.float32) * scale
-    return ImageData(pixels=pixels, alpha=alpha, bit_depth=bits, mode=mode)
+    target = np.uint8 if bits == 8 else np.uint16
+    return ImageData(pixels=a.astype(target, copy=False), alpha=alpha, bit_depth=bits, mode=mode)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -371,25 +388,9 @@ def write_image(
         alpha = None
     pixels = to_integer(pixels, bit_depth)
     channels = [pixels] if alpha is None else [pixels, to_integer(alpha, bit_depth)[..., None]]
-    _atomic_write(name, lambda f: _encode(f, channels, fmt, bit_depth, quality, icc_profile))
-
-
-def to_integer(a: np.ndarray, bit_depth: int) -> np.ndarray:
-    """uint8/uint16 samples for `bit_depth`, converting from float [0, 1] (rounded, clipped) if needed."""
-    target = np.uint8 if bit_depth == 8 else np.uint16
-    if a.dtype == target:
-        return a
-    if a.dtype == np.uint8 and target == np.uint16:
-        return a.astype(np.uint16) * np.uint16(257)
-    if a.dtype == np.uint16 and target == np.uint8:
-        return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    if a.dtype.kind != "f":
-        raise ESRGANError(f"cannot write samples of type {a.dtype} (use uint8, uint16 or float in [0, 1])")
-    peak = 255.0 if bit_depth == 8 else 65535.0
-    out = np.clip(a, 0.0, 1.0, dtype=np.float32) if a.dtype != np.float32 else np.clip(a, 0.0, 1.0)
-    out *= np.float32(peak)
-    np.rint(out, out=out)
-    return out.astype(target)
+    # No parent folders made here: a missing output folder is the caller's mistake to report.
+    with atomic_path(name, make_parents=False) as tmp, open(tmp, "xb") as f:
+        _encode(f, channels, fmt, bit_depth, quality, icc_profile)
 
 
 def _encode(f: Any, channels: list[np.ndarray], fmt: str, bits: int, quality: int, icc: bytes | None) -> None:
@@ -413,26 +414,3 @@ def _encode(f: Any, channels: list[np.ndarray], fmt: str, bits: int, quality: in
     if fmt == "BMP" and mode == "LA":
         im = im.convert("RGBA")
     im.save(f, format=fmt, **options)
-
-
-def _atomic_write(name: str, write: Any) -> None:
-    """Run write(file) on a temporary file beside `name`, then rename it into place.
-
-    On any failure the temporary file is removed, so no partial output is ever left behind.
-    """
-    folder = os.path.dirname(os.path.abspath(name))
-    tmp = os.path.join(folder, f".{os.path.basename(name)}.{secrets.token_hex(4)}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # umask applies, as for open()
-    except OSError as exc:
-        raise ESRGANError(f"{name}: cannot write ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.replace(tmp, name)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise ESRGANError(f"{name}: cannot write ({exc.strerror or _one_line(exc)})") from exc
-        raise

@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image
 
 from esrgan.data.bicubic import imresize
-from esrgan.data.image_io import read_image, to_integer
+from esrgan.data.image_io import read_pixels
+from esrgan.data.scaling import peak_value, to_float
 from esrgan.errors import ESRGANError
 
 if TYPE_CHECKING:
@@ -38,32 +39,26 @@ _TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
 
 def load_rgb(path: str | Path) -> np.ndarray:
     """Decode an image as an (H, W, 3) uint8 array (uint16 for 16-bit files); alpha dropped."""
-    data = read_image(path)
-    pixels = to_integer(data.pixels, data.bit_depth)
+    pixels = read_pixels(path).pixels  # integers throughout: no float copy of the image
     if pixels.shape[2] == 1:
         pixels = np.repeat(pixels, 3, axis=2)
     return np.ascontiguousarray(pixels)
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(height, width) of an image file, as `read_image` gives it (EXIF rotation applied), header only."""
+    """(height, width) of an image file, as `read_pixels` gives it (EXIF rotation applied), header only."""
     try:
         with Image.open(path) as im:
             width, height = im.size
             try:
                 orientation = im.getexif().get(_EXIF_ORIENTATION)
-            except Exception:  # a broken EXIF block: read_image ignores it too
+            except Exception:  # a broken EXIF block: read_pixels ignores it too
                 orientation = None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ESRGANError(f"{path}: not a readable image ({' '.join(str(exc).split())})") from None
     if orientation in _TRANSPOSING_ORIENTATIONS:
         width, height = height, width
     return height, width
-
-
-def peak_value(array: np.ndarray) -> float:
-    """The value of white for an integer image array."""
-    return float(np.iinfo(array.dtype).max)
 
 
 def mod_crop(array: np.ndarray, scale: int) -> np.ndarray:
@@ -90,5 +85,4 @@ def to_tensor(array: np.ndarray) -> torch.Tensor:
     """An integer HWC array as a float32 CHW tensor in [0, 1]."""
     import torch
 
-    chw = np.ascontiguousarray(array.transpose(2, 0, 1))
-    return torch.from_numpy(chw.astype(np.float32) / np.float32(peak_value(array)))
+    return torch.from_numpy(np.ascontiguousarray(to_float(array).transpose(2, 0, 1)))

@@ -25,16 +25,10 @@ import numpy as np
 
 from esrgan.errors import ESRGANError
 
-__all__ = ["TrainingSampler", "epoch_permutation", "sample_key", "sample_seed"]
+__all__ = ["TrainingSampler", "epoch_permutation", "sample_seed"]
 
 _PERMUTATION_STREAM = 0
 _CROP_STREAM = 1
-
-
-def sample_key(seed: int, n: int, num_images: int) -> tuple[int, int]:
-    """Key `(image_index, sample_seed)` of sample `n` of the global stream (a pure function)."""
-    permutation = epoch_permutation(seed, n // num_images, num_images)
-    return int(permutation[n % num_images]), sample_seed(seed, n)
 
 
 def sample_seed(seed: int, n: int) -> int:

@@ -12,15 +12,12 @@ on top of the GAN output.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from esrgan.data.bicubic import imresize
 from esrgan.errors import ESRGANError
-
-Forward = Callable[[nn.Module, Tensor], Tensor]
 
 
 def integer_scale(sr: Tensor, lr: Tensor) -> int:
@@ -64,14 +61,3 @@ def lr_consistency_rmse(sr: Tensor, lr: Tensor) -> float:
     with torch.no_grad():
         diff = downscale_to(sr, lr).double() - lr.double()
         return math.sqrt(float(diff.pow(2).mean()))
-
-
-def with_back_projection(forward: Forward, iterations: int) -> Forward:
-    """Wrap a `(model, lr) -> sr` function so its output is back-projected onto `lr`."""
-    if iterations == 0:
-        return forward
-
-    def back_projected(model: nn.Module, lr: Tensor) -> Tensor:
-        return back_project(forward(model, lr), lr, iterations)
-
-    return back_projected

@@ -397,15 +397,12 @@ def _run_tasks(
 
 def upscale_file(model: Any, task: Task, job: UpscaleJob, device: Any, bar: Any = None) -> None:
     """Read one input (or one of its frames), upscale it, write it atomically."""
-    import numpy as np
 
     import esrgan
-    from esrgan.data.image_io import read_image, to_integer, write_image
+    from esrgan.data.image_io import read_pixels, write_image
 
-    data = read_image(task.source, frame=task.frame or 0)
-    pixels = to_integer(data.pixels, data.bit_depth)
-    if data.alpha is not None:
-        pixels = np.concatenate([pixels, to_integer(data.alpha, data.bit_depth)[..., None]], axis=2)
+    data = read_pixels(task.source, frame=task.frame or 0)
+    pixels = data.stacked()
     data.pixels = data.alpha = None  # type: ignore[assignment]  # free the decoded copy early
 
     def on_tiles(done: int, total: int) -> None:

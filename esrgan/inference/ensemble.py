@@ -4,11 +4,7 @@ transform on its output, and average. A test-time option: no training, 8x the co
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from torch import Tensor, nn
-
-Forward = Callable[[nn.Module, Tensor], Tensor]
 
 # (horizontal flip first?, quarter turns): the 8 elements of the square's symmetry group.
 TRANSFORMS: tuple[tuple[bool, int], ...] = tuple(
@@ -30,24 +26,11 @@ def invert_transform(y: Tensor, flip: bool, turns: int) -> Tensor:
     return y.flip(-1) if flip else y
 
 
-def _model_forward(model: nn.Module, lr: Tensor) -> Tensor:
-    return model(lr)
-
-
-def self_ensemble(model: nn.Module, lr: Tensor, forward: Forward = _model_forward) -> Tensor:
-    """Mean over the 8 transforms of `invert(forward(model, transform(lr)))`; one pass in memory at a time."""
+def self_ensemble(model: nn.Module, lr: Tensor) -> Tensor:
+    """Mean over the 8 transforms of `invert(model(transform(lr)))`; one pass in memory at a time."""
     total: Tensor | None = None
     for flip, turns in TRANSFORMS:
-        out = invert_transform(forward(model, apply_transform(lr, flip, turns)), flip, turns)
+        out = invert_transform(model(apply_transform(lr, flip, turns)), flip, turns)
         total = out.float() if total is None else total + out.float()
     assert total is not None
     return (total / len(TRANSFORMS)).to(lr.dtype if lr.is_floating_point() else total.dtype)
-
-
-def with_self_ensemble(forward: Forward = _model_forward) -> Forward:
-    """Wrap a `(model, lr) -> sr` function into its x8 self-ensemble."""
-
-    def ensembled(model: nn.Module, lr: Tensor) -> Tensor:
-        return self_ensemble(model, lr, forward)
-
-    return ensembled

@@ -13,17 +13,16 @@ from __future__ import annotations
 import copy
 import math
 import os
-from collections.abc import Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import torch
 from torch import Tensor, nn
 
 from esrgan.errors import ESRGANError
-from esrgan.models.descriptor import ModelDescriptor
+from esrgan.models.descriptor import IN_MEMORY, ModelDescriptor, describe
 
 ModelOrPath = ModelDescriptor | nn.Module | str | os.PathLike
-Forward = Callable[[nn.Module, Tensor], Tensor]
 ImageT = TypeVar("ImageT")
 
 
@@ -38,21 +37,27 @@ def validate_alpha(alpha: Any) -> float:
     return value
 
 
-def interpolate(psnr_model: ModelOrPath, gan_model: ModelOrPath, alpha: float) -> nn.Module:
+def interpolate(psnr_model: ModelOrPath, gan_model: ModelOrPath, alpha: float) -> ModelDescriptor:
     """A new generator with weights `(1 - alpha) * psnr + alpha * gan`; the inputs are not modified.
 
-    `psnr_model` and `gan_model` are modules or checkpoint paths in any supported format. The result
-    is a copy of the GAN model (same class, device and dtype) in eval mode, with
-    `interpolation_info = {"alpha", "psnr_source", "gan_source"}` attached for reports and saving.
+    `psnr_model` and `gan_model` are models or checkpoint paths in any supported format. The result
+    is a `ModelDescriptor` (it runs like a module) over a copy of the GAN network (same class, device
+    and dtype) in eval mode; its `metadata` names the blend (`interpolation_alpha`,
+    `interpolation_psnr_model`, `interpolation_gan_model`), which `save_model(desc, path,
+    metadata=desc.metadata)` writes into the file.
     """
     alpha = validate_alpha(alpha)
-    psnr_net, psnr_source = resolve_model(psnr_model)
-    gan_net, gan_source = resolve_model(gan_model)
-    blended_state = interpolate_state_dicts(psnr_net.state_dict(), gan_net.state_dict(), alpha)
-    result = copy.deepcopy(gan_net)
+    psnr = resolve_descriptor(psnr_model)
+    gan = resolve_descriptor(gan_model)
+    blended_state = interpolate_state_dicts(psnr.state_dict(), gan.state_dict(), alpha)
+    result = copy.deepcopy(gan.model)
     result.load_state_dict(blended_state, strict=True)
-    result.interpolation_info = {"alpha": alpha, "psnr_source": psnr_source, "gan_source": gan_source}
-    return result.eval()
+    metadata = {
+        "interpolation_alpha": alpha,
+        "interpolation_psnr_model": psnr.source,
+        "interpolation_gan_model": gan.source,
+    }
+    return replace(gan, model=result.eval(), source=IN_MEMORY, metadata=metadata)
 
 
 def interpolate_state_dicts(
@@ -118,28 +123,16 @@ def interpolate_images(psnr_image: ImageT, gan_image: ImageT, alpha: float) -> I
     return (1.0 - alpha) * psnr_image + alpha * gan_image  # type: ignore[operator]
 
 
-def image_interpolation_forward(psnr_model: nn.Module, alpha: float) -> Forward:
-    """A `(gan_model, lr) -> sr` function returning the pixel blend of the PSNR and GAN outputs.
-
-    It plugs in wherever a model's forward pass does (tiled upscaling, self-ensemble), so
-    `esrgan upscale` can produce image interpolation with the same tiling as network interpolation.
-    """
-    alpha = validate_alpha(alpha)
-
-    def forward(gan_model: nn.Module, lr: Tensor) -> Tensor:
-        return interpolate_images(psnr_model(lr), gan_model(lr), alpha)
-
-    return forward
-
-
-def resolve_model(model: ModelOrPath) -> tuple[nn.Module, str]:
-    """(module, where it came from): a module as it is, a path loaded in any supported format."""
-    if isinstance(model, ModelDescriptor):
-        return model.model, model.source
-    if isinstance(model, nn.Module):
-        return model, f"<{type(model).__name__} in memory>"
+def resolve_descriptor(model: ModelOrPath) -> ModelDescriptor:
+    """A model's descriptor: a module or descriptor as it is, a path loaded in any supported format."""
     if isinstance(model, (str, os.PathLike)):
         from esrgan.models.loading import load_model
 
-        return load_model(model).model, str(model)
-    raise ESRGANError(f"expected a model or a checkpoint path, got {type(model).__name__}")
+        return load_model(model)
+    return describe(model, source=f"<{type(model).__name__} in memory>")
+
+
+def resolve_model(model: ModelOrPath) -> tuple[nn.Module, str]:
+    """(module, where it came from) for a module, descriptor or checkpoint path."""
+    desc = resolve_descriptor(model)
+    return desc.model, desc.source

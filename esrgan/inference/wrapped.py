@@ -29,7 +29,7 @@ class GeneratorWrapper(nn.Module):
         self.model = desc.model
         self.scale, self.in_ch, self.out_ch = desc.scale, desc.in_ch, desc.out_ch
         self.size_multiple = desc.size_multiple
-        self.config = getattr(desc.model, "config", None)
+        self.config = desc.config
 
 
 class SelfEnsemble(GeneratorWrapper):

@@ -3,6 +3,10 @@
 Conventions shared by every `gan_type`:
 - The discriminator loss is the *average* of its real and its fake term (half the summed form some
   papers write; with Adam the factor hardly matters).
+- The RaGAN *generator* loss is averaged too, as in BasicSR, while the ESRGAN paper's equation sums
+  its two terms: our L_G^Ra is half the paper's, so `gan_weight` lambda = 5e-3 acts like 2.5e-3 in
+  the paper's equation. The presets keep BasicSR's convention (lambda 5e-3 on the average); the
+  literal paper form is `loss.gan_weight=1.0e-2`, or `2 * generator_loss(...)`.
 - Means run over all logit elements: the batch for (N, 1) logits, batch and pixels for per-pixel ones.
 - Nothing here detaches the inputs except where stated; which graph a logit carries is the caller's
   choice, as below.

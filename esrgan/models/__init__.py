@@ -1,7 +1,16 @@
 """Generators and discriminators. Each architecture lives in its own file."""
 
 from esrgan.models.discriminator import SRGANDiscriminator, VGGDiscriminator
+from esrgan.models.msrresnet import MSRResNet
 from esrgan.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
 from esrgan.models.srresnet import SRResNet
 
-__all__ = ["RRDB", "RRDBNet", "ResidualDenseBlock", "SRGANDiscriminator", "SRResNet", "VGGDiscriminator"]
+__all__ = [
+    "MSRResNet",
+    "RRDB",
+    "RRDBNet",
+    "ResidualDenseBlock",
+    "SRGANDiscriminator",
+    "SRResNet",
+    "VGGDiscriminator",
+]

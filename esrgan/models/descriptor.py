@@ -116,6 +116,34 @@ def describe(model: nn.Module | ModelDescriptor, *, source: str = IN_MEMORY) -> 
     )
 
 
+@torch.no_grad()
+def check_against_model(desc: ModelDescriptor) -> None:
+    """Run the model once on the smallest input it accepts: the output must be what `desc` says.
+
+    One pixel per size multiple, so it costs a few milliseconds even for the full RRDBNet.
+    """
+    param = next(desc.model.parameters(), None)
+    m = desc.size_multiple
+    x = torch.zeros(1, desc.in_ch, m, m, device=param.device if param is not None else None)
+    was_training = desc.model.training
+    desc.model.eval()
+    try:
+        y = desc.model(x if param is None else x.to(param.dtype))
+    except RuntimeError as exc:
+        raise ESRGANError(
+            f"{desc.source}: the model does not run on {desc.in_ch}-channel input "
+            f"({' '.join(str(exc).split())})"
+        ) from None
+    finally:
+        desc.model.train(was_training)
+    expected = (1, desc.out_ch, m * desc.scale, m * desc.scale)
+    if tuple(y.shape) != expected:
+        raise ESRGANError(
+            f"{desc.source}: described as x{desc.scale} {desc.in_ch}->{desc.out_ch} channels, but a "
+            f"{m}x{m} input gives {tuple(y.shape)[1:]} (channels, height, width)"
+        )
+
+
 def module_of(model: nn.Module | ModelDescriptor) -> nn.Module:
     """The `nn.Module` behind a descriptor (or the module itself)."""
     return model.model if isinstance(model, ModelDescriptor) else model

@@ -2,46 +2,50 @@
 
 Reading: `.pth`/`.pt`/`.ckpt`/`.bin` through `torch.load(weights_only=True)` (never runs pickled
 code) or `.safetensors`; BasicSR wrappers (`params_ema` preferred over `params`), `module.` and
-`_orig_mod.` prefixes, bare state dicts. The architecture and its hyper-parameters are read from key
-patterns and tensor shapes (see each model file). Writing: BasicSR keys, `{"params_ema", "params"}`
-in `.pth`, or `.safetensors` with the hyper-parameters in its metadata.
+`_orig_mod.` prefixes, bare state dicts. The architecture (RRDBNet, SRResNet, BasicSR's MSRResNet)
+and its hyper-parameters are read from key patterns and tensor shapes (see each model file). Where
+the file carries our metadata (`save_model` writes it) and it disagrees with the shape reading, the
+metadata wins and a warning says so: the shapes are ambiguous for an x4 RRDBNet whose in_ch is 4x
+or 16x its out_ch (in_ch 4 or 12 with 1 or 3 outputs reads as a pixel-unshuffled x2 model).
+Writing: BasicSR keys, `{"params_ema", "params"}` in `.pth`, or `.safetensors` with the
+hyper-parameters in its metadata.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
-import tempfile
-from dataclasses import asdict, dataclass, field
+import warnings
+from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from esrgan.atomic import atomic_path
 from esrgan.errors import ESRGANError
-from esrgan.models import rrdbnet, srresnet
-from esrgan.models.descriptor import ModelDescriptor, module_of
+from esrgan.models import msrresnet, rrdbnet, srresnet
+from esrgan.models.descriptor import ModelDescriptor, check_against_model, describe, module_of
+
+log = logging.getLogger(__name__)
 
 WRAPPER_KEYS = ("params_ema", "params-ema", "params", "state_dict", "model", "generator", "net_g")
 PREFIXES = ("module.", "_orig_mod.", "netG.")
-
-
-@dataclass
-class CheckpointInfo:
-    path: str
-    architecture: str  # "RRDBNet" or "SRResNet"
-    key_format: str  # "BasicSR", "ESRGAN (2019)", "old-arch (2018)", "esrgan"
-    container: str  # "pth" or "safetensors"
-    wrapper: str | None  # which wrapper key held the weights (e.g. "params_ema"), None if bare
-    config: dict[str, Any]
-    num_params: int
-    metadata: dict[str, Any] = field(default_factory=dict)
+ARCHITECTURES: dict[str, type[nn.Module]] = {
+    "RRDBNet": rrdbnet.RRDBNet,
+    "SRResNet": srresnet.SRResNet,
+    "MSRResNet": msrresnet.MSRResNet,
+}
+PICKLE_REFUSED = "refused: this file contains pickled objects other than tensors (unsafe to load)"
 
 
 def read_state_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """Load a checkpoint file's raw contents: (object, safetensors metadata, container)."""
+    """Load a checkpoint file's raw contents: (object, metadata, container)."""
     path = Path(path)
+    if path.is_dir():
+        raise ESRGANError(f"{path} is a folder, not a model file")
     if not path.is_file():
         raise ESRGANError(f"model file not found: {path}")
     if path.stat().st_size == 0:
@@ -56,27 +60,29 @@ def read_state_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
         except (SafetensorError, OSError, ValueError) as exc:
             raise ESRGANError(f"{path} is not a readable .safetensors file ({_first_line(exc)})") from None
     try:
-        obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
+            warnings.simplefilter("ignore")
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a file that is not a checkpoint
         text = str(exc)
-        if "Unsupported global" in text:
-            name = text.split("GLOBAL ", 1)[1].split()[0] if "GLOBAL " in text else "a Python object"
-            raise ESRGANError(
-                f"{path} contains pickled Python objects ({name}); refusing to execute them "
-                "(re-save it as a plain state dict or .safetensors)"
-            ) from None
+        if "GLOBAL " in text or "Unsupported global" in text or _is_pickle(path):
+            name = text.split("GLOBAL ", 1)[1].split()[0] if "GLOBAL " in text else None
+            raise ESRGANError(f"{path}: {PICKLE_REFUSED}" + (f" ({name})" if name else "")) from None
         if "central directory" in text or "zip archive" in text:
             raise ESRGANError(f"{path} is a truncated or corrupt PyTorch checkpoint") from None
         raise ESRGANError(f"{path} is not a PyTorch checkpoint") from None
     if not isinstance(obj, dict):
         raise ESRGANError(f"{path} holds a {type(obj).__name__}, not a state dict")
-    return obj, {}, "pth"
+    meta = {str(k): v for k, v in obj["meta"].items()} if isinstance(obj.get("meta"), dict) else {}
+    return obj, meta, "pth"
 
 
-def unwrap_state(obj: dict[str, Any]) -> tuple[dict[str, Tensor], str | None]:
-    """Find the generator's state dict inside a wrapper; strip DDP/compile prefixes."""
+def unwrap_state(obj: dict[str, Any], weights: str | None = None) -> tuple[dict[str, Tensor], str | None]:
+    """Find the generator's state dict inside a wrapper (`weights`: that key only); strip prefixes."""
     wrapper = None
-    for key in WRAPPER_KEYS:
+    if weights is not None and not (isinstance(obj.get(weights), dict) and obj[weights]):
+        raise ESRGANError(f"the file holds no '{weights}' weights (it has: {', '.join(map(str, obj))})")
+    for key in (weights,) if weights is not None else WRAPPER_KEYS:
         if isinstance(obj.get(key), dict) and obj[key]:
             obj, wrapper = obj[key], key
             break
@@ -112,6 +118,13 @@ def describe_unsupported(state: dict[str, Tensor], obj: dict[str, Any]) -> str:
     return f"unrecognised architecture ({len(keys)} tensors, e.g. {sample})"
 
 
+def _is_pickle(path: Path) -> bool:
+    """A bare pickle (not torch's zip format) starts with the PROTO opcode and a protocol 2-5."""
+    with open(path, "rb") as f:
+        head = f.read(2)
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
+
+
 def _json_or_text(value: str) -> Any:
     try:
         return json.loads(value)
@@ -124,79 +137,136 @@ def _first_line(exc: BaseException) -> str:
     return text[0][:200] if text else type(exc).__name__
 
 
-def build_from_state(state: dict[str, Tensor], obj: dict[str, Any], source: str) -> tuple[nn.Module, str]:
-    """Construct the right architecture for a state dict and load it. Returns (model, key format)."""
-    fmt = rrdbnet.key_format(state)
-    if fmt is not None:
-        state = rrdbnet.to_basicsr_keys(state)
-        try:
-            cfg = rrdbnet.config_from_state(state)
-            model: nn.Module = rrdbnet.RRDBNet(**asdict(cfg))
-        except (KeyError, ValueError, IndexError) as exc:
-            raise ESRGANError(f"{source}: RRDBNet checkpoint with an unexpected layout ({exc})") from None
-    elif srresnet.is_srresnet_state(state):
-        fmt = "esrgan"
-        model = srresnet.SRResNet(**asdict(srresnet.config_from_state(state)))
-    else:
-        raise ESRGANError(f"{source}: {describe_unsupported(state, obj)}")
+def detect(state: dict[str, Tensor], source: str) -> tuple[str, str, dict[str, Tensor], Any]:
+    """(architecture, key format, BasicSR-keyed state, config read from the shapes)."""
     try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        detail = " ".join(str(exc).split())[:300]
-        raise ESRGANError(
-            f"{source}: weights do not fit the detected {type(model).__name__}: {detail}"
-        ) from None
-    return model.eval(), fmt
+        fmt = rrdbnet.key_format(state)
+        if fmt is not None:
+            state = rrdbnet.to_basicsr_keys(state)
+            cfg = rrdbnet.config_from_state(state)
+            if cfg.scale == 2 and rrdbnet.upsample_stages(state) == 1:
+                raise ESRGANError(
+                    f"{source}: an x2 RRDBNet with one upsampling stage and no pixel-unshuffle (the 2018 "
+                    "'old arch' x2 layout) is not supported; this package's x2 RRDBNet is BasicSR's "
+                    "(pixel-unshuffle by 2, then the x4 body)"
+                )
+            return "RRDBNet", fmt, state, cfg
+        if srresnet.is_srresnet_state(state):
+            return "SRResNet", "esrgan", state, srresnet.config_from_state(state)
+        if msrresnet.is_msrresnet_state(state):
+            return "MSRResNet", "BasicSR", state, msrresnet.config_from_state(state)
+    except (KeyError, ValueError, IndexError) as exc:
+        raise ESRGANError(f"{source}: unexpected layout ({exc})") from None
+    return "", "", state, None
 
 
-def inspect_checkpoint(path: str | os.PathLike) -> tuple[nn.Module, CheckpointInfo]:
-    obj, meta, container = read_state_file(path)
-    state, wrapper = unwrap_state(obj)
-    model, fmt = build_from_state(state, obj, str(path))
-    if container == "pth" and isinstance(obj.get("meta"), dict):
-        meta = {str(k): v for k, v in obj["meta"].items()}
-    info = CheckpointInfo(
-        path=str(path),
-        architecture=type(model).__name__,
-        key_format=fmt,
-        container=container,
-        wrapper=wrapper,
-        config=asdict(model.config),
-        num_params=sum(p.numel() for p in model.parameters()),
-        metadata=meta,
+def config_from_metadata(meta: dict[str, Any], architecture: str, shape_cfg: Any) -> Any:
+    """The config the file's own metadata names for `architecture` (fields it omits: the shape reading)."""
+    if meta.get("architecture") != architecture:
+        return shape_cfg
+    names = {f.name: type(getattr(shape_cfg, f.name)) for f in fields(shape_cfg)}
+    given = {k: meta[k] for k in names if k in meta and type(meta[k]) is names[k]}
+    try:
+        return replace(shape_cfg, **given)
+    except (TypeError, ValueError):
+        return shape_cfg
+
+
+def build_from_state(
+    state: dict[str, Tensor], obj: dict[str, Any], source: str, meta: dict[str, Any] | None = None
+) -> tuple[nn.Module, str]:
+    """Construct the right architecture for a state dict and load it. Returns (model, key format).
+
+    The file's metadata wins over the shape reading where both describe a model the weights fit.
+    """
+    architecture, fmt, state, shape_cfg = detect(state, source)
+    if not architecture:
+        raise ESRGANError(f"{source}: {describe_unsupported(state, obj)}")
+    meta_cfg = config_from_metadata(meta or {}, architecture, shape_cfg)
+    if meta_cfg != shape_cfg:
+        model, problem = _try_build(architecture, meta_cfg, state)
+        if model is not None:
+            log.warning(
+                "%s: the file's metadata (%s) disagrees with the reading of its tensor shapes (%s); "
+                "using the metadata (shapes alone are ambiguous for an x4 RRDBNet with in_ch 4x or 16x "
+                "its out_ch)",
+                source,
+                _differences(meta_cfg, shape_cfg),
+                _differences(shape_cfg, meta_cfg),
+            )
+            return model, fmt
+        log.warning(
+            "%s: the file's metadata does not fit its weights (%s); reading the shapes", source, problem
+        )
+    model, problem = _try_build(architecture, shape_cfg, state)
+    if model is None:
+        raise ESRGANError(f"{source}: weights do not fit the detected {architecture}: {problem}")
+    return model, fmt
+
+
+def _try_build(architecture: str, cfg: Any, state: dict[str, Tensor]) -> tuple[nn.Module | None, str]:
+    try:
+        model = ARCHITECTURES[architecture](**asdict(cfg))
+    except ValueError as exc:
+        return None, str(exc)
+    problem = _fit_problem(model, state)
+    if problem:
+        return None, problem
+    model.load_state_dict(state, strict=True)
+    return model.eval(), ""
+
+
+def _fit_problem(model: nn.Module, state: dict[str, Tensor]) -> str:
+    """The first tensors that do not fit `model` (names and shapes), or '' if all fit."""
+    expected = model.state_dict()
+    problems = [
+        f"{k} is {tuple(state[k].shape)}, expected {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
+    problems += [f"missing {k}" for k in expected if k not in state]
+    problems += [f"unexpected {k}" for k in state if k not in expected]
+    if not problems:
+        return ""
+    more = f" (and {len(problems) - 2} more)" if len(problems) > 2 else ""
+    return "; ".join(problems[:2]) + more
+
+
+def _differences(a: Any, b: Any) -> str:
+    return ", ".join(
+        f"{f.name}={getattr(a, f.name)}" for f in fields(a) if getattr(a, f.name) != getattr(b, f.name)
     )
-    return model, info
 
 
-def load_model(path: str | os.PathLike, *, device: str | torch.device = "cpu") -> ModelDescriptor:
-    """Load a generator from any supported file, or a model name (`esrgan models`); the
-    architecture is detected from the weights."""
+def load_model(
+    path: str | os.PathLike, *, device: str | torch.device = "cpu", weights: str | None = None
+) -> ModelDescriptor:
+    """Load a generator from any supported file, or a model name (`esrgan models`); the architecture
+    is detected from the weights.
+
+    `weights` picks a wrapper key ("params", "params_ema"); by default `params_ema` is preferred.
+    """
     from esrgan.models.hub import resolve_model
 
-    model, info = inspect_checkpoint(resolve_model(path))
-    return ModelDescriptor(
-        model=model.to(device),
-        architecture=info.architecture,
-        scale=model.scale,
-        in_ch=model.in_ch,
-        out_ch=model.out_ch,
-        size_multiple=model.size_multiple,
-        config=model.config,
-        key_format=info.key_format,
-        source=info.path,
-        container=info.container,
-        wrapper=info.wrapper,
-        metadata=info.metadata,
-    )
+    path = resolve_model(path)
+    obj, meta, container = read_state_file(path)
+    try:
+        state, wrapper = unwrap_state(obj, weights)
+    except ESRGANError as exc:
+        raise ESRGANError(f"{path}: {exc}") from None
+    model, fmt = build_from_state(state, obj, str(path), meta)
+    desc = replace(describe(model, source=str(path)), key_format=fmt, container=container, wrapper=wrapper)
+    desc = replace(desc, metadata=meta)
+    check_against_model(desc)
+    return desc.to(device)
 
 
 def model_config(model: nn.Module | ModelDescriptor) -> dict[str, Any]:
     """The hyper-parameters that rebuild `model` (also written into saved files)."""
-    model = module_of(model)
-    config = getattr(model, "config", None)
-    if config is None:
-        raise ESRGANError(f"{type(model).__name__} is not a generator this package can save")
-    return {"architecture": type(model).__name__, **asdict(config)}
+    desc = describe(_unwrapped(model))
+    if desc.config is None:
+        raise ESRGANError(f"{type(desc.model).__name__} is not a generator this package can save")
+    return {"architecture": type(desc.model).__name__, **asdict(desc.config)}
 
 
 def save_model(
@@ -206,39 +276,34 @@ def save_model(
     params_ema: dict[str, Tensor] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> None:
-    """Write a generator atomically (temp file + rename).
+    """Write a generator atomically (temp file + rename); an unwritable path is one ESRGANError.
 
     `.pth`: `{"params": ..., "params_ema": ... (if given), "meta": {...}}` with BasicSR key names, so
     BasicSR, Real-ESRGAN, spandrel (chaiNNer, ComfyUI) and this package all read it.
     `.safetensors`: the EMA weights if given, else the model's, with the hyper-parameters and
     `metadata` as JSON strings in the header metadata.
     """
-    path = Path(path)
-    state = {k: v.detach().cpu().contiguous() for k, v in _unwrapped(model).state_dict().items()}
-    meta: dict[str, Any] = {**model_config(_unwrapped(model)), **(metadata or {})}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        if path.suffix.lower() == ".safetensors":
+    state = _cpu(_unwrapped(model).state_dict())
+    meta: dict[str, Any] = {**model_config(model), **(metadata or {})}
+    with atomic_path(path) as tmp:
+        if Path(path).suffix.lower() == ".safetensors":
             from safetensors.torch import save_file
 
-            weights = params_ema if params_ema is not None else state
-            weights = {k: v.detach().cpu().contiguous() for k, v in weights.items()}
-            save_file(weights, tmp, metadata={k: json.dumps(v) for k, v in meta.items()})
+            weights = _cpu(params_ema) if params_ema is not None else state
+            save_file(weights, str(tmp), metadata={k: json.dumps(v) for k, v in meta.items()})
         else:
             blob: dict[str, Any] = {"params": state, "meta": meta}
             if params_ema is not None:
-                blob["params_ema"] = {k: v.detach().cpu().contiguous() for k, v in params_ema.items()}
+                blob["params_ema"] = _cpu(params_ema)
             torch.save(blob, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+
+def _cpu(state: dict[str, Tensor]) -> dict[str, Tensor]:
+    return {k: v.detach().cpu().contiguous() for k, v in state.items()}
 
 
 def _unwrapped(model: nn.Module | ModelDescriptor) -> nn.Module:
     """The bare module under a descriptor and DDP / torch.compile wrappers."""
     model = module_of(model)
-    model = getattr(model, "module", model)
-    return getattr(model, "_orig_mod", model)
+    model = model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+    return model._orig_mod if hasattr(model, "_orig_mod") else model

@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+
+from esrgan.models.shapes import GeneratorShape, num_blocks
 
 RESIDUAL_SCALE = 0.2  # beta in the paper: residual scaling inside dense blocks and RRDBs
 
@@ -59,11 +61,7 @@ class RRDB(nn.Module):
 
 
 @dataclass(frozen=True)
-class RRDBNetConfig:
-    in_ch: int = 3
-    out_ch: int = 3
-    scale: int = 4
-    num_feat: int = 64
+class RRDBNetConfig(GeneratorShape):
     num_block: int = 23
     num_grow: int = 32
 
@@ -263,61 +261,29 @@ def _old_arch_to_basicsr(state: dict[str, Tensor]) -> dict[str, Tensor]:
     return out
 
 
-def to_old_arch_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Ours -> 2018 old-arch keys (for tests and for tools that only read that format)."""
-    num_block = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("body."))
-    num_up = sum(1 for k in state if re.match(r"^conv_up\d\.weight$", k))
-    out = {}
-    for key, value in state.items():
-        name, _, kind = key.rpartition(".")
-        if m := re.match(r"^body\.(\d+)\.rdb(\d)\.conv(\d)$", name):
-            i, j, k = m.groups()
-            out[f"model.1.sub.{i}.RDB{j}.conv{k}.0.{kind}"] = value
-        elif name == "conv_first":
-            out[f"model.0.{kind}"] = value
-        elif name == "conv_body":
-            out[f"model.1.sub.{num_block}.{kind}"] = value
-        elif m := re.match(r"^conv_up(\d)$", name):
-            out[f"model.{3 * int(m.group(1))}.{kind}"] = value
-        elif name == "conv_hr":
-            out[f"model.{3 * num_up + 2}.{kind}"] = value
-        elif name == "conv_last":
-            out[f"model.{3 * num_up + 4}.{kind}"] = value
-    return out
-
-
-def to_esrgan2019_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Ours -> 2019 ESRGAN repo keys."""
-    inverse = {v: k for k, v in _2019_RENAMES.items()}
-    out = {}
-    for key, value in state.items():
-        name, _, kind = key.rpartition(".")
-        if m := re.match(r"^body\.(\d+)\.rdb(\d)\.conv(\d)$", name):
-            i, j, k = m.groups()
-            out[f"RRDB_trunk.{i}.RDB{j}.conv{k}.{kind}"] = value
-        else:
-            out[f"{inverse.get(name, name)}.{kind}"] = value
-    return out
-
-
 def config_from_state(state: dict[str, Tensor]) -> RRDBNetConfig:
-    """Read the hyper-parameters from a BasicSR-keyed state dict's tensor shapes."""
+    """Read the hyper-parameters from a BasicSR-keyed state dict's tensor shapes.
+
+    Ambiguous without the file's metadata: a first conv with 4x or 16x as many input channels as
+    the model has outputs reads as a pixel-unshuffled x2 or x1 model (Real-ESRGAN's x2/x1), so a
+    true x4 model with in_ch 4 or 12 (1 or 3 outputs), or 16 or 48, reads as x2 or x1 here.
+    `load_model` lets the checkpoint's own metadata decide in that case.
+    """
     first = state["conv_first.weight"]  # (num_feat, in_ch * unshuffle^2, 3, 3)
     last = state["conv_last.weight"]  # (out_ch, num_feat, 3, 3)
     num_feat, in_total = first.shape[0], first.shape[1]
     out_ch = last.shape[0]
-    num_block = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("body."))
     num_grow = state["body.0.rdb1.conv1.weight"].shape[0]
-    num_up = sum(1 for k in state if re.match(r"^conv_up\d\.weight$", k))
-    # Pixel-unshuffled inputs carry 4x or 16x the output channels (Real-ESRGAN x2 / x1).
+    num_up = upsample_stages(state)
     if in_total == out_ch * 16 and num_up == 2:
         in_ch, scale = out_ch, 1
     elif in_total == out_ch * 4 and num_up == 2:
         in_ch, scale = out_ch, 2
     else:
         in_ch, scale = in_total, 2**num_up
-    return RRDBNetConfig(in_ch, out_ch, scale, num_feat, num_block, num_grow)
+    return RRDBNetConfig(in_ch, out_ch, scale, num_feat, num_blocks(state), num_grow)
 
 
-def config_dict(model: RRDBNet) -> dict[str, int]:
-    return asdict(model.config)
+def upsample_stages(state: dict[str, Tensor]) -> int:
+    """How many nearest-x2 + conv stages (conv_upN) a BasicSR-keyed state dict has."""
+    return sum(1 for k in state if re.match(r"^conv_up\d\.weight$", k))

@@ -6,7 +6,7 @@
 
 ESRGAN's first ablation step removes every BatchNorm (`batch_norm=False`). Our key names are the
 attribute names below; no released checkpoint uses this exact layout, so there is no foreign
-mapping to keep here.
+mapping to keep here (BasicSR's BN-free "MSRResNet" is a different layout: see msrresnet.py).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 
 from torch import Tensor, nn
+
+from esrgan.models.shapes import GeneratorShape, num_blocks
 
 
 def _norm(num_feat: int, batch_norm: bool) -> nn.Module:
@@ -48,11 +50,7 @@ class UpsampleStage(nn.Module):
 
 
 @dataclass(frozen=True)
-class SRResNetConfig:
-    in_ch: int = 3
-    out_ch: int = 3
-    scale: int = 4
-    num_feat: int = 64
+class SRResNetConfig(GeneratorShape):
     num_block: int = 16
     batch_norm: bool = True
 
@@ -96,13 +94,19 @@ def is_srresnet_state(state: dict[str, Tensor]) -> bool:
 
 def config_from_state(state: dict[str, Tensor]) -> SRResNetConfig:
     first, last = state["conv_first.weight"], state["conv_last.weight"]
-    num_block = 1 + max(int(k.split(".")[1]) for k in state if k.startswith("body."))
-    num_up = len({k.split(".")[1] for k in state if re.match(r"^upsample\.\d+\.conv\.weight$", k)})
+    num_feat = first.shape[0]
+    stages = sorted({k.split(".")[1] for k in state if re.match(r"^upsample\.\d+\.conv\.weight$", k)})
+    for stage in stages:
+        channels = state[f"upsample.{stage}.conv.weight"].shape[0]
+        if channels == num_feat * 9:
+            raise ValueError("x3 models are not supported (an SRResNet with a PixelShuffle(3) stage)")
+        if channels != num_feat * 4:
+            raise ValueError(f"upsample.{stage}.conv has {channels} outputs, not 4 x {num_feat} features")
     return SRResNetConfig(
         in_ch=first.shape[1],
         out_ch=last.shape[0],
-        scale=2**num_up,
-        num_feat=first.shape[0],
-        num_block=num_block,
+        scale=2 ** len(stages),
+        num_feat=num_feat,
+        num_block=num_blocks(state),
         batch_norm="body.0.bn1.weight" in state,
     )

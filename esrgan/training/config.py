@@ -29,6 +29,7 @@ class GeneratorConfig:
     num_grow: int = 32  # RRDBNet only
     batch_norm: bool = False  # SRResNet only
     pretrained: str | None = None  # stage 2: the stage-1 generator checkpoint
+    pretrained_key: str = "auto"  # auto (params_ema if the file has it, else params) | params_ema | params
     init_scale: float = 0.1  # RRDBNet's smaller initialisation (Kaiming x 0.1)
     init: str = "paper"  # paper | identity (start as nearest upscaling: for short runs)
 
@@ -48,7 +49,7 @@ class DataConfig:
     hr_crop: int = 128
     batch_size: int = 16
     num_workers: int = 0
-    cache: bool = True
+    cache: bool = True  # keep decoded training images in memory (up to 4 GB; else decode per sample)
     pin_memory: bool = True
     augment: bool = True
     val_max_images: int = 0  # 0: all
@@ -120,6 +121,7 @@ class TrainConfig:
 CHOICES = {
     "generator.architecture": ("RRDBNet", "SRResNet"),
     "generator.init": ("paper", "identity"),
+    "generator.pretrained_key": ("auto", "params_ema", "params"),
     "discriminator.architecture": ("vgg", "srgan"),
     "loss.pixel": ("l1", "mse"),
     "loss.perceptual_criterion": ("l1", "mse"),

@@ -60,15 +60,6 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def all_reduce_mean(value: torch.Tensor, info: DistInfo) -> torch.Tensor:
-    """Average a scalar over ranks (for logging the same loss everywhere)."""
-    if not info.enabled:
-        return value
-    value = value.detach().clone()
-    dist.all_reduce(value)
-    return value / info.world_size
-
-
 def cleanup(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 from torch import Tensor, nn
 
+from esrgan.atomic import write_text_atomic
 from esrgan.training.config import TrainConfig, to_dict
 
 
@@ -40,7 +41,7 @@ class RunLogger:
             self.log.addHandler(logging.NullHandler())
             return
         run_dir.mkdir(parents=True, exist_ok=True)
-        (run_dir / "config.yaml").write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+        write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
         fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
         console = _TqdmHandler()
         console.setFormatter(fmt)
@@ -115,7 +116,12 @@ class RunLogger:
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
+            self.bar = None
         if self.enabled:
             self.metrics_file.close()
             if self.writer is not None:
                 self.writer.close()
+                self.writer = None
+            for handler in list(self.log.handlers):  # the log file, so the folder can go if need be
+                handler.close()
+                self.log.removeHandler(handler)

@@ -8,13 +8,11 @@ generator adversarial term and one discriminator step (alternating, one step eac
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -32,6 +30,7 @@ from esrgan.training import distributed
 from esrgan.training.config import DiscriminatorConfig, GeneratorConfig, TrainConfig, to_dict
 from esrgan.training.ema import EMA
 from esrgan.training.logger import RunLogger
+from esrgan.training.run_lock import RunFolder
 from esrgan.training.schedule import lr_factor
 from esrgan.training.validation import validate
 
@@ -61,9 +60,9 @@ def build_discriminator(cfg: DiscriminatorConfig, in_ch: int, hr_crop: int) -> n
         raise ESRGANError(f"discriminator: {exc} (set data.hr_crop accordingly)") from None
 
 
-def load_pretrained(model: nn.Module, path: str) -> None:
-    """Stage 2 starts from the stage-1 generator; architectures must agree."""
-    source = load_model(path).model
+def load_pretrained(model: nn.Module, path: str, key: str = "auto") -> None:
+    """Stage 2 starts from the stage-1 generator (`key`: which of its weights); architectures must agree."""
+    source = load_model(path, weights=None if key == "auto" else key).model
     if type(source) is not type(model) or source.config != model.config:
         raise ESRGANError(
             f"generator.pretrained {path} is {type(source).__name__}{asdict(source.config)}, "
@@ -89,9 +88,20 @@ class StepStats:
 
 
 def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
-    """Run (or continue) training; returns the path of the final generator checkpoint."""
+    """Run (or continue) training; returns the path of the final generator checkpoint.
+
+    One run per folder: the run folder is locked for the run's life (a second run into it is
+    refused), and a new folder is removed again if the run fails before its first iteration.
+    """
     device = distributed.pick_device(cfg.device)
     dist = distributed.setup(device)
+    with RunFolder(cfg.run_dir, enabled=dist.is_main) as run:
+        return _train(cfg, resume, device, dist, run)
+
+
+def _train(
+    cfg: TrainConfig, resume: bool, device: torch.device, dist: distributed.DistInfo, run: RunFolder
+) -> Path:
     run_dir = cfg.run_dir
     if cfg.amp != "none" and device.type != "cuda":
         raise ESRGANError(f"amp={cfg.amp} needs a CUDA device; use amp=none on {device.type}")
@@ -110,12 +120,13 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             "pass --resume to continue it, or choose another name/output_dir"
         )
     logger = RunLogger(run_dir, cfg, enabled=dist.is_main)
+    run.on_cleanup(logger.close)
     torch.manual_seed(cfg.seed)
 
     # ---- models, losses, optimisers -----------------------------------------------------------
     net_g = build_generator(cfg.generator)
     if cfg.generator.pretrained:
-        load_pretrained(net_g, cfg.generator.pretrained)
+        load_pretrained(net_g, cfg.generator.pretrained, cfg.generator.pretrained_key)
     elif cfg.is_gan:
         logger.warn(
             "GAN training without generator.pretrained: the paper starts stage 2 from the "
@@ -158,27 +169,10 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     scaler_d = torch.amp.GradScaler("cuda", enabled=use_scaler)
 
     # ---- resume ---------------------------------------------------------------------------------
+    train_state = ckpt.TrainState(net_g, opt_g, net_d, opt_d, ema, scaler_g, scaler_d)
     start_iter, bad_steps = 0, 0
     if resume and existing:
-        state = ckpt.load_state(ckpt.state_path(run_dir, existing[-1]))
-        try:
-            net_g.load_state_dict(state["net_g"])
-            opt_g.load_state_dict(state["opt_g"])
-            if net_d is not None:
-                net_d.load_state_dict(state["net_d"])
-                opt_d.load_state_dict(state["opt_d"])
-            if ema is not None and state.get("ema") is not None:
-                ema.load_state_dict(state["ema"])
-        except (RuntimeError, KeyError, TypeError, ValueError) as exc:
-            raise ESRGANError(
-                f"cannot resume {run_dir}: its checkpoint does not match this config "
-                f"({' '.join(str(exc).split())[:200]})"
-            ) from None
-        if state.get("scaler_g"):
-            scaler_g.load_state_dict(state["scaler_g"])
-            scaler_d.load_state_dict(state["scaler_d"])
-        ckpt.set_rng_state(state["rng"])
-        start_iter, bad_steps = int(state["iteration"]), int(state["bad_steps"])
+        start_iter, bad_steps = train_state.load(run_dir, existing[-1])
         logger.info(f"resumed from iteration {start_iter} ({ckpt.state_path(run_dir, start_iter)})")
     elif resume:
         logger.info(f"--resume: no checkpoint in {run_dir}, starting from iteration 0")
@@ -283,6 +277,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
         terms = {k: v.detach() for k, v in terms.items()}
         stats.add(terms)
         done = iteration + 1
+        run.started()
         logger.step(done, terms)
         if done % cfg.log_every == 0 or done == cfg.total_iters:
             now = time.perf_counter()
@@ -301,7 +296,10 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
             net_g.train()
             logger.scalars(done, {f"val/{k}": v for k, v in results.items()})
         if done % cfg.save_every == 0 or done == cfg.total_iters:
-            _save(cfg, run_dir, done, bad_steps, net_g, net_d, opt_g, opt_d, ema, scaler_g, scaler_d, dist)
+            if dist.is_main:
+                train_state.save(run_dir, done, bad_steps, to_dict(cfg), cfg.name)
+                ckpt.prune(run_dir, cfg.keep_last)
+            distributed.barrier(dist)
 
     final = run_dir / "models" / "net_g_final.pth"
     if dist.is_main:
@@ -329,9 +327,11 @@ def _make_loader(cfg: TrainConfig, start_iter: int, dist: distributed.DistInfo, 
         raise ESRGANError("data.train_hr is not set: the folder of high-resolution training images")
     scale = cfg.generator.scale
     if d.train_lr:
-        dataset = PairedImageDataset(d.train_hr, d.train_lr, scale, hr_crop=d.hr_crop, augment=d.augment)
+        dataset = PairedImageDataset(
+            d.train_hr, d.train_lr, scale, hr_crop=d.hr_crop, augment=d.augment, cache=d.cache
+        )
     else:
-        dataset = SingleImageDataset(d.train_hr, scale, hr_crop=d.hr_crop, augment=d.augment)
+        dataset = SingleImageDataset(d.train_hr, scale, hr_crop=d.hr_crop, augment=d.augment, cache=d.cache)
     sampler = TrainingSampler(
         len(dataset),
         d.batch_size,
@@ -371,47 +371,3 @@ def _clip_and_step(
         torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
     scaler.step(opt)
     scaler.update()
-
-
-def _save(
-    cfg: TrainConfig,
-    run_dir: Path,
-    iteration: int,
-    bad_steps: int,
-    net_g: nn.Module,
-    net_d: nn.Module | None,
-    opt_g: torch.optim.Optimizer,
-    opt_d: torch.optim.Optimizer | None,
-    ema: EMA | None,
-    scaler_g: Any,
-    scaler_d: Any,
-    dist: distributed.DistInfo,
-) -> None:
-    if dist.is_main:
-        # Model files first, state last: a state file is only trusted when its models exist.
-        save_model(
-            net_g,
-            ckpt.generator_path(run_dir, iteration),
-            params_ema=ema.module.state_dict() if ema else None,
-            metadata={"iteration": iteration, "run": cfg.name},
-        )
-        if net_d is not None:
-            ckpt.atomic_torch_save(
-                {"params": net_d.state_dict()}, ckpt.discriminator_path(run_dir, iteration)
-            )
-        state = {
-            "iteration": iteration,
-            "bad_steps": bad_steps,
-            "config": json.dumps(to_dict(cfg)),
-            "net_g": net_g.state_dict(),
-            "opt_g": opt_g.state_dict(),
-            "net_d": net_d.state_dict() if net_d is not None else None,
-            "opt_d": opt_d.state_dict() if opt_d is not None else None,
-            "ema": ema.state_dict() if ema is not None else None,
-            "scaler_g": scaler_g.state_dict() if scaler_g.is_enabled() else None,
-            "scaler_d": scaler_d.state_dict() if scaler_d.is_enabled() else None,
-            "rng": ckpt.rng_state(),
-        }
-        ckpt.atomic_torch_save(state, ckpt.state_path(run_dir, iteration))
-        ckpt.prune(run_dir, cfg.keep_last)
-    distributed.barrier(dist)

@@ -71,16 +71,6 @@ def safe_name(name: str | None) -> str:
     return base or "image"
 
 
-def integer_pixels(data: Any) -> np.ndarray:
-    """ImageData -> one uint8/uint16 array, alpha last (what esrgan.upscale keeps as it is)."""
-    from esrgan.data.image_io import to_integer
-
-    pixels = to_integer(data.pixels, data.bit_depth)
-    if data.alpha is not None:
-        pixels = np.concatenate([pixels, to_integer(data.alpha, data.bit_depth)[..., None]], axis=2)
-    return pixels
-
-
 def encode(
     pixels: np.ndarray, fmt: str, *, bit_depth: int, icc: bytes | None = None, quality: int = 95
 ) -> bytes:
@@ -120,17 +110,17 @@ class UpscaleService:
 
     # -- uploads ---------------------------------------------------------------------------
     def add_image(self, path: Path, client_name: str | None) -> Uploaded:
-        from esrgan.data.image_io import read_image
+        from esrgan.data.image_io import read_pixels
 
         name = safe_name(client_name)
         try:
-            data = read_image(path)
+            data = read_pixels(path)
         except ESRGANError as exc:
             raise ESRGANError(str(exc).replace(str(path), name)) from None
         image = Uploaded(
             id=secrets.token_hex(8),
             name=name,
-            pixels=integer_pixels(data),
+            pixels=data.stacked(),
             bit_depth=data.bit_depth,
             has_alpha=data.alpha is not None,
             icc_profile=data.icc_profile,
