@@ -155,5 +155,5 @@ def test_eval_pirm_aggregation_and_metrics_that_cannot_be_computed(tmp_path: Pat
     table_rows = [line.split() for line in printed.splitlines() if line.startswith(("tiny", "bicubic"))]
     assert table_rows and all(row[-1] == "n/a" for row in table_rows)
     assert f"{math.sqrt(np.mean(mse)):.3f}" in printed  # the table shows the PIRM set value
-    rows = list(csv.DictReader(open(prefix.with_suffix(".csv"), newline="")))
+    rows = list(csv.DictReader(prefix.with_suffix(".csv").read_text().splitlines()))
     assert {r["image"] for r in rows} == {"a", "b", "mean", "pirm"} and all(r["niqe"] == "" for r in rows)

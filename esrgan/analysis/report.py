@@ -63,15 +63,6 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     write_image(path, to_uint8(image))
 
 
-def prepare_output_dir(path: str | os.PathLike) -> Path:
-    """The report folder, created if needed; an ESRGANError if it is a file."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise ESRGANError(f"report output {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
 def _jsonable(obj: Any) -> Any:
     """NaN/inf become None (JSON has neither); numpy scalars become Python numbers."""
     if isinstance(obj, Mapping):
