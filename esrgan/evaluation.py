@@ -174,6 +174,22 @@ def check_metrics(metrics: Sequence[str] | str, *, ma_model: Any = None) -> list
     return list(dict.fromkeys(names))
 
 
+REPORT_METRICS = ("rmse", "psnr", "ssim", "niqe", "pi")  # the columns of the sweep and compare reports
+REPORT_KEYS = tuple(METRICS[name].report_key for name in REPORT_METRICS)  # rmse_y, psnr_y, ssim_y, niqe, pi
+
+
+def report_metrics(use_niqe: bool, ma_model: Any) -> list[str]:
+    """What the reports measure: RMSE/PSNR/SSIM on Y, NIQE unless skipped, PI with Ma's model."""
+    return (
+        ["rmse", "psnr", "ssim"] + (["niqe"] if use_niqe else []) + (["pi"] if ma_model is not None else [])
+    )
+
+
+def report_row(values: Mapping[str, Value]) -> dict[str, Value]:
+    """Values by metric name -> by report key (`psnr_y`, ...), None for those not measured."""
+    return {METRICS[name].report_key: values.get(name) for name in REPORT_METRICS}
+
+
 def measure(
     sr: np.ndarray,
     hr: np.ndarray,
@@ -282,13 +298,17 @@ def run_pairs(
     return scores
 
 
+def check_aggregation(how: str) -> None:
+    if how not in AGGREGATIONS:
+        raise ESRGANError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, not {how!r}")
+
+
 def aggregate(rows: Iterable[Mapping[str, Value]], key: str, how: str = "mean") -> Value:
     """The set-level value of metric `key` (a name or a report key) over per-image rows; see above.
 
     Images where the value is None are left out; None if no image has one.
     """
-    if how not in AGGREGATIONS:
-        raise ESRGANError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, not {how!r}")
+    check_aggregation(how)
     values = [float(v) for row in rows if (v := row.get(key)) is not None]
     if not values:
         return None
@@ -369,8 +389,7 @@ def evaluate(
     metrics = check_metrics(metrics, ma_model=ma_model)
     if ma_model is not None:
         ma_model = resolve_ma_model(ma_model)
-    if aggregation not in AGGREGATIONS:
-        raise ESRGANError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, not {aggregation!r}")
+    check_aggregation(aggregation)
     runners = _runners(models, scale, tile, tile_overlap, device)
     crop = scale if crop_border is None else int(crop_border)
     if crop < 0:

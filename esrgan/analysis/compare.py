@@ -17,12 +17,22 @@ import torch
 
 from esrgan.analysis.report import CropBox, cut, most_detailed_crop
 from esrgan.errors import ESRGANError
-from esrgan.evaluation import BICUBIC
+from esrgan.evaluation import (
+    BICUBIC,
+    REPORT_KEYS,
+    aggregate,
+    dataset_pairs,
+    hr_sizes,
+    model_runner,
+    open_benchmark,
+    report_metrics,
+    report_row,
+    run_pairs,
+)
 from esrgan.inference.interpolation import ModelOrPath, resolve_model
-from esrgan.metrics.table import NOT_AVAILABLE, report_key
+from esrgan.metrics.table import NOT_AVAILABLE
 
 GROUND_TRUTH = "ground truth"
-REPORT_KEYS = ("rmse_y", "psnr_y", "ssim_y", "niqe", "pi")
 
 
 @dataclass
@@ -43,8 +53,6 @@ class ComparisonResult:
     hr_dir: str = ""
 
     def averages(self) -> list[dict[str, Any]]:
-        from esrgan.evaluation import aggregate
-
         rows = []
         for label in self.labels:
             mine = [r for r in self.per_image if r["model"] == label]
@@ -77,7 +85,6 @@ def compare_models(
     (checked before any work); without it the most detailed `crop_size` square of each ground-truth
     image is used. Models run through the tiled `esrgan.upscale` (`tile`, default "auto").
     """
-    from esrgan.evaluation import dataset_pairs, hr_sizes, model_runner, open_benchmark, run_pairs
     from esrgan.inference.wrapped import with_test_time_options
     from esrgan.metrics.perceptual_index import resolve_ma_model
     from esrgan.models.descriptor import describe
@@ -106,11 +113,11 @@ def compare_models(
     runners.update(
         {label: model_runner(net, tile=tile, tile_overlap=tile_overlap) for label, net in nets.items()}
     )
-    metrics = ["rmse", "psnr", "ssim"] + (["niqe"] if use_niqe else []) + (["pi"] if ma_model else [])
+    metrics = report_metrics(use_niqe, ma_model)
     result = ComparisonResult(labels=list(runners), scale=scale, hr_dir=str(hr_dir))
 
     def collect(pair, outputs, scores) -> None:
-        rows = {label: _report_row(scores[label]) for label in outputs}
+        rows = {label: report_row(scores[label]) for label in outputs}
         result.per_image.extend({"image": pair.name, "model": label, **row} for label, row in rows.items())
         if len(result.images) < grid_images:
             box = crop if crop is not None else most_detailed_crop(pair.hr, crop_size)
@@ -141,10 +148,6 @@ def check_crop_inside(crop: CropBox, sizes: Mapping[str, tuple[int, int]]) -> No
                 f"--crop {crop.left},{crop.top},{crop.width},{crop.height} (LEFT,TOP,WIDTH,HEIGHT) "
                 f"reaches outside {name} ({w}x{h} after cropping to the scale)"
             )
-
-
-def _report_row(values: Mapping[str, Any]) -> dict[str, Any]:
-    return {report_key(name): values.get(name) for name in ("rmse", "psnr", "ssim", "niqe", "pi")}
 
 
 def caption(metrics: Mapping[str, Any], perception: str) -> str:

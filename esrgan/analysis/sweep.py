@@ -20,7 +20,19 @@ import numpy as np
 import torch
 
 from esrgan.errors import ESRGANError
-from esrgan.evaluation import BenchmarkPair, Runner
+from esrgan.evaluation import (
+    REPORT_KEYS,
+    BenchmarkPair,
+    Runner,
+    aggregate,
+    check_niqe_possible,
+    dataset_pairs,
+    open_benchmark,
+    report_metrics,
+    report_row,
+    run_pairs,
+    super_resolve,
+)
 from esrgan.inference.back_projection import back_project
 from esrgan.inference.interpolation import (
     ModelOrPath,
@@ -29,7 +41,6 @@ from esrgan.inference.interpolation import (
     resolve_model,
     validate_alpha,
 )
-from esrgan.metrics.table import report_key
 
 # Called with (pair, {(method, alpha): integer output}, {(method, alpha): report metrics}) per image.
 ImageCallback = Callable[
@@ -37,7 +48,7 @@ ImageCallback = Callable[
 ]
 
 METHODS = ("network", "image")
-METRICS = ("rmse_y", "psnr_y", "ssim_y", "niqe", "pi")
+METRICS = REPORT_KEYS
 _ALPHA_DECIMALS = 6  # alphas are rounded to this many decimals so 0.1 * 3 prints as 0.3
 
 
@@ -139,7 +150,6 @@ def perception_distortion_sweep(
     checks before any work that a perceptual score can be computed: NIQE on at least one image
     (two 96x96 blocks), or Ma's model.
     """
-    from esrgan.evaluation import check_niqe_possible, dataset_pairs, open_benchmark, run_pairs
     from esrgan.inference.wrapped import with_test_time_options
     from esrgan.metrics.perceptual_index import resolve_ma_model
     from esrgan.models.descriptor import describe
@@ -189,12 +199,12 @@ def perception_distortion_sweep(
     runners.update({("image", a): image(a) for a in alphas})
     if include_bicubic:
         runners["bicubic", None] = lambda pair: pair.bicubic(scale)
-    metrics = ["rmse", "psnr", "ssim"] + (["niqe"] if use_niqe else []) + (["pi"] if ma_model else [])
+    metrics = report_metrics(use_niqe, ma_model)
 
     def each_image(pair: BenchmarkPair, outputs: dict, scores: dict) -> None:
         if on_image is not None:
             keys = [k for k in outputs if k[0] != "bicubic"]
-            on_image(pair, {k: outputs[k] for k in keys}, {k: _report_row(scores[k]) for k in keys})
+            on_image(pair, {k: outputs[k] for k in keys}, {k: report_row(scores[k]) for k in keys})
 
     def step(name: str, label: Hashable) -> None:
         if progress is not None and label == next(iter(runners)):
@@ -210,7 +220,7 @@ def perception_distortion_sweep(
         progress=step,
     )
     per_image = [
-        {"image": image_name, "method": key[0], "alpha": key[1], **_report_row(values)}
+        {"image": image_name, "method": key[0], "alpha": key[1], **report_row(values)}
         for image_name in scores.images
         for key, by_image in scores.values.items()
         for values in [by_image[image_name]]
@@ -243,8 +253,6 @@ class _RawOutputs:
             self.image, self.cache = pair.name, {}
 
     def __call__(self, pair: BenchmarkPair, alpha: float) -> np.ndarray:
-        from esrgan.evaluation import super_resolve
-
         self._for(pair)
         if ("raw", alpha) not in self.cache:
             self.cache["raw", alpha] = super_resolve(
@@ -260,18 +268,12 @@ class _RawOutputs:
         return self.cache["final", alpha]
 
 
-def _report_row(values: dict[str, Any]) -> dict[str, Any]:
-    return {report_key(name): values.get(name) for name in ("rmse", "psnr", "ssim", "niqe", "pi")}
-
-
 def _with_endpoints(alphas: list[float]) -> list[float]:
     """Image interpolation needs the pure PSNR (0) and GAN (1) outputs whatever alphas are asked."""
     return sorted({0.0, 1.0, *alphas})
 
 
 def _average(per_image: list[dict[str, Any]]) -> list[SweepPoint]:
-    from esrgan.evaluation import aggregate
-
     groups: dict[tuple[str, float | None], list[dict[str, Any]]] = {}
     for row in per_image:
         groups.setdefault((row["method"], row["alpha"]), []).append(row)

@@ -22,23 +22,9 @@ PIRM_ROW = "pirm"
 
 
 class EvalTables:
-    """The output formats of `esrgan.evaluation.EvalResult` (mixed into it; uses its fields)."""
-
-    models: list[str]
-    metrics: list[str]
-    images: list[str]
-    values: dict[str, dict[str, dict[str, float | None]]]
-    scale: int
-    crop_border: int
-    y_channel: bool
-    hr_dir: str
-    lr_dir: str | None
-    seconds: dict[str, float]
-    aggregation: str
-
-    def mean(self, model: str) -> dict[str, float | None]: ...
-    def pirm(self, model: str) -> dict[str, float | None]: ...
-    def summary(self, model: str) -> dict[str, float | None]: ...
+    """The output formats of `esrgan.evaluation.EvalResult`, mixed into it: they read its fields
+    (models, metrics, images, values, scale, crop_border, y_channel, hr_dir, lr_dir, seconds,
+    aggregation) and its set-level methods `mean`, `pirm` and `summary`."""
 
     def rows(self) -> list[dict[str, Any]]:
         """Flat rows `{"model", "image", metric: value}`: per image, one `image="mean"` row per model,

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     from esrgan.analysis.pages import write_compare_report
     from esrgan.analysis.report import parse_crop
     from esrgan.atomic import atomic_directory
-    from esrgan.cli.options import resolve_device
+    from esrgan.cli.options import forward_options
     from esrgan.errors import ESRGANError
 
     labels = args.labels or [Path(m).stem for m in args.models]
@@ -52,7 +52,6 @@ def run(args: argparse.Namespace) -> int:
     if args.grid_images < 1:
         raise ESRGANError(f"--grid-images must be >= 1, got {args.grid_images}")
     crop = parse_crop(args.crop) if args.crop else None
-    device = resolve_device(args.device)
     with atomic_directory(args.output, replace=args.force) as out:
         result = compare_models(
             dict(zip(labels, args.models, strict=True)),
@@ -63,11 +62,7 @@ def run(args: argparse.Namespace) -> int:
             grid_images=args.grid_images,
             use_niqe=not args.no_niqe,
             ma_model=args.ma_model,
-            ensemble=args.ensemble,
-            back_projection=args.back_projection,
-            tile=args.tile,
-            tile_overlap=args.tile_overlap,
-            device=device,
+            **forward_options(args),
             progress=lambda name: print(f"  {name}", flush=True),
         )
         summary = write_compare_report(result, out, "pi" if args.ma_model else "niqe")

@@ -43,11 +43,10 @@ def run(args: argparse.Namespace) -> int:
     from esrgan.analysis.report import parse_crop
     from esrgan.analysis.sweep import parse_alphas, perception_distortion_sweep
     from esrgan.atomic import atomic_directory
-    from esrgan.cli.options import resolve_device
+    from esrgan.cli.options import forward_options
 
     alphas = parse_alphas(args.alphas)
     crop = parse_crop(args.crop) if args.crop else None
-    device = resolve_device(args.device)
     with atomic_directory(args.output, replace=args.force) as out:
         crops = SweepCrops(out, crop, args.crop_size, args.html_images)
         result = perception_distortion_sweep(
@@ -58,11 +57,7 @@ def run(args: argparse.Namespace) -> int:
             lr_dir=args.lr,
             use_niqe=not args.no_niqe,
             ma_model=args.ma_model,
-            ensemble=args.ensemble,
-            back_projection=args.back_projection,
-            tile=args.tile,
-            tile_overlap=args.tile_overlap,
-            device=device,
+            **forward_options(args),
             on_image=crops,
             progress=lambda name: print(f"  {name}", flush=True),
             need_perception=True,
