@@ -71,7 +71,8 @@ def test_matches_basicsr_algorithm_in_float64_to_round_off(name, crop):
 @pytest.mark.skipif(
     "ESRGAN_BABOON" not in os.environ,
     reason="the published NIQE of baboon (5.7296, MATLAB R2021a 5.72957338) needs Set14's baboon.png, "
-    "which no installed package ships (BasicSR has it as test_scripts/data/baboon.png); set ESRGAN_BABOON=/path/to/baboon.png to check it",
+    "which no installed package ships (BasicSR's repository has test_scripts/data/baboon.png); "
+    "set ESRGAN_BABOON=/path/to/baboon.png to check it",
 )
 def test_published_baboon_value():
     from PIL import Image
