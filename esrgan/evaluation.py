@@ -1,265 +1,166 @@
-"""Benchmark runner: PSNR/SSIM/RMSE/NIQE of models, and of bicubic, on a folder of HR images.
+"""The one evaluation path: run models over LR/HR pairs and measure them as SR papers do.
 
-Done the way SR papers report numbers, so results compare with the published tables:
+`esrgan eval`, the perception-distortion sweep, `esrgan compare` and training validation all use it:
 
-- the HR image is mod-cropped to the scale; the LR is read from `lr_dir` or made from the HR with
-  MATLAB's bicubic in uint8 (as the benchmark LR files were made);
-- each model's output is quantised to the image's integer type (uint8 for 8-bit files), as papers
-  do by saving or `tensor2img`-ing it before measuring;
-- metrics on MATLAB's Y channel after cropping `scale` pixels at each border (`crop_border`).
+- pairs (`BenchmarkPair`): the HR image mod-cropped to the scale; the LR read from an LR folder
+  (matched by name) or made from the HR with MATLAB's bicubic in uint8 (as benchmark LR files were);
+- `super_resolve`: a model's output through the tiled `esrgan.upscale` (tiled by default),
+  quantised to the image's integer type as papers do by saving the result; `float_output` keeps it
+  float (clipped to [0, 1], not rounded) for the sweep's image interpolation;
+- `measure`: the metrics of `esrgan.metrics.table.METRICS` on MATLAB's Y channel after cropping
+  `crop_border` (= scale) pixels at each edge. A value that cannot be computed (NIQE of an image
+  under two 96x96 blocks, PI without Ma's model) is None, never NaN and never an error;
+- `run_pairs`: every runner (a model, bicubic, a blend) on every pair, measured;
+- `aggregate`: set-level numbers, the mean of the per-image values (`mean`) or as PIRM 2018 did
+  (`pirm`): RMSE of a set = sqrt(mean per-image MSE), PSNR from that mean MSE, other metrics
+  (SSIM, NIQE, PI) averaged per set.
 
-The bicubic baseline (MATLAB bicubic x scale of the LR) is always a row. NIQE needs at least two
-96x96 blocks with texture; where an image is too small or an output too flat, that value is NaN
-(with a warning) and left out of the model's mean.
+The bicubic baseline (MATLAB bicubic x scale of the LR) is always a row of `evaluate`.
 """
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import logging
 import math
-import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from esrgan.analysis.tables import EvalTables
 from esrgan.errors import ESRGANError
+from esrgan.metrics.table import METRICS, metric
 
 if TYPE_CHECKING:
     from torch import nn
 
-__all__ = ["BICUBIC", "METRICS", "EvalResult", "evaluate"]
+    from esrgan.data.datasets import ValidationDataset
+    from esrgan.models.descriptor import ModelDescriptor
+
+__all__ = [
+    "AGGREGATIONS",
+    "BICUBIC",
+    "METRICS",
+    "BenchmarkPair",
+    "EvalResult",
+    "aggregate",
+    "evaluate",
+    "measure",
+    "run_pairs",
+    "super_resolve",
+]
 
 log = logging.getLogger(__name__)
 
 BICUBIC = "bicubic"
-# metric -> (higher is better, digits shown)
-METRICS: dict[str, tuple[bool, int]] = {
-    "psnr": (True, 3),
-    "ssim": (True, 4),
-    "rmse": (False, 3),
-    "niqe": (False, 4),
-}
-MEAN_ROW = "mean"
+AGGREGATIONS = ("mean", "pirm")
+_WHITE = 255.0  # metrics are on the 0..255 scale whatever the bit depth
+
+Value = float | None
+Runner = Callable[["BenchmarkPair"], np.ndarray]  # a pair -> its SR image (integer, or float [0, 1])
 
 
 @dataclass
-class EvalResult:
-    """Per-image values and means of each model (rows in `models` order, bicubic first)."""
-
-    models: list[str]
-    metrics: list[str]
-    images: list[str]
-    values: dict[str, dict[str, dict[str, float]]]  # model -> image -> metric -> value
-    scale: int
-    crop_border: int
-    y_channel: bool
-    hr_dir: str
-    lr_dir: str | None
-    seconds: dict[str, float] = field(default_factory=dict)  # model -> total upscaling time
-
-    def value(self, model: str, image: str, metric: str) -> float:
-        return self.values[model][image][metric]
-
-    def mean(self, model: str) -> dict[str, float]:
-        """Mean of each metric over the images (NaN values, e.g. NIQE of tiny images, left out)."""
-        out = {}
-        for metric in self.metrics:
-            column = [self.values[model][image][metric] for image in self.images]
-            finite = [v for v in column if not math.isnan(v)]
-            out[metric] = float(np.mean(finite)) if finite else math.nan
-        return out
+class BenchmarkPair:
+    name: str  # file stem
+    hr: np.ndarray  # uint8 (uint16 for 16-bit files) (H, W, 3), mod-cropped to the scale
+    lr: np.ndarray  # same dtype, (H / scale, W / scale, 3)
 
     @property
-    def means(self) -> dict[str, dict[str, float]]:
-        return {model: self.mean(model) for model in self.models}
+    def bit_depth(self) -> int:
+        return 16 if self.hr.dtype == np.uint16 else 8
 
-    def rows(self) -> list[dict[str, Any]]:
-        """Flat rows: `{"model", "image", metric: value, ...}`, per image then one `image="mean"` row."""
-        rows = []
-        for model in self.models:
-            rows += [{"model": model, "image": image, **self.values[model][image]} for image in self.images]
-        rows += [{"model": model, "image": MEAN_ROW, **self.mean(model)} for model in self.models]
-        return rows
+    def quantise(self, sr: np.ndarray) -> np.ndarray:
+        """A float [0, 1] result stored like the ground truth (clipped, rounded), as a saved file is."""
+        from esrgan.data.image_io import to_integer
 
-    # --- output formats ---
+        return to_integer(np.asarray(sr, dtype=np.float32), self.bit_depth)
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready; non-finite values (PSNR of identical images, NIQE of tiny ones) become None."""
-        return {
-            "scale": self.scale,
-            "crop_border": self.crop_border,
-            "y_channel": self.y_channel,
-            "hr_dir": self.hr_dir,
-            "lr_dir": self.lr_dir,
-            "models": self.models,
-            "metrics": self.metrics,
-            "images": self.images,
-            "mean": {m: _finite_or_none(self.mean(m)) for m in self.models},
-            "per_image": {
-                m: {i: _finite_or_none(self.values[m][i]) for i in self.images} for m in self.models
-            },
-            "seconds": self.seconds,
-        }
+    def bicubic(self, scale: int) -> np.ndarray:
+        """The bicubic baseline: MATLAB bicubic x scale of the LR, in its integer type."""
+        from esrgan.data.pixels import bicubic_upscale
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
-
-    def to_csv(self) -> str:
-        buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(["model", "image", *self.metrics])
-        for row in self.rows():
-            writer.writerow([row["model"], row["image"], *(repr(float(row[m])) for m in self.metrics)])
-        return buffer.getvalue()
-
-    def to_markdown(self) -> str:
-        lines = [f"{self._caption()}", "", *self._markdown_table(per_image=False)]
-        if len(self.images) > 1:
-            lines += ["", *self._markdown_table(per_image=True)]
-        return "\n".join(lines) + "\n"
-
-    def format_table(self, per_image: bool = False) -> str:
-        """A plain-text table for the terminal: the means, and every image with `per_image`."""
-        header = ["model", *(m.upper() for m in self.metrics)]
-        body = [[model, *(_fmt(self.mean(model)[m], m) for m in self.metrics)] for model in self.models]
-        out = [self._caption(), "", *_aligned([header, *body])]
-        if per_image:
-            header = ["image", "model", *(m.upper() for m in self.metrics)]
-            body = [
-                [image, model, *(_fmt(self.values[model][image][m], m) for m in self.metrics)]
-                for image in self.images
-                for model in self.models
-            ]
-            out += ["", *_aligned([header, *body], text_columns=2)]
-        return "\n".join(out)
-
-    def write(self, prefix: str | Path) -> list[Path]:
-        """Write `prefix.json`, `prefix.csv` and `prefix.md` (atomically); return their paths."""
-        base = Path(prefix)
-        base.parent.mkdir(parents=True, exist_ok=True)
-        paths = []
-        for suffix, text in ((".json", self.to_json()), (".csv", self.to_csv()), (".md", self.to_markdown())):
-            path = base.with_name(base.name + suffix)
-            _write_text_atomic(path, text)
-            paths.append(path)
-        return paths
-
-    def _caption(self) -> str:
-        better = ", ".join(
-            f"{m.upper()} {'higher' if METRICS[m][0] else 'lower'} is better" for m in self.metrics
-        )
-        channel = "Y channel" if self.y_channel else "RGB"
-        return (
-            f"x{self.scale}, {len(self.images)} image(s) from {self.hr_dir}, {channel}, "
-            f"{self.crop_border} px border cropped ({better})"
-        )
-
-    def _markdown_table(self, per_image: bool) -> list[str]:
-        keys = ["image", "model"] if per_image else ["model"]
-        header = keys + [f"{m.upper()} {'↑' if METRICS[m][0] else '↓'}" for m in self.metrics]
-        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        best = {m: self._best_model(m) for m in self.metrics}
-        for image in self.images if per_image else [None]:
-            for model in self.models:
-                values = self.values[model][image] if image is not None else self.mean(model)
-                cells = [_fmt(values[m], m) for m in self.metrics]
-                if image is None:  # bold the best mean of each metric
-                    cells = [
-                        f"**{c}**" if best[m] == model else c
-                        for c, m in zip(cells, self.metrics, strict=True)
-                    ]
-                lines.append("| " + " | ".join(([image] if per_image else []) + [model] + cells) + " |")
-        return lines
-
-    def _best_model(self, metric: str) -> str | None:
-        scored = [(v, m) for m in self.models if not math.isnan(v := self.mean(m)[metric])]
-        if not scored:
-            return None
-        higher = METRICS[metric][0]
-        return (max if higher else min)(scored)[1]
+        return bicubic_upscale(self.lr, scale)
 
 
-def evaluate(
-    models: Mapping[str, nn.Module | str],
-    hr_dir: str | Path,
-    lr_dir: str | Path | None = None,
-    scale: int = 4,
-    metrics: Sequence[str] = ("psnr", "ssim"),
-    crop_border: int | None = None,
-    *,
-    y_channel: bool = True,
-    tile: int | str | None = "auto",
-    device: str | None = None,
-    progress: bool = False,
-    max_images: int | None = None,
-) -> EvalResult:
-    """Measure each model (or `"bicubic"`) on the images of `hr_dir`; see the module docstring.
+def dataset_pairs(dataset: ValidationDataset) -> Iterator[BenchmarkPair]:
+    for index, name in enumerate(dataset.names):
+        lr, hr = dataset.pair(index)
+        yield BenchmarkPair(name, hr, lr)
 
-    `models` maps a row name to a generator (with `.scale`) or the string "bicubic"; a bicubic row
-    is added first when none is given. `crop_border` defaults to `scale`. `tile` and `device` go to
-    `esrgan.inference.upscale.upscale`.
-    """
+
+def open_benchmark(
+    hr_dir: str | Path, lr_dir: str | Path | None, scale: int, *, max_images: int | None = None
+) -> ValidationDataset:
+    """The pairs of a folder, checked (names, sizes) but not decoded; `dataset_pairs` reads them."""
     from esrgan.data.datasets import ValidationDataset
 
-    metrics = _check_metrics(metrics)
-    runners = _runners(models, scale, tile, device)
-    crop = scale if crop_border is None else int(crop_border)
-    if crop < 0:
-        raise ESRGANError(f"crop border must be >= 0, got {crop}")
-    dataset = ValidationDataset(hr_dir, lr_dir, scale, max_images=max_images, cache=False)
-    names = dataset.names
-    values: dict[str, dict[str, dict[str, float]]] = {name: {} for name in runners}
-    seconds = dict.fromkeys(runners, 0.0)
-    bar = _progress_bar(len(names) * len(runners), progress)
-    niqe_skipped: list[str] = []
-    try:
-        for index, image_name in enumerate(names):
-            lr, hr = dataset.pair(index)
-            for name, run in runners.items():
-                if bar is not None:
-                    bar.set_postfix_str(f"{image_name} / {name}", refresh=False)
-                start = time.perf_counter()
-                sr = run(lr)
-                seconds[name] += time.perf_counter() - start
-                if sr.shape != hr.shape:
-                    raise ESRGANError(
-                        f"'{name}' gave {sr.shape[1]}x{sr.shape[0]} for {image_name}, expected "
-                        f"{hr.shape[1]}x{hr.shape[0]}"
-                    )
-                values[name][image_name] = _measure(
-                    sr, hr, metrics, crop, y_channel, niqe_skipped, image_name
-                )
-                if bar is not None:
-                    bar.update()
-    finally:
-        if bar is not None:
-            bar.close()
-    if niqe_skipped:
-        log.warning(
-            "NIQE left out for %d result(s) and their means, e.g. %s", len(niqe_skipped), niqe_skipped[0]
+    return ValidationDataset(hr_dir, lr_dir, scale, max_images=max_images, cache=False)
+
+
+def hr_sizes(dataset: ValidationDataset) -> dict[str, tuple[int, int]]:
+    """(height, width) of each mod-cropped HR image, from the file headers (nothing decoded)."""
+    from esrgan.data.pixels import image_size
+
+    scale = dataset.scale
+    sizes = {}
+    for name, path in zip(dataset.names, dataset.hr_files, strict=True):
+        h, w = image_size(path)
+        sizes[name] = (h - h % scale, w - w % scale)
+    return sizes
+
+
+def check_niqe_possible(dataset: ValidationDataset, crop_border: int) -> None:
+    """An ESRGANError, before any work, when no image is large enough for NIQE (two 96x96 blocks)."""
+    from esrgan.metrics.niqe import BLOCK_SIZE
+
+    sizes = hr_sizes(dataset)
+    inner = {n: (h - 2 * crop_border, w - 2 * crop_border) for n, (h, w) in sizes.items()}
+    if not any((h // BLOCK_SIZE) * (w // BLOCK_SIZE) >= 2 for h, w in inner.values() if h > 0 and w > 0):
+        name, (h, w) = next(iter(sizes.items()))
+        raise ESRGANError(
+            f"no image is large enough for NIQE (two {BLOCK_SIZE}x{BLOCK_SIZE} blocks after a "
+            f"{crop_border}-pixel border; e.g. {name} is {w}x{h}), so there is no perceptual score to plot; "
+            "use larger images or give Ma's model"
         )
-    return EvalResult(
-        models=list(runners),
-        metrics=list(metrics),
-        images=names,
-        values=values,
-        scale=scale,
-        crop_border=crop,
-        y_channel=y_channel,
-        hr_dir=str(hr_dir),
-        lr_dir=None if lr_dir is None else str(lr_dir),
-        seconds=seconds,
-    )
 
 
-def _check_metrics(metrics: Sequence[str] | str) -> list[str]:
+def super_resolve(
+    model: nn.Module | ModelDescriptor,
+    lr: np.ndarray,
+    *,
+    tile: int | str | None = "auto",
+    tile_overlap: int | None = None,
+    device: Any = None,
+    float_output: bool = False,
+) -> np.ndarray:
+    """`model`'s output for an integer LR image, through the tiled `esrgan.upscale`.
+
+    In the LR's integer type (clipped and rounded, as a saved result), or with `float_output`
+    float32 in [0, 1] (clipped, not rounded) for blending outputs before they are rounded.
+    """
+    from esrgan.inference.upscale import upscale
+
+    if float_output and lr.dtype.kind == "u":
+        lr = lr.astype(np.float32) / np.float32(np.iinfo(lr.dtype).max)
+    return upscale(model, lr, tile=tile, tile_overlap=tile_overlap, device=device)
+
+
+def model_runner(
+    model: nn.Module | ModelDescriptor,
+    *,
+    tile: int | str | None = "auto",
+    tile_overlap: int | None = None,
+    device: Any = None,
+) -> Runner:
+    return lambda pair: super_resolve(model, pair.lr, tile=tile, tile_overlap=tile_overlap, device=device)
+
+
+def check_metrics(metrics: Sequence[str] | str, *, ma_model: Any = None) -> list[str]:
+    """Metric names, lower-cased and deduplicated; an ESRGANError for unknown ones or PI without Ma."""
     if isinstance(metrics, str):
         metrics = metrics.split(",")
     names = [m.strip().lower() for m in metrics if m.strip()]
@@ -268,72 +169,300 @@ def _check_metrics(metrics: Sequence[str] | str) -> list[str]:
         raise ESRGANError(
             f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(METRICS)}"
         )
+    if "pi" in names and ma_model is None:
+        raise ESRGANError("the perceptual index (pi) needs Ma et al.'s model: give --ma-model")
     return list(dict.fromkeys(names))
 
 
-def _runners(
-    models: Mapping[str, nn.Module | str], scale: int, tile: int | str | None, device: str | None
-) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
-    """Row name -> function LR uint array -> SR uint array, bicubic first."""
-    from esrgan.data.pixels import bicubic_upscale
+REPORT_METRICS = ("rmse", "psnr", "ssim", "niqe", "pi")  # the columns of the sweep and compare reports
+REPORT_KEYS = tuple(METRICS[name].report_key for name in REPORT_METRICS)  # rmse_y, psnr_y, ssim_y, niqe, pi
 
-    runners: dict[str, Callable[[np.ndarray], np.ndarray]] = {}
+
+def report_metrics(use_niqe: bool, ma_model: Any) -> list[str]:
+    """What the reports measure: RMSE/PSNR/SSIM on Y, NIQE unless skipped, PI with Ma's model."""
+    return (
+        ["rmse", "psnr", "ssim"] + (["niqe"] if use_niqe else []) + (["pi"] if ma_model is not None else [])
+    )
+
+
+def report_row(values: Mapping[str, Value]) -> dict[str, Value]:
+    """Values by metric name -> by report key (`psnr_y`, ...), None for those not measured."""
+    return {METRICS[name].report_key: values.get(name) for name in REPORT_METRICS}
+
+
+def measure(
+    sr: np.ndarray,
+    hr: np.ndarray,
+    metrics: Sequence[str],
+    *,
+    crop_border: int,
+    y_channel: bool = True,
+    ma_model: Any = None,
+    notes: list[str] | None = None,
+) -> dict[str, Value]:
+    """Each metric (by name) of `sr` against `hr`; None where it cannot be computed (why: in `notes`).
+
+    PSNR/SSIM/RMSE on the Y channel (or RGB); NIQE and PI always on the Y channel stored as integers.
+    """
+    from esrgan.metrics import psnr, rmse, ssim
+    from esrgan.metrics.niqe import integer_luma, niqe_of_luma
+    from esrgan.metrics.perceptual_index import perceptual_index_of_luma
+
+    full_reference = {"psnr": psnr, "ssim": ssim, "rmse": rmse}
+    out: dict[str, Value] = {}
+    for name in metrics:
+        if name in full_reference:
+            out[name] = full_reference[name](sr, hr, crop_border=crop_border, y_channel=y_channel)
+    if "niqe" in metrics or "pi" in metrics:
+        luma = integer_luma(sr, crop_border=crop_border)
+        try:
+            niqe_value: Value = niqe_of_luma(luma)
+        except ESRGANError as exc:  # too small, or flat: this image has no NIQE (nor PI)
+            niqe_value = None
+            if notes is not None:
+                notes.append(str(exc))
+        out["niqe"] = niqe_value
+        has_pi = niqe_value is not None and ma_model is not None
+        out["pi"] = perceptual_index_of_luma(luma, ma_model, niqe_value) if has_pi else None
+    return {name: out[name] for name in metrics}
+
+
+@dataclass
+class PairScores:
+    images: list[str] = field(default_factory=list)
+    values: dict[Hashable, dict[str, dict[str, Value]]] = field(default_factory=dict)  # label->image->metric
+    seconds: dict[Hashable, float] = field(default_factory=dict)  # label -> total time of its runner
+
+
+# Called with (pair, {label: output}, {label: metrics}) after each pair.
+ImageCallback = Callable[[BenchmarkPair, dict[Hashable, np.ndarray], dict[Hashable, dict[str, Value]]], None]
+
+
+def run_pairs(
+    runners: Mapping[Hashable, Runner],
+    pairs: Iterable[BenchmarkPair],
+    metrics: Sequence[str],
+    *,
+    crop_border: int,
+    y_channel: bool = True,
+    ma_model: Any = None,
+    on_image: ImageCallback | None = None,
+    progress: Callable[[str, Hashable], None] | None = None,
+) -> PairScores:
+    """Every runner on every pair, each output measured against the pair's HR.
+
+    An output that is the same array as an earlier one of its pair is measured once (e.g. the
+    sweep's image interpolation at alpha 0 and 1 is the plain model). Float outputs are quantised
+    like the ground truth before they are measured.
+    """
+    metrics = list(metrics)
+    scores = PairScores(values={label: {} for label in runners}, seconds=dict.fromkeys(runners, 0.0))
+    notes: list[str] = []
+    for pair in pairs:
+        scores.images.append(pair.name)
+        outputs: dict[Hashable, np.ndarray] = {}
+        measured: dict[Hashable, dict[str, Value]] = {}
+        for label, run in runners.items():
+            start = time.perf_counter()
+            sr = run(pair)
+            scores.seconds[label] += time.perf_counter() - start
+            if sr.shape != pair.hr.shape:
+                raise ESRGANError(
+                    f"'{label}' gave {sr.shape[1]}x{sr.shape[0]} for {pair.name}, expected "
+                    f"{pair.hr.shape[1]}x{pair.hr.shape[0]}"
+                )
+            if sr.dtype.kind == "f":
+                sr = pair.quantise(sr)
+            same = next((other for other, out in outputs.items() if out is sr), None)
+            measured[label] = (
+                dict(measured[same])
+                if same is not None
+                else measure(
+                    sr,
+                    pair.hr,
+                    metrics,
+                    crop_border=crop_border,
+                    y_channel=y_channel,
+                    ma_model=ma_model,
+                    notes=notes,
+                )
+            )
+            outputs[label] = sr
+            scores.values[label][pair.name] = measured[label]
+            if progress is not None:
+                progress(pair.name, label)
+        if on_image is not None:
+            on_image(pair, outputs, measured)
+    if notes:
+        log.warning("NIQE left out for %d result(s) and their means, e.g. %s", len(notes), notes[0])
+    return scores
+
+
+def check_aggregation(how: str) -> None:
+    if how not in AGGREGATIONS:
+        raise ESRGANError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, not {how!r}")
+
+
+def aggregate(rows: Iterable[Mapping[str, Value]], key: str, how: str = "mean") -> Value:
+    """The set-level value of metric `key` (a name or a report key) over per-image rows; see above.
+
+    Images where the value is None are left out; None if no image has one.
+    """
+    check_aggregation(how)
+    values = [float(v) for row in rows if (v := row.get(key)) is not None]
+    if not values:
+        return None
+    name = metric(key).name
+    if how == "pirm" and name in ("rmse", "psnr"):
+        if name == "rmse":
+            return math.sqrt(float(np.mean(np.square(values))))
+        mse = float(np.mean([_WHITE**2 / 10 ** (v / 10) for v in values]))  # inf dB -> MSE 0
+        return math.inf if mse == 0 else 10 * math.log10(_WHITE**2 / mse)
+    return float(np.mean(values))
+
+
+@dataclass
+class EvalResult(EvalTables):
+    """Per-image values and set-level numbers of each model (rows in `models` order, bicubic first)."""
+
+    models: list[str]
+    metrics: list[str]
+    images: list[str]
+    values: dict[str, dict[str, dict[str, Value]]]  # model -> image -> metric -> value (None: n/a)
+    scale: int
+    crop_border: int
+    y_channel: bool
+    hr_dir: str
+    lr_dir: str | None
+    seconds: dict[str, float] = field(default_factory=dict)  # model -> total upscaling time
+    aggregation: str = "mean"  # how `summary` makes set-level numbers: "mean" or "pirm"
+
+    def value(self, model: str, image: str, metric: str) -> Value:
+        return self.values[model][image][metric]
+
+    def set_level(self, model: str, how: str) -> dict[str, Value]:
+        rows = [self.values[model][image] for image in self.images]
+        return {m: aggregate(rows, m, how) for m in self.metrics}
+
+    def mean(self, model: str) -> dict[str, Value]:
+        """Mean of each metric over the images (values not computed, e.g. NIQE of tiny images, left out)."""
+        return self.set_level(model, "mean")
+
+    def pirm(self, model: str) -> dict[str, Value]:
+        """PIRM 2018 set-level numbers: RMSE = sqrt(mean MSE), PSNR of that MSE, the others averaged."""
+        return self.set_level(model, "pirm")
+
+    def summary(self, model: str) -> dict[str, Value]:
+        """The set-level numbers of `aggregation`, as the tables show them."""
+        return self.set_level(model, self.aggregation)
+
+    @property
+    def means(self) -> dict[str, dict[str, Value]]:
+        return {model: self.mean(model) for model in self.models}
+
+
+def evaluate(
+    models: Mapping[str, nn.Module | ModelDescriptor | str],
+    hr_dir: str | Path,
+    lr_dir: str | Path | None = None,
+    scale: int = 4,
+    metrics: Sequence[str] = ("psnr", "ssim"),
+    crop_border: int | None = None,
+    *,
+    y_channel: bool = True,
+    tile: int | str | None = "auto",
+    tile_overlap: int | None = None,
+    device: Any = None,
+    progress: bool = False,
+    max_images: int | None = None,
+    aggregation: str = "mean",
+    ma_model: Any = None,
+) -> EvalResult:
+    """Measure each model (or `"bicubic"`) on the images of `hr_dir`; see the module docstring.
+
+    `models` maps a row name to a generator or the string "bicubic"; a bicubic row is added first
+    when none is given. `crop_border` defaults to `scale`. `tile`, `tile_overlap` and `device` go to
+    `esrgan.upscale`. `aggregation` ("mean" or "pirm") picks the set-level numbers tables show.
+    """
+    from esrgan.metrics.perceptual_index import resolve_ma_model
+
+    metrics = check_metrics(metrics, ma_model=ma_model)
+    if ma_model is not None:
+        ma_model = resolve_ma_model(ma_model)
+    check_aggregation(aggregation)
+    runners = _runners(models, scale, tile, tile_overlap, device)
+    crop = scale if crop_border is None else int(crop_border)
+    if crop < 0:
+        raise ESRGANError(f"crop border must be >= 0, got {crop}")
+    dataset = open_benchmark(hr_dir, lr_dir, scale, max_images=max_images)
+    bar = _progress_bar(len(dataset) * len(runners), progress)
+
+    def step(image: str, label: Hashable) -> None:
+        bar.set_postfix_str(f"{image} / {label}", refresh=False)
+        bar.update()
+
+    try:
+        scores = run_pairs(
+            runners,
+            dataset_pairs(dataset),
+            metrics,
+            crop_border=crop,
+            y_channel=y_channel,
+            ma_model=ma_model,
+            progress=step if bar is not None else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    return EvalResult(
+        models=[str(m) for m in runners],
+        metrics=metrics,
+        images=scores.images,
+        values={str(k): v for k, v in scores.values.items()},
+        scale=scale,
+        crop_border=crop,
+        y_channel=y_channel,
+        hr_dir=str(hr_dir),
+        lr_dir=None if lr_dir is None else str(lr_dir),
+        seconds={str(k): v for k, v in scores.seconds.items()},
+        aggregation=aggregation,
+    )
+
+
+def _runners(
+    models: Mapping[str, nn.Module | ModelDescriptor | str],
+    scale: int,
+    tile: int | str | None,
+    tile_overlap: int | None,
+    device: Any,
+) -> dict[str, Runner]:
+    """Row name -> runner, bicubic first."""
+    from esrgan.models.descriptor import describe
+
+    def bicubic(pair: BenchmarkPair) -> np.ndarray:
+        return pair.bicubic(scale)
+
+    runners: dict[str, Runner] = {}
     if not any(isinstance(m, str) and m.lower() == BICUBIC for m in models.values()):
         if BICUBIC in models:
             raise ESRGANError(f"the row name '{BICUBIC}' is kept for the bicubic baseline; rename that model")
-        runners[BICUBIC] = lambda lr: bicubic_upscale(lr, scale)
+        runners[BICUBIC] = bicubic
     for name, model in models.items():
         if isinstance(model, str):
             if model.lower() != BICUBIC:
                 raise ESRGANError(
                     f"model '{name}': the only model given by name is '{BICUBIC}', not {model!r}"
                 )
-            runners[name] = lambda lr: bicubic_upscale(lr, scale)
+            runners[name] = bicubic
             continue
-        model_scale = getattr(model, "scale", None)
+        model_scale = describe(model).scale
         if model_scale != scale:
             raise ESRGANError(
                 f"model '{name}' upscales x{model_scale} but the evaluation scale is x{scale}; "
                 f"use --scale {model_scale} (and LR images made for it)"
             )
-        runners[name] = _model_runner(model, tile, device)
+        runners[name] = model_runner(model, tile=tile, tile_overlap=tile_overlap, device=device)
     return runners
-
-
-def _model_runner(
-    model: nn.Module, tile: int | str | None, device: str | None
-) -> Callable[[np.ndarray], np.ndarray]:
-    from esrgan.inference.upscale import upscale
-
-    def run(lr: np.ndarray) -> np.ndarray:
-        return upscale(model, lr, tile=tile, device=device)
-
-    return run
-
-
-def _measure(
-    sr: np.ndarray,
-    hr: np.ndarray,
-    metrics: list[str],
-    crop: int,
-    y_channel: bool,
-    niqe_skipped: list[str],
-    image_name: str,
-) -> dict[str, float]:
-    from esrgan.metrics import niqe, psnr, rmse, ssim
-
-    full_reference = {"psnr": psnr, "ssim": ssim, "rmse": rmse}
-    out = {}
-    for metric in metrics:
-        if metric in full_reference:
-            out[metric] = full_reference[metric](sr, hr, crop_border=crop, y_channel=y_channel)
-            continue
-        try:
-            out[metric] = niqe(sr, crop_border=crop, y_channel=True)
-        except ESRGANError as exc:  # too small, or flat: a value for this image only is missing
-            niqe_skipped.append(f"{image_name}: {exc}")
-            out[metric] = math.nan
-    return out
 
 
 def _progress_bar(total: int, enabled: bool) -> Any:
@@ -342,38 +471,3 @@ def _progress_bar(total: int, enabled: bool) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, desc="eval", unit="img", dynamic_ncols=True)
-
-
-def _fmt(value: float, metric: str) -> str:
-    if math.isnan(value):
-        return "n/a"
-    if math.isinf(value):
-        return "inf"
-    return f"{value:.{METRICS[metric][1]}f}"
-
-
-def _aligned(rows: list[list[str]], text_columns: int = 1) -> list[str]:
-    """Columns padded to a common width: the first `text_columns` left-aligned, numbers right-aligned."""
-    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
-    lines = []
-    for row in rows:
-        cells = [
-            cell.ljust(width) if c < text_columns else cell.rjust(width)
-            for c, (cell, width) in enumerate(zip(row, widths, strict=True))
-        ]
-        lines.append("  ".join(cells).rstrip())
-    return lines
-
-
-def _finite_or_none(values: Mapping[str, float]) -> dict[str, float | None]:
-    return {k: (float(v) if math.isfinite(v) else None) for k, v in values.items()}
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise ESRGANError(f"{path}: cannot write ({exc.strerror or exc})") from None

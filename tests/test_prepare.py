@@ -49,16 +49,26 @@ def inputs(tmp_path: Path) -> tuple[Path, dict[str, np.ndarray]]:
     return folder, images
 
 
-def test_outputs_are_crops_and_their_matlab_bicubic(tmp_path: Path, inputs) -> None:
+def test_lr_sub_images_are_cut_from_the_lr_of_the_whole_image(tmp_path: Path, inputs) -> None:
+    """As BasicSR's extract_subimages.py run on DIV2K's HR and on its LR made from whole images."""
     folder, images = inputs
     out = tmp_path / "out"
     summary = prepare_subimages(folder, out, crop=48, step=24, scale=4)
-    photo = images["photo"]
-    expected = [photo[t : t + 48, l : l + 48] for t in (0, 24, 48, 52) for l in (0, 22)]
-    for index, hr in enumerate(expected, start=1):
+    photo = images["photo"][:100, :68]  # mod-cropped to the scale first
+    whole_lr = imresize(photo, 0.25)
+    boxes = [(t, l) for t in (0, 24, 48, 52) for l in (0, 20)]
+    ring = 0
+    for index, (t, l) in enumerate(boxes, start=1):
         name = f"photo_s{index:03d}.png"
+        hr = photo[t : t + 48, l : l + 48]
         np.testing.assert_array_equal(_read(out / "hr" / name), hr)
-        np.testing.assert_array_equal(_read(out / "lr_x4" / name), imresize(hr, 0.25))
+        lr = _read(out / "lr_x4" / name)
+        np.testing.assert_array_equal(lr, whole_lr[t // 4 : t // 4 + 12, l // 4 : l // 4 + 12])
+        # the old way (the LR of each HR sub-image) differs only in a ring of 3 px, at inner edges
+        alone = imresize(hr, 0.25)
+        np.testing.assert_array_equal(lr[3:-3, 3:-3], alone[3:-3, 3:-3])
+        ring += int(np.any(lr != alone))
+    assert ring >= 6  # most sub-images have an edge inside the image, where the two LRs differ
     gray = np.repeat(images["gray"][:28, :24, None], 3, axis=2)  # mod-cropped to 4, RGB
     np.testing.assert_array_equal(_read(out / "hr" / "gray_s001.png"), gray)
     np.testing.assert_array_equal(_read(out / "lr_x4" / "gray_s001.png"), imresize(gray, 0.25))
@@ -68,15 +78,28 @@ def test_outputs_are_crops_and_their_matlab_bicubic(tmp_path: Path, inputs) -> N
     assert not summary.failed
 
 
-def test_several_scales_and_mod_crop(tmp_path: Path, inputs) -> None:
+def test_several_scales(tmp_path: Path, inputs) -> None:
     folder, images = inputs
     out = tmp_path / "out"
-    prepare_subimages(folder, out, crop=50, step=50, lr_scales=[2, 3])
-    hr = _read(out / "hr" / "photo_s001.png")
-    np.testing.assert_array_equal(hr, images["photo"][:48, :48])  # 50 cut to a multiple of lcm(2, 3)
-    assert _read(out / "lr_x2" / "photo_s001.png").shape == (24, 24, 3)
-    np.testing.assert_array_equal(_read(out / "lr_x3" / "photo_s001.png"), imresize(hr, 1 / 3))
+    prepare_subimages(folder, out, crop=48, step=48, lr_scales=[2, 3])
+    photo = images["photo"][:96, :66]  # mod-cropped to lcm(2, 3)
+    np.testing.assert_array_equal(_read(out / "hr" / "photo_s001.png"), photo[:48, :48])
+    np.testing.assert_array_equal(_read(out / "lr_x2" / "photo_s001.png"), imresize(photo, 1 / 2)[:24, :24])
+    np.testing.assert_array_equal(_read(out / "lr_x3" / "photo_s001.png"), imresize(photo, 1 / 3)[:16, :16])
     assert not (out / "lr_x4").exists()
+
+
+def test_crop_and_step_that_are_not_multiples_of_the_scale_are_refused(
+    tmp_path: Path, inputs, capsys
+) -> None:
+    folder, _ = inputs
+    out = tmp_path / "out"
+    assert main(["prepare", str(folder), "-o", str(out), "--crop", "18", "--step", "16", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "crop 18" in err and "16 or 20" in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    with pytest.raises(ESRGANError, match=r"step 50 .* 48 or 54"):
+        prepare_subimages(folder, out, crop=48, step=50, lr_scales=[2, 3])
 
 
 def test_rerun_skips_and_force_overwrites(tmp_path: Path, inputs) -> None:

@@ -94,7 +94,10 @@ class BrightnessResult:
 
 
 def match_to_hr(sr_files: Sequence[Path], hr_files: Sequence[Path]) -> list[tuple[Path, Path]]:
-    """Pairs (sr, hr): same stem, or the HR stem followed by '_' or '-' and a tag ('baboon_ESRGAN')."""
+    """Pairs (sr, hr): same stem, or the HR stem followed by '_' or '-' and a tag ('baboon_ESRGAN').
+
+    Files with no match are left out; `analyze_brightness` refuses them (see `unmatched`).
+    """
     by_stem = {p.stem: p for p in hr_files}
     pairs = []
     for sr in sr_files:
@@ -107,16 +110,32 @@ def match_to_hr(sr_files: Sequence[Path], hr_files: Sequence[Path]) -> list[tupl
     return pairs
 
 
+# An SR image may lack up to this many right/bottom pixels of its ground truth: the HR was
+# mod-cropped to the scale (at most x8) before its LR was made. Anything else is another image.
+MAX_MOD_CROP = 7
+
+
+def check_pair_size(sr_path: Path, sr_hw: tuple[int, int], hr_path: Path, hr_hw: tuple[int, int]) -> None:
+    dh, dw = hr_hw[0] - sr_hw[0], hr_hw[1] - sr_hw[1]
+    if not (0 <= dh <= MAX_MOD_CROP and 0 <= dw <= MAX_MOD_CROP):
+        raise ESRGANError(
+            f"{sr_path} is {sr_hw[1]}x{sr_hw[0]} but its ground truth {hr_path} is {hr_hw[1]}x{hr_hw[0]}: "
+            f"an SR result must have the ground truth's size (or up to {MAX_MOD_CROP} px less, mod-cropped)"
+        )
+
+
 def analyze_brightness(
     sr_dirs: Mapping[str, str | Path], hr_dir: str | Path, *, sigma: float = 2.0
 ) -> BrightnessResult:
     """Histograms and distances for each SR folder (label -> folder) against the HR folder.
 
-    Only images present in both are used; each pair is cropped to its common top-left part (SR of an
-    LR made from an HR whose size is not a multiple of the scale lacks the right/bottom edge).
+    Every SR image must match a ground-truth image by name and have its size, or be at most
+    `MAX_MOD_CROP` pixels smaller (SR of an LR made from a mod-cropped HR); the pair is then cut to
+    its common top-left part. Anything else is refused, before any image is decoded.
     """
     from esrgan.data.folders import list_images
     from esrgan.data.image_io import read_image
+    from esrgan.data.pixels import image_size
 
     if sigma < 0:
         raise ESRGANError(f"sigma must be >= 0, got {sigma}")
@@ -125,9 +144,17 @@ def analyze_brightness(
     hr_counts_cache: dict[tuple[Path, int, int], tuple[np.ndarray, tuple[int, int]]] = {}
     per_label: dict[str, tuple[np.ndarray, np.ndarray, int]] = {}
     for label, folder in sr_dirs.items():
-        pairs = match_to_hr(list_images(folder, f"SR ({label})"), hr_files)
-        if not pairs:
-            raise ESRGANError(f"no image in {folder} matches an image of {hr_dir} by name")
+        sr_files = list_images(folder, f"SR ({label})")
+        pairs = match_to_hr(sr_files, hr_files)
+        unmatched = sorted(set(sr_files) - {sr for sr, _ in pairs})
+        if unmatched:
+            names = ", ".join(p.name for p in unmatched[:3]) + (" ..." if len(unmatched) > 3 else "")
+            raise ESRGANError(
+                f"{len(unmatched)} of {len(sr_files)} image(s) in {folder} match no ground truth in {hr_dir} "
+                f"by name: {names}"
+            )
+        for sr_path, hr_path in pairs:
+            check_pair_size(sr_path, image_size(sr_path), hr_path, image_size(hr_path))
         sr_counts = np.zeros(LEVELS)
         hr_counts = np.zeros(LEVELS)
         for sr_path, hr_path in pairs:

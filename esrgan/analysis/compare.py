@@ -15,12 +15,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from esrgan.analysis.pairs import iter_pairs, score, super_resolve
-from esrgan.analysis.report import CropBox, cut, fit_crop, most_detailed_crop
+from esrgan.analysis.report import CropBox, cut, most_detailed_crop
 from esrgan.errors import ESRGANError
+from esrgan.evaluation import (
+    BICUBIC,
+    REPORT_KEYS,
+    aggregate,
+    dataset_pairs,
+    hr_sizes,
+    model_runner,
+    open_benchmark,
+    report_metrics,
+    report_row,
+    run_pairs,
+)
 from esrgan.inference.interpolation import ModelOrPath, resolve_model
+from esrgan.metrics.table import NOT_AVAILABLE
 
-BICUBIC = "bicubic"
 GROUND_TRUTH = "ground truth"
 
 
@@ -39,15 +50,14 @@ class ComparisonResult:
     scale: int
     images: list[ImageComparison] = field(default_factory=list)  # the first grid_images images
     per_image: list[dict[str, Any]] = field(default_factory=list)  # every image x label
+    hr_dir: str = ""
 
     def averages(self) -> list[dict[str, Any]]:
         rows = []
         for label in self.labels:
             mine = [r for r in self.per_image if r["model"] == label]
             row: dict[str, Any] = {"model": label, "images": len(mine)}
-            for metric in ("rmse_y", "psnr_y", "ssim_y", "niqe", "pi"):
-                values = [r[metric] for r in mine if r.get(metric) is not None]
-                row[metric] = float(np.mean(values)) if values else None
+            row.update({key: aggregate(mine, key) for key in REPORT_KEYS})
             rows.append(row)
         return rows
 
@@ -64,63 +74,86 @@ def compare_models(
     ma_model: Any = None,
     ensemble: bool = False,
     back_projection: int = 0,
-    tile: int | None = None,
+    tile: int | str | None = "auto",
+    tile_overlap: int | None = None,
     device: str | torch.device | None = None,
     progress: Callable[[str], None] | None = None,
 ) -> ComparisonResult:
     """Run each model (label -> module or checkpoint path) on the folder and collect crops and scores.
 
-    All models must have the same scale. `crop` is in HR pixels (clipped to each image); without it
-    the most detailed `crop_size` square of each ground-truth image is used.
+    All models must have the same scale. `crop` is in HR pixels and must lie inside every image
+    (checked before any work); without it the most detailed `crop_size` square of each ground-truth
+    image is used. Models run through the tiled `esrgan.upscale` (`tile`, default "auto").
     """
     from esrgan.inference.wrapped import with_test_time_options
+    from esrgan.metrics.perceptual_index import resolve_ma_model
+    from esrgan.models.descriptor import describe
 
     if not models:
         raise ESRGANError("no models to compare")
     if BICUBIC in models or GROUND_TRUTH in models:
         raise ESRGANError(f"model labels {BICUBIC!r} and {GROUND_TRUTH!r} are reserved")
+    if ma_model is not None:
+        ma_model = resolve_ma_model(ma_model)
     nets = {}
     for label, model in models.items():
         net, _ = resolve_model(model)
         if device is not None:
             net = net.to(device)
         nets[label] = with_test_time_options(net.eval(), ensemble=ensemble, back_projection=back_projection)
-    scales = {label: int(getattr(net, "scale", 0)) for label, net in nets.items()}
-    if len(set(scales.values())) != 1 or min(scales.values()) < 1:
+    scales = {label: describe(net).scale for label, net in nets.items()}
+    if len(set(scales.values())) != 1:
         raise ESRGANError(f"models to compare must share one scale, got {scales}")
     scale = next(iter(scales.values()))
+    dataset = open_benchmark(hr_dir, lr_dir, scale)
+    if crop is not None:
+        check_crop_inside(crop, hr_sizes(dataset))
 
-    def run(net: torch.nn.Module, lr: np.ndarray) -> np.ndarray:
-        if tile:
-            from esrgan.inference.upscale import upscale
+    runners = {GROUND_TRUTH: lambda pair: pair.hr, BICUBIC: lambda pair: pair.bicubic(scale)}
+    runners.update(
+        {label: model_runner(net, tile=tile, tile_overlap=tile_overlap) for label, net in nets.items()}
+    )
+    metrics = report_metrics(use_niqe, ma_model)
+    result = ComparisonResult(labels=list(runners), scale=scale, hr_dir=str(hr_dir))
 
-            return upscale(net, lr, tile=tile)
-        return super_resolve(net, lr)
-
-    result = ComparisonResult(labels=[GROUND_TRUTH, BICUBIC, *nets], scale=scale)
-    for pair in iter_pairs(hr_dir, lr_dir, scale):
-        if progress is not None:
-            progress(pair.name)
-        outputs = {GROUND_TRUTH: pair.hr, BICUBIC: pair.bicubic(scale)}
-        for label, net in nets.items():
-            with torch.no_grad():
-                outputs[label] = pair.quantise(run(net, pair.lr_float))
-        metrics = {}
-        for label, sr in outputs.items():
-            metrics[label] = score(sr, pair.hr, scale, use_niqe=use_niqe, ma_model=ma_model)
-            result.per_image.append({"image": pair.name, "model": label, **metrics[label]})
+    def collect(pair, outputs, scores) -> None:
+        rows = {label: report_row(scores[label]) for label in outputs}
+        result.per_image.extend({"image": pair.name, "model": label, **row} for label, row in rows.items())
         if len(result.images) < grid_images:
-            h, w = pair.hr.shape[:2]
-            box = fit_crop(crop, h, w) if crop is not None else most_detailed_crop(pair.hr, crop_size)
+            box = crop if crop is not None else most_detailed_crop(pair.hr, crop_size)
             crops = {label: cut(image, box) for label, image in outputs.items()}
-            result.images.append(ImageComparison(pair.name, box, pair.hr, crops, metrics))
+            result.images.append(ImageComparison(pair.name, box, pair.hr, crops, rows))
+
+    def step(name: str, label: Any) -> None:
+        if progress is not None and label == GROUND_TRUTH:
+            progress(name)
+
+    run_pairs(
+        runners,
+        dataset_pairs(dataset),
+        metrics,
+        crop_border=scale,
+        ma_model=ma_model,
+        on_image=collect,
+        progress=step,
+    )
     return result
+
+
+def check_crop_inside(crop: CropBox, sizes: Mapping[str, tuple[int, int]]) -> None:
+    """An ESRGANError naming the first image (mod-cropped HR size) that the crop does not fit in."""
+    for name, (h, w) in sizes.items():
+        if crop.left + crop.width > w or crop.top + crop.height > h:
+            raise ESRGANError(
+                f"--crop {crop.left},{crop.top},{crop.width},{crop.height} (LEFT,TOP,WIDTH,HEIGHT) "
+                f"reaches outside {name} ({w}x{h} after cropping to the scale)"
+            )
 
 
 def caption(metrics: Mapping[str, Any], perception: str) -> str:
     """'PSNR dB / NIQE' under a crop, as in the paper's figures ('inf dB' for the ground truth)."""
     value = metrics.get(perception)
-    tail = "-" if value is None else f"{value:.2f}"
+    tail = NOT_AVAILABLE if value is None else f"{value:.2f}"
     psnr = metrics["psnr_y"]
     head = "inf" if not np.isfinite(psnr) else f"{psnr:.2f}"
     return f"{head} dB / {perception.upper()} {tail}"

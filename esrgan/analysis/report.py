@@ -12,14 +12,15 @@ import html
 import io
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
+from esrgan.atomic import write_bytes_atomic, write_text_atomic
 from esrgan.errors import ESRGANError
+from esrgan.metrics.table import format_value, metric
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -36,7 +37,7 @@ RANDOM_VGG_NOTICE = (
 
 def write_text(path: str | os.PathLike, text: str) -> None:
     """Write a text file atomically (temp file in the same folder, then rename)."""
-    _write_atomic(Path(path), text.encode("utf-8"))
+    write_text_atomic(path, text)
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -60,27 +61,6 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_image(path, to_uint8(image))
-
-
-def prepare_output_dir(path: str | os.PathLike) -> Path:
-    """The report folder, created if needed; an ESRGANError if it is a file."""
-    out = Path(path)
-    if out.exists() and not out.is_dir():
-        raise ESRGANError(f"report output {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _jsonable(obj: Any) -> Any:
@@ -224,7 +204,7 @@ def new_figure(width: float, height: float) -> Figure:
 def save_figure(fig: Figure, path: str | os.PathLike) -> None:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
-    _write_atomic(Path(path), buffer.getvalue())
+    write_bytes_atomic(path, buffer.getvalue())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,15 +239,9 @@ def html_page(title: str, sections: Iterable[str], *, notices: Sequence[str] = (
     )
 
 
-METRIC_FORMATS = {"rmse_y": ".3f", "psnr_y": ".2f", "ssim_y": ".4f", "niqe": ".3f", "pi": ".3f"}
-
-
-def html_table(
-    rows: Sequence[Mapping[str, Any]],
-    columns: Sequence[str] | None = None,
-    formats: Mapping[str, str] = METRIC_FORMATS,
-) -> str:
-    """A table of dict rows; text left-aligned, floats with `formats[column]` (default 4 significant)."""
+def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """A table of dict rows: text left-aligned, metric columns with the digits of the metric table
+    ("n/a" where not computed), other floats with 4 significant digits."""
     columns = list(columns or dict.fromkeys(k for row in rows for k in row))
     head = "".join(f"<th>{esc(c)}</th>" for c in columns)
     body = []
@@ -275,14 +249,24 @@ def html_table(
         cells = []
         for c in columns:
             value = row.get(c)
-            if isinstance(value, (float, np.floating)):
-                cells.append(f"<td>{float(value):{formats.get(c, '.4g')}}</td>")
+            if _is_metric(c) and (value is None or isinstance(value, (float, np.floating))):
+                cells.append(f"<td>{format_value(None if value is None else float(value), c)}</td>")
+            elif isinstance(value, (float, np.floating)):
+                cells.append(f"<td>{float(value):.4g}</td>")
             elif isinstance(value, (int, np.integer)) and not isinstance(value, bool):
                 cells.append(f"<td>{value}</td>")
             else:
                 cells.append(f'<td class="label">{esc("" if value is None else value)}</td>')
         body.append("<tr>" + "".join(cells) + "</tr>")
     return f"<table>\n<tr>{head}</tr>\n" + "\n".join(body) + "\n</table>"
+
+
+def _is_metric(column: str) -> bool:
+    try:
+        metric(column)
+    except KeyError:
+        return False
+    return True
 
 
 def html_figure(src: str, caption: str, *, width: int | None = None) -> str:

@@ -12,15 +12,28 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
-from esrgan.analysis.pairs import BenchmarkPair, iter_pairs, score, super_resolve
 from esrgan.errors import ESRGANError
+from esrgan.evaluation import (
+    REPORT_KEYS,
+    BenchmarkPair,
+    Runner,
+    aggregate,
+    check_niqe_possible,
+    dataset_pairs,
+    open_benchmark,
+    report_metrics,
+    report_row,
+    run_pairs,
+    super_resolve,
+)
+from esrgan.inference.back_projection import back_project
 from esrgan.inference.interpolation import (
     ModelOrPath,
     interpolate,
@@ -29,14 +42,14 @@ from esrgan.inference.interpolation import (
     validate_alpha,
 )
 
-METHODS = ("network", "image")
-METRICS = ("rmse_y", "psnr_y", "ssim_y", "niqe", "pi")
-_ALPHA_DECIMALS = 6  # alphas are rounded to this many decimals so 0.1 * 3 prints as 0.3
-
-# Called with (pair, {(method, alpha): uint8 output}, {(method, alpha): metrics}) after each image.
+# Called with (pair, {(method, alpha): integer output}, {(method, alpha): report metrics}) per image.
 ImageCallback = Callable[
     [BenchmarkPair, dict[tuple[str, float], np.ndarray], dict[tuple[str, float], dict]], None
 ]
+
+METHODS = ("network", "image")
+METRICS = REPORT_KEYS
+_ALPHA_DECIMALS = 6  # alphas are rounded to this many decimals so 0.1 * 3 prints as 0.3
 
 
 def parse_alphas(spec: str) -> list[float]:
@@ -80,11 +93,12 @@ class SweepPoint:
     method: str  # "network", "image" or "bicubic"
     alpha: float | None
     images: int
-    rmse_y: float
+    rmse_y: float  # mean of the per-image values (as before)
     psnr_y: float
     ssim_y: float
     niqe: float | None
     pi: float | None = None
+    pirm_rmse_y: float | None = None  # the set's RMSE as PIRM 2018: sqrt of the mean per-image MSE
 
     @property
     def label(self) -> str:
@@ -118,81 +132,99 @@ def perception_distortion_sweep(
     ensemble: bool = False,
     back_projection: int = 0,
     include_bicubic: bool = True,
-    tile: int | None = None,
+    tile: int | str | None = "auto",
+    tile_overlap: int | None = None,
     device: str | torch.device | None = None,
     on_image: ImageCallback | None = None,
     progress: Callable[[str], None] | None = None,
+    need_perception: bool = False,
 ) -> SweepResult:
     """Score network and image interpolation at every alpha on the images of `hr_dir`.
 
     The LR inputs come from `lr_dir` (matched by name) or the MATLAB bicubic of the HR images.
-    `ensemble` (x8 self-ensemble) applies to every forward pass, `back_projection` iterations to
-    every final output (after the pixel blend for image interpolation). `tile` (LR pixels) runs the
-    models through the tiled `esrgan.upscale` (outputs then clipped to [0, 1] before blending);
-    by default each image is one forward pass. `on_image` receives each image's outputs, e.g. to
-    cut crops for a report.
+    Every forward pass goes through the tiled `esrgan.upscale` (`tile`, default "auto"); `ensemble`
+    (x8 self-ensemble) applies to each of them, `back_projection` iterations to every final output
+    (after the pixel blend for image interpolation, which blends the two outputs as float images
+    in [0, 1] before they are rounded). `on_image` receives each image's outputs (keys
+    `(method, alpha)`), e.g. to cut crops for a report. With `need_perception` (for the plot) it
+    checks before any work that a perceptual score can be computed: NIQE on at least one image
+    (two 96x96 blocks), or Ma's model.
     """
-    from esrgan.inference.back_projection import back_project
     from esrgan.inference.wrapped import with_test_time_options
+    from esrgan.metrics.perceptual_index import resolve_ma_model
+    from esrgan.models.descriptor import describe
 
     alphas = sorted({round(validate_alpha(a), _ALPHA_DECIMALS) + 0.0 for a in alphas})
     if not alphas:
         raise ESRGANError("no alphas to sweep")
+    if ma_model is not None:
+        ma_model = resolve_ma_model(ma_model)
+    if need_perception and not use_niqe and ma_model is None:
+        raise ESRGANError("no perceptual score to plot: NIQE is skipped and no Ma model was given")
     psnr_net, psnr_source = resolve_model(psnr_model)  # load files once, not once per alpha
     gan_net, gan_source = resolve_model(gan_model)
     nets = {alpha: interpolate(psnr_net, gan_net, alpha) for alpha in _with_endpoints(alphas)}
+    scale = describe(nets[0.0]).scale
+    dataset = open_benchmark(hr_dir, lr_dir, scale)
+    if need_perception and ma_model is None:
+        check_niqe_possible(dataset, scale)
     if device is not None:
         nets = {a: n.to(device) for a, n in nets.items()}
-    scale = int(getattr(nets[0.0], "scale", 0))
-    if scale < 1:
-        raise ESRGANError(f"cannot tell the scale of {type(nets[0.0]).__name__}")
     nets = {a: with_test_time_options(n, ensemble=ensemble) for a, n in nets.items()}
-
-    def run_model(net: torch.nn.Module, lr: np.ndarray) -> np.ndarray:
-        if tile:
-            from esrgan.inference.upscale import upscale
-
-            return upscale(net, lr, tile=tile)
-        return super_resolve(net, lr)
+    raw = _RawOutputs(nets, tile, tile_overlap)
 
     def finish(sr: np.ndarray, pair: BenchmarkPair) -> np.ndarray:
-        lr = pair.lr_float
         if back_projection:
+            lr = pair.lr.astype(np.float32) / np.float32(np.iinfo(pair.lr.dtype).max)
             as_tensor = torch.from_numpy(np.ascontiguousarray(sr)).permute(2, 0, 1)[None]
-            lr_tensor = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)[None]
+            lr_tensor = torch.from_numpy(lr).permute(2, 0, 1)[None]
             sr = back_project(as_tensor, lr_tensor, back_projection)[0].permute(1, 2, 0).numpy()
         return pair.quantise(sr)
 
-    per_image: list[dict[str, Any]] = []
-    for pair in iter_pairs(hr_dir, lr_dir, scale):
-        if progress is not None:
-            progress(pair.name)
-        lr = pair.lr_float
-        raw = {alpha: run_model(net, lr) for alpha, net in nets.items()}
-        outputs: dict[tuple[str, float], np.ndarray] = {}
-        metrics: dict[tuple[str, float], dict] = {}
-        for alpha in alphas:
-            outputs["network", alpha] = finish(raw[alpha], pair)
-            if alpha in (0.0, 1.0):
-                outputs["image", alpha] = outputs["network", alpha]
-            else:
-                blend = interpolate_images(raw[0.0].astype(np.float64), raw[1.0].astype(np.float64), alpha)
-                outputs["image", alpha] = finish(blend, pair)
-        for key, sr in outputs.items():
-            same = key[0] == "image" and key[1] in (0.0, 1.0)
-            metrics[key] = (
-                dict(metrics["network", key[1]])
-                if same
-                else score(sr, pair.hr, scale, use_niqe=use_niqe, ma_model=ma_model)
-            )
-            per_image.append({"image": pair.name, "method": key[0], "alpha": key[1], **metrics[key]})
-        if include_bicubic:
-            values = score(pair.bicubic(scale), pair.hr, scale, use_niqe=use_niqe, ma_model=ma_model)
-            per_image.append({"image": pair.name, "method": "bicubic", "alpha": None, **values})
+    def plain(alpha: float) -> Runner:  # alpha 0 or 1: one array for both methods, measured once
+        return lambda pair: raw.finished(pair, alpha, finish)
+
+    def network(alpha: float) -> Runner:
+        return plain(alpha) if alpha in (0.0, 1.0) else lambda pair: finish(raw(pair, alpha), pair)
+
+    def image(alpha: float) -> Runner:
+        if alpha in (0.0, 1.0):
+            return plain(alpha)
+        return lambda pair: finish(
+            interpolate_images(raw(pair, 0.0).astype(np.float64), raw(pair, 1.0).astype(np.float64), alpha),
+            pair,
+        )
+
+    runners: dict[Hashable, Runner] = {("network", a): network(a) for a in alphas}
+    runners.update({("image", a): image(a) for a in alphas})
+    if include_bicubic:
+        runners["bicubic", None] = lambda pair: pair.bicubic(scale)
+    metrics = report_metrics(use_niqe, ma_model)
+
+    def each_image(pair: BenchmarkPair, outputs: dict, scores: dict) -> None:
         if on_image is not None:
-            on_image(pair, outputs, metrics)
-    if not per_image:
-        raise ESRGANError(f"no images in {hr_dir}")
+            keys = [k for k in outputs if k[0] != "bicubic"]
+            on_image(pair, {k: outputs[k] for k in keys}, {k: report_row(scores[k]) for k in keys})
+
+    def step(name: str, label: Hashable) -> None:
+        if progress is not None and label == next(iter(runners)):
+            progress(name)
+
+    scores = run_pairs(
+        runners,
+        dataset_pairs(dataset),
+        metrics,
+        crop_border=scale,
+        ma_model=ma_model,
+        on_image=each_image,
+        progress=step,
+    )
+    per_image = [
+        {"image": image_name, "method": key[0], "alpha": key[1], **report_row(values)}
+        for image_name in scores.images
+        for key, by_image in scores.values.items()
+        for values in [by_image[image_name]]
+    ]
     settings = {
         "psnr_model": psnr_source,
         "gan_model": gan_source,
@@ -203,8 +235,37 @@ def perception_distortion_sweep(
         "back_projection": back_projection,
         "tile": tile,
         "crop_border": scale,
+        "plot_distortion": "pirm_rmse_y: sqrt of the mean per-image MSE on Y (PIRM 2018)",
     }
     return SweepResult(alphas, scale, _average(per_image), per_image, settings)
+
+
+class _RawOutputs:
+    """The float outputs of each alpha's network for the current image, each computed once."""
+
+    def __init__(self, nets: dict[float, torch.nn.Module], tile: int | str | None, tile_overlap: int | None):
+        self.nets, self.tile, self.tile_overlap = nets, tile, tile_overlap
+        self.image: str | None = None
+        self.cache: dict[tuple[str, float], np.ndarray] = {}
+
+    def _for(self, pair: BenchmarkPair) -> None:
+        if pair.name != self.image:
+            self.image, self.cache = pair.name, {}
+
+    def __call__(self, pair: BenchmarkPair, alpha: float) -> np.ndarray:
+        self._for(pair)
+        if ("raw", alpha) not in self.cache:
+            self.cache["raw", alpha] = super_resolve(
+                self.nets[alpha], pair.lr, tile=self.tile, tile_overlap=self.tile_overlap, float_output=True
+            )
+        return self.cache["raw", alpha]
+
+    def finished(self, pair: BenchmarkPair, alpha: float, finish: Callable) -> np.ndarray:
+        """The final output of a plain model (alpha 0 or 1), one array shared by both methods."""
+        self._for(pair)
+        if ("final", alpha) not in self.cache:
+            self.cache["final", alpha] = finish(self(pair, alpha), pair)
+        return self.cache["final", alpha]
 
 
 def _with_endpoints(alphas: list[float]) -> list[float]:
@@ -218,11 +279,16 @@ def _average(per_image: list[dict[str, Any]]) -> list[SweepPoint]:
         groups.setdefault((row["method"], row["alpha"]), []).append(row)
     points = []
     for (method, alpha), rows in groups.items():
-        means = {}
-        for metric in METRICS:
-            values = [r[metric] for r in rows if r[metric] is not None]
-            means[metric] = float(np.mean(values)) if values else None
-        points.append(SweepPoint(method=method, alpha=alpha, images=len(rows), **means))
+        means = {key: aggregate(rows, key) for key in METRICS}
+        points.append(
+            SweepPoint(
+                method=method,
+                alpha=alpha,
+                images=len(rows),
+                **means,
+                pirm_rmse_y=aggregate(rows, "rmse_y", "pirm"),
+            )
+        )
     order = {"network": 0, "image": 1, "bicubic": 2}
     return sorted(points, key=lambda p: (order.get(p.method, 3), p.alpha if p.alpha is not None else -1.0))
 
@@ -238,11 +304,12 @@ def plot_perception_distortion(
     each point labelled with its alpha. Returns the perceptual metric used."""
     from esrgan.analysis.report import new_figure, save_figure
 
-    perception = "pi" if all(p.pi is not None for p in result.points) else "niqe"
-    if any(getattr(p, perception) is None for p in result.points):
-        raise ESRGANError("no perceptual score to plot (NIQE was skipped and no Ma model was given)")
+    perception = perception_metric(result)
+    if all(getattr(p, perception) is None for p in result.points):
+        raise ESRGANError(f"no {perception.upper()} to plot: no output had a score (flat images?)")
+    x_key = "pirm_rmse_y" if distortion == "rmse_y" else distortion  # the set's RMSE as PIRM 2018
     names = {
-        "rmse_y": "RMSE (Y)",
+        "rmse_y": "RMSE (Y, sqrt of mean MSE)",
         "psnr_y": "PSNR-Y (dB)",
         "ssim_y": "SSIM-Y",
         "niqe": "NIQE",
@@ -255,8 +322,8 @@ def plot_perception_distortion(
         "image": ("#4c72b0", "s", "image interpolation"),
     }
     for method, (colour, marker, label) in styles.items():
-        curve = result.curve(method)
-        xs = [getattr(p, distortion) for p in curve]
+        curve = [p for p in result.curve(method) if getattr(p, perception) is not None]
+        xs = [getattr(p, x_key) for p in curve]
         ys = [getattr(p, perception) for p in curve]
         ax.plot(xs, ys, color=colour, marker=marker, linewidth=1.6, markersize=6, label=label)
         for p, x, y in zip(curve, xs, ys, strict=True):
@@ -265,8 +332,8 @@ def plot_perception_distortion(
                 f"{p.alpha:g}", (x, y), xytext=offset, textcoords="offset points", fontsize=8, color=colour
             )
     for p in result.points:
-        if p.method == "bicubic":
-            ax.plot(getattr(p, distortion), getattr(p, perception), "k^", markersize=7, label="bicubic")
+        if p.method == "bicubic" and getattr(p, perception) is not None:
+            ax.plot(getattr(p, x_key), getattr(p, perception), "k^", markersize=7, label="bicubic")
     if distortion == "rmse_y":  # PIRM 2018 regions, where they fall inside the plotted range
         low, high = ax.get_xlim()
         for bound, name in ((11.5, "R1"), (12.5, "R2"), (16.0, "R3")):
@@ -284,6 +351,11 @@ def plot_perception_distortion(
     ax.legend(fontsize=8)
     save_figure(fig, path)
     return perception
+
+
+def perception_metric(result: SweepResult) -> str:
+    """The perceptual score a sweep's report shows: PI where it was computed, else NIQE."""
+    return "pi" if any(p.pi is not None for p in result.points) else "niqe"
 
 
 def safe_name(text: str) -> str:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from esrgan.cli.options import add_device
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="analysis", metavar="ANALYSIS", required=True)
@@ -23,8 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--random-vgg", action="store_true", help="use RANDOM VGG19 weights (only to try the command)"
     )
     sp.add_argument("--feature-layer", default="conv5_4", help="layer whose feature maps are drawn (conv5_4)")
-    sp.add_argument("--device", default="cpu", help="torch device (cpu, cuda, cuda:1, ...)")
+    add_device(sp)
     sp.add_argument("-o", "--output", help="report folder (default: sparsity_<image name>)")
+    sp.add_argument("--force", action="store_true", help="replace an existing report folder")
 
     br = sub.add_parser(
         "brightness",
@@ -41,6 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     br.add_argument("--labels", nargs="+", help="a name per --sr folder (default: the folder names)")
     br.add_argument("--sigma", type=float, default=2.0, help="Gaussian smoothing in grey levels (default 2)")
     br.add_argument("-o", "--output", default="brightness", help="report folder (default: ./brightness)")
+    br.add_argument("--force", action="store_true", help="replace an existing report folder")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,10 +57,10 @@ def _run_sparsity(args: argparse.Namespace) -> int:
     import sys
     from pathlib import Path
 
-    import torch
-
-    from esrgan.analysis.report import RANDOM_VGG_NOTICE, prepare_output_dir, write_csv, write_json
+    from esrgan.analysis.report import RANDOM_VGG_NOTICE, write_csv, write_json
     from esrgan.analysis.sparsity import activation_sparsity, make_extractor, plot_feature_maps, plot_sparsity
+    from esrgan.atomic import atomic_directory
+    from esrgan.cli.options import resolve_device
     from esrgan.data.image_io import read_image
     from esrgan.errors import ESRGANError
     from esrgan.losses.vgg19 import vgg19_layer_index
@@ -66,9 +70,9 @@ def _run_sparsity(args: argparse.Namespace) -> int:
     vgg19_layer_index(args.feature_layer)
     image_path = Path(args.image)
     pixels = read_image(image_path).pixels
-    out = prepare_output_dir(args.output or f"sparsity_{image_path.stem}")
+    output = args.output or f"sparsity_{image_path.stem}"
     extractor = make_extractor(weights_path=args.vgg_weights, random_init=args.random_vgg).to(
-        torch.device(args.device)
+        resolve_device(args.device)
     )
     if extractor.is_random:
         print(f"WARNING: {RANDOM_VGG_NOTICE}", file=sys.stderr)
@@ -83,27 +87,28 @@ def _run_sparsity(args: argparse.Namespace) -> int:
     print(f"after VGG19-54 (relu5_4): {100 * last.active_after:.2f}% activated (paper, 'baboon': 11.17%)")
 
     tag = " [RANDOM VGG19 WEIGHTS]" if extractor.is_random else ""
-    title = f"VGG19 activation sparsity: {image_path.name}{tag}"
-    plot_sparsity(results, out / "sparsity.png", title=title)
-    plot_feature_maps(
-        pixels,
-        extractor,
-        args.feature_layer,
-        out / f"feature_maps_{args.feature_layer}.png",
-        title=f"{image_path.name}: {args.feature_layer} before/after ReLU{tag}",
-    )
-    rows = [r.as_row() for r in results]
-    write_csv(out / "sparsity.csv", rows)
-    write_json(
-        out / "sparsity.json",
-        {
-            "image": str(image_path),
-            "vgg_weights": extractor.weights_source,
-            "random_vgg": extractor.is_random,
-            "layers": rows,
-        },
-    )
-    print(f"wrote {out / 'sparsity.png'}, feature maps, CSV and JSON in {out}")
+    with atomic_directory(output, replace=args.force) as out:
+        title = f"VGG19 activation sparsity: {image_path.name}{tag}"
+        plot_sparsity(results, out / "sparsity.png", title=title)
+        plot_feature_maps(
+            pixels,
+            extractor,
+            args.feature_layer,
+            out / f"feature_maps_{args.feature_layer}.png",
+            title=f"{image_path.name}: {args.feature_layer} before/after ReLU{tag}",
+        )
+        rows = [r.as_row() for r in results]
+        write_csv(out / "sparsity.csv", rows)
+        write_json(
+            out / "sparsity.json",
+            {
+                "image": str(image_path),
+                "vgg_weights": extractor.weights_source,
+                "random_vgg": extractor.is_random,
+                "layers": rows,
+            },
+        )
+    print(f"wrote {output}: sparsity.png, feature maps, CSV and JSON")
     return 0
 
 
@@ -111,7 +116,8 @@ def _run_brightness(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from esrgan.analysis.brightness import analyze_brightness, plot_brightness
-    from esrgan.analysis.report import prepare_output_dir, write_csv, write_json
+    from esrgan.analysis.report import write_csv, write_json
+    from esrgan.atomic import atomic_directory
     from esrgan.errors import ESRGANError
 
     labels = args.labels or [Path(d).name or str(d) for d in args.sr]
@@ -120,23 +126,23 @@ def _run_brightness(args: argparse.Namespace) -> int:
     if len(set(labels)) != len(labels):
         raise ESRGANError(f"labels must be distinct, got {labels} (pass --labels)")
     result = analyze_brightness(dict(zip(labels, args.sr, strict=True)), args.hr, sigma=args.sigma)
-    out = prepare_output_dir(args.output)
     print(f"{'results':<24}{'images':>7}{'mean shift':>12}{'EMD':>9}{'L1':>9}")
     for row in result.rows():
         print(
             f"{row['results']:<24}{row['images']:>7}{row['mean_shift']:>+12.3f}{row['emd']:>9.3f}{row['l1']:>9.4f}"
         )
-    plot_brightness(result, out / "brightness.png")
-    write_csv(out / "brightness.csv", result.rows())
-    write_json(
-        out / "brightness.json",
-        {
-            "hr": str(args.hr),
-            "sigma": result.sigma,
-            "distances": result.rows(),
-            "histograms": {k: v.tolist() for k, v in result.histograms.items()},
-            "ground_truth_histogram": result.reference.tolist(),
-        },
-    )
-    print(f"wrote {out / 'brightness.png'}, CSV and JSON in {out}")
+    with atomic_directory(args.output, replace=args.force) as out:
+        plot_brightness(result, out / "brightness.png")
+        write_csv(out / "brightness.csv", result.rows())
+        write_json(
+            out / "brightness.json",
+            {
+                "hr": str(args.hr),
+                "sigma": result.sigma,
+                "distances": result.rows(),
+                "histograms": {k: v.tolist() for k, v in result.histograms.items()},
+                "ground_truth_histogram": result.reference.tolist(),
+            },
+        )
+    print(f"wrote {args.output}: brightness.png, CSV and JSON")
     return 0

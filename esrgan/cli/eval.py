@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from esrgan.cli.options import add_back_projection, add_device, add_ensemble, add_tile, non_negative_int
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
@@ -20,61 +22,53 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--scale", type=int, default=4, help="upscaling factor; must match the models (default 4)"
     )
     parser.add_argument(
-        "--metrics", default="psnr,ssim", help="comma-separated: psnr, ssim, rmse, niqe (default psnr,ssim)"
+        "--metrics",
+        default="psnr,ssim",
+        help="comma-separated: psnr, ssim, rmse, niqe, pi (pi needs --ma-model) (default psnr,ssim)",
     )
     parser.add_argument(
-        "--crop-border", type=int, default=None, help="pixels cropped at each edge (default: scale)"
+        "--aggregate",
+        choices=("mean", "pirm"),
+        default="mean",
+        help="set-level numbers: 'mean' of the per-image values (default), or 'pirm' as PIRM 2018: "
+        "RMSE = sqrt of the mean per-image MSE (PSNR from that MSE), SSIM/NIQE/PI averaged",
+    )
+    parser.add_argument(
+        "--crop-border",
+        type=non_negative_int,
+        default=None,
+        help="pixels cropped at each edge (default: scale)",
     )
     parser.add_argument("--rgb", action="store_true", help="PSNR/SSIM/RMSE on RGB instead of the Y channel")
     parser.add_argument("--per-image", action="store_true", help="also print every image's values")
     parser.add_argument("--out", metavar="PATH_PREFIX", help="write PATH_PREFIX.json, .csv and .md")
-    parser.add_argument("--tile", default="auto", help="tile size in LR pixels, 'auto', or 0 for none")
-    parser.add_argument(
-        "--device", default="auto", help="cpu, cuda, cuda:1, ... (default: cuda if available)"
-    )
+    parser.add_argument("--ma-model", metavar="PATH", help="Ma et al.'s model, for the perceptual index (pi)")
+    add_tile(parser)
+    add_device(parser)
     parser.add_argument("--max-images", type=int, default=None, help="only the first N images (by name)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--back-projection", type=int, default=0, metavar="N", help="back-projection iterations"
-    )
-    parser.add_argument(
-        "--ensemble", action="store_true", help="x8 self-ensemble (flips/rotations, 8x slower)"
-    )
+    add_back_projection(parser)
+    add_ensemble(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    import torch
-
     from esrgan import load_model
+    from esrgan.cli.options import resolve_device
     from esrgan.errors import ESRGANError
     from esrgan.evaluation import BICUBIC, evaluate
     from esrgan.inference.wrapped import with_test_time_options
 
-    if args.back_projection < 0:
-        raise ESRGANError(f"--back-projection must be >= 0, got {args.back_projection}")
-
-    device = args.device
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    tile: int | str | None = args.tile
-    if tile != "auto":
-        try:
-            tile = int(tile) or None
-        except ValueError:
-            raise ESRGANError(f"--tile takes a number of pixels, 'auto' or 0, not {args.tile!r}") from None
-
-    models: dict[str, torch.nn.Module | str] = {}
+    device = resolve_device(args.device)
+    models: dict = {}
     for spec in args.model:
         if spec.lower() == BICUBIC:
             models[BICUBIC] = BICUBIC
             continue
-        name = _unique(Path(spec).stem, models)
-        models[name] = with_test_time_options(
+        models[_unique(Path(spec).stem, models)] = with_test_time_options(
             load_model(spec, device=device), ensemble=args.ensemble, back_projection=args.back_projection
         )
-
     result = evaluate(
         models,
         args.hr,
@@ -83,10 +77,13 @@ def run(args: argparse.Namespace) -> int:
         metrics=args.metrics,
         crop_border=args.crop_border,
         y_channel=not args.rgb,
-        tile=tile,
+        tile=args.tile,
+        tile_overlap=args.tile_overlap,
         device=device,
         progress=not args.quiet,
         max_images=args.max_images,
+        aggregation=args.aggregate,
+        ma_model=args.ma_model,
     )
     print(result.format_table(per_image=args.per_image))
     if args.out:

@@ -106,3 +106,15 @@ def resolve_device(name: str | None):  # -> torch.device; torch is imported only
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ESRGANError(f"device {name!r} requested but CUDA is not available (torch {torch.__version__})")
     return device
+
+
+def forward_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments the report APIs take from `add_tile`, `add_ensemble`,
+    `add_back_projection` and `add_device` (device resolved)."""
+    return {
+        "tile": args.tile,
+        "tile_overlap": args.tile_overlap,
+        "ensemble": args.ensemble,
+        "back_projection": args.back_projection,
+        "device": resolve_device(args.device),
+    }

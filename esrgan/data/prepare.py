@@ -7,10 +7,16 @@ right/bottom edge when the pixels it would otherwise miss are more than `thresh_
 reference's rule; with the default 0 every pixel is covered). An image side shorter than the
 crop gives one position covering that whole side.
 
-Each sub-image is mod-cropped so its sides are multiples of every LR scale, written to
-`OUT/hr/<stem>_sNNN.png`, and its LR made with MATLAB's bicubic in the image's integer class is
-written under the same name to `OUT/lr_x<s>/`. Outputs are RGB (alpha dropped, gray expanded),
-8-bit, or 16-bit for 16-bit inputs.
+As BasicSR does for DIV2K (`scripts/data_preparation/extract_subimages.py` run on the HR folder
+and on the LR folders made from the whole images), the LR sub-images are cut out of the LR of the
+whole image, at `position / s` with size `crop / s`: so the LR pixels near a sub-image's edge come
+from HR pixels outside it, as in the LR a model meets at test time. (Downscaling each HR sub-image
+on its own would change a 3-pixel ring of every LR sub-image at x4, where the bicubic kernel
+reaches past the sub-image's edge.) To make this exact, the whole image is first mod-cropped to a
+multiple of every LR scale, and `crop` and `step` must be multiples of them too (refused
+otherwise, with the nearest valid values). The LR is MATLAB's bicubic in the image's integer
+class. Sub-images go to `OUT/hr/<stem>_sNNN.png` and `OUT/lr_x<s>/<stem>_sNNN.png`. Outputs are
+RGB (alpha dropped, gray expanded), 8-bit, or 16-bit for 16-bit inputs.
 
 Re-running is safe: an output that exists with the same pixels is left alone; one with different
 pixels stops the run unless `force=True`. Writes are atomic. A bad input image is recorded in the
@@ -104,8 +110,8 @@ def prepare_subimages(
     bar = _progress_bar(files, progress)
     for path in bar:
         try:
-            image = _load(path)
-            pieces = list(_cut(image, crop, step, thresh_size, multiple))
+            hr = _mod_cropped(_load(path), multiple)
+            lrs = {s: _downscale(hr, s) for s in lr_scales}  # LR of the whole image, as BasicSR
         except OutputConflictError:
             raise
         except ESRGANError as exc:
@@ -114,13 +120,14 @@ def prepare_subimages(
                 reason = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
                 report(f"skipped {reason}")
             continue
-        for index, hr in enumerate(pieces, start=1):
+        boxes = _boxes(hr.shape[0], hr.shape[1], crop, step, thresh_size)
+        for index, (top, left) in enumerate(boxes, start=1):
             name = f"{path.stem}_s{index:03d}.png"
-            _store(summary, hr_dir / name, hr, force)
+            _store(summary, hr_dir / name, _window(hr, top, left, crop, 1), force)
             for s, folder in lr_dirs.items():
-                _store(summary, folder / name, _downscale(hr, s), force)
+                _store(summary, folder / name, _window(lrs[s], top, left, crop, s), force)
         summary.images += 1
-        summary.subimages += len(pieces)
+        summary.subimages += len(boxes)
     return summary
 
 
@@ -131,8 +138,16 @@ def _check_options(crop: int, step: int, thresh_size: int, lr_scales: tuple[int,
         raise ESRGANError(f"thresh_size must be >= 0, got {thresh_size}")
     if not lr_scales or any(s < 1 for s in lr_scales):
         raise ESRGANError(f"LR scales must be positive integers, got {lr_scales}")
-    if crop < math.lcm(*lr_scales):
-        raise ESRGANError(f"crop {crop} is smaller than the LR scale(s) {lr_scales}")
+    multiple = math.lcm(*lr_scales)
+    for name, value in (("crop", crop), ("step", step)):
+        if value % multiple:
+            low, high = value // multiple * multiple, (value // multiple + 1) * multiple
+            valid = f"{low} or {high}" if low else str(high)
+            raise ESRGANError(
+                f"{name} {value} is not a multiple of the LR scale(s) {', '.join(map(str, lr_scales))}, so "
+                f"the LR sub-images would not line up with the HR ones; use a multiple of {multiple} "
+                f"(e.g. {valid})"
+            )
 
 
 def _load(path: Path) -> np.ndarray:
@@ -141,15 +156,28 @@ def _load(path: Path) -> np.ndarray:
     return load_rgb(path)
 
 
-def _cut(image: np.ndarray, crop: int, step: int, thresh_size: int, multiple: int) -> Iterator[np.ndarray]:
+def _mod_cropped(image: np.ndarray, multiple: int) -> np.ndarray:
+    from esrgan.data.pixels import mod_crop
+
     h, w = image.shape[:2]
     if h < multiple or w < multiple:
         raise ESRGANError(f"image of {w}x{h} pixels is smaller than the scale {multiple}")
-    for top in subimage_positions(h, crop, step, thresh_size):
-        for left in subimage_positions(w, crop, step, thresh_size):
-            piece = image[top : top + crop, left : left + crop]
-            ph, pw = piece.shape[:2]
-            yield np.ascontiguousarray(piece[: ph - ph % multiple, : pw - pw % multiple])
+    return np.ascontiguousarray(mod_crop(image, multiple))
+
+
+def _boxes(h: int, w: int, crop: int, step: int, thresh_size: int) -> list[tuple[int, int]]:
+    """(top, left) of every sub-image of an h x w image, row by row."""
+    return [
+        (top, left)
+        for top in subimage_positions(h, crop, step, thresh_size)
+        for left in subimage_positions(w, crop, step, thresh_size)
+    ]
+
+
+def _window(image: np.ndarray, top: int, left: int, crop: int, scale: int) -> np.ndarray:
+    """The sub-image at HR position (top, left) of `image`, an HR image (scale 1) or its LR."""
+    t, l, c = top // scale, left // scale, crop // scale
+    return np.ascontiguousarray(image[t : t + c, l : l + c])
 
 
 def _downscale(hr: np.ndarray, scale: int) -> np.ndarray:

@@ -46,8 +46,16 @@ def perceptual_index(
     `quality_predict`); it returns Ma's score (0..10, higher is better). A path to Ma's `model.mat`
     is the format a future built-in implementation will read; today it raises ESRGANError.
     """
-    score_ma = _resolve(ma_model)
+    score_ma = resolve_ma_model(ma_model)  # a missing or unusable Ma model is reported first
     luma = integer_luma(img, crop_border=crop_border, y_channel=True)
+    return perceptual_index_of_luma(luma, score_ma, niqe_of_luma(luma))
+
+
+def perceptual_index_of_luma(
+    luma: np.ndarray, ma_model: MaScore | str | os.PathLike[str] | None, niqe_value: float
+) -> float:
+    """PI from the shaved integer Y channel (`integer_luma`) and its NIQE, already computed."""
+    score_ma = resolve_ma_model(ma_model)
     ma = score_ma(luma.copy())  # a copy: the callable must not be able to change what NIQE sees
     try:
         ma = float(ma)
@@ -55,10 +63,11 @@ def perceptual_index(
         raise ESRGANError(f"ma_model returned {ma!r}, not a number") from exc
     if not math.isfinite(ma):
         raise ESRGANError(f"ma_model returned {ma!r}, not a finite number")
-    return 0.5 * ((10.0 - ma) + niqe_of_luma(luma))
+    return 0.5 * ((10.0 - ma) + niqe_value)
 
 
-def _resolve(ma_model: MaScore | str | os.PathLike[str] | None) -> MaScore:
+def resolve_ma_model(ma_model: MaScore | str | os.PathLike[str] | None) -> MaScore:
+    """The Ma scorer a `ma_model` argument names; an ESRGANError if there is none or it cannot be used."""
     if ma_model is None:
         raise ESRGANError(_NEEDS_MA)
     if isinstance(ma_model, (str, os.PathLike)):

@@ -1,4 +1,9 @@
-"""Validation during training: PSNR-Y / SSIM-Y (optionally NIQE) on a folder, and sample images."""
+"""Validation during training: PSNR-Y / SSIM-Y (optionally NIQE) on a folder, and sample images.
+
+Measured by the same path as `esrgan eval` (`esrgan.evaluation.run_pairs`): tiled upscaling, the
+output rounded like the ground truth, a `scale`-pixel border shaved. NIQE of an image too small
+for it is left out of the mean (and the key is absent when no image has one), never an error.
+"""
 
 from __future__ import annotations
 
@@ -23,32 +28,39 @@ def validate(
     iteration: int,
     logger: RunLogger,
 ) -> dict[str, float]:
+    """Set means keyed `psnr_y`, `ssim_y` (and `niqe` with `cfg.val_niqe`); writes the first samples."""
     from esrgan.data.image_io import write_image
-    from esrgan.inference.upscale import upscale
-    from esrgan.metrics import niqe, psnr, ssim
+    from esrgan.evaluation import aggregate, dataset_pairs, model_runner, run_pairs
+    from esrgan.metrics.table import report_key
+
+    metrics = ["psnr", "ssim"] + (["niqe"] if cfg.val_niqe else [])
+    sample_dir = run_dir / "samples" / f"{iteration:07d}"
+    written: list[str] = []
+
+    def save_sample(pair, outputs, _scores) -> None:
+        if len(written) >= cfg.num_val_samples:
+            return
+        sr = outputs["model"]
+        sample_dir.mkdir(parents=True, exist_ok=True)
+        write_image(sample_dir / f"{pair.name}.png", sr)
+        peak = float(np.iinfo(sr.dtype).max)
+        logger.image(
+            f"samples/{pair.name}", torch.from_numpy(sr.astype(np.float32) / peak).permute(2, 0, 1), iteration
+        )
+        written.append(pair.name)
 
     was_training = model.training
     model.eval()
-    scale = cfg.generator.scale
-    sums: dict[str, float] = {}
-    sample_dir = run_dir / "samples" / f"{iteration:07d}"
-    for index, name in enumerate(dataset.names):
-        lr, hr = dataset.pair(index)  # integer arrays: the model output comes back rounded the same way
-        sr = upscale(model, lr)
-        values = {
-            "psnr_y": psnr(sr, hr, crop_border=scale, y_channel=True),
-            "ssim_y": ssim(sr, hr, crop_border=scale, y_channel=True),
-        }
-        if cfg.val_niqe:
-            values["niqe"] = niqe(sr, crop_border=scale)
-        for key, value in values.items():
-            sums[key] = sums.get(key, 0.0) + float(value)
-        if index < cfg.num_val_samples:
-            sample_dir.mkdir(parents=True, exist_ok=True)
-            write_image(sample_dir / f"{name}.png", sr)
-            peak = float(np.iinfo(sr.dtype).max)
-            logger.image(
-                f"samples/{name}", torch.from_numpy(sr.astype(np.float32) / peak).permute(2, 0, 1), iteration
-            )
-    model.train(was_training)
-    return {k: v / max(1, len(dataset)) for k, v in sums.items()}
+    try:
+        scores = run_pairs(
+            {"model": model_runner(model)},
+            dataset_pairs(dataset),
+            metrics,
+            crop_border=cfg.generator.scale,
+            on_image=save_sample,
+        )
+    finally:
+        model.train(was_training)
+    rows = list(scores.values["model"].values())
+    means = {report_key(m): aggregate(rows, m) for m in metrics}
+    return {key: value for key, value in means.items() if value is not None}
