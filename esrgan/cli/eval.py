@@ -56,7 +56,6 @@ def run(args: argparse.Namespace) -> int:
 
     from esrgan import load_model
     from esrgan.cli.options import resolve_device
-    from esrgan.errors import ESRGANError
     from esrgan.evaluation import BICUBIC, evaluate
     from esrgan.inference.wrapped import with_test_time_options
 
