@@ -17,12 +17,21 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from esrgan.errors import ESRGANError
 
-__all__ = ["DEFAULT_HOLDOUT", "PACKAGE_PHOTOS", "materialize_sample_split", "photo_name", "sample_photos"]
+__all__ = [
+    "DEFAULT_HOLDOUT",
+    "PACKAGE_PHOTOS",
+    "SAMPLES",
+    "materialize_sample_split",
+    "photo_name",
+    "sample_photos",
+    "with_sample_folders",
+]
 
 # (importable package, folder inside it, photo file names)
 PACKAGE_PHOTOS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
@@ -142,3 +151,31 @@ def _same_pixels(path: Path, pixels: np.ndarray) -> bool:
     return (
         existing.shape == pixels.shape and existing.dtype == pixels.dtype and np.array_equal(existing, pixels)
     )
+
+
+SAMPLES = "samples:"  # `data.train_hr: samples:train`, `data.val_hr: samples:val` in a training config
+
+
+def with_sample_folders(cfg: Any) -> Any:
+    """The training config with `samples:train` / `samples:val` folders made real.
+
+    They name this module's fixed split of the sample photos, copied into `<output_dir>/sample_photos`
+    on first use; so `esrgan train configs/builtin_x4.yaml` alone reproduces the built-in model on
+    any machine with the same packages. Other folders are left as they are.
+    """
+    import dataclasses
+
+    keys = [k for k in ("train_hr", "val_hr") if str(getattr(cfg.data, k) or "").startswith(SAMPLES)]
+    if not keys:
+        return cfg
+    splits = {k: str(getattr(cfg.data, k))[len(SAMPLES) :] for k in keys}
+    bad = {k: v for k, v in splits.items() if v not in ("train", "val")}
+    if bad:
+        key, value = next(iter(bad.items()))
+        raise ESRGANError(
+            f"data.{key}: {SAMPLES}{value} is not a sample split; use {SAMPLES}train or {SAMPLES}val"
+        )
+    train_dir, val_dir = materialize_sample_split(Path(cfg.output_dir) / "sample_photos")
+    folders = {"train": str(train_dir), "val": str(val_dir)}
+    data = dataclasses.replace(cfg.data, **{k: folders[v] for k, v in splits.items()})
+    return dataclasses.replace(cfg, data=data)

@@ -93,6 +93,9 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     One run per folder: the run folder is locked for the run's life (a second run into it is
     refused), and a new folder is removed again if the run fails before its first iteration.
     """
+    from esrgan.data.samples import with_sample_folders
+
+    cfg = with_sample_folders(cfg)
     device = distributed.pick_device(cfg.device)
     dist = distributed.setup(device)
     with RunFolder(cfg.run_dir, enabled=dist.is_main) as run:
