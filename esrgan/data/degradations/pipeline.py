@@ -345,3 +345,35 @@ class TrainingDegradation:
         elif self.kind == "realesrgan":
             lr = realesrgan_degrade(target, self.scale, self.realesrgan, self.seeds(iteration, hr.shape[0]))
         return lr, target, hr
+
+
+# ---- one image (esrgan degrade) -------------------------------------------------------------------
+
+
+def degrade_image(
+    image: np.ndarray,
+    kind: str,
+    scale: int,
+    seed: int,
+    *,
+    device: torch.device | str = "cpu",
+    gaussian: GaussianDegradation | None = None,
+    realesrgan: RealESRGANDegradation | None = None,
+) -> np.ndarray:
+    """LR copy of an (H, W, 3) uint8/uint16 image, mod-cropped to `scale`: uint8 for `gaussian` and
+    `realesrgan` (8-bit by construction), the input's type for `bicubic` (MATLAB's imresize)."""
+    from esrgan.data.pixels import bicubic_downscale, mod_crop, to_tensor
+
+    if kind not in DEGRADATIONS:
+        raise ESRGANError(f"degradation must be one of {', '.join(DEGRADATIONS)}, got {kind!r}")
+    image = mod_crop(image, scale)
+    if min(image.shape[:2]) < scale:
+        raise ESRGANError(f"image of {image.shape[1]}x{image.shape[0]} is smaller than the scale {scale}")
+    if kind == "bicubic":
+        return bicubic_downscale(image, scale)
+    hr = to_tensor(image).unsqueeze(0).to(device)
+    if kind == "gaussian":
+        lr = gaussian_bd(hr, scale, gaussian or GaussianDegradation())
+    else:
+        lr = realesrgan_degrade(hr, scale, realesrgan or RealESRGANDegradation(), [seed])
+    return (lr[0] * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
