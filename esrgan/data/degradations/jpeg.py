@@ -36,8 +36,9 @@ def jpeg_roundtrip_many(images: Sequence[Tensor], qualities: Sequence[int]) -> l
     """`jpeg_roundtrip` of each image at its own quality, in threads (same result as one by one)."""
     if len(images) != len(qualities):
         raise ValueError(f"{len(images)} images but {len(qualities)} qualities")
-    workers = min(len(images), os.cpu_count() or 1, 8)
-    if workers <= 1:
+    # Threads pay off only with cores to spare (a GPU machine); on a few cores they only add overhead.
+    workers = min(len(images), (os.cpu_count() or 1) // 2, 8)
+    if workers < 2:
         return [jpeg_roundtrip(x, q) for x, q in zip(images, qualities, strict=True)]
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(jpeg_roundtrip, images, qualities))

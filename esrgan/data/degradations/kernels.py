@@ -17,6 +17,7 @@ so correlation and convolution with them are the same operation.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -28,41 +29,50 @@ from esrgan.data.degradations.config import KERNEL_TYPES, DegradationStage
 PADDED_SIZE = 21  # every drawn kernel is zero-padded to this size, so a batch stacks
 
 
-def mesh_grid(size: int) -> tuple[Tensor, Tensor]:
-    """(x, y) offsets of a size x size kernel, centred on 0: x varies along columns, y along rows."""
-    if size < 1 or size % 2 == 0:
-        raise ValueError(f"kernel size must be odd and positive, got {size}")
-    axis = torch.arange(size, dtype=torch.float64) - size // 2
-    y, x = torch.meshgrid(axis, axis, indexing="ij")
+@functools.lru_cache(maxsize=32)
+def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    axis = np.arange(size, dtype=np.float64) - size // 2
+    y, x = np.meshgrid(axis, axis, indexing="ij")
+    x.flags.writeable = False
+    y.flags.writeable = False
     return x, y
 
 
-def covariance(sigma_x: float, sigma_y: float, theta: float) -> Tensor:
+def mesh_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) offsets of a size x size kernel, centred on 0: x varies along columns, y along rows."""
+    if size < 1 or size % 2 == 0:
+        raise ValueError(f"kernel size must be odd and positive, got {size}")
+    return _grid(size)
+
+
+def covariance(sigma_x: float, sigma_y: float, theta: float) -> np.ndarray:
     """R(theta) diag(sigma_x^2, sigma_y^2) R(theta)^T, theta in radians (counter-clockwise from x)."""
     c, s = math.cos(theta), math.sin(theta)
-    rotation = torch.tensor([[c, -s], [s, c]], dtype=torch.float64)
-    return rotation @ torch.diag(torch.tensor([sigma_x**2, sigma_y**2], dtype=torch.float64)) @ rotation.T
+    rotation = np.array([[c, -s], [s, c]])
+    return rotation @ np.diag([sigma_x**2, sigma_y**2]) @ rotation.T
 
 
-def _quadratic_form(size: int, sigma_x: float, sigma_y: float | None, theta: float) -> Tensor:
+def _quadratic_form(size: int, sigma_x: float, sigma_y: float | None, theta: float) -> np.ndarray:
+    # q = [x y] Sigma^-1 [x y]^T, written in the kernel's own axes: (u / sigma_x)^2 + (v / sigma_y)^2.
     x, y = mesh_grid(size)
-    inv = torch.linalg.inv(covariance(sigma_x, sigma_x if sigma_y is None else sigma_y, theta))
-    return inv[0, 0] * x * x + (inv[0, 1] + inv[1, 0]) * x * y + inv[1, 1] * y * y
+    c, s = math.cos(theta), math.sin(theta)
+    u, v = c * x + s * y, -s * x + c * y
+    return (u / sigma_x) ** 2 + (v / (sigma_x if sigma_y is None else sigma_y)) ** 2
 
 
-def _normalised(kernel: Tensor) -> Tensor:
-    return kernel / kernel.sum()
+def _normalised(kernel: np.ndarray) -> Tensor:
+    return torch.from_numpy(kernel / kernel.sum())
 
 
 def gaussian_kernel(size: int, sigma_x: float, sigma_y: float | None = None, theta: float = 0.0) -> Tensor:
     """Isotropic (sigma_y None) or anisotropic Gaussian."""
-    return _normalised(torch.exp(-0.5 * _quadratic_form(size, sigma_x, sigma_y, theta)))
+    return _normalised(np.exp(-0.5 * _quadratic_form(size, sigma_x, sigma_y, theta)))
 
 
 def generalized_gaussian_kernel(
     size: int, sigma_x: float, sigma_y: float | None = None, theta: float = 0.0, beta: float = 1.0
 ) -> Tensor:
-    return _normalised(torch.exp(-0.5 * _quadratic_form(size, sigma_x, sigma_y, theta) ** beta))
+    return _normalised(np.exp(-0.5 * _quadratic_form(size, sigma_x, sigma_y, theta) ** beta))
 
 
 def plateau_kernel(
@@ -74,11 +84,11 @@ def plateau_kernel(
 def sinc_kernel(size: int, cutoff: float) -> Tensor:
     """Circularly symmetric ideal low-pass filter, sampled and normalised (ringing / overshoot)."""
     x, y = mesh_grid(size)
-    r = torch.sqrt(x * x + y * y)
+    r = torch.from_numpy(np.hypot(x, y))
     safe = torch.where(r == 0, torch.ones_like(r), r)
     kernel = cutoff * torch.special.bessel_j1(cutoff * safe) / (2 * math.pi * safe)
     kernel = torch.where(r == 0, torch.full_like(r, cutoff**2 / (4 * math.pi)), kernel)
-    return _normalised(kernel)
+    return kernel / kernel.sum()
 
 
 def pad_kernel(kernel: Tensor, size: int = PADDED_SIZE) -> Tensor:

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -83,12 +84,25 @@ def filter2d(x: Tensor, kernel: Tensor) -> Tensor:
     k = kernel.shape[-1]
     p = k // 2
     padded = reflect_pad(x, p)
-    size = padded.shape[-2:]
+    # Any FFT size >= the padded one gives the same kept pixels; 2^a 3^b 5^c sizes are the fast ones.
+    size = (_fft_size(h + 2 * p), _fft_size(w + 2 * p))
     spectrum = torch.fft.rfft2(padded, s=size) * torch.fft.rfft2(
         kernel.to(x.device, x.dtype).unsqueeze(1), s=size
     )
     # Output pixel (i, j) of the full convolution sits at (i + 2p, j + 2p) of the padded frame.
     return torch.fft.irfft2(spectrum, s=size)[..., 2 * p : 2 * p + h, 2 * p : 2 * p + w].contiguous()
+
+
+@functools.lru_cache(maxsize=256)
+def _fft_size(n: int) -> int:
+    while True:
+        m = n
+        for factor in (2, 3, 5):
+            while m % factor == 0:
+                m //= factor
+        if m == 1:
+            return n
+        n += 1
 
 
 def _gaussian_1d(size: int, sigma: float) -> Tensor:
@@ -217,7 +231,8 @@ def add_noise(x: Tensor, noise: _Noise, generator: torch.Generator) -> Tensor:
         source = (x * weights).sum(1, keepdim=True)
     source = _quantise(source.clamp(0, 1))
     # Photon counts: as many levels as the image uses, rounded up to a power of two (scikit-image's rule).
-    levels = 2 ** math.ceil(math.log2(max(2, int(torch.unique(source).numel()))))
+    used = int(torch.bincount((source * 255).round().long().flatten(), minlength=256).count_nonzero())
+    levels = 2 ** math.ceil(math.log2(max(2, used)))
     counts = torch.poisson(source * levels, generator=generator)
     return (x + (counts / levels - source) * noise.amount).clamp(0, 1)
 
