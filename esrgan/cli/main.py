@@ -23,6 +23,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("convert", "esrgan.cli.convert", "rewrite any supported checkpoint in this package's format"),
     ("eval", "esrgan.cli.eval", "PSNR/SSIM/NIQE of models (and bicubic) on a benchmark folder"),
     ("prepare", "esrgan.cli.prepare", "cut large images into sub-images and make LR copies"),
+    ("degrade", "esrgan.cli.degrade", "write degraded LR copies (Real-ESRGAN, Gaussian BD, bicubic)"),
     ("train", "esrgan.cli.train", "train a model from a YAML/TOML config (stage 1 or 2)"),
     ("quickstart", "esrgan.cli.quickstart", "train, evaluate and report a small ESRGAN on CPU"),
     ("interpolate", "esrgan.cli.interpolate", "blend a PSNR and a GAN model's parameters"),

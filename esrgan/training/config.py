@@ -15,6 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from esrgan.data.degradations.config import (
+    DegradationStage,
+    GaussianDegradation,
+    RealESRGANDegradation,
+    check_degradation,
+)
 from esrgan.errors import ESRGANError
 
 
@@ -36,8 +42,9 @@ class GeneratorConfig:
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
-    architecture: str = "vgg"  # vgg (ESRGAN, 128 input) | srgan (SRGAN paper, 96 input)
+    architecture: str = "vgg"  # vgg (ESRGAN, 128 input) | srgan (SRGAN paper, 96 input) | unet (Real-ESRGAN)
     num_feat: int = 64
+    pretrained: str | None = None  # e.g. RealESRGAN_x4plus_netD.pth (unet) to fine-tune from
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,10 @@ class DataConfig:
     pin_memory: bool = True
     augment: bool = True
     val_max_images: int = 0  # 0: all
+    degradation: str = "bicubic"  # bicubic (dataset LR) | gaussian (blur + decimate) | realesrgan
+    gaussian: GaussianDegradation = field(default_factory=GaussianDegradation)
+    realesrgan: RealESRGANDegradation = field(default_factory=RealESRGANDegradation)
+    usm_sharpen_gt: bool = False  # pixel/perceptual targets unsharp-masked (Real-ESRGAN); D's real stays
 
 
 @dataclass(frozen=True)
@@ -122,7 +133,8 @@ CHOICES = {
     "generator.architecture": ("RRDBNet", "SRResNet"),
     "generator.init": ("paper", "identity"),
     "generator.pretrained_key": ("auto", "params_ema", "params"),
-    "discriminator.architecture": ("vgg", "srgan"),
+    "discriminator.architecture": ("vgg", "srgan", "unet"),
+    "data.degradation": ("bicubic", "gaussian", "realesrgan"),
     "loss.pixel": ("l1", "mse"),
     "loss.perceptual_criterion": ("l1", "mse"),
     "loss.gan_type": ("vanilla", "ragan", "lsgan", "hinge"),
@@ -277,6 +289,13 @@ def _check_ranges(config: Any, prefix: str) -> None:
         need(config.batch_size > 0, "batch_size", "must be positive")
         need(config.hr_crop > 0, "hr_crop", "must be positive")
         need(config.num_workers >= 0, "num_workers", "must be >= 0")
+        need(
+            config.degradation == "bicubic" or not config.train_lr,
+            "degradation",
+            "makes the LR from the HR: unset data.train_lr to use it",
+        )
+    elif isinstance(config, (GaussianDegradation, RealESRGANDegradation, DegradationStage)):
+        check_degradation(config, prefix)
     elif isinstance(config, OptimConfig):
         need(config.lr_g > 0 and config.lr_d > 0, "lr_g", "must be positive (lr_g and lr_d)")
         need(all(0 <= b < 1 for b in config.betas), "betas", "must be in [0, 1)")

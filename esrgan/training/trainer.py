@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from esrgan.data.degradations.pipeline import TrainingDegradation
 from esrgan.errors import ESRGANError
 from esrgan.losses.adversarial import discriminator_loss, generator_loss
 from esrgan.losses.perceptual import PerceptualLoss
@@ -25,6 +26,7 @@ from esrgan.models.discriminator import SRGANDiscriminator, VGGDiscriminator
 from esrgan.models.loading import load_model, save_model
 from esrgan.models.rrdbnet import RRDBNet, init_near_identity, init_weights_scaled
 from esrgan.models.srresnet import SRResNet
+from esrgan.models.unet_discriminator import UNetDiscriminatorSN, load_discriminator_weights
 from esrgan.training import checkpoint as ckpt
 from esrgan.training import distributed
 from esrgan.training.config import DiscriminatorConfig, GeneratorConfig, TrainConfig, to_dict
@@ -52,6 +54,13 @@ def build_generator(cfg: GeneratorConfig) -> nn.Module:
 
 
 def build_discriminator(cfg: DiscriminatorConfig, in_ch: int, hr_crop: int) -> nn.Module:
+    if cfg.architecture == "unet":
+        if hr_crop % 8:
+            raise ESRGANError(f"discriminator unet needs data.hr_crop divisible by 8, got {hr_crop}")
+        model: nn.Module = UNetDiscriminatorSN(in_ch, cfg.num_feat)
+        if cfg.pretrained:
+            load_discriminator_weights(model, cfg.pretrained)
+        return model
     try:
         if cfg.architecture == "vgg":
             return VGGDiscriminator(in_ch, cfg.num_feat, input_size=hr_crop)
@@ -197,6 +206,9 @@ def _train(
 
     # ---- data -----------------------------------------------------------------------------------
     loader = _make_loader(cfg, start_iter, dist, device)
+    degrade = TrainingDegradation.from_data_config(
+        cfg.data, cfg.generator.scale, cfg.seed, rank=dist.rank, world_size=dist.world_size
+    )
     val_set = None
     if cfg.data.val_hr and dist.is_main:  # decoded once here, not at every validation
         from esrgan.data.datasets import ValidationDataset
@@ -222,8 +234,14 @@ def _train(
         if opt_d is not None:
             _set_lr(opt_d, cfg.optim.lr_d * factor)
         batch = next(data_iter)
-        lr_img = batch["lr"].to(device, non_blocking=True).contiguous(memory_format=fmt)
-        hr_img = batch["hr"].to(device, non_blocking=True).contiguous(memory_format=fmt)
+        lr_img = batch["lr"].to(device, non_blocking=True)
+        hr_img = batch["hr"].to(device, non_blocking=True)
+        hr_real = hr_img  # the discriminator's real images (stay unsharpened under data.usm_sharpen_gt)
+        if degrade is not None:  # LR from data.degradation; a pure function of (seed, iteration, rank)
+            lr_img, hr_img, hr_real = degrade(lr_img, hr_img, iteration)
+        lr_img = lr_img.contiguous(memory_format=fmt)
+        hr_img = hr_img.contiguous(memory_format=fmt)
+        hr_real = hr_real.contiguous(memory_format=fmt)
 
         # Generator step: pixel (+ perceptual) (+ adversarial).
         with autocast:
@@ -235,7 +253,7 @@ def _train(
                 terms["perceptual"] = perceptual(sr.float(), hr_img)
             if net_d is not None:
                 net_d.requires_grad_(False)
-                real_logits = net_d(hr_img).detach()
+                real_logits = net_d(hr_real).detach()
                 fake_logits = net_d(sr)
                 terms["gan_g"] = cfg.loss.gan_weight * generator_loss(
                     real_logits.float(), fake_logits.float(), cfg.loss.gan_type
@@ -267,7 +285,7 @@ def _train(
             net_d.requires_grad_(True)
             with autocast:
                 loss_d = discriminator_loss(
-                    d_train(hr_img).float(), d_train(sr.detach()).float(), cfg.loss.gan_type
+                    d_train(hr_real).float(), d_train(sr.detach()).float(), cfg.loss.gan_type
                 )
             opt_d.zero_grad(set_to_none=True)
             if _all_finite(loss_d, dist):

@@ -1,0 +1,68 @@
+"""`esrgan degrade IMAGE... -o DIR --preset realesrgan|gaussian|bicubic --seed N`: degraded LR copies."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from esrgan.cli.options import add_device
+
+    parser.add_argument("images", nargs="+", metavar="IMAGE", help="HR images to degrade")
+    parser.add_argument("-o", "--out", required=True, help="output folder: one <name>.png per input")
+    parser.add_argument(
+        "--preset",
+        choices=("realesrgan", "gaussian", "bicubic"),
+        default="realesrgan",
+        help="realesrgan (second-order blur/resize/noise/JPEG, the paper's defaults), gaussian "
+        "(blur sigma 1.6, 7x7, then decimation: the BD benchmark), bicubic (MATLAB imresize)",
+    )
+    parser.add_argument("--scale", type=int, choices=(1, 2, 4, 8), default=4, help="LR scale (default 4)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="realesrgan: image NAME is degraded with the seed (N, crc32(NAME)): the same name and seed "
+        "give the same LR whatever else is on the command line (default 0)",
+    )
+    add_device(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    import zlib
+    from pathlib import Path
+
+    from esrgan.cli.options import resolve_device
+    from esrgan.data.degradations.pipeline import degradation_seed, degrade_image
+    from esrgan.data.image_io import write_image
+    from esrgan.data.pixels import image_size, load_rgb
+    from esrgan.errors import ESRGANError
+
+    if args.seed < 0:
+        raise ESRGANError(f"--seed must be >= 0, got {args.seed}")
+    device = resolve_device(args.device)
+    inputs = [Path(p) for p in args.images]
+    out_dir = Path(args.out)
+    outputs = [out_dir / f"{p.stem}.png" for p in inputs]
+    stems = [p.stem for p in inputs]
+    duplicates = sorted({s for s in stems if stems.count(s) > 1})
+    if duplicates:
+        raise ESRGANError(f"several inputs would write the same output name: {', '.join(duplicates)}")
+    sources = {p.resolve() for p in inputs if p.exists()}
+    clash = [str(o) for o in outputs if o.resolve() in sources]
+    if clash:
+        raise ESRGANError(f"refusing to write over an input: {', '.join(clash)} (choose another -o)")
+    for path in inputs:  # every input readable before anything is written
+        if not path.is_file():
+            raise ESRGANError(f"{path}: file not found")
+        image_size(path)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ESRGANError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})") from None
+    for path, target in zip(inputs, outputs, strict=True):
+        seed = degradation_seed(args.seed, zlib.crc32(path.name.encode("utf-8")))
+        lr = degrade_image(load_rgb(path), args.preset, args.scale, seed, device=device)
+        write_image(target, lr)
+        print(f"{path} -> {target} ({lr.shape[1]}x{lr.shape[0]})")
+    return 0

@@ -1,0 +1,9 @@
+"""Synthetic degradations that make LR training inputs from HR batches, on the batch's device.
+
+- `gaussian`: Gaussian blur then decimation (SRGAN's degradation, the classic "BD" benchmark).
+- `realesrgan`: Real-ESRGAN's second-order pipeline (blur, resize, noise, JPEG, twice; then a sinc
+  filter and JPEG in random order), with every random choice a pure function of a per-sample seed.
+
+`config` holds the typed settings (no torch import: the training config reads it); `kernels`,
+`jpeg` and `pipeline` hold the operations.
+"""

@@ -1,0 +1,394 @@
+"""The degradations on torch batches (B, 3, H, W) in [0, 1], on the batch's device.
+
+- `gaussian_bd`: Gaussian blur (replicate border), then one pixel of each scale x scale block.
+- `realesrgan_degrade`: Real-ESRGAN's second-order model. Each sample draws *all* its random choices
+  (kernels, resize factor and mode, noise, JPEG quality, final order) from its own seed. The
+  released code draws the resize and the final order once per batch and then mixes batches through
+  a 180-image "training pair pool" to get diversity back; drawing per sample gives that diversity
+  directly, and leaves no pool to save in checkpoints.
+- `usm_sharpen`: unsharp masking of the ground truth (Real-ESRGAN trains towards sharpened targets).
+- `TrainingDegradation`: what the trainer calls each iteration. The seed of sample i of iteration t
+  on rank r is a pure function of (seed, n) with n = t * batch + r * batch / world + i, the sample's
+  place in the global batch stream (as `esrgan.data.sampler`), so a run, its resumption and any
+  number of DDP ranks degrade every sample identically.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from esrgan.data.degradations import kernels
+from esrgan.data.degradations.config import (
+    RESIZE_MODES,
+    DegradationStage,
+    GaussianDegradation,
+    RealESRGANDegradation,
+)
+from esrgan.data.degradations.jpeg import jpeg_roundtrip_many
+from esrgan.errors import ESRGANError
+
+DEGRADATIONS = ("bicubic", "gaussian", "realesrgan")
+_DEGRADATION_STREAM = 2  # the sampler uses streams 0 (image order) and 1 (crops)
+_GRAY = (0.2989, 0.587, 0.114)  # ITU-R 601 luma, as torchvision's rgb_to_grayscale
+USM_RADIUS = 51  # Real-ESRGAN's USMSharp(radius=50) rounds up to an odd size
+# OpenCV's getGaussianKernel(51, sigma=0) derives sigma = 0.3 * ((ksize - 1) / 2 - 1) + 0.8 = 8.0.
+USM_SIGMA = 0.3 * ((USM_RADIUS - 1) * 0.5 - 1) + 0.8
+
+
+def degradation_seed(seed: int, n: int) -> int:
+    """The 64-bit seed of sample `n` of the global stream (a pure function)."""
+    state = np.random.SeedSequence([seed, _DEGRADATION_STREAM, n]).generate_state(2, dtype=np.uint32)
+    return (int(state[0]) << 32) | int(state[1])
+
+
+# ---- filtering ------------------------------------------------------------------------------------
+
+
+def _reflect_index(n: int, pad: int, device: torch.device) -> Tensor:
+    """Indices of a reflect-padded axis ("dcb|abcd|cba"), valid for pads wider than the axis."""
+    idx = torch.arange(-pad, n + pad, device=device)
+    if n == 1:
+        return torch.zeros_like(idx)
+    period = 2 * (n - 1)
+    idx = idx.remainder(period)
+    return torch.where(idx < n, idx, period - idx)
+
+
+def reflect_pad(x: Tensor, pad: int) -> Tensor:
+    h, w = x.shape[-2:]
+    if pad < h and pad < w:
+        return F.pad(x, (pad, pad, pad, pad), mode="reflect")
+    x = x.index_select(-2, _reflect_index(h, pad, x.device))
+    return x.index_select(-1, _reflect_index(w, pad, x.device))
+
+
+def filter2d(x: Tensor, kernel: Tensor) -> Tensor:
+    """Filter each image of (B, C, H, W) with its own (B, k, k) kernel (or one (k, k)), reflect border.
+
+    Through the FFT: the cost does not grow with the kernel (a 21 x 21 depthwise convolution is
+    ~10x slower on CPU). The reflect padding is at least the kernel's reach, so the circular
+    convolution of the padded image equals the linear one on the kept pixels.
+    """
+    b, c, h, w = x.shape
+    if kernel.dim() == 2:
+        kernel = kernel.unsqueeze(0)
+    k = kernel.shape[-1]
+    p = k // 2
+    padded = reflect_pad(x, p)
+    # Any FFT size >= the padded one gives the same kept pixels; 2^a 3^b 5^c sizes are the fast ones.
+    size = (_fft_size(h + 2 * p), _fft_size(w + 2 * p))
+    spectrum = torch.fft.rfft2(padded, s=size) * torch.fft.rfft2(
+        kernel.to(x.device, x.dtype).unsqueeze(1), s=size
+    )
+    # Output pixel (i, j) of the full convolution sits at (i + 2p, j + 2p) of the padded frame.
+    return torch.fft.irfft2(spectrum, s=size)[..., 2 * p : 2 * p + h, 2 * p : 2 * p + w].contiguous()
+
+
+@functools.lru_cache(maxsize=256)
+def _fft_size(n: int) -> int:
+    while True:
+        m = n
+        for factor in (2, 3, 5):
+            while m % factor == 0:
+                m //= factor
+        if m == 1:
+            return n
+        n += 1
+
+
+def _gaussian_1d(size: int, sigma: float) -> Tensor:
+    axis = torch.arange(size, dtype=torch.float64) - size // 2
+    g = torch.exp(-0.5 * (axis / sigma) ** 2)
+    return g / g.sum()
+
+
+def usm_sharpen(x: Tensor, weight: float = 0.5, threshold: float = 10.0) -> Tensor:
+    """Unsharp mask, Real-ESRGAN's USMSharp: x + weight * (x - blur(x)) where |x - blur(x)| * 255 >
+    threshold, the mask softened by the same 51-tap Gaussian (sigma 8), the sharpened values clipped."""
+    taps = _gaussian_1d(USM_RADIUS, USM_SIGMA)
+    kernel = torch.outer(taps, taps)
+    residual = x - filter2d(x, kernel)
+    mask = filter2d((residual.abs() * 255 > threshold).to(x.dtype), kernel)
+    sharp = (x + weight * residual).clamp(0, 1)
+    return mask * sharp + (1 - mask) * x
+
+
+# ---- the Gaussian "BD" degradation ----------------------------------------------------------------
+
+
+def gaussian_bd(x: Tensor, scale: int, cfg: GaussianDegradation) -> Tensor:
+    """Blur with an isotropic Gaussian (replicate border, as MATLAB's imfilter 'replicate' in the BD
+    scripts), then keep the pixel at offset scale // 2 of each scale x scale block (the pixel MATLAB's
+    imresize(..., 1/scale, 'nearest') picks). Rounded to 8 bits like a saved LR image."""
+    _check_batch(x, scale)
+    kernel = kernels.gaussian_kernel(cfg.kernel_size, cfg.sigma).to(x.device, x.dtype)
+    b, c, h, w = x.shape
+    p = cfg.kernel_size // 2
+    padded = F.pad(x.reshape(b * c, 1, h, w), (p, p, p, p), mode="replicate")
+    blurred = F.conv2d(padded, kernel.view(1, 1, *kernel.shape)).reshape(b, c, h, w)
+    lr = blurred[..., scale // 2 :: scale, scale // 2 :: scale]
+    return _quantise(lr)
+
+
+def _check_batch(x: Tensor, scale: int) -> None:
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise ESRGANError(f"degradations work on RGB batches (B, 3, H, W), got {tuple(x.shape)}")
+    if x.shape[-1] % scale or x.shape[-2] % scale:
+        raise ESRGANError(f"image of {x.shape[-1]}x{x.shape[-2]} is not a multiple of the scale {scale}")
+
+
+def _quantise(x: Tensor) -> Tensor:
+    return (x * 255).round().clamp(0, 255) / 255
+
+
+# ---- the Real-ESRGAN second-order degradation -----------------------------------------------------
+
+
+@dataclass
+class _Noise:
+    gaussian: bool
+    gray: bool
+    amount: float  # sigma on the 0..255 scale (Gaussian) or scale factor (Poisson)
+
+
+@dataclass
+class _Round:
+    kernel: Tensor | None  # None: no blur
+    resize: float
+    mode: str
+    noise: _Noise
+    quality: int
+
+
+@dataclass
+class _Plan:
+    """Every random choice for one sample, drawn before any pixel is touched."""
+
+    first: _Round
+    second: _Round
+    final_mode: str
+    final_sinc: Tensor | None
+    sinc_before_jpeg: bool
+    noise_seed: int
+
+
+def _draw_round(rng: np.random.Generator, stage: DegradationStage, sizes: tuple[int, ...]) -> _Round:
+    kernel = kernels.random_blur_kernel(rng, stage, sizes) if rng.uniform() < stage.blur_prob else None
+    probs = np.asarray(stage.resize_prob, dtype=np.float64)
+    direction = int(rng.choice(3, p=probs / probs.sum()))  # up, down, keep
+    low, high = stage.resize_range
+    resize = float(rng.uniform(1.0, high)) if direction == 0 else float(rng.uniform(low, 1.0))
+    if direction == 2:
+        resize = 1.0
+    mode = RESIZE_MODES[int(rng.integers(len(RESIZE_MODES)))]
+    gaussian = bool(rng.uniform() < stage.gaussian_noise_prob)
+    gray = bool(rng.uniform() < stage.gray_noise_prob)
+    amount_range = stage.noise_range if gaussian else stage.poisson_scale_range
+    amount = float(rng.uniform(*amount_range))
+    quality = int(rng.integers(stage.jpeg_range[0], stage.jpeg_range[1] + 1))
+    return _Round(kernel, resize, mode, _Noise(gaussian, gray, amount), quality)
+
+
+def draw_plan(seed: int, cfg: RealESRGANDegradation) -> _Plan:
+    rng = np.random.default_rng(seed)
+    first = _draw_round(rng, cfg.first, cfg.kernel_sizes)
+    second = _draw_round(rng, cfg.second, cfg.kernel_sizes)
+    final_mode = RESIZE_MODES[int(rng.integers(len(RESIZE_MODES)))]
+    final_sinc = kernels.random_final_sinc(rng, cfg.final_sinc_prob, cfg.kernel_sizes)
+    sinc_before_jpeg = bool(rng.uniform() < 0.5)
+    return _Plan(first, second, final_mode, final_sinc, sinc_before_jpeg, int(rng.integers(2**63)))
+
+
+def _resize(x: Tensor, size: tuple[int, int], mode: str) -> Tensor:
+    size = (max(1, size[0]), max(1, size[1]))
+    if tuple(x.shape[-2:]) == size:
+        return x
+    if mode == "area":
+        return F.interpolate(x, size=size, mode="area")
+    return F.interpolate(x, size=size, mode=mode, align_corners=False)
+
+
+def add_noise(x: Tensor, noise: _Noise, generator: torch.Generator) -> Tensor:
+    """Gaussian (sigma / 255) or Poisson noise, per channel or gray (one field for all channels); clipped."""
+    b, c, h, w = x.shape
+    if noise.gaussian:
+        field = torch.randn(
+            (b, 1 if noise.gray else c, h, w), generator=generator, device=x.device, dtype=x.dtype
+        )
+        return (x + field * (noise.amount / 255)).clamp(0, 1)
+    source = x
+    if noise.gray:
+        weights = torch.tensor(_GRAY, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
+        source = (x * weights).sum(1, keepdim=True)
+    source = _quantise(source.clamp(0, 1))
+    # Photon counts: as many levels as the image uses, rounded up to a power of two (scikit-image's rule).
+    used = int(torch.bincount((source * 255).round().long().flatten(), minlength=256).count_nonzero())
+    levels = 2 ** math.ceil(math.log2(max(2, used)))
+    counts = torch.poisson(source * levels, generator=generator)
+    return (x + (counts / levels - source) * noise.amount).clamp(0, 1)
+
+
+def _round_before_jpeg(x: Tensor, rnd: _Round, size: tuple[int, int], generator: torch.Generator) -> Tensor:
+    if rnd.kernel is not None:
+        x = filter2d(x, rnd.kernel)
+    return add_noise(_resize(x, size, rnd.mode), rnd.noise, generator)
+
+
+def realesrgan_degrade(hr: Tensor, scale: int, cfg: RealESRGANDegradation, seeds: Sequence[int]) -> Tensor:
+    """LR batch (B, 3, H/scale, W/scale), 8-bit values, from an HR batch; sample i uses `seeds[i]`."""
+    _check_batch(hr, scale)
+    if len(seeds) != hr.shape[0]:
+        raise ValueError(f"{hr.shape[0]} images but {len(seeds)} seeds")
+    plans = [draw_plan(s, cfg) for s in seeds]
+    generators = [torch.Generator(device=hr.device).manual_seed(p.noise_seed) for p in plans]
+    h, w = hr.shape[-2:]
+    lr_size = (h // scale, w // scale)
+
+    # Round 1. The first blur runs on the whole batch at once (every kernel is 21 x 21).
+    pulse = kernels.pad_kernel(torch.ones(1, 1, dtype=torch.float64))  # no blur: the identity
+    x = filter2d(hr, torch.stack([pulse if p.first.kernel is None else p.first.kernel for p in plans]))
+    images = [
+        add_noise(
+            _resize(x[i : i + 1], (int(h * p.first.resize), int(w * p.first.resize)), p.first.mode),
+            p.first.noise,
+            g,
+        )
+        for i, (p, g) in enumerate(zip(plans, generators, strict=True))
+    ]
+    images = _jpeg(images, [p.first.quality for p in plans])
+    # Round 2, resized relative to the LR size.
+    images = [
+        _round_before_jpeg(
+            x, p.second, (int(lr_size[0] * p.second.resize), int(lr_size[1] * p.second.resize)), g
+        )
+        for x, p, g in zip(images, plans, generators, strict=True)
+    ]
+    # Final: [resize to the LR size + sinc] and JPEG, in the order each sample drew.
+    images = [
+        _final_filter(x, p, lr_size) if p.sinc_before_jpeg else x for x, p in zip(images, plans, strict=True)
+    ]
+    images = _jpeg(images, [p.second.quality for p in plans])
+    images = [
+        x if p.sinc_before_jpeg else _final_filter(x, p, lr_size) for x, p in zip(images, plans, strict=True)
+    ]
+    return _quantise(torch.cat(images))
+
+
+def _final_filter(x: Tensor, plan: _Plan, size: tuple[int, int]) -> Tensor:
+    x = _resize(x, size, plan.final_mode)
+    return filter2d(x, plan.final_sinc) if plan.final_sinc is not None else x
+
+
+def _jpeg(images: list[Tensor], qualities: list[int]) -> list[Tensor]:
+    out = jpeg_roundtrip_many([x[0] for x in images], qualities)
+    return [x.unsqueeze(0) for x in out]
+
+
+# ---- what the trainer calls -----------------------------------------------------------------------
+
+
+class TrainingDegradation:
+    """Per-iteration (LR input, loss target, discriminator's real image) from a training batch.
+
+    - `bicubic`: the LR from the dataset (MATLAB bicubic or the LR files), unchanged.
+    - `gaussian` / `realesrgan`: the LR made here from the HR crop (from its sharpened copy when
+      `usm_sharpen_gt`, as Real-ESRGAN degrades its sharpened ground truth).
+    - `usm_sharpen_gt`: the pixel and perceptual losses aim at the sharpened HR; the discriminator's
+      real images stay unsharpened (Real-ESRGAN's l1_gt_usm / percep_gt_usm true, gan_gt_usm false).
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        scale: int,
+        seed: int,
+        batch_size: int,
+        *,
+        gaussian: GaussianDegradation | None = None,
+        realesrgan: RealESRGANDegradation | None = None,
+        usm_sharpen_gt: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
+        if kind not in DEGRADATIONS:
+            raise ESRGANError(f"degradation must be one of {', '.join(DEGRADATIONS)}, got {kind!r}")
+        self.kind = kind
+        self.scale = scale
+        self.seed = seed
+        self.batch_size = batch_size
+        self.gaussian = gaussian or GaussianDegradation()
+        self.realesrgan = realesrgan or RealESRGANDegradation()
+        self.usm_sharpen_gt = usm_sharpen_gt
+        self.rank = rank
+        self.local_batch = batch_size // world_size
+
+    @classmethod
+    def from_data_config(cls, data: Any, scale: int, seed: int, *, rank: int = 0, world_size: int = 1):
+        """From the training config's `data` section; None when the batch is used as it comes."""
+        if data.degradation == "bicubic" and not data.usm_sharpen_gt:
+            return None
+        return cls(
+            data.degradation,
+            scale,
+            seed,
+            data.batch_size,
+            gaussian=data.gaussian,
+            realesrgan=data.realesrgan,
+            usm_sharpen_gt=data.usm_sharpen_gt,
+            rank=rank,
+            world_size=world_size,
+        )
+
+    def seeds(self, iteration: int, count: int) -> list[int]:
+        first = iteration * self.batch_size + self.rank * self.local_batch
+        return [degradation_seed(self.seed, n) for n in range(first, first + count)]
+
+    @torch.no_grad()
+    def __call__(self, lr: Tensor, hr: Tensor, iteration: int) -> tuple[Tensor, Tensor, Tensor]:
+        target = usm_sharpen(hr) if self.usm_sharpen_gt else hr
+        if self.kind == "gaussian":
+            lr = gaussian_bd(target, self.scale, self.gaussian)
+        elif self.kind == "realesrgan":
+            lr = realesrgan_degrade(target, self.scale, self.realesrgan, self.seeds(iteration, hr.shape[0]))
+        return lr, target, hr
+
+
+# ---- one image (esrgan degrade) -------------------------------------------------------------------
+
+
+def degrade_image(
+    image: np.ndarray,
+    kind: str,
+    scale: int,
+    seed: int,
+    *,
+    device: torch.device | str = "cpu",
+    gaussian: GaussianDegradation | None = None,
+    realesrgan: RealESRGANDegradation | None = None,
+) -> np.ndarray:
+    """LR copy of an (H, W, 3) uint8/uint16 image, mod-cropped to `scale`: uint8 for `gaussian` and
+    `realesrgan` (8-bit by construction), the input's type for `bicubic` (MATLAB's imresize)."""
+    from esrgan.data.pixels import bicubic_downscale, mod_crop, to_tensor
+
+    if kind not in DEGRADATIONS:
+        raise ESRGANError(f"degradation must be one of {', '.join(DEGRADATIONS)}, got {kind!r}")
+    image = mod_crop(image, scale)
+    if min(image.shape[:2]) < scale:
+        raise ESRGANError(f"image of {image.shape[1]}x{image.shape[0]} is smaller than the scale {scale}")
+    if kind == "bicubic":
+        return bicubic_downscale(image, scale)
+    hr = to_tensor(image).unsqueeze(0).to(device)
+    if kind == "gaussian":
+        lr = gaussian_bd(hr, scale, gaussian or GaussianDegradation())
+    else:
+        lr = realesrgan_degrade(hr, scale, realesrgan or RealESRGANDegradation(), [seed])
+    return (lr[0] * 255).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()

@@ -1,0 +1,81 @@
+"""Real-ESRGAN's U-Net discriminator with spectral normalisation: one realness logit per pixel.
+
+A per-pixel verdict gives the generator detailed gradients (which regions look fake) instead of one
+number per crop, and spectral normalisation keeps the stronger discriminator stable (Real-ESRGAN,
+section 3.3). Layout (num_feat F, LeakyReLU 0.2 after every conv but the last):
+
+    conv0 3x3 in->F (bias, no SN)
+    conv1..3 4x4 stride 2, F->2F->4F->8F (SN, no bias)                       encoder
+    [bilinear x2 -> conv 3x3 (SN, no bias)] x 3: 8F->4F (+ conv2's output),
+        4F->2F (+ conv1's), 2F->F (+ conv0's)                                decoder, skip connections
+    conv7, conv8 3x3 F->F (SN, no bias); conv9 3x3 F->1 (bias, no SN)        head
+
+Spectral norm is `torch.nn.utils.spectral_norm`, whose state-dict keys (`conv1.weight_orig`,
+`conv1.weight_u`, `conv1.weight_v`, ...) are those of Real-ESRGAN's released discriminator files
+(`RealESRGAN_x4plus_netD.pth`, weights under "params"), so they load as they are. Inputs need sides
+divisible by 8 (three stride-2 convs, three x2 upsamplings); the output has the input's size.
+"""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.utils import spectral_norm
+
+
+class UNetDiscriminatorSN(nn.Module):
+    def __init__(self, in_ch: int = 3, num_feat: int = 64, skip_connection: bool = True) -> None:
+        super().__init__()
+        self.skip_connection = skip_connection
+        f = num_feat
+        self.conv0 = nn.Conv2d(in_ch, f, 3, 1, 1)
+        self.conv1 = spectral_norm(nn.Conv2d(f, f * 2, 4, 2, 1, bias=False))
+        self.conv2 = spectral_norm(nn.Conv2d(f * 2, f * 4, 4, 2, 1, bias=False))
+        self.conv3 = spectral_norm(nn.Conv2d(f * 4, f * 8, 4, 2, 1, bias=False))
+        self.conv4 = spectral_norm(nn.Conv2d(f * 8, f * 4, 3, 1, 1, bias=False))
+        self.conv5 = spectral_norm(nn.Conv2d(f * 4, f * 2, 3, 1, 1, bias=False))
+        self.conv6 = spectral_norm(nn.Conv2d(f * 2, f, 3, 1, 1, bias=False))
+        self.conv7 = spectral_norm(nn.Conv2d(f, f, 3, 1, 1, bias=False))
+        self.conv8 = spectral_norm(nn.Conv2d(f, f, 3, 1, 1, bias=False))
+        self.conv9 = nn.Conv2d(f, 1, 3, 1, 1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.shape[-1] % 8 or x.shape[-2] % 8:
+            raise ValueError(f"UNetDiscriminatorSN needs sides divisible by 8, got {tuple(x.shape[-2:])}")
+        act = F.leaky_relu
+        x0 = act(self.conv0(x), 0.2)
+        x1 = act(self.conv1(x0), 0.2)
+        x2 = act(self.conv2(x1), 0.2)
+        x3 = act(self.conv3(x2), 0.2)
+        y = act(self.conv4(_up(x3)), 0.2)
+        if self.skip_connection:
+            y = y + x2
+        y = act(self.conv5(_up(y)), 0.2)
+        if self.skip_connection:
+            y = y + x1
+        y = act(self.conv6(_up(y)), 0.2)
+        if self.skip_connection:
+            y = y + x0
+        y = act(self.conv7(y), 0.2)
+        y = act(self.conv8(y), 0.2)
+        return self.conv9(y)
+
+
+def _up(x: Tensor) -> Tensor:
+    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
+
+
+def load_discriminator_weights(model: nn.Module, path: str) -> None:
+    """Load a discriminator file (ours, or Real-ESRGAN's `{"params": ...}`) into `model`; strict."""
+    from esrgan.errors import ESRGANError
+    from esrgan.models.loading import read_state_file, unwrap_state
+
+    obj, _, _ = read_state_file(path)
+    state, _ = unwrap_state(obj)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        raise ESRGANError(
+            f"discriminator.pretrained {path} does not fit {type(model).__name__} "
+            f"({' '.join(str(exc).split())[:200]})"
+        ) from None
