@@ -100,3 +100,32 @@ def atomic_directory(path: str | os.PathLike, *, replace: bool = False) -> Itera
         if isinstance(exc, OSError):
             raise cannot_write(path, exc) from None
         raise
+
+
+def make_folders(path: str | os.PathLike) -> list[Path]:
+    """`mkdir -p path`; returns the folders this call created, deepest first (for `remove_if_empty`)."""
+    path = Path(path)
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise cannot_write(path, exc) from None
+    return missing
+
+
+def remove_if_empty(folders: list[Path]) -> None:
+    """Remove the given folders (deepest first) that are empty: a failed run leaves no debris."""
+    for folder in folders:
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
+@contextlib.contextmanager
+def new_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """`mkdir -p path` for the block; if it fails, the folders made here are removed when empty."""
+    created = make_folders(path)
+    try:
+        yield Path(path)
+    except BaseException:
+        remove_if_empty(created)
+        raise

@@ -32,6 +32,7 @@ def run(args: argparse.Namespace) -> int:
     import zlib
     from pathlib import Path
 
+    from esrgan.atomic import new_folder
     from esrgan.cli.options import resolve_device
     from esrgan.data.degradations.pipeline import degradation_seed, degrade_image
     from esrgan.data.image_io import write_image
@@ -56,13 +57,10 @@ def run(args: argparse.Namespace) -> int:
         if not path.is_file():
             raise ESRGANError(f"{path}: file not found")
         image_size(path)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ESRGANError(f"{out_dir}: cannot create the output folder ({exc.strerror or exc})") from None
-    for path, target in zip(inputs, outputs, strict=True):
-        seed = degradation_seed(args.seed, zlib.crc32(path.name.encode("utf-8")))
-        lr = degrade_image(load_rgb(path), args.preset, args.scale, seed, device=device)
-        write_image(target, lr)
-        print(f"{path} -> {target} ({lr.shape[1]}x{lr.shape[0]})")
+    with new_folder(out_dir):  # a failure before any output leaves no empty folder behind
+        for path, target in zip(inputs, outputs, strict=True):
+            seed = degradation_seed(args.seed, zlib.crc32(path.name.encode("utf-8")))
+            lr = degrade_image(load_rgb(path), args.preset, args.scale, seed, device=device)
+            write_image(target, lr)
+            print(f"{path} -> {target} ({lr.shape[1]}x{lr.shape[0]})")
     return 0

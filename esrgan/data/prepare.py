@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from esrgan.atomic import make_folders, remove_if_empty
 from esrgan.errors import ESRGANError
 
 __all__ = ["PrepareSummary", "prepare_subimages", "subimage_positions"]
@@ -104,8 +105,7 @@ def prepare_subimages(
     summary = PrepareSummary(out_dir=out, lr_scales=lr_scales)
     hr_dir = out / "hr"
     lr_dirs = {s: out / f"lr_x{s}" for s in lr_scales}
-    for folder in (hr_dir, *lr_dirs.values()):
-        folder.mkdir(parents=True, exist_ok=True)
+    made = [f for folder in (hr_dir, *lr_dirs.values()) for f in make_folders(folder)]
 
     bar = _progress_bar(files, progress)
     for path in bar:
@@ -128,6 +128,7 @@ def prepare_subimages(
                 _store(summary, folder / name, _window(lrs[s], top, left, crop, s), force)
         summary.images += 1
         summary.subimages += len(boxes)
+    remove_if_empty(sorted(made, key=lambda p: len(p.parts), reverse=True))  # all failed: no debris
     return summary
 
 

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from esrgan.atomic import make_folders, remove_if_empty
 from esrgan.errors import ESRGANError
 
 log = logging.getLogger(__name__)
@@ -106,6 +107,7 @@ class RunFolder:
         self.enabled = enabled
         self.lock = RunLock(self.run_dir)
         self.created = False
+        self._made: list[Path] = []
         self.first_iteration_done = False
         self._on_cleanup: list[Callable[[], object]] = []
 
@@ -121,11 +123,9 @@ class RunFolder:
             return self
         self.created = not self.run_dir.exists()
         try:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise ESRGANError(
-                f"{self.run_dir}: cannot create the run folder ({exc.strerror or exc})"
-            ) from None
+            self._made = make_folders(self.run_dir)
+        except ESRGANError as exc:
+            raise ESRGANError(f"cannot create the run folder: {exc}") from None
         try:
             self.lock.acquire()
         except BaseException:
@@ -146,3 +146,4 @@ class RunFolder:
     def _remove_if_new(self) -> None:
         if self.created:
             shutil.rmtree(self.run_dir, ignore_errors=True)
+            remove_if_empty(self._made[1:])  # and the parents made for it (e.g. runs/)
