@@ -152,6 +152,7 @@ def forward(model, x: torch.Tensor) -> torch.Tensor:
 def test_name_downloads_once_then_cache_hit(home, server, checkpoint, tiny, monkeypatch, capsys):
     server.routes["/mirror/TestNet_x4.pth"] = ("ok", checkpoint)
     register(monkeypatch, entry(checkpoint, server), server)
+    monkeypatch.setattr(hub, "WEIGHTS_DIR", home / "no-packaged-weights")  # only cached names count here
     assert hub.available_models() == []
 
     loaded = esrgan.load_model("TestNet_x4")
