@@ -115,11 +115,9 @@ class ImageHeader:
 def read_header(path: str | os.PathLike[str]) -> ImageHeader:
     """Size, frame count and format from the header; the same refusals as `read_image` for bad files."""
     name = os.fspath(path)
-    _check_readable_file(name)
     try:
         with _open_header(name) as im:
             width, height = im.size
-            check_image_size(name, width, height)
             frames = int(getattr(im, "n_frames", 1) or 1) if im.format in MULTI_FRAME_FORMATS else 1
             return ImageHeader(width, height, frames, im.format or "?", *_decoded_layout(name, im))
     except ESRGANError:
@@ -156,11 +154,8 @@ def read_pixels(path: str | os.PathLike[str], *, frame: int = 0) -> ImageData:
     `frame` picks a frame of an animation or a page of a multi-page TIFF (0: the first).
     """
     name = os.fspath(path)
-    _check_readable_file(name)
     try:
         with _open_header(name) as im:
-            width, height = im.size
-            check_image_size(name, width, height)
             fmt = im.format or "?"
             orientation = _exif_orientation(im)
             icc = im.info.get("icc_profile")
@@ -216,8 +211,9 @@ def _check_readable_file(name: str) -> None:
 
 
 class _open_header:
-    """Image.open (header only) with Pillow's own bomb check off, so `check_image_size` decides.
+    """Image.open (header only) of a readable file whose header size `check_image_size` accepts.
 
+    Pillow's own bomb check is off for the call, so `check_image_size` decides:
     Pillow refuses above 2 x MAX_IMAGE_PIXELS (about 179 MP by default), which would refuse
     legitimate images below our 400 MP limit; opening reads only the header, so turning the
     check off for the call is safe. The global is restored on exit.
@@ -228,6 +224,7 @@ class _open_header:
         self.im: Image.Image | None = None
 
     def __enter__(self) -> Image.Image:
+        _check_readable_file(self.name)
         saved = Image.MAX_IMAGE_PIXELS
         try:
             Image.MAX_IMAGE_PIXELS = None
@@ -242,6 +239,11 @@ class _open_header:
             raise ESRGANError(f"{self.name}: cannot read (permission denied)") from None
         finally:
             Image.MAX_IMAGE_PIXELS = saved
+        try:
+            check_image_size(self.name, *self.im.size)
+        except BaseException:
+            self.im.close()
+            raise
         return self.im
 
     def __exit__(self, *exc: object) -> None:

@@ -54,17 +54,21 @@ def download_timeout() -> float:
     return value
 
 
+def _require_verifiable(model: KnownModel, what: str, allow_unverified: bool) -> None:
+    if not model.verifiable and not allow_unverified:
+        raise ESRGANError(
+            f"{model.name} has no published sha256, so {what} cannot be verified; "
+            "pass --allow-unverified to use it anyway"
+        )
+
+
 def download_model(
     model: KnownModel, *, allow_unverified: bool = False, timeout: float | None = None
 ) -> Path:
     """Fetch `model` into the cache (trying each URL in order) and return its path."""
     if offline_mode():
         raise ESRGANError(f"downloads are off (--offline / ESRGAN_OFFLINE); {model.name} was not fetched")
-    if not model.verifiable and not allow_unverified:
-        raise ESRGANError(
-            f"{model.name} has no published sha256, so its download cannot be verified; "
-            "pass --allow-unverified to fetch it anyway"
-        )
+    _require_verifiable(model, "its download", allow_unverified)
     urls = candidate_urls(model)
     if not urls:
         raise ESRGANError(
@@ -133,11 +137,7 @@ def import_file(model: KnownModel, source: str | os.PathLike, *, allow_unverifie
     source = Path(source)
     if not source.is_file():
         raise ESRGANError(f"--from {source}: file not found")
-    if not model.verifiable and not allow_unverified:
-        raise ESRGANError(
-            f"{model.name} has no published sha256, so {source} cannot be verified; "
-            "pass --allow-unverified to use it anyway"
-        )
+    _require_verifiable(model, str(source), allow_unverified)
     target = cached_path(model)
     check_free_space(target.parent, source.stat().st_size)
     with atomic_path(target) as tmp:
