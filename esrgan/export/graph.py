@@ -84,7 +84,9 @@ class _Builder:
         if k[0] != k[1] or k[0] % 2 == 0 or conv.padding != (k[0] // 2, k[1] // 2):
             raise ESRGANError(f"export supports odd square 'same' convolutions, not kernel {k}")
         weight = conv.weight.detach().double()
-        bias = conv.bias.detach().double() if conv.bias is not None else torch.zeros(conv.out_channels).double()
+        bias = (
+            conv.bias.detach().double() if conv.bias is not None else torch.zeros(conv.out_channels).double()
+        )
         if isinstance(bn, nn.BatchNorm2d):
             # eval-mode BN after the conv: y = (conv - mean) * gamma / sqrt(var + eps) + beta
             assert bn.running_mean is not None and bn.running_var is not None

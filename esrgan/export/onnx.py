@@ -89,7 +89,9 @@ def to_onnx(graph: Graph, *, fp16: bool = False) -> Any:
                     for j in range(r):
                         eye[ch * r * r + i * r + j, ch, i, j] = 1
             w = const(f"unshuffle{n}.weight", eye)
-            nodes.append(helper.make_node("Conv", [op.inputs[0], w], [out], kernel_shape=[r, r], strides=[r, r]))
+            nodes.append(
+                helper.make_node("Conv", [op.inputs[0], w], [out], kernel_shape=[r, r], strides=[r, r])
+            )
         else:
             raise AssertionError(op.kind)
     assert nodes[-1].output[0] == OUTPUT
@@ -104,7 +106,7 @@ def to_onnx(graph: Graph, *, fp16: bool = False) -> Any:
         graph_proto,
         opset_imports=[helper.make_opsetid("", OPSET)],
         producer_name="esrgan",
-        doc_string=f"x{graph.scale} super-resolution: NCHW in [0, 1], H and W multiples of {graph.size_multiple}",
+        doc_string=f"x{graph.scale} SR, NCHW in [0, 1], sides multiples of {graph.size_multiple}",
     )
     model.ir_version = 8  # readable by onnxruntime >= 1.10
     onnx.checker.check_model(model)

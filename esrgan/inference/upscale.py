@@ -52,6 +52,7 @@ def upscale(
     progress: bool | Progress = False,
     alpha: str = "model",
     batch_size: int | None = None,
+    backend: str = "torch",
 ) -> Any:
     """Upscale one image with `model` (NCHW [0, 1] in, `model.scale` times larger out).
 
@@ -62,6 +63,9 @@ def upscale(
     fp32). device: defaults to the model's device; another device runs a copy. progress: True
     for a tqdm bar over tiles, or a callable(done, total). alpha: "model" or "bicubic".
     On out-of-memory the tile size is halved and the image redone (logged).
+    backend: "torch", "ncnn", "onnx" or "auto" (ncnn on CPU when installed, else torch); the
+    model is converted in memory (see esrgan.inference.backends). device "vulkan"/"vulkan:N"
+    runs ncnn on a Vulkan GPU.
     """
     if alpha not in ("model", "bicubic"):
         raise ESRGANError(f"alpha must be 'model' or 'bicubic', not {alpha!r}")
@@ -71,6 +75,10 @@ def upscale(
         raise ESRGANError(f"tile overlap must be >= 0, not {tile_overlap}")
     colour, alpha_plane, kind = from_image(image)
     desc = describe(model)
+    if backend != "torch" or str(device).startswith("vulkan"):
+        from esrgan.inference.backends import on_backend
+
+        desc, device = on_backend(desc, backend, device)
     model, dev = _model_on_device(desc.model, device)
     dtype = resolve_precision(precision, dev)
     scale, in_ch, out_ch, multiple = desc.scale, desc.in_ch, desc.out_ch, desc.size_multiple
@@ -293,8 +301,10 @@ def auto_tile(model: torch.nn.Module | ModelDescriptor, device: torch.device, dt
         fit = int(math.sqrt(0.6 * free / per_px))
         return max(MIN_TILE, min(GPU_MAX_TILE * multiple, fit // 32 * 32))
     avail = available_memory()
-    fit = int(math.sqrt(0.25 * avail / per_px)) if avail else CPU_TILE * multiple
-    return max(MIN_TILE, min(CPU_TILE * multiple, fit // 16 * 16))
+    # Backend models (ncnn) may prefer larger tiles: their Winograd convs gain with size.
+    cap = getattr(describe(model).model, "cpu_tile", CPU_TILE) * multiple
+    fit = int(math.sqrt(0.25 * avail / per_px)) if avail else cap
+    return max(MIN_TILE, min(cap, fit // 16 * 16))
 
 
 def available_memory() -> int | None:
