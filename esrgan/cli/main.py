@@ -17,6 +17,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("upscale", "esrgan.cli.upscale", "upscale images with an ESRGAN-family checkpoint"),
     ("info", "esrgan.cli.info", "show the architecture, scale and format of a checkpoint"),
     ("convert", "esrgan.cli.convert", "rewrite any supported checkpoint in this package's format"),
+    ("export", "esrgan.cli.export", "write a model for ncnn (.param/.bin) or ONNX (.onnx)"),
     ("eval", "esrgan.cli.eval", "PSNR/SSIM/NIQE of models (and bicubic) on a benchmark folder"),
     ("prepare", "esrgan.cli.prepare", "cut large images into sub-images and make LR copies"),
     ("train", "esrgan.cli.train", "train a model from a YAML/TOML config (stage 1 or 2)"),
