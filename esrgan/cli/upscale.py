@@ -63,7 +63,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--half", action="store_true", help="fp16 on CUDA (tiles that fail are redone in fp32)"
     )
     precision.add_argument("--bf16", action="store_true", help="bf16 on CUDA")
-    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda if available)")
+    parser.add_argument(
+        "--device",
+        default=None,
+        help="cpu, cuda, cuda:N, vulkan or vulkan:N (ncnn) (default: cuda if available)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["auto", "torch", "ncnn", "onnx"],
+        default="auto",
+        help="what runs the network: auto (default: ncnn on CPU when installed, torch on CUDA), "
+        "torch, ncnn or onnx (onnxruntime)",
+    )
     parser.add_argument(
         "--alpha-upsampler",
         choices=["model", "bicubic"],
@@ -102,7 +113,15 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.model:
         raise ESRGANError(MODEL_NEEDED)
-    device = _device(args.device, torch)
+    from esrgan.inference import backends
+
+    vulkan = args.device if args.device and backends.is_vulkan(args.device) else None
+    if vulkan:
+        backends.check_vulkan(vulkan)  # one error before any work, not one per image
+    device = torch.device("cpu") if vulkan else _device(args.device, torch)
+    external = backends.is_external_model_path(args.model)
+    if external and args.psnr_model and args.interpolation == "network":
+        raise ESRGANError("network interpolation (--alpha) blends checkpoints; it cannot use ncnn/ONNX files")
     precision = "fp16" if args.half else "bf16" if args.bf16 else "fp32"
     resolve_precision(precision, device)
     tile = _tile(args.tile)
@@ -114,7 +133,13 @@ def run(args: argparse.Namespace) -> int:
     inputs, failures = collect_inputs(args.inputs)
     if not inputs and not failures:
         raise ESRGANError("no input images found")
-    model = esrgan.load_model(args.model, device=device) if inputs else None
+    model = None
+    if inputs:
+        model = (
+            backends.load_external(args.model, vulkan)
+            if external
+            else esrgan.load_model(args.model, device=device)
+        )
     if model is not None:
         from esrgan.inference.wrapped import apply_inference_options
 
@@ -198,9 +223,10 @@ def upscale_file(
         tile_overlap=args.tile_overlap,
         outscale=args.outscale,
         precision=precision,
-        device=device,
+        device=args.device if args.device and args.device.startswith("vulkan") else device,
         progress=progress,
         alpha=args.alpha_upsampler,
+        backend=args.backend,
     )
     write_image(target, result, bit_depth=data.bit_depth, quality=args.quality, icc_profile=data.icc_profile)
 

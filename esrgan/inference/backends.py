@@ -195,21 +195,26 @@ class OnnxGenerator(BackendGenerator):
         self.dtype = np.float16 if "float16" in inputs[0].type else np.float32
         channels = inputs[0].shape[1]
         in_ch = channels if isinstance(channels, int) else 3
-        # Probe sides 17, 18, 20: only a model that needs no multiple takes 17, 18 is not a multiple of 4.
+        # Probe sides 17, 18, 20: a model that pixel-unshuffles by 2 or 4 (or floors odd sizes
+        # in a strided conv) fails or comes out the wrong size on the sides it cannot take.
+        last = None
         for multiple in (size_multiple,) if size_multiple else (1, 2, 4):
             side = PROBE + multiple
             try:
                 probe = self._run(np.full((1, in_ch, side, side), 0.5, np.float32))
-            except Exception:  # noqa: BLE001 - a size this model does not take
+            except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors: a size it does not take
+                last = " ".join(str(exc).split())[:160]
                 continue
-            if probe.ndim == 4 and probe.shape[0] == 1:
-                super().__init__(
-                    _scale_from_probe(probe.shape[2:], side, source), in_ch, probe.shape[1], multiple, source
-                )
-                return
-        raise ESRGANError(
-            f"{source}: not an image-to-image model (a {in_ch}-channel probe image did not run)"
-        )
+            if probe.ndim != 4 or probe.shape[0] != 1:
+                break
+            try:
+                scale = _scale_from_probe(probe.shape[2:], side, source)
+            except ESRGANError as exc:
+                last = str(exc)
+                continue
+            super().__init__(scale, in_ch, probe.shape[1], multiple, source)
+            return
+        raise ESRGANError(f"{source}: not an image-to-image model ({last or 'its output is not an image'})")
 
     def _run(self, x: np.ndarray) -> np.ndarray:
         out = self.session.run([self.names[1]], {self.names[0]: x.astype(self.dtype, copy=False)})[0]
