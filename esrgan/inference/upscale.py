@@ -52,7 +52,7 @@ def upscale(
     progress: bool | Progress = False,
     alpha: str = "model",
     batch_size: int | None = None,
-    backend: str = "torch",
+    backend: str | None = None,
 ) -> Any:
     """Upscale one image with `model` (NCHW [0, 1] in, `model.scale` times larger out).
 
@@ -64,8 +64,8 @@ def upscale(
     for a tqdm bar over tiles, or a callable(done, total). alpha: "model" or "bicubic".
     On out-of-memory the tile size is halved and the image redone (logged).
     backend: "torch", "ncnn", "onnx" or "auto" (ncnn on CPU when installed, else torch); the
-    model is converted in memory (see esrgan.inference.backends). device "vulkan"/"vulkan:N"
-    runs ncnn on a Vulkan GPU.
+    model is converted in memory (see esrgan.inference.backends). Default: torch, or ncnn for
+    device "vulkan"/"vulkan:N" (ncnn on a Vulkan GPU).
     """
     if alpha not in ("model", "bicubic"):
         raise ESRGANError(f"alpha must be 'model' or 'bicubic', not {alpha!r}")
@@ -75,10 +75,10 @@ def upscale(
         raise ESRGANError(f"tile overlap must be >= 0, not {tile_overlap}")
     colour, alpha_plane, kind = from_image(image)
     desc = describe(model)
-    if backend != "torch" or str(device).startswith("vulkan"):
+    if backend not in (None, "torch") or str(device).startswith("vulkan"):
         from esrgan.inference.backends import on_backend
 
-        desc, device = on_backend(desc, backend, device)
+        desc, device = on_backend(desc, backend or "auto", device)
     model, dev = _model_on_device(desc.model, device)
     dtype = resolve_precision(precision, dev)
     scale, in_ch, out_ch, multiple = desc.scale, desc.in_ch, desc.out_ch, desc.size_multiple
