@@ -11,6 +11,9 @@ For each input size (default 64, 128, 256, 512 px squares cut from skimage's ast
             (tiling, overlap, blending, uint8 output) but counting only the image's own FLOPs,
             so overlap re-computation counts against us
   plain     a plain NCHW whole-image forward under torch.no_grad (what the reference scripts do)
+  ncnn/onnx esrgan.upscale(model, image, backend=...) end to end (same tiler and tiles), as
+            GFLOP/s-equivalent (the same FLOP count: Winograd does fewer real multiplications)
+            and as the speed ratio to "ours" (the torch path); all runs interleaved, best of --reps
 FLOPs are counted from the model's convs (2 x MACs, by forward hooks) and checked against the
 closed form for RRDBNet: 35.85 MFLOP per LR pixel for the 23-block x4 model.
 
@@ -22,7 +25,8 @@ measurements, each the peak RSS (VmHWM) of a fresh subprocess:
             tile reads, the band accumulators and the final conversion
   one tile  one forward of the real model on a tile of the auto size (weights + activations)
 The sum of the two increases over the bare process is an upper bound on the real run's peak,
-since the tile forwards run one at a time and free their activations in between.
+since the tile forwards run one at a time and free their activations in between. With ncnn
+installed both are repeated for the ncnn path (its tile size; ncnn's transformed weights).
 """
 
 from __future__ import annotations

@@ -124,8 +124,9 @@ class NcnnGenerator(BackendGenerator):
 
     backend = "ncnn"
     # LR px of an automatic CPU tile. ncnn's per-pixel speed still rises from 192 to 320 px tiles
-    # (measured 1990 -> 1640 us/px, 23 blocks, 2 cores), and 2 tiles of <= 272 cover a 512 px side.
-    cpu_tile = 320
+    # (measured 1990 -> 1640 us/px, 23 blocks, 2 cores), but a 320 px x4 tile peaks at +5.1 GB
+    # (Winograd workspaces at HR); 192 keeps a 4K x4 run under 4 GB (bench/bench_upscale.py).
+    cpu_tile = 192
 
     def __init__(
         self,
