@@ -11,6 +11,9 @@ For each input size (default 64, 128, 256, 512 px squares cut from skimage's ast
             (tiling, overlap, blending, uint8 output) but counting only the image's own FLOPs,
             so overlap re-computation counts against us
   plain     a plain NCHW whole-image forward under torch.no_grad (what the reference scripts do)
+  ncnn/onnx esrgan.upscale(model, image, backend=...) end to end (same tiler and tiles), as
+            GFLOP/s-equivalent (the same FLOP count: Winograd does fewer real multiplications)
+            and as the speed ratio to "ours" (the torch path); all runs interleaved, best of --reps
 FLOPs are counted from the model's convs (2 x MACs, by forward hooks) and checked against the
 closed form for RRDBNet: 35.85 MFLOP per LR pixel for the 23-block x4 model.
 
@@ -22,7 +25,8 @@ measurements, each the peak RSS (VmHWM) of a fresh subprocess:
             tile reads, the band accumulators and the final conversion
   one tile  one forward of the real model on a tile of the auto size (weights + activations)
 The sum of the two increases over the bare process is an upper bound on the real run's peak,
-since the tile forwards run one at a time and free their activations in between.
+since the tile forwards run one at a time and free their activations in between. With ncnn
+installed both are repeated for the ncnn path (its tile size; ncnn's transformed weights).
 """
 
 from __future__ import annotations
@@ -30,10 +34,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
 import subprocess
 import sys
 import time
+from importlib.util import find_spec
 
 import numpy as np
 import torch
@@ -43,7 +49,9 @@ from torch import nn
 
 import esrgan
 from esrgan.inference import upscale as upscale_module
+from esrgan.inference.backends import NcnnGenerator, on_backend
 from esrgan.inference.tiling import plan_axis
+from esrgan.models.descriptor import describe
 from esrgan.models.rrdbnet import RRDBNet
 
 
@@ -100,16 +108,30 @@ def photo(size: int) -> np.ndarray:
     return np.ascontiguousarray(img[:size, :size]) if size <= img.shape[0] else img
 
 
-def throughput_table(model: nn.Module, flop_px: float, sizes: list[int], reps: int) -> list[dict]:
+def throughput_table(
+    model: nn.Module, flop_px: float, sizes: list[int], reps: int, backends: list[str]
+) -> list[dict]:
     rows = []
     for size in sizes:
         img = photo(size)
         flops = flop_px * size * size
         x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255
         roof_a, fmt = roofline(size, max(3, reps))
-        t_ours = best_time(lambda img=img: esrgan.upscale(model, img), reps)
-        with torch.no_grad():
-            t_plain = best_time(lambda x=x: model(x), reps)
+        # Other backends end to end through esrgan.upscale, converted once (as the CLI does per run).
+        # The runs are interleaved, best of `reps` each, so a burst of load on a shared machine
+        # hits every candidate rather than one.
+        runs = {"ours": lambda img=img: esrgan.upscale(model, img)}
+        for name in backends:
+            engine, _ = on_backend(describe(model), name, "cpu")
+            runs[name] = lambda img=img, e=engine: esrgan.upscale(e, img)
+        best = dict.fromkeys([*runs, "plain"], math.inf)
+        for _ in range(reps):
+            for name, fn in runs.items():
+                best[name] = min(best[name], best_time(fn, 1))
+            with torch.no_grad():
+                best["plain"] = min(best["plain"], best_time(lambda x=x: model(x), 1))
+        t_ours, t_plain = best["ours"], best["plain"]
+        t_backend = {name: best[name] for name in backends}
         roof_b, _ = roofline(size, max(3, reps))
         roof = max(roof_a, roof_b)
         ours, plain = flops / t_ours / 1e9, flops / t_plain / 1e9
@@ -126,10 +148,16 @@ def throughput_table(model: nn.Module, flop_px: float, sizes: list[int], reps: i
             "ours_vs_plain": ours / plain,
             "seconds_ours": t_ours,
         }
+        extra = ""
+        for name, secs in t_backend.items():
+            row[name] = flops / secs / 1e9
+            row[f"{name}_vs_ours"] = t_ours / secs
+            row[f"seconds_{name}"] = secs
+            extra += f" | {name} {row[name]:6.1f} GFLOP/s {t_ours / secs:5.2f}x torch ({secs:.2f} s)"
         rows.append(row)
         print(
             f"{size:5d} {row['tile']:>6} {roof:9.1f} {ours:9.1f} {plain:9.1f} {ours / roof:9.2f} "
-            f"{ours / plain:9.2f} {t_ours:8.2f}",
+            f"{ours / plain:9.2f} {t_ours:8.2f}{extra}",
             flush=True,
         )
     return rows
@@ -177,19 +205,27 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+class NcnnTiledStandIn(NearestStandIn):
+    """The stand-in with ncnn's CPU tile size, so the pipeline is planned as an ncnn run is."""
+
+    cpu_tile = NcnnGenerator.cpu_tile
+
+
 def memory_child(kind: str, num_block: int) -> None:
     """Runs in a fresh process and prints JSON: bare, before and peak RSS in MB."""
     torch.manual_seed(0)
     bare = _rss_mb()
-    if kind == "pipeline":
+    if kind in ("pipeline", "pipeline-ncnn"):
         img = np.asarray(Image.fromarray(data.astronaut()).resize((3840, 2160), Image.Resampling.BICUBIC))
         before = _rss_mb()
         start = time.perf_counter()
-        out = esrgan.upscale(NearestStandIn(), img)
+        out = esrgan.upscale(NearestStandIn() if kind == "pipeline" else NcnnTiledStandIn(), img)
         secs = time.perf_counter() - start
         assert out.shape == (8640, 15360, 3) and out.dtype == np.uint8
     else:
         model = RRDBNet(num_block=num_block).eval()
+        if kind == "tile-ncnn":
+            model, _ = on_backend(describe(model), "ncnn", "cpu")
         tile = upscale_module.auto_tile(model, torch.device("cpu"), torch.float32)
         x = torch.rand(1, 3, tile, tile).contiguous(memory_format=torch.channels_last)
         before = _rss_mb()
@@ -200,9 +236,9 @@ def memory_child(kind: str, num_block: int) -> None:
     print(json.dumps({"bare_mb": bare, "before_mb": before, "peak_mb": _rss_mb(), "seconds": secs}))
 
 
-def memory_4k(num_block: int) -> dict:
+def memory_4k(num_block: int, kinds: tuple[str, ...] = ("pipeline", "tile")) -> dict:
     results = {}
-    for kind in ("pipeline", "tile"):
+    for kind in kinds:
         cmd = [sys.executable, __file__, "--memory-child", kind, "--blocks", str(num_block)]
         proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
         results[kind] = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -216,7 +252,15 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=1, help="timed runs per size (best is kept)")
     parser.add_argument("--tile-sweep", action="store_true", help="time the model per tile size too")
     parser.add_argument("--no-4k", action="store_true", help="skip the 4K peak-memory subprocess")
-    parser.add_argument("--memory-child", choices=["pipeline", "tile"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--backends",
+        nargs="*",
+        default=[name for name, mod in (("ncnn", "ncnn"), ("onnx", "onnxruntime")) if find_spec(mod)],
+        help="other backends to time end to end (default: those installed)",
+    )
+    parser.add_argument(
+        "--memory-child", choices=["pipeline", "tile", "pipeline-ncnn", "tile-ncnn"], help=argparse.SUPPRESS
+    )
     args = parser.parse_args()
     if args.memory_child:
         memory_child(args.memory_child, args.blocks)
@@ -231,8 +275,11 @@ def main() -> None:
     print(f"RRDBNet x4, {args.blocks} blocks: {mflop}")
     tiling = f"tile {upscale_module.CPU_TILE}, overlap {upscale_module.DEFAULT_OVERLAP}"
     print(f"default tiling on CPU: {tiling} (LR px)\n")
+    print(f"backends timed end to end through esrgan.upscale: {', '.join(args.backends) or 'none'}")
+    print(f"load average at start: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     print(" size   tile  roofline      ours     plain  ours/roof ours/plain  s(ours)   [GFLOP/s]")
-    throughput_table(model, flop_px, args.sizes, args.reps)
+    throughput_table(model, flop_px, args.sizes, args.reps, args.backends)
+    print(f"load average at end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
     if args.tile_sweep:
         tile_sweep(model, flop_px, [64, 96, 128, 160, 192, 256])
     if not args.no_4k:
@@ -246,6 +293,15 @@ def main() -> None:
             f"(weights {tile['before_mb'] - tile['bare_mb']:.0f} MB, {tile['seconds']:.1f} s)"
         )
         print(f"  upper bound on the real 4K run's peak: {bound:.0f} MB (output alone: 380 MiB)")
+        if "ncnn" in args.backends:
+            mem = memory_4k(args.blocks, ("pipeline-ncnn", "tile-ncnn"))
+            pipe, tile = mem["pipeline-ncnn"], mem["tile-ncnn"]
+            bound = pipe["peak_mb"] + (tile["peak_mb"] - tile["bare_mb"])
+            print(
+                f"  ncnn pipeline, {NcnnGenerator.cpu_tile} px tiles, stand-in: peak {pipe['peak_mb']:.0f} MB"
+            )
+            print(f"  ncnn: one real tile: +{tile['peak_mb'] - tile['bare_mb']:.0f} MB over the bare one")
+            print(f"  ncnn: upper bound on the real 4K run's peak: {bound:.0f} MB")
 
 
 if __name__ == "__main__":

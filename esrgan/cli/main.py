@@ -21,6 +21,7 @@ COMMANDS: list[tuple[str, str, str]] = [
     ("download", "esrgan.cli.download", "fetch official models by name into the cache (verified)"),
     ("info", "esrgan.cli.info", "show the architecture, scale and format of a checkpoint"),
     ("convert", "esrgan.cli.convert", "rewrite any supported checkpoint in this package's format"),
+    ("export", "esrgan.cli.export", "write a model for ncnn (.param/.bin) or ONNX (.onnx)"),
     ("eval", "esrgan.cli.eval", "PSNR/SSIM/NIQE of models (and bicubic) on a benchmark folder"),
     ("prepare", "esrgan.cli.prepare", "cut large images into sub-images and make LR copies"),
     ("degrade", "esrgan.cli.degrade", "write degraded LR copies (Real-ESRGAN, Gaussian BD, bicubic)"),

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 
 from esrgan.cli.options import (
     add_back_projection,
-    add_device,
     add_ensemble,
     add_offline,
     add_tile,
@@ -79,7 +78,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--half", action="store_true", help="fp16 on CUDA (tiles that fail are redone in fp32)"
     )
     precision.add_argument("--bf16", action="store_true", help="bf16 on CUDA")
-    add_device(parser)
+    parser.add_argument(
+        "--device",
+        default="auto",
+        help="auto (default: CUDA when available, else CPU), cpu, cuda, cuda:N, or vulkan / vulkan:N "
+        "(ncnn on any Vulkan GPU)",
+    )
+    parser.add_argument(
+        "--backend",
+        choices=["auto", "torch", "ncnn", "onnx"],
+        default="auto",
+        help="what runs the network: auto (default: ncnn on CPU when installed, torch on CUDA), "
+        "torch, ncnn or onnx (onnxruntime)",
+    )
     parser.add_argument(
         "--alpha-upsampler",
         choices=["model", "bicubic"],
@@ -122,6 +133,7 @@ def run(args: argparse.Namespace) -> int:
         tile_overlap=args.tile_overlap,
         precision="fp16" if args.half else "bf16" if args.bf16 else "fp32",
         device=args.device,
+        backend=args.backend,
         alpha_upsampler=args.alpha_upsampler,
         existing="overwrite" if args.force else "skip" if args.skip_existing else "refuse",
         frames=args.frames,

@@ -60,7 +60,8 @@ class UpscaleJob:
     tile: int | str | None = "auto"
     tile_overlap: int | None = None
     precision: str = "fp32"
-    device: str = "auto"
+    device: str = "auto"  # also vulkan / vulkan:N: ncnn on a Vulkan GPU
+    backend: str = "auto"  # auto | torch | ncnn | onnx (esrgan.inference.backends)
     alpha_upsampler: str = "model"
     existing: str = "refuse"  # an output that exists: refuse the run, overwrite it, or skip it
     frames: str = "error"  # animations / multi-page files: refuse, first frame only, every frame
@@ -128,12 +129,19 @@ def _check_tile_overlap(job: UpscaleJob, multiple: int) -> None:
 def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
     """Check the whole job, then upscale every planned output; per-file failures are collected."""
     from esrgan.cli.options import resolve_device
+    from esrgan.inference import backends
     from esrgan.inference.precision import resolve_precision
     from esrgan.models.descriptor import describe
 
     check_options(job)
-    device = resolve_device(job.device)
+    vulkan = job.device if backends.is_vulkan(job.device) else None
+    if vulkan:
+        backends.check_vulkan(vulkan)  # one error before any work, not one per image
+    device = resolve_device("cpu" if vulkan else job.device)
     resolve_precision(job.precision, device)
+    external = job.model is not None and backends.is_external_model_path(job.model)
+    if external and job.psnr_model and job.interpolation == "network":
+        raise ESRGANError("network interpolation (--alpha) blends checkpoints; it cannot use ncnn/ONNX files")
     outdir = Path(job.output)
     check_output_folder(outdir)
     inputs, failures = collect_inputs(job.inputs)
@@ -143,7 +151,7 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
     result = BatchResult(outdir, failures=failures)
     if not headers:
         return result
-    model = load_job_model(job, device)
+    model = load_job_model(job, device, vulkan)
     desc = describe(model)
     _check_tile_overlap(job, desc.size_multiple)
     scale = job.outscale if job.outscale is not None else desc.scale
@@ -152,12 +160,12 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
     tasks, result.skipped = check_existing(tasks, job.existing)
     check_sizes(tasks, desc.scale, job.outscale, job.max_output_pixels)
     start = time.perf_counter()
-    _run_tasks(model, tasks, job, device, result, progress)
+    _run_tasks(model, tasks, job, vulkan or device, result, progress)
     result.seconds = time.perf_counter() - start
     return result
 
 
-def load_job_model(job: UpscaleJob, device: Any) -> Any:
+def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> Any:
     """The generator the job describes: its model with interpolation and test-time options applied."""
     import esrgan
     from esrgan.inference.wrapped import apply_inference_options
@@ -169,7 +177,12 @@ def load_job_model(job: UpscaleJob, device: Any) -> Any:
     def load(spec: str) -> Any:  # a model name is downloaded on first use, unless offline
         return esrgan.load_model(resolve_model(spec, offline=job.offline), device=device)
 
-    model = load(job.model)
+    from esrgan.inference import backends
+
+    if job.model and backends.is_external_model_path(job.model):  # an exported .param/.onnx file
+        model = backends.load_external(job.model, vulkan)
+    else:
+        model = load(job.model)
     psnr_model = load(job.psnr_model) if job.psnr_model else None
     return apply_inference_options(
         model,
@@ -396,8 +409,10 @@ def _run_tasks(
 
 
 def upscale_file(model: Any, task: Task, job: UpscaleJob, device: Any, bar: Any = None) -> None:
-    """Read one input (or one of its frames), upscale it, write it atomically."""
+    """Read one input (or one of its frames), upscale it, write it atomically.
 
+    `device`: a torch device, or "vulkan[:N]" for ncnn on a Vulkan GPU.
+    """
     import esrgan
     from esrgan.data.image_io import read_pixels, write_image
 
@@ -421,6 +436,7 @@ def upscale_file(model: Any, task: Task, job: UpscaleJob, device: Any, bar: Any 
         progress=on_tiles if bar is not None else False,
         alpha=job.alpha_upsampler,
         max_output_pixels=job.max_output_pixels,
+        backend=job.backend,
     )
     try:
         task.target.parent.mkdir(parents=True, exist_ok=True)

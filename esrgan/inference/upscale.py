@@ -56,6 +56,7 @@ def upscale(
     alpha: str = "model",
     batch_size: int | None = None,
     max_output_pixels: int | None = None,
+    backend: str | None = None,
 ) -> Any:
     """Upscale one image with `model` (NCHW [0, 1] in, `model.scale` times larger out).
 
@@ -67,6 +68,9 @@ def upscale(
     for a tqdm bar over tiles, or a callable(done, total). alpha: "model" or "bicubic".
     On out-of-memory the tile size is halved and the image redone (logged). max_output_pixels:
     refuse larger outputs (default: what fits in the RAM available, see `esrgan.inference.memory`).
+    backend: "torch", "ncnn", "onnx" or "auto" (ncnn on CPU when installed, else torch); the
+    model is converted in memory (see esrgan.inference.backends). Default: torch, or ncnn for
+    device "vulkan"/"vulkan:N" (ncnn on a Vulkan GPU).
     """
     if alpha not in ("model", "bicubic"):
         raise ESRGANError(f"alpha must be 'model' or 'bicubic', not {alpha!r}")
@@ -78,6 +82,10 @@ def upscale(
         raise ESRGANError(f"tile overlap must be >= 0, not {tile_overlap}")
     colour, alpha_plane, kind = from_image(image)
     desc = describe(model)
+    if backend not in (None, "torch") or str(device).startswith("vulkan"):
+        from esrgan.inference.backends import on_backend
+
+        desc, device = on_backend(desc, backend or "auto", device)
     model, dev = _model_on_device(desc.model, device)
     dtype = resolve_precision(precision, dev)
     scale, in_ch, out_ch, multiple = desc.scale, desc.in_ch, desc.out_ch, desc.size_multiple
@@ -306,8 +314,9 @@ def auto_tile(model: torch.nn.Module | ModelDescriptor, device: torch.device, dt
         fit = int(math.sqrt(0.6 * free / per_px))
         return max(MIN_TILE, min(GPU_MAX_TILE * multiple, fit // 32 * 32))
     avail = available_memory()
-    fit = int(math.sqrt(0.25 * avail / per_px)) if avail else CPU_TILE * multiple
-    return max(MIN_TILE, min(CPU_TILE * multiple, fit // 16 * 16))
+    cap = CPU_TILE * multiple
+    fit = int(math.sqrt(0.25 * avail / per_px)) if avail else cap
+    return max(MIN_TILE, min(cap, fit // 16 * 16))
 
 
 # Arrays of the output's size alive at once: the tiler's output, the caller's copy (`to_image`

@@ -1,0 +1,46 @@
+"""Export a generator for other runtimes: ncnn (`.param` + `.bin`) and ONNX (`.onnx`).
+
+from esrgan.export import export_model
+export_model("RRDB_ESRGAN_x4.pth", "esrgan_x4.param")   # writes esrgan_x4.param + esrgan_x4.bin
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+FORMATS = {".param": "ncnn", ".onnx": "onnx"}
+
+
+def export_model(model: Any, path: str | os.PathLike, *, fp16: bool = False) -> list[Path]:
+    """Write `model` (a module, descriptor or checkpoint path) in the format `path`'s extension names.
+
+    Returns the files written. `.param` writes the `.bin` beside it; fp16 stores the ncnn conv
+    weights (or the whole ONNX graph) in float16.
+    """
+    from esrgan.errors import ESRGANError
+    from esrgan.export.graph import build_graph
+
+    path = Path(path)
+    kind = FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise ESRGANError(
+            f"{path}: the output must end in .param (ncnn) or .onnx, not '{path.suffix or path.name}'"
+        )
+    if isinstance(model, (str, os.PathLike)):
+        from esrgan.models.loading import load_model
+
+        model = load_model(model)
+    graph = build_graph(model)  # BatchNorm is folded with its running statistics (eval semantics)
+    if kind == "ncnn":
+        from esrgan.export.ncnn import write_ncnn
+
+        return list(write_ncnn(graph, path, fp16=fp16))
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise ESRGANError("ONNX export needs the onnx package: pip install 'esrgan[onnx]'") from None
+    from esrgan.export.onnx import write_onnx
+
+    return [write_onnx(graph, path, fp16=fp16)]

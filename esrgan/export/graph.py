@@ -1,0 +1,195 @@
+"""A generator as a flat list of image operations: what the ncnn and ONNX writers serialise.
+
+Our generators are read into a handful of operation kinds, each with numpy weights:
+
+    conv             3x3/9x9 (any odd k) stride 1 conv with bias, optionally followed by LeakyReLU(slope)
+    prelu            per-channel PReLU
+    concat           along channels
+    sum              coeffs[0] * a + coeffs[1] * b (the 0.2 residual scaling and the skips in one op)
+    nearest2x        nearest-neighbour x2 upsampling
+    pixel_shuffle    torch.nn.PixelShuffle(factor) (channel c*r*r + i*r + j -> pixel (i, j) of c)
+    pixel_unshuffle  torch.nn.functional.pixel_unshuffle(factor), its inverse
+
+BatchNorm (SRResNet with BN, eval mode) is folded into the conv before it, so no writer needs it.
+The graph's input is `data` and its output `output`: NCHW RGB (or gray/RGBA) in [0, 1], like
+realesrgan-ncnn-vulkan's models.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from esrgan.errors import ESRGANError
+from esrgan.models.descriptor import ModelDescriptor, describe, module_of
+
+INPUT, OUTPUT = "data", "output"
+
+
+@dataclass
+class Op:
+    kind: str
+    inputs: list[str]
+    output: str
+    weight: np.ndarray | None = None  # conv: (out, in, k, k) float32; prelu: (C,) slopes
+    bias: np.ndarray | None = None
+    slope: float | None = None  # conv: fused LeakyReLU slope (None: no activation)
+    factor: int = 2  # pixel_shuffle / pixel_unshuffle
+    coeffs: tuple[float, float] = (1.0, 1.0)  # sum
+
+
+@dataclass
+class Graph:
+    scale: int
+    in_ch: int
+    out_ch: int
+    size_multiple: int
+    ops: list[Op] = field(default_factory=list)
+
+    def conv_flops_per_pixel(self) -> float:
+        """2 x multiply-adds of every conv per LR input pixel (convs at HR counted at their size)."""
+        area = {INPUT: 1.0}
+        flops = 0.0
+        for op in self.ops:
+            a = area[op.inputs[0]]
+            if op.kind == "nearest2x" or op.kind == "pixel_shuffle":
+                a *= (2 if op.kind == "nearest2x" else op.factor) ** 2
+            elif op.kind == "pixel_unshuffle":
+                a /= op.factor**2
+            elif op.kind == "conv":
+                assert op.weight is not None
+                flops += 2.0 * op.weight[0].size * op.weight.shape[0] * a
+            area[op.output] = a
+        return flops
+
+
+class _Builder:
+    def __init__(self, graph: Graph) -> None:
+        self.graph = graph
+        self.count = 0
+
+    def add(self, kind: str, inputs: list[str], **params: object) -> str:
+        self.count += 1
+        name = f"b{self.count}"
+        self.graph.ops.append(Op(kind, inputs, name, **params))  # type: ignore[arg-type]
+        return name
+
+    def conv(self, x: str, conv: nn.Conv2d, slope: float | None = None, bn: nn.Module | None = None) -> str:
+        if conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1:
+            raise ESRGANError("export supports stride-1, undilated, ungrouped convolutions only")
+        k = conv.kernel_size
+        if k[0] != k[1] or k[0] % 2 == 0 or conv.padding != (k[0] // 2, k[1] // 2):
+            raise ESRGANError(f"export supports odd square 'same' convolutions, not kernel {k}")
+        weight = conv.weight.detach().double()
+        bias = (
+            conv.bias.detach().double() if conv.bias is not None else torch.zeros(conv.out_channels).double()
+        )
+        if isinstance(bn, nn.BatchNorm2d):
+            # eval-mode BN after the conv: y = (conv - mean) * gamma / sqrt(var + eps) + beta
+            assert bn.running_mean is not None and bn.running_var is not None
+            gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones(conv.out_channels)
+            beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros(conv.out_channels)
+            factor = gamma / torch.sqrt(bn.running_var.double() + bn.eps)
+            weight = weight * factor[:, None, None, None]
+            bias = (bias - bn.running_mean.double()) * factor + beta
+        return self.add(
+            "conv",
+            [x],
+            weight=weight.float().numpy().copy(),
+            bias=bias.float().numpy().copy(),
+            slope=slope,
+        )
+
+    def prelu(self, x: str, prelu: nn.PReLU) -> str:
+        return self.add("prelu", [x], weight=prelu.weight.detach().float().numpy().copy())
+
+
+def build_graph(model: nn.Module | ModelDescriptor) -> Graph:
+    """The operation graph of one of our generators (RRDBNet, SRResNet), or an ESRGANError."""
+    from esrgan.models.rrdbnet import RRDBNet
+    from esrgan.models.srresnet import SRResNet
+
+    desc = describe(model)
+    module = module_of(model)
+    graph = Graph(desc.scale, desc.in_ch, desc.out_ch, desc.size_multiple)
+    b = _Builder(graph)
+    if isinstance(module, RRDBNet):
+        _rrdbnet(b, module)
+    elif isinstance(module, SRResNet):
+        _srresnet(b, module)
+    else:
+        raise ESRGANError(
+            f"cannot export {desc.architecture}: export supports RRDBNet and SRResNet generators "
+            "(ensemble, back projection and image interpolation are applied around the exported network)"
+        )
+    graph.ops[-1].output = OUTPUT
+    return graph
+
+
+def _rrdbnet(b: _Builder, net: nn.Module) -> None:
+    from esrgan.models.rrdbnet import RESIDUAL_SCALE
+
+    slope = net.lrelu.negative_slope
+    x = INPUT
+    if net.unshuffle > 1:
+        x = b.add("pixel_unshuffle", [x], factor=net.unshuffle)
+    first = b.conv(x, net.conv_first)
+    feat = first
+    for rrdb in net.body:
+        block_in = feat
+        for rdb in (rrdb.rdb1, rrdb.rdb2, rrdb.rdb3):
+            parts = [feat]
+            for i in range(1, 5):
+                cat = parts[0] if len(parts) == 1 else b.add("concat", list(parts))
+                parts.append(b.conv(cat, getattr(rdb, f"conv{i}"), slope))
+            x5 = b.conv(b.add("concat", list(parts)), rdb.conv5)
+            feat = b.add("sum", [x5, feat], coeffs=(RESIDUAL_SCALE, 1.0))
+        feat = b.add("sum", [feat, block_in], coeffs=(RESIDUAL_SCALE, 1.0))
+    feat = b.add("sum", [b.conv(feat, net.conv_body), first])
+    for i in range(1, net.num_up + 1):
+        feat = b.conv(b.add("nearest2x", [feat]), getattr(net, f"conv_up{i}"), slope)
+    b.conv(b.conv(feat, net.conv_hr, slope), net.conv_last)
+
+
+def _srresnet(b: _Builder, net: nn.Module) -> None:
+    first = b.prelu(b.conv(INPUT, net.conv_first), net.prelu_first)
+    feat = first
+    for block in net.body:
+        y = b.prelu(b.conv(feat, block.conv1, bn=block.bn1), block.prelu)
+        feat = b.add("sum", [b.conv(y, block.conv2, bn=block.bn2), feat])
+    feat = b.add("sum", [b.conv(feat, net.conv_body, bn=net.bn_body), first])
+    for stage in net.upsample:
+        shuffled = b.add("pixel_shuffle", [b.conv(feat, stage.conv)], factor=stage.shuffle.upscale_factor)
+        feat = b.prelu(shuffled, stage.prelu)
+    b.conv(feat, net.conv_last)
+
+
+def run_graph(graph: Graph, x: torch.Tensor) -> torch.Tensor:
+    """Evaluate the graph with torch ops: an independent check of the graph against the module."""
+    import torch.nn.functional as F
+
+    blobs = {INPUT: x}
+    for op in graph.ops:
+        a = [blobs[i] for i in op.inputs]
+        if op.kind == "conv":
+            w = torch.from_numpy(op.weight)
+            y = F.conv2d(a[0], w, torch.from_numpy(op.bias), padding=w.shape[-1] // 2)
+            blobs[op.output] = y if op.slope is None else F.leaky_relu(y, op.slope)
+        elif op.kind == "prelu":
+            blobs[op.output] = F.prelu(a[0], torch.from_numpy(op.weight))
+        elif op.kind == "concat":
+            blobs[op.output] = torch.cat(a, 1)
+        elif op.kind == "sum":
+            blobs[op.output] = op.coeffs[0] * a[0] + op.coeffs[1] * a[1]
+        elif op.kind == "nearest2x":
+            blobs[op.output] = F.interpolate(a[0], scale_factor=2, mode="nearest")
+        elif op.kind == "pixel_shuffle":
+            blobs[op.output] = F.pixel_shuffle(a[0], op.factor)
+        elif op.kind == "pixel_unshuffle":
+            blobs[op.output] = F.pixel_unshuffle(a[0], op.factor)
+        else:
+            raise AssertionError(op.kind)
+    return blobs[OUTPUT]

@@ -1,0 +1,120 @@
+"""ONNX model from one of our generators, written from the operation graph with `onnx.helper`.
+
+Written directly rather than traced by `torch.onnx.export`: the graph is a dozen operator kinds,
+the result does not depend on which exporter the installed torch ships (TorchScript or dynamo,
+which needs `onnxscript`), and height and width are dynamic by construction. Opset 17; input
+`data` (N, C, H, W) and output `output`, float32 (or float16 with `fp16=True`, for GPUs).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from esrgan.export.graph import INPUT, OUTPUT, Graph
+
+OPSET = 17
+
+
+def to_onnx(graph: Graph, *, fp16: bool = False) -> Any:
+    """An `onnx.ModelProto` for `graph` (checked by onnx's checker)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    dtype = np.float16 if fp16 else np.float32
+    elem = TensorProto.FLOAT16 if fp16 else TensorProto.FLOAT
+    nodes: list[Any] = []
+    inits: list[Any] = []
+
+    def const(name: str, value: np.ndarray) -> str:
+        inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
+        return name
+
+    scales = "scales_2x"
+    if any(op.kind == "nearest2x" for op in graph.ops):
+        const(scales, np.array([1, 1, 2, 2], np.float32))
+    for n, op in enumerate(graph.ops):
+        out = op.output
+        if op.kind == "conv":
+            assert op.weight is not None and op.bias is not None
+            k = op.weight.shape[-1]
+            conv_out = out if op.slope is None else f"{out}_pre"
+            w = const(f"conv{n}.weight", op.weight.astype(dtype))
+            b = const(f"conv{n}.bias", op.bias.astype(dtype))
+            nodes.append(
+                helper.make_node(
+                    "Conv", [op.inputs[0], w, b], [conv_out], kernel_shape=[k, k], pads=[k // 2] * 4
+                )
+            )
+            if op.slope is not None:
+                nodes.append(helper.make_node("LeakyRelu", [conv_out], [out], alpha=op.slope))
+        elif op.kind == "prelu":
+            assert op.weight is not None
+            slope = const(f"prelu{n}.weight", op.weight.astype(dtype).reshape(-1, 1, 1))
+            nodes.append(helper.make_node("PRelu", [op.inputs[0], slope], [out]))
+        elif op.kind == "concat":
+            nodes.append(helper.make_node("Concat", op.inputs, [out], axis=1))
+        elif op.kind == "sum":
+            a, b = op.inputs
+            if op.coeffs[0] != 1.0:
+                a_scaled = f"{out}_scaled"
+                c = const(f"sum{n}.coeff", np.array(op.coeffs[0], dtype))
+                nodes.append(helper.make_node("Mul", [a, c], [a_scaled]))
+                a = a_scaled
+            assert op.coeffs[1] == 1.0
+            nodes.append(helper.make_node("Add", [a, b], [out]))
+        elif op.kind == "nearest2x":
+            # asymmetric + floor: output pixel (y, x) reads input (y // 2, x // 2), as torch's nearest.
+            nodes.append(
+                helper.make_node(
+                    "Resize",
+                    [op.inputs[0], "", scales],
+                    [out],
+                    mode="nearest",
+                    coordinate_transformation_mode="asymmetric",
+                    nearest_mode="floor",
+                )
+            )
+        elif op.kind == "pixel_shuffle":
+            nodes.append(helper.make_node("DepthToSpace", op.inputs, [out], blocksize=op.factor, mode="CRD"))
+        elif op.kind == "pixel_unshuffle":
+            # ONNX's SpaceToDepth orders channels differently from torch; a strided one-hot conv is
+            # exact (each output is one input times 1) and keeps torch's order.
+            r, c = op.factor, graph.in_ch
+            eye = np.zeros((c * r * r, c, r, r), dtype)
+            for ch in range(c):
+                for i in range(r):
+                    for j in range(r):
+                        eye[ch * r * r + i * r + j, ch, i, j] = 1
+            w = const(f"unshuffle{n}.weight", eye)
+            nodes.append(
+                helper.make_node("Conv", [op.inputs[0], w], [out], kernel_shape=[r, r], strides=[r, r])
+            )
+        else:
+            raise AssertionError(op.kind)
+    assert nodes[-1].output[0] == OUTPUT
+    graph_proto = helper.make_graph(
+        nodes,
+        "esrgan",
+        [helper.make_tensor_value_info(INPUT, elem, ["N", graph.in_ch, "H", "W"])],
+        [helper.make_tensor_value_info(OUTPUT, elem, ["N", graph.out_ch, "H_out", "W_out"])],
+        initializer=inits,
+    )
+    model = helper.make_model(
+        graph_proto,
+        opset_imports=[helper.make_opsetid("", OPSET)],
+        producer_name="esrgan",
+        doc_string=f"x{graph.scale} SR, NCHW in [0, 1], sides multiples of {graph.size_multiple}",
+    )
+    model.ir_version = 8  # readable by onnxruntime >= 1.10
+    onnx.checker.check_model(model)
+    return model
+
+
+def write_onnx(graph: Graph, path: str | Path, *, fp16: bool = False) -> Path:
+    from esrgan.atomic import write_bytes_atomic
+
+    write_bytes_atomic(path, to_onnx(graph, fp16=fp16).SerializeToString())
+    return Path(path)

@@ -1,0 +1,455 @@
+"""Inference backends: the tile forward run by ncnn or onnxruntime instead of PyTorch.
+
+A backend model is an `nn.Module` (no parameters) whose forward takes a float32 NCHW CPU batch in
+[0, 1] and returns the float32 output, with the `scale`, `in_ch`, `out_ch` and `size_multiple`
+every generator here carries. So `esrgan.upscale` runs it through the same `TileRunner`, tiler,
+alpha/grayscale/16-bit handling, outscale and progress as a PyTorch model, and the test-time
+wrappers (x8 self-ensemble, back projection, image interpolation) run around it unchanged.
+
+Why ncnn on CPU: its Winograd 3x3 kernels do fewer multiplications than the direct convolutions
+of PyTorch/oneDNN, which already run at the chip's FMA peak; measured 1.6x on the 23-block
+RRDBNet (bench/bench_upscale.py). ncnn also runs on any Vulkan GPU (`device="vulkan"`).
+
+Models come from our checkpoints, converted in memory (blend weights first: network interpolation
+is done before conversion), or straight from files other tools made: ncnn `.param`/`.bin` with
+blobs `data`/`output` (realesrgan-ncnn-vulkan, Upscayl) or `in0`/`out0` (pnnx), and `.onnx`.
+Conversion is not cached: writing the ncnn/ONNX form of the 23-block model takes well under a
+second, less than reading a cache file would save.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from esrgan.errors import ESRGANError
+from esrgan.models.descriptor import ModelDescriptor, describe
+
+BACKENDS = ("auto", "torch", "ncnn", "onnx")
+NCNN_BLOB_NAMES = (("data", "output"), ("in0", "out0"))
+ONNX_SUFFIXES = (".onnx",)
+NCNN_SUFFIXES = (".param", ".bin")
+PROBE = 16  # LR px of the probe that reads an external model's scale
+
+
+def is_vulkan(device: Any) -> bool:
+    return isinstance(device, str) and re.fullmatch(r"vulkan(:\d+)?", device.strip().lower()) is not None
+
+
+def vulkan_index(device: str) -> int:
+    _, _, index = device.strip().lower().partition(":")
+    return int(index or 0)
+
+
+def is_external_model_path(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in NCNN_SUFFIXES + ONNX_SUFFIXES
+
+
+def ncnn_available() -> bool:
+    try:
+        import ncnn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _import(name: str, extra: str) -> Any:
+    try:
+        return __import__(name)
+    except ImportError:
+        raise ESRGANError(
+            f"the {extra} backend needs the {name} package: pip install 'esrgan[{extra}]'"
+        ) from None
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence the C library's own stderr lines (ncnn prints 'dlopen failed ...' without a GPU)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def vulkan_device_count() -> int:
+    ncnn = _import("ncnn", "ncnn")
+    with _quiet_stderr():
+        return int(ncnn.get_gpu_count())
+
+
+class BackendGenerator(nn.Module):
+    """Base of the backend models: facts of a generator, a forward that is not PyTorch's."""
+
+    backend = ""
+
+    def __init__(self, scale: int, in_ch: int, out_ch: int, size_multiple: int, source: str) -> None:
+        super().__init__()
+        self.scale, self.in_ch, self.out_ch, self.size_multiple = scale, in_ch, out_ch, size_multiple
+        self.source = source
+
+    def __deepcopy__(self, memo: dict) -> BackendGenerator:
+        return self  # the engine holds no per-call state; copies (e.g. for another device) share it
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.detach().to("cpu", torch.float32)
+        if x.ndim != 4 or x.shape[1] != self.in_ch:
+            raise ESRGANError(
+                f"{self.source}: expected an (N, {self.in_ch}, H, W) batch, got {tuple(x.shape)}"
+            )
+        return torch.from_numpy(self.run_numpy(x.contiguous().numpy()))
+
+    def run_numpy(self, x: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class NcnnGenerator(BackendGenerator):
+    """An ncnn network: CPU (Winograd, ncnn's own threads) or a Vulkan GPU."""
+
+    backend = "ncnn"
+    # LR px of an automatic CPU tile. ncnn's per-pixel speed still rises from 192 to 320 px tiles
+    # (measured 1990 -> 1640 us/px, 23 blocks, 2 cores), but a 320 px x4 tile peaks at +5.1 GB
+    # (Winograd workspaces at HR); 192 keeps a 4K x4 run under 4 GB (bench/bench_upscale.py).
+    cpu_tile = 192
+
+    def __init__(
+        self,
+        net: Any,
+        names: tuple[str, str],
+        *,
+        source: str,
+        keep_alive: Any = None,
+        scale: int | None = None,
+        in_ch: int | None = None,
+        out_ch: int | None = None,
+        size_multiple: int = 1,
+    ) -> None:
+        self.net, self.names = net, names
+        self._keep_alive = keep_alive  # ncnn reads weights loaded from memory in place
+        if scale is None or out_ch is None or in_ch is None:
+            in_ch = in_ch or 3
+            probe = self._run_one(
+                np.full((in_ch, PROBE * size_multiple, PROBE * size_multiple), 0.5, np.float32)
+            )
+            scale, out_ch = _scale_from_probe(probe.shape[1:], PROBE * size_multiple, source), probe.shape[0]
+        super().__init__(scale, in_ch, out_ch, size_multiple, source)
+
+    def _run_one(self, sample: np.ndarray) -> np.ndarray:
+        import ncnn
+
+        arr = np.ascontiguousarray(sample, dtype=np.float32)  # must outlive the extractor: Mat borrows it
+        ex = self.net.create_extractor()
+        mat = ncnn.Mat(arr)
+        ex.input(self.names[0], mat)
+        ret, out = ex.extract(self.names[1])
+        if ret != 0:
+            raise ESRGANError(
+                f"{getattr(self, 'source', 'ncnn')}: ncnn failed to run the network (code {ret})"
+            )
+        result = np.array(out)  # a copy: `out` is ncnn's memory
+        del ex, mat, arr
+        return result
+
+    def run_numpy(self, x: np.ndarray) -> np.ndarray:
+        return np.stack([self._run_one(sample) for sample in x])
+
+
+class OnnxGenerator(BackendGenerator):
+    """An onnxruntime session on the CPU."""
+
+    backend = "onnx"
+
+    def __init__(self, model: bytes | str, *, source: str, size_multiple: int | None = None) -> None:
+        ort = _import("onnxruntime", "onnx")
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()
+        options.log_severity_level = 3
+        try:
+            self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ESRGANError(
+                f"{source}: not a readable ONNX model ({' '.join(str(exc).split())[:200]})"
+            ) from None
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1 or len(inputs[0].shape) != 4 or len(outputs[0].shape) != 4:
+            raise ESRGANError(
+                f"{source}: not an image-to-image model (needs one NCHW input and one NCHW output, has "
+                f"{[tuple(i.shape) for i in inputs]} -> {[tuple(o.shape) for o in outputs]})"
+            )
+        self.names = (inputs[0].name, outputs[0].name)
+        self.dtype = np.float16 if "float16" in inputs[0].type else np.float32
+        channels = inputs[0].shape[1]
+        in_ch = channels if isinstance(channels, int) else 3
+        # Probe sides 17, 18, 20: a model that pixel-unshuffles by 2 or 4 (or floors odd sizes
+        # in a strided conv) fails or comes out the wrong size on the sides it cannot take.
+        last = None
+        for multiple in (size_multiple,) if size_multiple else (1, 2, 4):
+            side = PROBE + multiple
+            try:
+                probe = self._run(np.full((1, in_ch, side, side), 0.5, np.float32))
+            except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors: a size it does not take
+                last = " ".join(str(exc).split())[:160]
+                continue
+            if probe.ndim != 4 or probe.shape[0] != 1:
+                break
+            try:
+                scale = _scale_from_probe(probe.shape[2:], side, source)
+            except ESRGANError as exc:
+                last = str(exc)
+                continue
+            super().__init__(scale, in_ch, probe.shape[1], multiple, source)
+            return
+        raise ESRGANError(f"{source}: not an image-to-image model ({last or 'its output is not an image'})")
+
+    def _run(self, x: np.ndarray) -> np.ndarray:
+        out = self.session.run([self.names[1]], {self.names[0]: x.astype(self.dtype, copy=False)})[0]
+        return np.asarray(out, np.float32)
+
+    def run_numpy(self, x: np.ndarray) -> np.ndarray:
+        return self._run(x)
+
+
+def _scale_from_probe(out_hw: tuple[int, ...], side: int, source: str) -> int:
+    h, w = int(out_hw[-2]), int(out_hw[-1])
+    if h != w or h % side or h // side not in (1, 2, 3, 4, 8):
+        raise ESRGANError(
+            f"{source}: not an image-to-image model (a {side}x{side} image came out {h}x{w}, "
+            "not 1, 2, 3, 4 or 8 times larger)"
+        )
+    return h // side
+
+
+# -- making backend models ------------------------------------------------------------------
+
+
+def _ncnn_net(device: str | None) -> Any:
+    ncnn = _import("ncnn", "ncnn")
+    net = ncnn.Net()
+    if device is not None and is_vulkan(device):
+        check_vulkan(device)
+        net.opt.use_vulkan_compute = True
+        net.set_vulkan_device(vulkan_index(device))
+    else:
+        net.opt.use_vulkan_compute = False
+        # fp32 throughout on the CPU, as PyTorch computes: no fp16/bf16 weight storage.
+        for flag in ("use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic", "use_bf16_storage"):
+            setattr(net.opt, flag, False)
+    net.opt.num_threads = torch.get_num_threads()
+    return net
+
+
+def check_vulkan(device: str) -> None:
+    """An ESRGANError unless ncnn sees the Vulkan GPU `device` names ('vulkan' or 'vulkan:N')."""
+    index, count = vulkan_index(device), vulkan_device_count()
+    if count == 0:
+        raise ESRGANError(f"--device {device}: no Vulkan GPU found (ncnn sees none); use --device cpu")
+    if index >= count:
+        raise ESRGANError(f"--device {device}: ncnn sees {count} Vulkan GPU(s), numbered from 0")
+
+
+def ncnn_from_module(module: nn.Module, device: str | None = None) -> NcnnGenerator:
+    """Convert one of our generators to ncnn, in memory."""
+    from esrgan.export.graph import INPUT, OUTPUT, build_graph
+    from esrgan.export.ncnn import to_ncnn
+
+    graph = build_graph(module)
+    param, weights = to_ncnn(graph)
+    net = _ncnn_net(device)
+    with _quiet_stderr():
+        if net.load_param_mem(param) != 0:
+            raise AssertionError("ncnn rejected the generated .param")
+        net.load_model_mem(weights)
+    return NcnnGenerator(
+        net,
+        (INPUT, OUTPUT),
+        source=f"<{type(module).__name__} on ncnn>",
+        keep_alive=weights,
+        scale=graph.scale,
+        in_ch=graph.in_ch,
+        out_ch=graph.out_ch,
+        size_multiple=graph.size_multiple,
+    )
+
+
+def onnx_from_module(module: nn.Module) -> OnnxGenerator:
+    from esrgan.export.graph import build_graph
+    from esrgan.export.onnx import to_onnx
+
+    _import("onnx", "onnx")
+    graph = build_graph(module)
+    return OnnxGenerator(
+        to_onnx(graph).SerializeToString(),
+        source=f"<{type(module).__name__} on onnxruntime>",
+        size_multiple=graph.size_multiple,
+    )
+
+
+def load_ncnn(path: str | os.PathLike, device: str | None = None) -> NcnnGenerator:
+    """An ncnn `.param` (or its `.bin`) from any tool, with its weights file beside it."""
+    path = Path(path)
+    param, weights = path.with_suffix(".param"), path.with_suffix(".bin")
+    for p in (param, weights):
+        if not p.is_file():
+            raise ESRGANError(f"{p}: no such file (an ncnn model is a .param and a .bin of the same name)")
+    text = param.read_text(errors="replace")
+    if not text.lstrip().startswith("7767517"):
+        raise ESRGANError(f"{param}: not an ncnn .param file (no 7767517 magic on its first line)")
+    net = _ncnn_net(None if device is None else str(device))
+    with _quiet_stderr():
+        if net.load_param(str(param)) != 0:
+            raise ESRGANError(f"{param}: ncnn cannot read this .param file")
+        if net.load_model(str(weights)) != 0:
+            raise ESRGANError(f"{weights}: truncated or does not match {param.name}")
+    inputs, outputs = list(net.input_names()), list(net.output_names())
+    names = next(((i, o) for i, o in NCNN_BLOB_NAMES if i in inputs and o in outputs), None)
+    if names is None:
+        raise ESRGANError(
+            f"{param}: input/output blobs {inputs}/{outputs}; expected 'data'/'output' "
+            "(realesrgan-ncnn-vulkan) or 'in0'/'out0' (pnnx)"
+        )
+    in_ch, multiple = _ncnn_input_facts(text, names[0])
+    try:
+        return NcnnGenerator(net, names, source=str(param), in_ch=in_ch, size_multiple=multiple)
+    except ESRGANError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - ncnn's binding raises plain RuntimeErrors
+        raise ESRGANError(f"{param}: ncnn cannot run this model ({' '.join(str(exc).split())})") from None
+
+
+def _ncnn_input_facts(text: str, input_blob: str) -> tuple[int, int]:
+    """(input channels, size multiple) read from the layers after the input: Reorg strides, first conv."""
+    layers = []
+    for line in text.splitlines()[2:]:
+        parts = line.split()
+        if len(parts) < 4:
+            continue
+        n_in, n_out = int(parts[2]), int(parts[3])
+        ins, outs = parts[4 : 4 + n_in], parts[4 + n_in : 4 + n_in + n_out]
+        params = dict(p.split("=", 1) for p in parts[4 + n_in + n_out :] if "=" in p)
+        layers.append((parts[0], ins, outs, params))
+    blob, multiple = input_blob, 1
+    for _ in range(len(layers)):
+        layer = next((lay for lay in layers if blob in lay[1]), None)
+        if layer is None or not layer[2]:
+            break
+        kind, _, outs, params = layer
+        if kind == "Convolution":
+            k = int(params.get("1", 1)) * int(params.get("11", params.get("1", 1)))
+            channels = int(params.get("6", 0)) // max(1, int(params.get("0", 1)) * k)
+            return max(1, channels // (multiple * multiple)), multiple
+        if kind in ("Reorg", "PixelUnshuffle"):
+            multiple *= int(params.get("0", 1))
+        blob = outs[0]
+    return 3, multiple
+
+
+def load_external(path: str | os.PathLike, device: str | None = None) -> ModelDescriptor:
+    """A `.param`/`.bin` or `.onnx` file as a model descriptor."""
+    suffix = Path(path).suffix.lower()
+    if suffix in ONNX_SUFFIXES:
+        if device is not None and is_vulkan(str(device)):
+            raise ESRGANError("Vulkan devices run ncnn models only; use --device cpu for an .onnx file")
+        model: BackendGenerator = OnnxGenerator(str(path), source=str(path))
+    else:
+        model = load_ncnn(path, device)
+    return describe(model, source=str(path)).with_model(model, f"{model.backend} model")
+
+
+# -- choosing the backend for esrgan.upscale ---------------------------------------------------
+
+
+def resolve_backend(backend: str, model: nn.Module, device: Any) -> str:
+    """The backend `backend` ("auto" included) means for this model and device."""
+    if backend not in BACKENDS:
+        raise ESRGANError(f"unknown backend {backend!r} (use {', '.join(BACKENDS)})")
+    cores = list(_core_generators(model))
+    engines = {m.backend for m in cores if isinstance(m, BackendGenerator)}
+    vulkan = is_vulkan(device) if isinstance(device, str) else False
+    if backend == "auto":
+        if engines:
+            return engines.pop() if len(engines) == 1 else "torch"
+        if vulkan:
+            return "ncnn"
+        on_cuda = (device is not None and torch.device(device).type == "cuda") or any(
+            p.is_cuda for p in model.parameters()
+        )
+        if not on_cuda and ncnn_available() and all(_convertible(m) for m in cores):
+            return "ncnn"
+        return "torch"
+    if vulkan and backend != "ncnn":
+        raise ESRGANError(f"Vulkan devices run the ncnn backend, not {backend}")
+    if engines and engines != {backend}:
+        raise ESRGANError(
+            f"this is an {'/'.join(sorted(engines))} model; it cannot run on the {backend} backend"
+        )
+    return backend
+
+
+def on_backend(desc: ModelDescriptor, backend: str, device: Any) -> tuple[ModelDescriptor, Any]:
+    """(descriptor over the model converted to `backend`, the device the torch side runs on)."""
+    chosen = resolve_backend(backend, desc.model, device)
+    if chosen == "torch":
+        return desc, device
+    if any(p.device.type != "cpu" for p in desc.model.parameters()):
+        raise ESRGANError(f"the {chosen} backend runs models from the CPU; load the model on the CPU")
+    target = str(device) if device is not None and is_vulkan(str(device)) else None
+    if device is not None and target is None and torch.device(device).type != "cpu":
+        raise ESRGANError(f"the {chosen} backend runs on cpu or vulkan, not {device}")
+    converted = _convert(desc.model, chosen, target)
+    return desc.with_model(converted), torch.device("cpu")
+
+
+def _core_generators(model: nn.Module) -> Iterator[nn.Module]:
+    """The networks inside the test-time wrappers (the model itself if it is not a wrapper)."""
+    from esrgan.inference.wrapped import GeneratorWrapper
+
+    if isinstance(model, GeneratorWrapper):
+        for child in model.children():
+            yield from _core_generators(child)
+    else:
+        yield model
+
+
+def _convertible(model: nn.Module) -> bool:
+    from esrgan.models.rrdbnet import RRDBNet
+    from esrgan.models.srresnet import SRResNet
+
+    return isinstance(model, (RRDBNet, SRResNet))
+
+
+def _convert(model: nn.Module, backend: str, device: str | None) -> nn.Module:
+    """The model with every core network replaced by its `backend` form; wrappers kept around them."""
+    from esrgan.inference.wrapped import GeneratorWrapper
+
+    if isinstance(model, BackendGenerator):
+        return model
+    if isinstance(model, GeneratorWrapper):
+        clone = copy.copy(model)
+        clone._modules = {name: _convert(child, backend, device) for name, child in model._modules.items()}
+        return clone
+    if not _convertible(model):
+        raise ESRGANError(
+            f"the {backend} backend cannot run {type(model).__name__} (RRDBNet and SRResNet only)"
+        )
+    was_training = model.training
+    model.eval()  # BatchNorm folds its running statistics
+    try:
+        return ncnn_from_module(model, device) if backend == "ncnn" else onnx_from_module(model)
+    finally:
+        model.train(was_training)
