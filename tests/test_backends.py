@@ -81,12 +81,14 @@ def test_interpolation_ensemble_back_projection_around_the_backend(backend):
     assert levels_agreement(plain, ref)[1] > 2
 
 
-def test_auto_picks_ncnn_on_cpu_and_torch_for_other_modules():
-    from esrgan.inference.backends import resolve_backend
+def test_auto_picks_torch_for_checkpoints_ncnn_for_vulkan_and_the_engine_of_a_file():
+    from esrgan.inference.backends import ncnn_from_module, resolve_backend
 
-    assert resolve_backend("auto", textured_rrdbnet(4), None) == "ncnn"
+    assert resolve_backend("auto", textured_rrdbnet(4), None) == "torch"
+    assert resolve_backend("auto", textured_rrdbnet(4), "cpu") == "torch"
     assert resolve_backend("auto", torch.nn.Identity(), "cpu") == "torch"
     assert resolve_backend("auto", textured_rrdbnet(4), "vulkan") == "ncnn"
+    assert resolve_backend("auto", ncnn_from_module(textured_rrdbnet(4)), "cpu") == "ncnn"
 
 
 def test_fp32_on_the_cpu_close_to_torch_per_value():

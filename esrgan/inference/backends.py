@@ -54,14 +54,6 @@ def is_external_model_path(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() in NCNN_SUFFIXES + ONNX_SUFFIXES
 
 
-def ncnn_available() -> bool:
-    try:
-        import ncnn  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
 def _import(name: str, extra: str) -> Any:
     try:
         return __import__(name)
@@ -384,14 +376,11 @@ def resolve_backend(backend: str, model: nn.Module, device: Any) -> str:
     if backend == "auto":
         if engines:
             return engines.pop() if len(engines) == 1 else "torch"
-        if vulkan:
-            return "ncnn"
-        on_cuda = (device is not None and torch.device(device).type == "cuda") or any(
-            p.is_cuda for p in model.parameters()
-        )
-        if not on_cuda and ncnn_available() and all(_convertible(m) for m in cores):
-            return "ncnn"
-        return "torch"
+        # Checkpoints run on torch, CPU included: measured on 2 AVX2 cores (bench/bench_upscale.py,
+        # idle machine, ncnn 1.0.20261020), the torch path was faster than ncnn end to end (ncnn
+        # 0.81x at 256 px with the 23-block model, 0.65-0.8x with the built-in one) and level
+        # with onnxruntime (1.04x); ncnn is for Vulkan GPUs, exports and `--backend ncnn`.
+        return "ncnn" if vulkan else "torch"
     if vulkan and backend != "ncnn":
         raise ESRGANError(f"Vulkan devices run the ncnn backend, not {backend}")
     if engines and engines != {backend}:
