@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+from typing import Any
 
 MIN_TILE = 32  # keep in sync with esrgan.inference.upscale.MIN_TILE (checked by a test)
 
@@ -29,24 +31,22 @@ def tile_size(text: str) -> int | str | None:
     return size
 
 
-def non_negative_int(text: str) -> int:
+def _number(text: str, kind: type, what: str, ok: Callable[[float], bool], rule: str) -> Any:
     try:
-        value = int(text)
+        value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, not {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, not {value}")
+        raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"must be {rule}, not {text}")
     return value
+
+
+def non_negative_int(text: str) -> int:
+    return _number(text, int, "a whole number", lambda v: v >= 0, ">= 0")
 
 
 def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, not {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, not {text}")
-    return value
+    return _number(text, float, "a number", lambda v: v > 0 and math.isfinite(v), "a positive finite number")
 
 
 def add_device(parser: argparse.ArgumentParser) -> None:

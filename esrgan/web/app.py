@@ -102,8 +102,8 @@ def create_app(
         return {
             "id": image.id,
             "name": image.name,
-            "width": image.width,
-            "height": image.height,
+            "width": image.size[0],
+            "height": image.size[1],
             "mode": image.mode,
             "bit_depth": image.bit_depth,
             "alpha": image.has_alpha,

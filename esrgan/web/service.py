@@ -46,12 +46,9 @@ class Uploaded:
     mode: str
 
     @property
-    def height(self) -> int:
-        return int(self.pixels.shape[0])
-
-    @property
-    def width(self) -> int:
-        return int(self.pixels.shape[1])
+    def size(self) -> tuple[int, int]:
+        """(width, height)."""
+        return int(self.pixels.shape[1]), int(self.pixels.shape[0])
 
 
 @dataclass
@@ -199,12 +196,13 @@ class UpscaleService:
     ) -> Job:
         import esrgan
 
-        x, y, w, h = clamp_box(box, image.width, image.height)
+        width, height = image.size
+        x, y, w, h = clamp_box(box, width, height)
 
         def work(progress: Progress) -> Result:
             model = self._model(model_id, psnr_id, alpha)
             x0, y0 = max(0, x - CROP_MARGIN), max(0, y - CROP_MARGIN)
-            x1, y1 = min(image.width, x + w + CROP_MARGIN), min(image.height, y + h + CROP_MARGIN)
+            x1, y1 = min(width, x + w + CROP_MARGIN), min(height, y + h + CROP_MARGIN)
             out = esrgan.upscale(model, image.pixels[y0:y1, x0:x1], tile=None, progress=progress)
             s = model.scale
             out = out[(y - y0) * s : (y - y0 + h) * s, (x - x0) * s : (x - x0 + w) * s]
