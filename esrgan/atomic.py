@@ -9,6 +9,7 @@ an OSError becomes one `ESRGANError` line naming the path.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import secrets
 import shutil
@@ -30,6 +31,19 @@ def cannot_write(path: str | os.PathLike, exc: OSError) -> ESRGANError:
     return ESRGANError(f"{path}: cannot write ({reason})")
 
 
+@functools.cache
+def _umask() -> int:
+    mask = os.umask(0o022)  # reading the umask means setting it; put it straight back
+    os.umask(mask)
+    return mask
+
+
+def _usual_mode(tmp: Path) -> None:
+    """Give a file the permissions `open()` would (some writers, e.g. safetensors', make it 0600)."""
+    if tmp.is_file() and not tmp.is_symlink():
+        os.chmod(tmp, 0o666 & ~_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterator[Path]:
     """Yield a temporary path to write; on success it is renamed to `path`, on failure removed."""
@@ -44,6 +58,7 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterat
     tmp = temp_name(path)
     try:
         yield tmp
+        _usual_mode(tmp)
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):

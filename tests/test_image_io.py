@@ -283,3 +283,18 @@ def test_read_pixels_keeps_the_files_integers(tmp_path):
     np.testing.assert_allclose(f.pixels, rgba8[..., :3] / 255.0, rtol=0, atol=1e-7)
     np.testing.assert_allclose(to_float(gray16), gray16 / 65535.0, rtol=0, atol=1e-7)
     np.testing.assert_array_equal(to_integer(to_float(gray16), 16), gray16)
+
+
+def test_atomic_files_get_the_usual_permissions(tmp_path):
+    """Whatever mode a writer creates its temporary with, the result has open()'s (0666 & ~umask)."""
+    import os
+
+    from esrgan.atomic import atomic_path
+
+    mask = os.umask(0o022)
+    os.umask(mask)
+    target = tmp_path / "m.safetensors"
+    with atomic_path(target) as tmp:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # as safetensors' writer does
+        os.close(fd)
+    assert (target.stat().st_mode & 0o777) == (0o666 & ~mask)
