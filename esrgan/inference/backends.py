@@ -115,10 +115,6 @@ class NcnnGenerator(BackendGenerator):
     """An ncnn network: CPU (Winograd, ncnn's own threads) or a Vulkan GPU."""
 
     backend = "ncnn"
-    # LR px of an automatic CPU tile. ncnn's per-pixel speed still rises from 192 to 320 px tiles
-    # (measured 1990 -> 1640 us/px, 23 blocks, 2 cores), but a 320 px x4 tile peaks at +5.1 GB
-    # (Winograd workspaces at HR); 192 keeps a 4K x4 run under 4 GB (bench/bench_upscale.py).
-    cpu_tile = 192
 
     def __init__(
         self,
