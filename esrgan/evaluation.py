@@ -21,7 +21,6 @@ The bicubic baseline (MATLAB bicubic x scale of the LR) is always a row of `eval
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,7 +31,8 @@ import numpy as np
 
 from esrgan.analysis.tables import EvalTables
 from esrgan.errors import ESRGANError
-from esrgan.metrics.table import METRICS, metric
+from esrgan.metrics.aggregate import AGGREGATIONS, aggregate, check_aggregation
+from esrgan.metrics.table import METRICS
 
 if TYPE_CHECKING:
     from torch import nn
@@ -56,8 +56,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 BICUBIC = "bicubic"
-AGGREGATIONS = ("mean", "pirm")
-_WHITE = 255.0  # metrics are on the 0..255 scale whatever the bit depth
 
 Value = float | None
 Runner = Callable[["BenchmarkPair"], np.ndarray]  # a pair -> its SR image (integer, or float [0, 1])
@@ -296,29 +294,6 @@ def run_pairs(
     if notes:
         log.warning("NIQE left out for %d result(s) and their means, e.g. %s", len(notes), notes[0])
     return scores
-
-
-def check_aggregation(how: str) -> None:
-    if how not in AGGREGATIONS:
-        raise ESRGANError(f"aggregation must be one of {', '.join(AGGREGATIONS)}, not {how!r}")
-
-
-def aggregate(rows: Iterable[Mapping[str, Value]], key: str, how: str = "mean") -> Value:
-    """The set-level value of metric `key` (a name or a report key) over per-image rows; see above.
-
-    Images where the value is None are left out; None if no image has one.
-    """
-    check_aggregation(how)
-    values = [float(v) for row in rows if (v := row.get(key)) is not None]
-    if not values:
-        return None
-    name = metric(key).name
-    if how == "pirm" and name in ("rmse", "psnr"):
-        if name == "rmse":
-            return math.sqrt(float(np.mean(np.square(values))))
-        mse = float(np.mean([_WHITE**2 / 10 ** (v / 10) for v in values]))  # inf dB -> MSE 0
-        return math.inf if mse == 0 else 10 * math.log10(_WHITE**2 / mse)
-    return float(np.mean(values))
 
 
 @dataclass

@@ -139,9 +139,7 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
         backends.check_vulkan(vulkan)  # one error before any work, not one per image
     device = resolve_device("cpu" if vulkan else job.device)
     resolve_precision(job.precision, device)
-    external = job.model is not None and backends.is_external_model_path(job.model)
-    if external and job.psnr_model and job.interpolation == "network":
-        raise ESRGANError("network interpolation (--alpha) blends checkpoints; it cannot use ncnn/ONNX files")
+
     outdir = Path(job.output)
     check_output_folder(outdir)
     inputs, failures = collect_inputs(job.inputs)
@@ -180,6 +178,10 @@ def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> A
     from esrgan.inference import backends
 
     if job.model and backends.is_external_model_path(job.model):  # an exported .param/.onnx file
+        if job.psnr_model and job.interpolation == "network":
+            raise ESRGANError(
+                "network interpolation (--alpha) blends checkpoints; it cannot use ncnn/ONNX files"
+            )
         model = backends.load_external(job.model, vulkan)
     else:
         model = load(job.model)

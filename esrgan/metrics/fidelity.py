@@ -18,12 +18,12 @@ from esrgan.metrics.color import rgb_to_y
 from esrgan.metrics.filtering import gaussian_kernel_1d, valid_filter
 from esrgan.metrics.image_input import crop_borders, shape_of, to_float255
 
-_WHITE = 255.0
+WHITE = 255.0  # metrics are on the 0..255 scale whatever the bit depth
 # SSIM constants of Wang et al. (2004) for 8-bit data: 11x11 Gaussian window, sigma 1.5.
 _SSIM_WINDOW = 11
 _SSIM_SIGMA = 1.5
-_SSIM_C1 = (0.01 * _WHITE) ** 2
-_SSIM_C2 = (0.03 * _WHITE) ** 2
+_SSIM_C1 = (0.01 * WHITE) ** 2
+_SSIM_C2 = (0.03 * WHITE) ** 2
 # Pixels per strip in `ssim_map`.
 _STRIP_ELEMENTS = 32768
 # PIRM 2018 regions: upper RMSE bounds (inclusive) of regions 1, 2 and 3.
@@ -38,7 +38,7 @@ def psnr(
     mse = float(np.mean((a - b) ** 2))
     if mse == 0.0:
         return math.inf
-    return 10.0 * math.log10(_WHITE**2 / mse)
+    return 10.0 * math.log10(WHITE**2 / mse)
 
 
 def rmse(

@@ -239,11 +239,10 @@ class UpscaleService:
         src = result.source
         if src is None:
             raise ESRGANError("no source image for this result")
-        from esrgan.data.image_io import to_integer
+        from esrgan.data.scaling import to_float, to_integer
 
         h, w = result.pixels.shape[:2]
-        small = src.pixels.astype(np.float32) / np.float32(255 if src.bit_depth == 8 else 65535)
-        return to_integer(np.asarray(esrgan.imresize(small, None, output_size=(h, w))), 8)
+        return to_integer(np.asarray(esrgan.imresize(to_float(src.pixels), None, output_size=(h, w))), 8)
 
 
 def clamp_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
