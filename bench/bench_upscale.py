@@ -14,6 +14,8 @@ For each input size (default 64, 128, 256, 512 px squares cut from skimage's ast
   ncnn/onnx esrgan.upscale(model, image, backend=...) end to end (same tiler and tiles), as
             GFLOP/s-equivalent (the same FLOP count: Winograd does fewer real multiplications)
             and as the speed ratio to "ours" (the torch path); all runs interleaved, best of --reps
+  bf16      the torch path with precision="bf16", where the CPU has native bf16 (AVX512-BF16 or
+            AMX); its fidelity is then measured on held-out photos with the built-in model
 FLOPs are counted from the model's convs (2 x MACs, by forward hooks) and checked against the
 closed form for RRDBNet: 35.85 MFLOP per LR pixel for the 23-block x4 model.
 
@@ -49,7 +51,8 @@ from torch import nn
 
 import esrgan
 from esrgan.inference import upscale as upscale_module
-from esrgan.inference.backends import NcnnGenerator, on_backend
+from esrgan.inference.backends import on_backend
+from esrgan.inference.precision import cpu_has_native_bf16
 from esrgan.inference.tiling import plan_axis
 from esrgan.models.descriptor import describe
 from esrgan.models.rrdbnet import RRDBNet
@@ -122,6 +125,9 @@ def throughput_table(
         # hits every candidate rather than one.
         runs = {"ours": lambda img=img: esrgan.upscale(model, img)}
         for name in backends:
+            if name == "bf16":  # not a backend: the torch path in bf16 (CPUs with native bf16)
+                runs[name] = lambda img=img: esrgan.upscale(model, img, precision="bf16")
+                continue
             engine, _ = on_backend(describe(model), name, "cpu")
             runs[name] = lambda img=img, e=engine: esrgan.upscale(e, img)
         best = dict.fromkeys([*runs, "plain"], math.inf)
@@ -161,6 +167,26 @@ def throughput_table(
             flush=True,
         )
     return rows
+
+
+def bf16_fidelity() -> None:
+    """PSNR-Y of the built-in model in fp32 and bf16 on held-out photos (x4 MATLAB-bicubic LR)."""
+    from esrgan.metrics import psnr
+
+    model = esrgan.load_model("builtin")
+    print("\nbf16 fidelity, built-in model, held-out photos (PSNR-Y, 4-px shave, x4 bicubic LR):")
+    for name in ("chelsea", "coffee"):
+        hr = getattr(data, name)()
+        hr = hr[: hr.shape[0] // 4 * 4, : hr.shape[1] // 4 * 4]
+        lr = esrgan.imresize(hr, 0.25)
+        fp32, bf16 = esrgan.upscale(model, lr), esrgan.upscale(model, lr, precision="bf16")
+        p32, p16 = (psnr(out, hr, crop_border=4, y_channel=True) for out in (fp32, bf16))
+        diff = np.abs(fp32.astype(np.int16) - bf16.astype(np.int16))
+        print(
+            f"  {name:8s} fp32 {p32:.3f} dB  bf16 {p16:.3f} dB  ({p16 - p32:+.3f});  values off by >1 "
+            f"level: {(diff > 1).mean():.1%}, max {diff.max()}",
+            flush=True,
+        )
 
 
 def tile_sweep(model: nn.Module, flop_px: float, tiles: list[int]) -> None:
@@ -205,12 +231,6 @@ def _rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-class NcnnTiledStandIn(NearestStandIn):
-    """The stand-in with ncnn's CPU tile size, so the pipeline is planned as an ncnn run is."""
-
-    cpu_tile = NcnnGenerator.cpu_tile
-
-
 def memory_child(kind: str, num_block: int) -> None:
     """Runs in a fresh process and prints JSON: bare, before and peak RSS in MB."""
     torch.manual_seed(0)
@@ -219,7 +239,7 @@ def memory_child(kind: str, num_block: int) -> None:
         img = np.asarray(Image.fromarray(data.astronaut()).resize((3840, 2160), Image.Resampling.BICUBIC))
         before = _rss_mb()
         start = time.perf_counter()
-        out = esrgan.upscale(NearestStandIn() if kind == "pipeline" else NcnnTiledStandIn(), img)
+        out = esrgan.upscale(NearestStandIn(), img)  # ncnn runs the same CPU tile size
         secs = time.perf_counter() - start
         assert out.shape == (8640, 15360, 3) and out.dtype == np.uint8
     else:
@@ -255,8 +275,10 @@ def main() -> None:
     parser.add_argument(
         "--backends",
         nargs="*",
-        default=[name for name, mod in (("ncnn", "ncnn"), ("onnx", "onnxruntime")) if find_spec(mod)],
-        help="other backends to time end to end (default: those installed)",
+        default=[name for name, mod in (("ncnn", "ncnn"), ("onnx", "onnxruntime")) if find_spec(mod)]
+        + (["bf16"] if cpu_has_native_bf16() else []),
+        help="other backends to time end to end (default: those installed, and bf16 (the torch path "
+        "with --bf16) where the CPU has native bf16)",
     )
     parser.add_argument(
         "--memory-child", choices=["pipeline", "tile", "pipeline-ncnn", "tile-ncnn"], help=argparse.SUPPRESS
@@ -270,7 +292,9 @@ def main() -> None:
     model = RRDBNet(num_block=args.blocks).eval()
     flop_px = conv_flops_per_pixel(model)
     closed = rrdbnet_flops_closed_form(args.blocks)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    isa = torch.backends.cpu.get_cpu_capability()
+    bf16 = cpu_has_native_bf16()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {isa}, native bf16: {bf16}")
     mflop = f"{flop_px / 1e6:.2f} MFLOP per LR pixel (hooks), {closed / 1e6:.2f} (formula)"
     print(f"RRDBNet x4, {args.blocks} blocks: {mflop}")
     tiling = f"tile {upscale_module.CPU_TILE}, overlap {upscale_module.DEFAULT_OVERLAP}"
@@ -280,6 +304,8 @@ def main() -> None:
     print(" size   tile  roofline      ours     plain  ours/roof ours/plain  s(ours)   [GFLOP/s]")
     throughput_table(model, flop_px, args.sizes, args.reps, args.backends)
     print(f"load average at end: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+    if "bf16" in args.backends:
+        bf16_fidelity()
     if args.tile_sweep:
         tile_sweep(model, flop_px, [64, 96, 128, 160, 192, 256])
     if not args.no_4k:
@@ -297,9 +323,8 @@ def main() -> None:
             mem = memory_4k(args.blocks, ("pipeline-ncnn", "tile-ncnn"))
             pipe, tile = mem["pipeline-ncnn"], mem["tile-ncnn"]
             bound = pipe["peak_mb"] + (tile["peak_mb"] - tile["bare_mb"])
-            print(
-                f"  ncnn pipeline, {NcnnGenerator.cpu_tile} px tiles, stand-in: peak {pipe['peak_mb']:.0f} MB"
-            )
+            tile_px = upscale_module.CPU_TILE
+            print(f"  ncnn pipeline, {tile_px} px tiles, stand-in: peak {pipe['peak_mb']:.0f} MB")
             print(f"  ncnn: one real tile: +{tile['peak_mb'] - tile['bare_mb']:.0f} MB over the bare one")
             print(f"  ncnn: upper bound on the real 4K run's peak: {bound:.0f} MB")
 
