@@ -77,11 +77,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     precision.add_argument(
         "--half", action="store_true", help="fp16 on CUDA (tiles that fail are redone in fp32)"
     )
-    precision.add_argument(
-        "--bf16",
-        action="store_true",
-        help="bf16 on CUDA, or on a CPU with native bf16 (AVX512-BF16/AMX): ~2x faster, PSNR within 0.05 dB",
-    )
+    bf16_help = "bf16 on CUDA, or a CPU with native bf16 (AVX512-BF16/AMX): ~2x faster, PSNR within 0.05 dB"
+    precision.add_argument("--bf16", action="store_true", help=bf16_help)
     parser.add_argument(
         "--device",
         default="auto",
