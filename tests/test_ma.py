@@ -147,6 +147,34 @@ def test_bias_correction_and_positional_fields(tmp_path, forests, centres) -> No
         np.testing.assert_allclose(by_position, expected, rtol=1e-12)
 
 
+def test_hand_made_trees_ties_go_left(tmp_path, forests) -> None:
+    """Two trees written out by hand (nrnodes 5, the second tree a single leaf): x <= upper goes left."""
+    hand = _matlab_forest(forests[0])
+    hand.update(
+        lDau=np.array([[2, 0], [0, 0], [4, 0], [0, 0], [0, 0]], dtype=np.int32),
+        rDau=np.array([[3, 0], [0, 0], [5, 0], [0, 0], [0, 0]], dtype=np.int32),
+        mbest=np.array([[3, 0], [0, 0], [18, 0], [0, 0], [0, 0]], dtype=np.int32),
+        upper=np.array([[0.5, 0], [0, 0], [-1.0, 0], [0, 0], [0, 0]]),
+        avnode=np.array([[9, 7.0], [1.0, 0], [9, 0], [2.0, 0], [3.0, 0]]),
+        nodestatus=_packed_nodestatus(np.array([[1, -1], [-1, 0], [1, 0], [-1, 0], [-1, 0]])),
+        nrnodes=5.0,
+        ntree=2.0,
+    )
+    mat = _write_model(tmp_path / "hand.mat", [hand, *(_matlab_forest(f) for f in forests[1:])], LINEAR)
+    forest = load_ma_model(mat).forests[0]
+    x = np.zeros(18)
+    cases = {
+        (0.5, 0.0): 1.0,
+        (0.25, 5.0): 1.0,
+        (0.75, -1.0): 2.0,
+        (0.75, -0.5): 3.0,
+        (np.nextafter(0.5, 1), -2): 2.0,
+    }
+    for (x3, x18), leaf in cases.items():
+        x[2], x[17] = x3, x18
+        assert predict_forest(forest, x) == (leaf + 7.0) / 2
+
+
 def test_bad_model_files_give_one_clear_error(tmp_path, forests, monkeypatch) -> None:
     good = [_matlab_forest(f) for f in forests]
     cases = {
@@ -184,6 +212,9 @@ def test_bad_model_files_give_one_clear_error(tmp_path, forests, monkeypatch) ->
     swapped = _write_model(tmp_path / "swapped.mat", [good[2], good[1], good[0]], LINEAR)
     with pytest.raises(ESRGANError, match=r"rf\{1\}.*outside 1\.\.18"):
         load_ma_model(swapped)
+    too_many = [dict(good[0], ntree=999.0), good[1], good[2]]
+    with pytest.raises(ESRGANError, match=r"ntree is 999"):
+        load_ma_model(_write_model(tmp_path / "ntree.mat", too_many, LINEAR))
     scipy.io.savemat(tmp_path / "other.mat", {"x": np.ones(3)})
     with pytest.raises(ESRGANError, match="no struct 'model'"):
         load_ma_model(tmp_path / "other.mat")

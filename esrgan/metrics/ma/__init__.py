@@ -15,7 +15,8 @@ f3 is flattened column by column as MATLAB's reshape(f3, 1, []): im1's 25 values
 
 The input is what PIRM's code passes: the Y channel (MATLAB rgb2ycbcr, stored as uint8) shaved by
 4 pixels. The trained forests ship as `model.mat` with the authors' code (pyiqa's NRQM_model.mat is
-the same file); `load_ma_model` reads it (scipy needed). A 512x512 image takes about a second.
+the same file); `load_ma_model` reads it (scipy needed). A 512x512 image takes 1.5-2.5 s on 2 CPU cores
+(most of it in the divisive normalisation and the SSIM terms).
 """
 
 from __future__ import annotations

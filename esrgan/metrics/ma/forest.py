@@ -31,7 +31,7 @@ from esrgan.errors import ESRGANError
 
 FEATURE_WIDTHS = (18, 45, 75)
 _FIELDS = ("lDau", "rDau", "upper", "avnode", "mbest", "coef")
-_POSITIONS = {"lDau": 0, "rDau": 1, "upper": 4, "avnode": 5, "mbest": 6, "coef": 15}
+_POSITIONS = {"lDau": 0, "rDau": 1, "nrnodes": 3, "upper": 4, "avnode": 5, "mbest": 6, "ntree": 8, "coef": 15}
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _SCIPY_HINT = "pip install scipy (or pip install 'esrgan[metrics]')"
 
@@ -174,6 +174,15 @@ def _read_forest(cell: Any, what: str, width: int) -> RegressionForest:
     if len(shape) != 2 or any(a.shape != shape for a in arrays.values()) or 0 in shape:
         sizes = ", ".join(f"{n} {a.shape}" for n, a in arrays.items())
         raise ESRGANError(f"{what}: the tree arrays must all be nrnodes x ntree, got {sizes}")
+    # regRF_predict walks model.ntree trees, each nrnodes entries after the previous one.
+    for name, limit in (("nrnodes", shape[0]), ("ntree", shape[1])):
+        count = _count(record, names, name, what)
+        if count is not None and not (1 <= count <= limit if name == "ntree" else count == limit):
+            raise ESRGANError(
+                f"{what}.{name} is {count}, which does not fit the {shape[0]}x{shape[1]} tree arrays"
+            )
+        if name == "ntree" and count is not None:
+            arrays = {n: a[:, :count] for n, a in arrays.items()}
     # Trees become rows: (ntree, nrnodes).
     ldau, rdau, mbest = (arrays[n].T.astype(np.int64) for n in ("lDau", "rDau", "mbest"))
     nodes = np.arange(shape[0])[None, :]
@@ -193,3 +202,17 @@ def _read_forest(cell: Any, what: str, width: int) -> RegressionForest:
     for a in forest:
         a.flags.writeable = False
     return forest
+
+
+def _count(record: Any, names: tuple[str, ...], name: str, what: str) -> int | None:
+    """The scalar field `name` (by name, or by position in a pyiqa-style struct); None if absent."""
+    if name in names:
+        value = record[name]
+    elif all(n not in names for n in _FIELDS) and len(names) > _POSITIONS[name]:
+        value = record[_POSITIONS[name]]
+    else:
+        return None
+    a = _numeric(value, f"{what}.{name}").reshape(-1)
+    if a.size != 1 or a[0] != int(a[0]):
+        raise ESRGANError(f"{what}.{name} must be one whole number")
+    return int(a[0])
