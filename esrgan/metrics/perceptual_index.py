@@ -8,8 +8,9 @@ as the mean of the per-image PIs.
 Ma et al.'s score ("Learning a no-reference quality metric for single-image super-resolution",
 CVIU 2017) is a learned regressor: three regression forests over DCT, wavelet and PCA features,
 combined linearly. Its trained model ships as `model.mat` with the authors' MATLAB code
-(chaoma99/sr-metric, used as-is by the PIRM 2018 toolbox). Computing those features is not
-implemented here, so the score is supplied by the caller.
+(chaoma99/sr-metric, used as-is by the PIRM 2018 toolbox; pyiqa's NRQM_model.mat is the same
+model). `esrgan.metrics.ma` computes the score from that file (`ma_model="model.mat"`); a callable
+can supply it instead.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ MaScore = Callable[[np.ndarray], float]
 
 _NEEDS_MA = (
     "the perceptual index needs Ma et al.'s (2017) score, which needs their trained regression-forest "
-    "model (model.mat from the authors' sr-metric MATLAB code); pass ma_model=<callable taking the "
-    "shaved Y channel and returning its Ma score>"
+    "model (model.mat from the authors' sr-metric MATLAB code, or pyiqa's NRQM_model.mat); pass "
+    "ma_model=<path to model.mat> or a callable taking the shaved Y channel and returning its Ma score"
 )
 
 
@@ -43,8 +44,8 @@ def perceptual_index(
 
     `ma_model` is a callable `f(y) -> float` where `y` is the HW float64 Y channel on the 0..255 scale,
     rounded to integers and shaved by `crop_border` (what PIRM's MATLAB code passes to Ma's
-    `quality_predict`); it returns Ma's score (0..10, higher is better). A path to Ma's `model.mat`
-    is the format a future built-in implementation will read; today it raises ESRGANError.
+    `quality_predict`); it returns Ma's score (0..10, higher is better). Or a path to Ma's
+    `model.mat`, read by `esrgan.metrics.ma` (needs scipy).
     """
     score_ma = resolve_ma_model(ma_model)  # a missing or unusable Ma model is reported first
     luma = integer_luma(img, crop_border=crop_border, y_channel=True)
@@ -67,17 +68,17 @@ def perceptual_index_of_luma(
 
 
 def resolve_ma_model(ma_model: MaScore | str | os.PathLike[str] | None) -> MaScore:
-    """The Ma scorer a `ma_model` argument names; an ESRGANError if there is none or it cannot be used."""
+    """The Ma scorer a `ma_model` argument names; an ESRGANError if there is none or it cannot be used.
+
+    A path is read and checked here (MAT format, model.rf with 3 forests, model.linear with 4
+    values), before any image work; the loaded model is cached per file.
+    """
     if ma_model is None:
         raise ESRGANError(_NEEDS_MA)
     if isinstance(ma_model, (str, os.PathLike)):
-        path = Path(ma_model)
-        if not path.is_file():
-            raise ESRGANError(f"Ma model file not found: {path}")
-        raise ESRGANError(
-            f"{path}: computing Ma's score from the model file is not implemented yet; "
-            "pass ma_model=<callable taking the shaved Y channel and returning its Ma score>"
-        )
+        from esrgan.metrics.ma import ma_scorer
+
+        return ma_scorer(Path(ma_model))
     if not callable(ma_model):
         raise ESRGANError(f"ma_model must be a callable or a path, got {type(ma_model).__name__}")
     return ma_model
