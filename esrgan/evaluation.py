@@ -213,15 +213,14 @@ def measure(
             out[name] = full_reference[name](sr, hr, crop_border=crop_border, y_channel=y_channel)
     if "niqe" in metrics or "pi" in metrics:
         luma = integer_luma(sr, crop_border=crop_border)
-        try:
-            niqe_value: Value = niqe_of_luma(luma)
-        except ESRGANError as exc:  # too small, or flat: this image has no NIQE (nor PI)
-            niqe_value = None
+        out["niqe"] = out["pi"] = None
+        try:  # a small or flat image has no NIQE (nor PI); Ma's score can be undefined on its own
+            out["niqe"] = niqe_of_luma(luma)
+            if ma_model is not None:
+                out["pi"] = perceptual_index_of_luma(luma, ma_model, out["niqe"])
+        except ESRGANError as exc:
             if notes is not None:
                 notes.append(str(exc))
-        out["niqe"] = niqe_value
-        has_pi = niqe_value is not None and ma_model is not None
-        out["pi"] = perceptual_index_of_luma(luma, ma_model, niqe_value) if has_pi else None
     return {name: out[name] for name in metrics}
 
 
@@ -292,7 +291,7 @@ def run_pairs(
         if on_image is not None:
             on_image(pair, outputs, measured)
     if notes:
-        log.warning("NIQE left out for %d result(s) and their means, e.g. %s", len(notes), notes[0])
+        log.warning("NIQE/PI left out for %d result(s) and their means, e.g. %s", len(notes), notes[0])
     return scores
 
 

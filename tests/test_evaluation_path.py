@@ -139,3 +139,27 @@ def test_brightness_refuses_unmatched_names_and_other_sizes(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "7x9" in err and "32x32" in err and "a.png" in err and len(err.strip().splitlines()) == 1
     assert not out.exists()
+
+
+def test_an_image_without_a_ma_score_gets_no_pi_and_the_others_keep_theirs():
+    from esrgan.errors import ESRGANError
+    from esrgan.evaluation import measure
+    from esrgan.metrics.niqe import integer_luma, niqe_of_luma
+
+    hr = _image(3, 208, 200)
+    calls = []
+
+    def ma(luma):  # a Ma score that is undefined for the second image, as for a flat wavelet band
+        calls.append(luma.shape)
+        if len(calls) == 2:
+            raise ESRGANError("Ma's score is undefined for this image")
+        return 6.0
+
+    notes: list[str] = []
+    rows = [
+        measure(hr, hr, ["psnr", "niqe", "pi"], crop_border=4, ma_model=ma, notes=notes) for _ in range(3)
+    ]
+    niqe = niqe_of_luma(integer_luma(hr, crop_border=4))
+    assert [r["pi"] for r in rows] == [pytest.approx(0.5 * (4 + niqe)), None, pytest.approx(0.5 * (4 + niqe))]
+    assert all(r["niqe"] == pytest.approx(niqe) for r in rows)  # NIQE stands where PI could not
+    assert notes == ["Ma's score is undefined for this image"]
