@@ -372,10 +372,10 @@ def resolve_backend(backend: str, model: nn.Module, device: Any) -> str:
     if backend == "auto":
         if engines:
             return engines.pop() if len(engines) == 1 else "torch"
-        # Checkpoints run on torch, CPU included: measured on 2 AVX2 cores (bench/bench_upscale.py,
-        # idle machine, ncnn 1.0.20261020), the torch path was faster than ncnn end to end (ncnn
-        # 0.81x at 256 px with the 23-block model, 0.65-0.8x with the built-in one) and level
-        # with onnxruntime (1.04x); ncnn is for Vulkan GPUs, exports and `--backend ncnn`.
+        # Checkpoints run on torch, CPU included. Measured end to end on 2 Zen 4 cores (AVX-512,
+        # bench/bench_upscale.py, ncnn 1.0.20261020): ncnn 1.24-1.29x torch when both cores are
+        # free but 0.76x with one busy (an earlier machine: 0.81x), onnxruntime 0.86-1.19x, torch
+        # bf16 ~2x where the CPU has it. ncnn is for Vulkan GPUs, exports and `--backend ncnn`.
         return "ncnn" if vulkan else "torch"
     if vulkan and backend != "ncnn":
         raise ESRGANError(f"Vulkan devices run the ncnn backend, not {backend}")
