@@ -85,6 +85,9 @@ def world(tmp_path, tmp_path_factory, monkeypatch, blobs) -> Path:
     monkeypatch.delenv("ESRGAN_MIRROR", raising=False)
     monkeypatch.setenv("ESRGAN_OFFLINE", "1")
     monkeypatch.setenv("ESRGAN_HOME", str(tmp_path_factory.mktemp("esrgan-home")))
+    from esrgan.inference import backends
+
+    monkeypatch.setattr(backends, "vulkan_device_count", lambda: 0)  # "--device vulkan" with no GPU
     return tmp_path
 
 
