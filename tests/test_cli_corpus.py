@@ -268,6 +268,7 @@ CASES: list = [
     pytest.param(["export", "m.pth", "-o", "good.png/x.onnx"], id="export-out-below-file"),
     pytest.param([*UP, "-m", "m.pth", "--device", "vulkan"], id="upscale-vulkan-none"),
     pytest.param([*UP, "-m", "m.pth", "--backend", "tpu"], id="upscale-backend-unknown"),
+    pytest.param([*UP, "-m", "m.pth", "--bf16", "--backend", "ncnn"], id="upscale-bf16-on-ncnn"),
     pytest.param([*UP, "-m", "text.onnx"], id="upscale-onnx-not-onnx"),
     pytest.param([*UP, "-m", "lonely.param"], id="upscale-param-without-bin"),
     # the command line itself

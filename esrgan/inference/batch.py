@@ -114,6 +114,12 @@ def check_options(job: UpscaleJob) -> None:
     if job.frames not in FRAMES:
         raise ESRGANError(f"--frames must be one of {', '.join(FRAMES)}, not {job.frames!r}")
     _check_tile_overlap(job, multiple=1)
+    if job.precision.lower() != "fp32":
+        from esrgan.inference import backends
+
+        exported = bool(job.model) and backends.is_external_model_path(job.model)
+        if job.backend in ("ncnn", "onnx") or backends.is_vulkan(job.device) or exported:
+            raise ESRGANError(f"{job.precision} runs on the torch backend only (ncnn and onnx run fp32)")
 
 
 def _check_tile_overlap(job: UpscaleJob, multiple: int) -> None:
