@@ -17,7 +17,6 @@ the first output is written, so a refused run leaves nothing behind.
 
 from __future__ import annotations
 
-import contextlib
 import glob
 import logging
 import os
@@ -114,12 +113,6 @@ def check_options(job: UpscaleJob) -> None:
     if job.frames not in FRAMES:
         raise ESRGANError(f"--frames must be one of {', '.join(FRAMES)}, not {job.frames!r}")
     _check_tile_overlap(job, multiple=1)
-    if job.precision.lower() != "fp32":
-        from esrgan.inference import backends
-
-        exported = bool(job.model) and backends.is_external_model_path(job.model)
-        if job.backend in ("ncnn", "onnx") or backends.is_vulkan(job.device) or exported:
-            raise ESRGANError(f"{job.precision} runs on the torch backend only (ncnn and onnx run fp32)")
 
 
 def _check_tile_overlap(job: UpscaleJob, multiple: int) -> None:
@@ -136,7 +129,7 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
     """Check the whole job, then upscale every planned output; per-file failures are collected."""
     from esrgan.cli.options import resolve_device
     from esrgan.inference import backends
-    from esrgan.inference.precision import resolve_precision
+    from esrgan.inference.precision import check_torch_only, resolve_precision
     from esrgan.models.descriptor import describe
 
     check_options(job)
@@ -145,6 +138,8 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
         backends.check_vulkan(vulkan)  # one error before any work, not one per image
     device = resolve_device("cpu" if vulkan else job.device)
     resolve_precision(job.precision, device)
+    exported = bool(job.model) and backends.is_external_model_path(job.model)
+    check_torch_only(job.precision, "ncnn" if vulkan else "an exported model" if exported else job.backend)
 
     outdir = Path(job.output)
     check_output_folder(outdir)
@@ -172,18 +167,17 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
 def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> Any:
     """The generator the job describes: its model with interpolation and test-time options applied."""
     import esrgan
+    from esrgan.inference import backends
     from esrgan.inference.wrapped import apply_inference_options
+    from esrgan.models.hub import resolve_model
 
     if not job.model:
         raise ESRGANError(MODEL_NEEDED)
-    from esrgan.models.hub import resolve_model
 
     def load(spec: str) -> Any:  # a model name is downloaded on first use, unless offline
         return esrgan.load_model(resolve_model(spec, offline=job.offline), device=device)
 
-    from esrgan.inference import backends
-
-    if job.model and backends.is_external_model_path(job.model):  # an exported .param/.onnx file
+    if backends.is_external_model_path(job.model):  # an exported .param/.onnx file
         if job.psnr_model and job.interpolation == "network":
             raise ESRGANError(
                 "network interpolation (--alpha) blends checkpoints; it cannot use ncnn/ONNX files"
@@ -366,30 +360,22 @@ def check_sizes(tasks: list[Task], scale: int, outscale: float | None, max_outpu
 
 def check_output_folder(path: Path) -> None:
     """Prove the output folder can be created and written, leaving nothing behind."""
-    created: list[Path] = []
+    from esrgan.atomic import make_folders, remove_if_empty
+
     target = Path(os.path.abspath(path))
+    existing = next(p for p in (target, *target.parents) if p.exists())  # "/" at the latest
+    if not existing.is_dir():
+        why = "exists and is not a folder" if existing == target else f"cannot be made: {existing} is a file"
+        raise ESRGANError(f"output folder {path} {why}")
+    created = make_folders(target)  # other failures (permissions) are a one-line ESRGANError too
     try:
-        if target.exists() and not target.is_dir():
-            raise ESRGANError(f"output folder {path} exists and is not a folder")
-        missing = []
-        parent = target
-        while not parent.exists():
-            missing.append(parent)
-            parent = parent.parent
-        if not parent.is_dir():
-            raise ESRGANError(f"cannot create output folder {path}: {parent} is a file")
-        for folder in reversed(missing):
-            folder.mkdir()
-            created.append(folder)
         probe = target / f".esrgan-write-test-{os.getpid()}"
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
         os.unlink(probe)
     except OSError as exc:
         raise ESRGANError(f"cannot write into output folder {path} ({exc.strerror or exc})") from None
     finally:
-        for folder in reversed(created):
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+        remove_if_empty(created)
 
 
 def _run_tasks(

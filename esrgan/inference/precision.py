@@ -63,6 +63,12 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     )
 
 
+def check_torch_only(precision: str, engine: str | None) -> None:
+    """fp16/bf16 run on the torch backend only: `engine` (ncnn, onnx) runs fp32; None/auto is torch."""
+    if engine not in (None, "torch", "auto") and PRECISIONS.get(precision.lower()) != torch.float32:
+        raise ESRGANError(f"{precision} runs on the torch backend only ({engine} runs fp32)")
+
+
 def forward_with_fp32_fallback(
     x: torch.Tensor,
     forward_low: Callable[[torch.Tensor], torch.Tensor],

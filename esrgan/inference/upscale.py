@@ -27,7 +27,7 @@ import torch
 from esrgan.errors import ESRGANError
 from esrgan.inference.image_convert import from_image, to_image
 from esrgan.inference.memory import available_memory, check_output_pixels
-from esrgan.inference.precision import PRECISIONS, TileRunner, is_out_of_memory, resolve_precision
+from esrgan.inference.precision import TileRunner, check_torch_only, is_out_of_memory, resolve_precision
 from esrgan.inference.tiling import count_tiles, tiled_upscale
 from esrgan.models.descriptor import ModelDescriptor, describe
 
@@ -84,12 +84,10 @@ def upscale(
     colour, alpha_plane, kind = from_image(image)
     desc = describe(model)
     if backend not in (None, "torch") or str(device).startswith("vulkan"):
-        from esrgan.inference.backends import on_backend
+        from esrgan.inference.backends import on_backend, resolve_backend
 
-        torch_desc = desc
+        check_torch_only(precision, resolve_backend(backend or "auto", desc.model, device))
         desc, device = on_backend(desc, backend or "auto", device)
-        if desc is not torch_desc and PRECISIONS.get(precision.lower()) != torch.float32:
-            raise ESRGANError(f"precision {precision} runs on the torch backend only (ncnn/onnx run fp32)")
     model, dev = _model_on_device(desc.model, device)
     dtype = resolve_precision(precision, dev)
     scale, in_ch, out_ch, multiple = desc.scale, desc.in_ch, desc.out_ch, desc.size_multiple
