@@ -124,6 +124,7 @@ def make_folders(path: str | os.PathLike) -> list[Path]:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        remove_if_empty(missing)  # mkdir -p may have made some of them before it failed
         raise cannot_write(path, exc) from None
     return missing
 
