@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from esrgan.cli.options import add_device
+from esrgan.cli.options import add_device, add_force
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sp.add_argument("--feature-layer", default="conv5_4", help="layer whose feature maps are drawn (conv5_4)")
     add_device(sp)
     sp.add_argument("-o", "--output", help="report folder (default: sparsity_<image name>)")
-    sp.add_argument("--force", action="store_true", help="replace an existing report folder")
+    add_force(sp, "replace an existing report folder")
 
     br = sub.add_parser(
         "brightness",
@@ -44,7 +44,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     br.add_argument("--labels", nargs="+", help="a name per --sr folder (default: the folder names)")
     br.add_argument("--sigma", type=float, default=2.0, help="Gaussian smoothing in grey levels (default 2)")
     br.add_argument("-o", "--output", default="brightness", help="report folder (default: ./brightness)")
-    br.add_argument("--force", action="store_true", help="replace an existing report folder")
+    add_force(br, "replace an existing report folder")
 
 
 def run(args: argparse.Namespace) -> int:

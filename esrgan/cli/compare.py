@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from esrgan.cli.options import add_back_projection, add_device, add_ensemble, add_tile
+from esrgan.cli.options import add_back_projection, add_device, add_ensemble, add_force, add_tile
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hr", required=True, metavar="DIR", help="folder of ground-truth images")
     parser.add_argument("--lr", metavar="DIR", help="folder of LR inputs (default: MATLAB bicubic of --hr)")
     parser.add_argument("-o", "--output", required=True, metavar="REPORT", help="report folder")
-    parser.add_argument("--force", action="store_true", help="replace an existing report folder")
+    add_force(parser, "replace an existing report folder")
     parser.add_argument(
         "--crop",
         metavar="L,T,SIZE",

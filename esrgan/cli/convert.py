@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from esrgan.cli.options import add_force
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", help="checkpoint in any supported key format")
     parser.add_argument("output", help="output file: .pth (BasicSR keys) or .safetensors")
-    parser.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    add_force(parser, "overwrite OUTPUT if it exists")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from esrgan.cli.options import add_force
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("model", help="checkpoint in any supported format (.pth, .pt, .safetensors)")
@@ -15,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="OUT.param (ncnn: writes OUT.param + OUT.bin, blobs data/output) or OUT.onnx (opset 17)",
     )
     parser.add_argument("--fp16", action="store_true", help="store the weights in float16 (half the size)")
-    parser.add_argument("--force", action="store_true", help="overwrite existing output files")
+    add_force(parser, "overwrite existing output files")
 
 
 def run(args: argparse.Namespace) -> int:

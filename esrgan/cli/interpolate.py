@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from esrgan.cli.options import add_force
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("psnr_model", metavar="PSNR_MODEL", help="PSNR-oriented checkpoint (alpha = 0)")
@@ -16,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-o", "--output", required=True, help="output file: .pth (BasicSR keys) or .safetensors"
     )
-    parser.add_argument("--force", action="store_true", help="overwrite OUTPUT if it exists")
+    add_force(parser, "overwrite OUTPUT if it exists")
 
 
 def run(args: argparse.Namespace) -> int:

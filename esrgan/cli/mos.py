@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 
+from esrgan.cli.options import add_force
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="mos_command", metavar="ACTION", required=True)
@@ -33,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--calibration-hr", metavar="DIR", help="HR images for calibration (default: the first of --hr)"
     )
     create.add_argument("--seed", type=int, help="seed recorded with the study")
-    create.add_argument("--force", action="store_true", help="replace an existing study folder")
+    add_force(create, "replace an existing study folder")
     report = sub.add_parser("report", help="MOS, 95%% CI, Mann-Whitney U; box plot and HTML report")
     report.add_argument("study", metavar="STUDY", help="study folder")
     report.add_argument("-o", "--output", metavar="DIR", help="report folder (default STUDY/report)")

@@ -79,6 +79,11 @@ def add_offline(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_force(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str) -> None:
+    """`--force`, in every command the one way to replace what exists; `what` says what it replaces."""
+    parser.add_argument("--force", action="store_true", help=what)
+
+
 def add_back_projection(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     parser.add_argument(
         "--back-projection", type=non_negative_int, default=0, metavar="N", help="back-projection iterations"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from esrgan.cli.options import add_force
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input_dir", help="folder of HR images (e.g. DIV2K_train_HR)")
@@ -26,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="make LR copies at several scales, e.g. --lr-scales 2 3 4 or 2,3,4 (default: --scale)",
     )
-    parser.add_argument("--force", action="store_true", help="overwrite outputs that exist with other pixels")
+    add_force(parser, "overwrite outputs that exist with other pixels")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

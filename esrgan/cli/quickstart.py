@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from esrgan.cli.options import add_force
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", default="quickstart", help="report folder (default: ./quickstart)")
@@ -21,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="use random VGG19 weights even if real ones exist (labelled in the report)",
     )
-    parser.add_argument("--force", action="store_true", help="replace a non-empty output folder")
+    add_force(parser, "replace a non-empty output folder")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from esrgan.cli.options import add_back_projection, add_device, add_ensemble, add_tile
+from esrgan.cli.options import add_back_projection, add_device, add_ensemble, add_force, add_tile
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--alphas", default="0:1:0.2", help="START:STOP:STEP, end included, or a list like 0,0.5,1 (0:1:0.2)"
     )
     parser.add_argument("-o", "--output", required=True, metavar="REPORT", help="report folder")
-    parser.add_argument("--force", action="store_true", help="replace an existing report folder")
+    add_force(parser, "replace an existing report folder")
     parser.add_argument(
         "--ma-model", metavar="PATH", help="Ma et al.'s model: adds the PIRM perceptual index"
     )

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from esrgan.cli.options import (
     add_back_projection,
     add_ensemble,
+    add_force,
     add_offline,
     add_tile,
     positive_float,
@@ -54,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="output format (auto: same as the input)",
     )
     existing = parser.add_mutually_exclusive_group()
-    existing.add_argument("--force", action="store_true", help="overwrite outputs that exist")
+    add_force(existing, "overwrite outputs that exist")
     existing.add_argument(
         "--skip-existing", action="store_true", help="keep outputs that exist and do the rest (resume)"
     )
