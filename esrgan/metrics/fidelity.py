@@ -85,15 +85,28 @@ def ssim_map(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
-def _ssim_formula(a: np.ndarray, b: np.ndarray, window: np.ndarray) -> np.ndarray:
+def _local_moments(a: np.ndarray, b: np.ndarray, window: np.ndarray) -> tuple[np.ndarray, ...]:
+    """SSIM's windowed statistics over the 'valid' region: means, variances and the covariance."""
     mu_a = valid_filter(a, window)
     mu_b = valid_filter(b, window)
     var_a = valid_filter(a * a, window) - mu_a**2
     var_b = valid_filter(b * b, window) - mu_b**2
     cov = valid_filter(a * b, window) - mu_a * mu_b
+    return mu_a, mu_b, var_a, var_b, cov
+
+
+def _ssim_formula(a: np.ndarray, b: np.ndarray, window: np.ndarray) -> np.ndarray:
+    mu_a, mu_b, var_a, var_b, cov = _local_moments(a, b, window)
     return ((2 * mu_a * mu_b + _SSIM_C1) * (2 * cov + _SSIM_C2)) / (
         (mu_a**2 + mu_b**2 + _SSIM_C1) * (var_a + var_b + _SSIM_C2)
     )
+
+
+def contrast_structure(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean of SSIM's contrast-structure term (2 cov + C2) / (var_a + var_b + C2) over the valid
+    11x11 windows of two HW float arrays (the `mcs` of Wang's `ssim_index`, used by Ma's score)."""
+    _, _, var_a, var_b, cov = _local_moments(a, b, gaussian_kernel_1d(_SSIM_WINDOW, _SSIM_SIGMA))
+    return float(np.mean((2 * cov + _SSIM_C2) / (var_a + var_b + _SSIM_C2)))
 
 
 def pirm_region(rmse_value: float) -> int | None:

@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from esrgan.errors import ESRGANError
-from esrgan.metrics.filtering import gaussian_kernel_1d
+from esrgan.metrics.filtering import gaussian_kernel_1d, valid_filter
 
 # blkproc's block and border: 3x3 blocks seen through 7x7 windows.
 _BLOCK = 3
@@ -44,13 +44,10 @@ _ORIENTED_EPS = 1e-8  # oriented*_dct_rho_config3
 
 def image_pyramid(luma: np.ndarray) -> list[np.ndarray]:
     """[im1, im2, im3]: the Y channel (0..255) / 255, then twice Gaussian-filtered and decimated."""
-    kernel = np.outer(*(2 * [gaussian_kernel_1d(3, 0.5)]))  # fspecial('gaussian', 3): sigma 0.5
+    kernel = gaussian_kernel_1d(3, 0.5)  # fspecial('gaussian', 3) is its outer product: sigma 0.5
     levels = [np.asarray(luma, dtype=np.float64) / 255.0]
     for _ in range(2):
-        x = levels[-1]
-        padded = np.pad(x, 1)  # imfilter pads with zeros
-        h, w = x.shape
-        filtered = sum(kernel[i, j] * padded[i : i + h, j : j + w] for i in range(3) for j in range(3))
+        filtered = valid_filter(np.pad(levels[-1], 1), kernel)  # imfilter: 'same', zero padding
         levels.append(np.ascontiguousarray(filtered[1::2, 1::2]))
     return levels
 

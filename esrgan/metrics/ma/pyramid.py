@@ -40,7 +40,7 @@ import numpy as np
 
 from esrgan.data.bicubic import imresize_numpy
 from esrgan.errors import ESRGANError
-from esrgan.metrics.filtering import gaussian_kernel_1d, valid_filter
+from esrgan.metrics.fidelity import contrast_structure
 from esrgan.metrics.ma.features import ggd_shape
 
 N_SCALES = 2
@@ -48,9 +48,6 @@ N_ORIENTATIONS = 6
 _ORDER = N_ORIENTATIONS - 1
 _GUARD_BAND = 16
 _LUT_SIZE = 1024
-# ssim_index_new.m: 11x11 Gaussian window of sigma 1.5, K2 = 0.03 on a 0..255 range.
-_SSIM_WINDOW = gaussian_kernel_1d(11, 1.5)
-_SSIM_C2 = (0.03 * 255) ** 2
 
 
 def point_op(x: np.ndarray, lut: np.ndarray, origin: float, increment: float) -> np.ndarray:
@@ -170,16 +167,11 @@ def normalised_subbands(bands: list[np.ndarray]) -> list[np.ndarray]:
 
 
 def cs_index(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean contrast-structure term of SSIM (`ssim_index_new`'s mcs): mean over the valid 11x11 windows
-    of (2 sigma_ab + C2) / (sigma_a^2 + sigma_b^2 + C2), C2 = (0.03 * 255)^2."""
+    """`ssim_index_new`'s mcs: mean over the valid 11x11 windows of (2 sigma_ab + C2) /
+    (sigma_a^2 + sigma_b^2 + C2), C2 = (0.03 * 255)^2 (`fidelity.contrast_structure`)."""
     if min(a.shape) < 11:
         raise ESRGANError(f"Ma's score: a wavelet band of {a.shape[0]}x{a.shape[1]} is under SSIM's 11x11")
-    mu_a = valid_filter(a, _SSIM_WINDOW)
-    mu_b = valid_filter(b, _SSIM_WINDOW)
-    var_a = valid_filter(a * a, _SSIM_WINDOW) - mu_a * mu_a
-    var_b = valid_filter(b * b, _SSIM_WINDOW) - mu_b * mu_b
-    cov = valid_filter(a * b, _SSIM_WINDOW) - mu_a * mu_b
-    return float(np.mean((2 * cov + _SSIM_C2) / (var_a + var_b + _SSIM_C2)))
+    return contrast_structure(a, b)
 
 
 def global_features(luma: np.ndarray) -> np.ndarray:
