@@ -86,8 +86,9 @@ def upscale(
     if backend not in (None, "torch") or str(device).startswith("vulkan"):
         from esrgan.inference.backends import on_backend, resolve_backend
 
-        check_torch_only(precision, resolve_backend(backend or "auto", desc.model, device))
-        desc, device = on_backend(desc, backend or "auto", device)
+        chosen = resolve_backend(backend or "auto", desc.model, device)
+        check_torch_only(precision, chosen)
+        desc, device = on_backend(desc, chosen, device)
     model, dev = _model_on_device(desc.model, device)
     dtype = resolve_precision(precision, dev)
     scale, in_ch, out_ch, multiple = desc.scale, desc.in_ch, desc.out_ch, desc.size_multiple
