@@ -4,6 +4,7 @@ from esrgan.models.discriminator import SRGANDiscriminator, VGGDiscriminator
 from esrgan.models.msrresnet import MSRResNet
 from esrgan.models.rrdbnet import RRDB, ResidualDenseBlock, RRDBNet
 from esrgan.models.srresnet import SRResNet
+from esrgan.models.srvgg import SRVGGNetCompact
 
 __all__ = [
     "MSRResNet",
@@ -12,5 +13,6 @@ __all__ = [
     "ResidualDenseBlock",
     "SRGANDiscriminator",
     "SRResNet",
+    "SRVGGNetCompact",
     "VGGDiscriminator",
 ]

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from esrgan.atomic import atomic_path
 from esrgan.errors import ESRGANError
-from esrgan.models import msrresnet, rrdbnet, srresnet
+from esrgan.models import msrresnet, rrdbnet, srresnet, srvgg
 from esrgan.models.descriptor import ModelDescriptor, check_against_model, describe, module_of
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,7 @@ ARCHITECTURES: dict[str, type[nn.Module]] = {
     "RRDBNet": rrdbnet.RRDBNet,
     "SRResNet": srresnet.SRResNet,
     "MSRResNet": msrresnet.MSRResNet,
+    "SRVGGNetCompact": srvgg.SRVGGNetCompact,
 }
 PICKLE_REFUSED = "refused: this file contains pickled objects other than tensors (unsafe to load)"
 
@@ -155,6 +156,8 @@ def detect(state: dict[str, Tensor], source: str) -> tuple[str, str, dict[str, T
             return "SRResNet", "esrgan", state, srresnet.config_from_state(state)
         if msrresnet.is_msrresnet_state(state):
             return "MSRResNet", "BasicSR", state, msrresnet.config_from_state(state)
+        if srvgg.is_srvgg_state(state):
+            return "SRVGGNetCompact", "Real-ESRGAN", state, srvgg.config_from_state(state)
     except (KeyError, ValueError, IndexError) as exc:
         raise ESRGANError(f"{source}: unexpected layout ({exc})") from None
     return "", "", state, None
