@@ -1,7 +1,8 @@
 """MOS studies: creation (SRGAN protocol), the rating API, durability, and the report's numbers.
 
 The report is checked against statistics computed here by hand: means, Student-t intervals with
-tabulated quantiles, and Mann-Whitney U counted pair by pair.
+tabulated quantiles (clipped to the 1..5 scale), and Wilcoxon's signed-rank T on pairs matched here
+by (rater, image), its p against scipy.stats.wilcoxon on those pairs.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from esrgan.web.mos_app import create_mos_app  # noqa: E402
 RNG = np.random.default_rng(5)
 METHODS = ("zebraNet", "quokkaGAN")  # distinctive, so a leak into a page is easy to spot
 T975 = {1: 12.706204736, 2: 4.302652730, 3: 3.182446305, 4: 2.776445105, 5: 2.570581836, 7: 2.364624252}
+T975 |= {257: 1.969237496, 259: 1.969165556}  # 26 raters x 10 images, two ratings left out
 
 
 def make_folders(root: Path, n_images: int = 2, size: int = 16) -> tuple[Path, dict[str, Path]]:
@@ -201,30 +203,52 @@ def test_submitted_rating_survives_kill(tmp_path):
     assert rows == [("Kim", method, 5)]
 
 
-def hand_u(a: list[int], b: list[int]) -> float:
-    return sum((x > y) + 0.5 * (x == y) for x in a for y in b)
+def hand_signed_rank_t(x: list[int], y: list[int]) -> float:
+    """Wilcoxon's T for a two-sided test: min(R+, R-) over the non-zero differences, ties mid-ranked."""
+    d = [a - b for a, b in zip(x, y, strict=True) if a != b]
+    order = sorted(abs(v) for v in d)
+    rank = {v: sum(i + 1 for i, w in enumerate(order) if w == v) / order.count(v) for v in set(order)}
+    plus = sum(rank[abs(v)] for v in d if v > 0)
+    minus = sum(rank[abs(v)] for v in d if v < 0)
+    return min(plus, minus)
 
 
-def check_report(text: str, out: Path, given: dict[str, list[int]]) -> None:
+def hand_interval(scores: list[int]) -> tuple[float, float, float]:
+    n, mean = len(scores), sum(scores) / len(scores)
+    sd = math.sqrt(sum((s - mean) ** 2 for s in scores) / (n - 1))
+    half = T975[n - 1] * sd / math.sqrt(n)
+    return mean, max(1.0, mean - half), min(5.0, mean + half)
+
+
+def check_report(text: str, out: Path, given: dict[str, dict[tuple[str, str], int]]) -> None:
     """The printed and the JSON numbers against statistics computed here from `given`."""
     from scipy import stats
 
     numbers = json.loads((out / "report.json").read_text())
     table = {m["method"]: m for m in numbers["methods"]}
-    for method, scores in given.items():
-        n, mean = len(scores), sum(scores) / len(scores)
-        sd = math.sqrt(sum((s - mean) ** 2 for s in scores) / (n - 1))
-        half = T975[n - 1] * sd / math.sqrt(n)
+    for method, by_key in given.items():
+        scores = list(by_key.values())
+        n = len(scores)
+        mean, low, high = hand_interval(scores)
         row = table[method]
         assert row["n"] == n and row["mos"] == pytest.approx(mean)
-        assert row["ci_low"] == pytest.approx(mean - half) and row["ci_high"] == pytest.approx(mean + half)
+        assert row["ci_low"] == pytest.approx(low) and row["ci_high"] == pytest.approx(high)
         line = next(line for line in text.splitlines() if line.startswith(method + " "))
-        assert line.split()[1:] == [str(n), f"{mean:.3f}", f"[{mean - half:.3f},", f"{mean + half:.3f}]"]
+        assert line.split()[1:] == [str(n), f"{mean:.3f}", f"[{low:.3f},", f"{high:.3f}]"]
+    assert len(numbers["pairwise"]) == len(given) * (len(given) - 1) // 2
     for pair in numbers["pairwise"]:
         a, b = given[pair["a"]], given[pair["b"]]
-        assert pair["u"] == pytest.approx(hand_u(a, b))
-        assert pair["p"] == pytest.approx(stats.mannwhitneyu(a, b, alternative="two-sided").pvalue)
-        assert f"{pair['a']} vs {pair['b']}: U = {hand_u(a, b):.1f}" in text
+        keys = sorted(set(a) & set(b))  # the same rater's scores of the same image
+        x, y = [a[k] for k in keys], [b[k] for k in keys]
+        assert pair["test"] == "wilcoxon" and pair["pairs"] == len(keys)
+        assert pair["dropped"] == len(set(a) ^ set(b))
+        if x == y:
+            assert pair["p"] == 1.0
+            continue
+        assert pair["statistic"] == pytest.approx(hand_signed_rank_t(x, y))
+        assert pair["p"] == pytest.approx(stats.wilcoxon(x, y, alternative="two-sided").pvalue, rel=1e-12)
+        assert f"{pair['a']} vs {pair['b']}: T = {hand_signed_rank_t(x, y):.1f}, p = {pair['p']:.4g}" in text
+    assert "paired Wilcoxon signed-rank" in text and "Mann-Whitney" not in text
     assert (out / "boxplot.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     page = (out / "report.html").read_text()
     assert 'src="boxplot.png"' in page and all(m in page for m in given)
@@ -235,14 +259,13 @@ def test_report_numbers(tmp_path, capsys):
     study = load_study(study_dir)
     scores = {"nearest": [1, 2, 1, 1], METHODS[0]: [3, 4, 2, 5], METHODS[1]: [4, 4, 5, 3], "HR": [5, 5, 4, 5]}
     db = Ratings(study.ratings_path)
-    given: dict[str, list[int]] = {m: [] for m in scores}
+    given: dict[str, dict[tuple[str, str], int]] = {m: {} for m in scores}
     for r, rater in enumerate(("r1", "r2")):
         db.rater_seed(rater)
-        for k, item in enumerate(i for i in study.items if True):
+        for item in study.items:
             score = scores[item.method][2 * r + int(item.image[-1])]
             db.add(rater, item.id, item.image, item.method, score)
-            given[item.method].append(score)
-            del k
+            given[item.method][(rater, item.image)] = score
     db.close()
     rc = main(["mos", "report", str(study_dir)])
     text = capsys.readouterr().out
@@ -252,3 +275,61 @@ def test_report_numbers(tmp_path, capsys):
     (tmp_path / "keep" / "mine.txt").write_text("x")
     assert main(["mos", "report", str(study_dir), "-o", str(tmp_path / "keep")]) == 2
     assert (tmp_path / "keep" / "mine.txt").exists()  # never replaces a folder that is not a report
+
+
+def test_interval_clipped_to_the_score_range():
+    from esrgan.mos.stats import method_scores
+
+    (row,) = method_scores({"m": [1, 2, 3, 4, 5, 5]})
+    mean = 20 / 6
+    half = T975[5] * math.sqrt(sum((s - mean) ** 2 for s in [1, 2, 3, 4, 5, 5]) / 5) / math.sqrt(6)
+    assert mean + half > 5  # the unclipped t interval runs past the scale (issue 20: 5.05)
+    assert (
+        row.ci_high == 5.0
+        and row.ci_low == pytest.approx(mean - half)
+        and row.ci_low == pytest.approx(1.62, abs=5e-3)
+    )
+    (low_end,) = method_scores({"m": [1, 1, 1, 2, 1, 3]})
+    assert low_end.ci_low == 1.0
+
+
+def test_report_pairs_ratings_by_rater_and_image(tmp_path, capsys):
+    """26 raters x 10 images, each rater with their own leniency: the paired test sees the
+    within-rater difference that the unpaired one drowns in the between-rater spread."""
+    from scipy import stats
+
+    hr, dirs = make_folders(tmp_path, n_images=10, size=8)
+    study_dir = tmp_path / "study"
+    create_study(study_dir, [(m, dirs[m]) for m in METHODS], hr, calibration=1)
+    study = load_study(study_dir)
+    rng = np.random.default_rng(20)
+    given: dict[str, dict[tuple[str, str], int]] = {m: {} for m in study.methods}
+    db = Ratings(study.ratings_path)
+    for r in range(26):
+        rater, leniency = f"rater{r}", int(rng.integers(0, 3))
+        db.rater_seed(rater)
+        for item in study.items:
+            if r == 25 and item.image in ("img0", "img1") and item.method == METHODS[1]:
+                continue  # this rater left two ratings out: their METHODS[0] scores have no partner
+            base = {"nearest": 1, METHODS[0]: 2, METHODS[1]: 3, "HR": 3}[item.method]
+            score = int(np.clip(base + leniency + rng.integers(-1, 2) * (rng.random() < 0.3), 1, 5))
+            db.add(rater, item.id, item.image, item.method, score)
+            given[item.method][(rater, item.image)] = score
+    db.close()
+    assert main(["mos", "report", str(study_dir)]) == 0
+    text = capsys.readouterr().out
+    check_report(text, study_dir / "report", given)
+    numbers = json.loads((study_dir / "report" / "report.json").read_text())
+    pair = next(p for p in numbers["pairwise"] if (p["a"], p["b"]) == METHODS)
+    assert pair["pairs"] == 258 and pair["dropped"] == 2
+    unpaired = stats.mannwhitneyu(
+        list(given[METHODS[0]].values()), list(given[METHODS[1]].values()), alternative="two-sided"
+    ).pvalue
+    assert pair["p"] < unpaired / 100  # the paired test is the far stronger one here
+
+    assert main(["mos", "report", str(study_dir), "--test", "mannwhitney"]) == 0
+    text = capsys.readouterr().out
+    assert "unpaired Mann-Whitney U" in text and "not SRGAN's test" in text
+    numbers = json.loads((study_dir / "report" / "report.json").read_text())
+    pair = next(p for p in numbers["pairwise"] if (p["a"], p["b"]) == METHODS)
+    assert pair["test"] == "mannwhitney" and pair["p"] == pytest.approx(unpaired, rel=1e-12)

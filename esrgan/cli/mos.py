@@ -36,9 +36,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     create.add_argument("--seed", type=int, help="seed recorded with the study")
     add_force(create, "replace an existing study folder")
-    report = sub.add_parser("report", help="MOS, 95%% CI, Mann-Whitney U; box plot and HTML report")
+    report = sub.add_parser(
+        "report", help="MOS, 95%% CI, paired Wilcoxon signed-rank tests; box plot and HTML report"
+    )
     report.add_argument("study", metavar="STUDY", help="study folder")
     report.add_argument("-o", "--output", metavar="DIR", help="report folder (default STUDY/report)")
+    report.add_argument(
+        "--test",
+        choices=("wilcoxon", "mannwhitney"),
+        default="wilcoxon",
+        help="wilcoxon: paired signed-rank on (rater, image) pairs, as SRGAN (default); mannwhitney: "
+        "unpaired U test, which ignores the pairing",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -65,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from esrgan.mos.report import write_report
 
-    text, out = write_report(load_study(args.study), Path(args.output) if args.output else None)
+    text, out = write_report(load_study(args.study), Path(args.output) if args.output else None, args.test)
     print(text)
     print(f"report: {out / 'report.html'}")
     return 0

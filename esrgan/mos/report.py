@@ -17,21 +17,31 @@ from pathlib import Path
 from typing import Any
 
 from esrgan.errors import ESRGANError
-from esrgan.mos.stats import MethodScore, PairTest, method_scores, pairwise_tests
+from esrgan.mos.stats import (
+    SCORE_RANGE,
+    TESTS,
+    MethodScore,
+    PairKey,
+    PairTest,
+    TestName,
+    method_scores,
+    pairwise_tests,
+)
 from esrgan.mos.storage import Ratings
 from esrgan.mos.study import Study
 
 
-def collect(study: Study) -> tuple[dict[str, list[int]], list[dict[str, Any]]]:
+def collect(study: Study) -> tuple[dict[str, dict[PairKey, int]], list[dict[str, Any]]]:
+    """`ratings[method][(rater, image)]` = score (one per key: a rater rates an item once), and the rows."""
     db = Ratings(study.ratings_path)
     try:
         rows = db.all()
     finally:
         db.close()
-    scores: dict[str, list[int]] = {m: [] for m in study.methods}
+    ratings: dict[str, dict[PairKey, int]] = {m: {} for m in study.methods}
     for row in rows:
-        scores.setdefault(row["method"], []).append(int(row["score"]))
-    return scores, rows
+        ratings.setdefault(row["method"], {})[(row["rater"], row["image"])] = int(row["score"])
+    return ratings, rows
 
 
 def _num(x: float, digits: int = 3) -> str:
@@ -51,10 +61,18 @@ def text_report(
         lines.append(
             f"{s.method:<{width}}  {s.n:>5}  {_num(s.mos):>6}  [{_num(s.ci_low)}, {_num(s.ci_high)}]"
         )
-    lines.append("pairwise Mann-Whitney U (two-sided):")
+    if tests:
+        lines.append(f"pairwise {TESTS[tests[0].test]}:")
     for t in tests:
-        lines.append(f"  {t.a} vs {t.b}: U = {_num(t.u, 1)}, p = {'-' if math.isnan(t.p) else f'{t.p:.4g}'}")
+        lines.append(f"  {t.a} vs {t.b}: {_test_numbers(t)}")
     return "\n".join(lines)
+
+
+def _test_numbers(t: PairTest) -> str:
+    p = "-" if math.isnan(t.p) else f"{t.p:.4g}"
+    if t.test == "mannwhitney":
+        return f"U = {_num(t.statistic, 1)}, p = {p}"
+    return f"T = {_num(t.statistic, 1)}, p = {p}, {t.pairs} pair(s), {t.dropped} unpaired rating(s) dropped"
 
 
 def box_plot(path: Path, scores: dict[str, list[int]], title: str) -> None:
@@ -85,10 +103,12 @@ def html_report(study: Study, table: list[MethodScore], tests: list[PairTest], s
         for s in table
     )
     pairs = "".join(
-        f"<tr><td>{esc(t.a)}</td><td>{esc(t.b)}</td><td>{_num(t.u, 1)}</td>"
-        f"<td>{'-' if math.isnan(t.p) else f'{t.p:.4g}'}</td></tr>"
+        f"<tr><td>{esc(t.a)}</td><td>{esc(t.b)}</td><td>{_num(t.statistic, 1)}</td>"
+        f"<td>{'-' if math.isnan(t.p) else f'{t.p:.4g}'}</td><td>{t.pairs}</td><td>{t.dropped}</td></tr>"
         for t in tests
     )
+    test_name = esc(TESTS[tests[0].test]) if tests else "tests"
+    low, high = SCORE_RANGE
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>MOS report</title>
 <style>body{{font:14px system-ui,sans-serif;margin:2em}}table{{border-collapse:collapse;margin:1em 0}}
@@ -96,20 +116,22 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child{{
 </head><body>
 <h1>MOS report</h1><p>{esc(summary)}</p>
 <h2>Mean opinion score per method</h2>
-<table><tr><th>method</th><th>n</th><th>MOS</th><th>95% CI (t)</th></tr>{rows}</table>
-<h2>Pairwise Mann-Whitney U tests (two-sided)</h2>
-<table><tr><th>A</th><th>B</th><th>U (of A)</th><th>p</th></tr>{pairs}</table>
+<table><tr><th>method</th><th>n</th><th>MOS</th><th>95% CI (t, clipped to [{low:g}, {high:g}])</th></tr>{rows}
+</table>
+<h2>Pairwise {test_name}</h2>
+<table><tr><th>A</th><th>B</th><th>statistic</th><th>p</th><th>pairs</th><th>dropped</th></tr>{pairs}</table>
 <img src="boxplot.png" alt="box plot of the scores per method">
 </body></html>
 """
 
 
-def write_report(study: Study, out: Path | None = None) -> tuple[str, Path]:
+def write_report(study: Study, out: Path | None = None, test: TestName = "wilcoxon") -> tuple[str, Path]:
     """Compute, write OUT (default STUDY/report) atomically, and return (printed text, OUT)."""
     from esrgan.atomic import atomic_directory, write_text_atomic
 
-    scores, rows = collect(study)
-    table, tests = method_scores(scores), pairwise_tests(scores)
+    ratings, rows = collect(study)
+    scores = {m: list(by_key.values()) for m, by_key in ratings.items()}
+    table, tests = method_scores(scores), pairwise_tests(ratings, test)
     text = text_report(study, table, tests, rows)
     out = out or study.folder / "report"
     if out.is_dir() and any(out.iterdir()) and not (out / "report.json").is_file():
@@ -121,6 +143,8 @@ def write_report(study: Study, out: Path | None = None) -> tuple[str, Path]:
         numbers = {
             "raters": len({r["rater"] for r in rows}),
             "ratings": len(rows),
+            "ci": f"Student t 95%, clipped to [{SCORE_RANGE[0]:g}, {SCORE_RANGE[1]:g}]",
+            "test": TESTS[test],
             "methods": [asdict(s) for s in table],
             "pairwise": [asdict(t) for t in tests],
         }
