@@ -36,6 +36,19 @@ T975 = {1: 12.706204736, 2: 4.302652730, 3: 3.182446305, 4: 2.776445105, 5: 2.57
 T975 |= {257: 1.969237496, 259: 1.969165556}  # 26 raters x 10 images, two ratings left out
 
 
+@pytest.fixture(autouse=True)
+def sample_photos(tmp_path, monkeypatch) -> Path:
+    """Three generated photos stand in for the sample photos of installed packages (calibration)."""
+    from esrgan.data import samples
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        Image.fromarray(RNG.integers(0, 256, (24, 20, 3), dtype=np.uint8)).save(folder / f"photo{i}.png")
+    monkeypatch.setattr(samples, "sample_photos", lambda: sorted(folder.iterdir()))
+    return folder
+
+
 def make_folders(root: Path, n_images: int = 2, size: int = 16) -> tuple[Path, dict[str, Path]]:
     hr = root / "hr"
     hr.mkdir(parents=True)
@@ -85,10 +98,10 @@ def test_create_study_every_method_every_image_anonymised(tmp_path):
     block_means = hr.reshape(4, 4, 4, 4, 3).astype(float).mean(axis=(1, 3))
     assert np.abs(blocks[:, 0, :, 0] - block_means).mean() < 40  # and it is a low-resolution copy of HR
     calib = meta["calibration"][0]
-    assert calib["image"] == "img0"
+    assert calib["image"] == "photo0"  # not a rated image: the first sample photo
     np.testing.assert_array_equal(
         np.asarray(Image.open(study_dir / "images" / f"{calib['high']}.png")),
-        np.asarray(Image.open(tmp_path / "hr" / "img0.png")),
+        np.asarray(Image.open(tmp_path / "photos" / "photo0.png")),
     )
     assert sqlite3.connect(study_dir / "ratings.sqlite").execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
@@ -109,6 +122,43 @@ def test_create_study_errors(tmp_path, capsys):
     rc = main(["mos", "create", str(tmp_path / "s"), "--method", f"a={tmp_path / 'none'}", "--hr", str(hr)])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1 and "esrgan mos: error:" in err
+
+
+def test_calibration_images_are_not_rated_images(tmp_path, sample_photos, capsys):
+    hr, dirs = make_folders(tmp_path)
+    methods = [f"{m}={dirs[m]}" for m in METHODS]
+    rated = [np.asarray(Image.open(p)) for p in sorted(hr.iterdir())]
+    (sample_photos / "photo0.png").write_bytes((hr / "img1.png").read_bytes())  # a sample that is rated
+
+    def calibration_pixels(study_dir: Path) -> list[np.ndarray]:
+        meta = json.loads((study_dir / "study.json").read_text())
+        return [
+            np.asarray(Image.open(study_dir / "images" / f"{c['high']}.png")) for c in meta["calibration"]
+        ]
+
+    args = ["mos", "create", str(tmp_path / "s1"), *(x for m in methods for x in ("--method", m))]
+    assert main([*args, "--hr", str(hr), "--calibration", "2"]) == 0
+    shown = calibration_pixels(tmp_path / "s1")
+    expected = [np.asarray(Image.open(sample_photos / f"photo{i}.png")) for i in (1, 2)]  # photo0 skipped
+    assert len(shown) == 2 and all(np.array_equal(a, b) for a, b in zip(shown, expected, strict=True))
+    assert not any(np.array_equal(a, b) for a in shown for b in rated)
+    capsys.readouterr()
+
+    # Only two sample photos are not rated: three are refused, with nothing left behind.
+    assert main([*args[:2], str(tmp_path / "s2"), *args[3:], "--hr", str(hr), "--calibration", "3"]) == 2
+    assert "only 2 calibration image(s) outside the rated set" in capsys.readouterr().err
+    assert not (tmp_path / "s2").exists()
+
+    # A calibration folder holding a rated image: refused unless asked for.
+    assert (
+        main([*args[:2], str(tmp_path / "s3"), *args[3:], "--hr", str(hr), "--calibration-hr", str(hr)]) == 2
+    )
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "has the pixels of rated HR image img0.png" in err
+    assert not (tmp_path / "s3").exists()
+    overlap = [*args[:2], str(tmp_path / "s3"), *args[3:], "--hr", str(hr), "--calibration-hr", str(hr)]
+    assert main([*overlap, "--allow-calibration-overlap", "--calibration", "1"]) == 0
+    assert np.array_equal(calibration_pixels(tmp_path / "s3")[0], rated[0])
 
 
 def test_rating_api_hides_methods_and_shuffles_per_rater(tmp_path):

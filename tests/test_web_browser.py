@@ -22,7 +22,7 @@ import pytest
 from PIL import Image
 
 import esrgan
-from tests.test_mos import METHODS, check_report, make_folders
+from tests.test_mos import METHODS, check_report, make_folders, sample_photos  # noqa: F401 (fixture)
 from tests.test_web_api import make_models, repeat
 
 CHROMIUM = "/usr/bin/chromium"
@@ -235,7 +235,7 @@ def test_rate_whole_study_then_report(driver, tmp_path, capsys):
     meta = json.loads((study_dir / "study.json").read_text())
     what = {i["id"]: (i["image"], i["method"]) for i in meta["items"]}
     plan = {"nearest": [1, 2], METHODS[0]: [3, 5], METHODS[1]: [4, 3], "HR": [5, 4]}  # [rater]
-    given: dict[str, list[int]] = {m: [] for m in plan}
+    given: dict[str, dict[tuple[str, str], int]] = {m: {} for m in plan}
     server = ServerThread(create_mos_app(study_dir))
     try:
         for r, rater in enumerate(("Ann", "Ben")):
@@ -259,10 +259,10 @@ def test_rate_whole_study_then_report(driver, tmp_path, capsys):
                     break
                 item = driver.find_element("id", "item").get_attribute("data-loaded")
                 assert not any(m in driver.page_source for m in METHODS)
-                _, method = what[item]
+                image, method = what[item]
                 score = plan[method][r]
                 driver.find_element("css selector", f'.score[data-score="{score}"]').click()
-                given[method].append(score)
+                given[method][(rater, image)] = score
                 order.append(item)
             assert sorted(order) == sorted(what)
     finally:

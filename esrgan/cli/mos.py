@@ -32,7 +32,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="calibration examples shown first (default 3, or fewer images)",
     )
     create.add_argument(
-        "--calibration-hr", metavar="DIR", help="HR images for calibration (default: the first of --hr)"
+        "--calibration-hr",
+        metavar="DIR",
+        help="HR images for calibration, not rated ones (default: the sample photos of installed "
+        "packages, skipping any that are rated)",
+    )
+    create.add_argument(
+        "--allow-calibration-overlap",
+        action="store_true",
+        help="accept --calibration-hr images that are also rated (SRGAN calibrates on other images)",
     )
     create.add_argument("--seed", type=int, help="seed recorded with the study")
     add_force(create, "replace an existing study folder")
@@ -63,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
             scale=args.scale,
             calibration=args.calibration,
             calibration_hr=args.calibration_hr,
+            allow_overlap=args.allow_calibration_overlap,
             seed=args.seed,
             force=args.force,
         )

@@ -9,10 +9,17 @@ Each method folder must hold one image per HR image, of the HR image's size, nam
 stem, or `<stem>_x<scale>` as `esrgan upscale` names its outputs). The nearest-neighbour version is
 made from the HR image: MATLAB bicubic down by `scale` (how the LR inputs are made), then
 nearest-neighbour back up.
+
+Calibration, as SRGAN's: nearest-neighbour (score 1) and HR (score 5) versions of images outside
+the rated set, so that no rater sees a test image labelled "5" before rating it. By default they are
+the sample photos that installed packages ship (`esrgan.data.samples`), skipping any whose pixels
+equal a rated HR image's; `calibration_hr` names a folder instead, and one of its images with the
+pixels of a rated image is refused unless `allow_overlap`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import secrets
@@ -111,6 +118,7 @@ def create_study(
     scale: int = 4,
     calibration: int | None = None,
     calibration_hr: str | Path | None = None,
+    allow_overlap: bool = False,
     seed: int | None = None,
     force: bool = False,
 ) -> Study:
@@ -132,7 +140,7 @@ def create_study(
     stems = [p.stem for p in hr_files]
     if len(set(stems)) != len(stems):
         raise ESRGANError(f"{hr}: two HR images share a name (stem)")
-    calib_files = image_files(Path(calibration_hr)) if calibration_hr else hr_files
+    calib_files = image_files(Path(calibration_hr)) if calibration_hr else _sample_photos()
     if calibration is None:
         calibration = min(DEFAULT_CALIBRATION, len(calib_files))
     if calibration < 1 or calibration > len(calib_files):
@@ -149,9 +157,11 @@ def create_study(
             write_image(tmp / "images" / f"{item_id}.png", pixels, bit_depth=bit_depth)
             return item_id
 
+        rated: dict[str, str] = {}  # pixel digest -> the rated HR image's name
         for path in hr_files:
             ref = read_image(path)
             hr_pixels = _with_alpha(ref)
+            rated.setdefault(_digest(hr_pixels), path.name)
             entries = {
                 HR: (hr_pixels, ref.bit_depth),
                 NEAREST: (nearest_version(hr_pixels, scale), ref.bit_depth),
@@ -168,8 +178,7 @@ def create_study(
             for method in [NEAREST, *names, HR]:
                 pixels, bits = entries[method]
                 items.append(Item(store(pixels, bits), path.stem, method))
-        for path in calib_files[:calibration]:
-            data = read_image(path)
+        for path, data in _calibration_images(calib_files, calibration, rated, calibration_hr, allow_overlap):
             pixels = _with_alpha(data)
             low = store(nearest_version(pixels, scale), data.bit_depth)
             high = store(pixels, data.bit_depth)
@@ -190,6 +199,9 @@ def create_study(
             "seed": study.seed,
             "methods": study.methods,
             "method_sources": {name: str(path) for name, path in methods} | {HR: str(hr)},
+            "calibration_source": str(calibration_hr)
+            if calibration_hr
+            else "sample photos (esrgan.data.samples)",
             "images": stems,
             "items": [{"id": i.id, "image": i.image, "method": i.method} for i in items],
             "calibration": calib,
@@ -197,6 +209,50 @@ def create_study(
         write_text_atomic(tmp / "study.json", json.dumps(meta, indent=1))
         Ratings(tmp / "ratings.sqlite").close()
     return study
+
+
+def _sample_photos() -> list[Path]:
+    from esrgan.data import samples
+
+    photos = samples.sample_photos()
+    if not photos:
+        raise ESRGANError(
+            "no sample photos installed for calibration (pip install scikit-image scikit-learn "
+            "matplotlib); give --calibration-hr DIR with images that are not rated"
+        )
+    return photos
+
+
+def _digest(pixels: np.ndarray) -> str:
+    return hashlib.sha256(repr((pixels.shape, pixels.dtype.str)).encode() + pixels.tobytes()).hexdigest()
+
+
+def _calibration_images(
+    files: list[Path], count: int, rated: dict[str, str], folder: str | Path | None, allow_overlap: bool
+) -> list[tuple[Path, Any]]:
+    """The first `count` calibration images not among the rated ones (by pixels): sample photos
+    that are rated are skipped; an image of `folder` that is rated is refused unless `allow_overlap`."""
+    from esrgan.data.image_io import read_image
+
+    chosen = []
+    for path in files:
+        data = read_image(path)
+        same = rated.get(_digest(_with_alpha(data)))
+        if same is not None and not allow_overlap:
+            if folder is not None:
+                raise ESRGANError(
+                    f"calibration image {path} has the pixels of rated HR image {same}: raters would "
+                    "see it labelled 5 first (SRGAN calibrates on other images); use other images, "
+                    "or --allow-calibration-overlap"
+                )
+            continue
+        chosen.append((path, data))
+        if len(chosen) == count:
+            return chosen
+    raise ESRGANError(
+        f"only {len(chosen)} calibration image(s) outside the rated set, {count} asked: lower "
+        "--calibration or give --calibration-hr DIR"
+    )
 
 
 def _with_alpha(data: Any) -> np.ndarray:
