@@ -19,7 +19,7 @@ from pathlib import Path
 
 from bench_train import run as run_training
 
-KINDS = ("bicubic", "realesrgan", "gaussian")
+KINDS = ("bicubic", "realesrgan", "bd")
 
 
 def main() -> None:

@@ -19,7 +19,7 @@ def main() -> None:
     hr = data.astronaut()[20:212, 150:342]  # 192 x 192: the face and the suit's edges
     panels = [("HR (ground truth)", hr)]
     panels.append(("bicubic (ESRGAN)", degrade_image(hr, "bicubic", 4, 0)))
-    panels.append(("gaussian: blur 1.6 + decimate", degrade_image(hr, "gaussian", 4, 0)))
+    panels.append(("bd: blur 1.6 + decimate", degrade_image(hr, "bd", 4, 0)))
     for seed in (1, 2, 5):
         lr = degrade_image(hr, "realesrgan", 4, degradation_seed(0, seed))
         panels.append((f"realesrgan, seed {seed}", lr))

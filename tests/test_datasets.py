@@ -201,6 +201,25 @@ def test_single_image_lr_is_matlab_bicubic_of_the_crop(tmp_path: Path) -> None:
     assert seen == set(range(8))
 
 
+def test_augmentation_modes(tmp_path: Path) -> None:
+    """`hflip` (Real-ESRGAN's use_hflip without use_rot) gives the crop or its left-right mirror,
+    each about half the time; `none` the crop; `dihedral` (and True) all 8."""
+    rng = np.random.default_rng(7)
+    hr = _random_image(rng, 32, 32)
+    Image.fromarray(hr).save(tmp_path / "a.png")
+    symmetries = _symmetries(hr)
+    identity, mirror = 0, _which(hr[:, ::-1], symmetries)
+    seen: dict[object, list[int]] = {}
+    for mode in ("none", "hflip", "dihedral", True, False):
+        dataset = SingleImageDataset(tmp_path, SCALE, hr_crop=32, augment=mode)
+        seen[mode] = [_which(_to_uint8(dataset[(0, seed)]["hr"]), symmetries) for seed in range(64)]
+    assert set(seen["none"]) == {identity} and seen[False] == seen["none"]
+    assert set(seen["hflip"]) == {identity, mirror} and 16 < seen["hflip"].count(mirror) < 48
+    assert set(seen["dihedral"]) == set(range(8)) and seen[True] == seen["dihedral"]
+    with pytest.raises(ESRGANError, match="augmentation must be one of none, hflip, dihedral"):
+        SingleImageDataset(tmp_path, SCALE, hr_crop=32, augment="rot90")
+
+
 def test_single_image_crop_then_downscale(tmp_path: Path) -> None:
     rng = np.random.default_rng(2)
     hr = _random_image(rng, 50, 45)  # not multiples of 4: crops stay inside the 48x44 mod-crop

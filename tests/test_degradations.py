@@ -198,18 +198,83 @@ def test_usm_sharpen_matches_an_independent_unsharp_mask():
         np.testing.assert_allclose(out[c], expected, atol=1e-10)
 
 
-def test_gaussian_bd_is_blur_then_decimation():
+def matlab_fspecial_gaussian(size: int, sigma: float) -> np.ndarray:
+    """fspecial('gaussian', size, sigma) as MATLAB's source writes it: meshgrid(-siz:siz) with
+    siz = (size - 1) / 2, exp(-(x^2 + y^2) / (2 sigma^2)), values below eps * max zeroed, sum 1."""
+    siz = (size - 1) / 2
+    x, y = np.meshgrid(np.arange(-siz, siz + 1), np.arange(-siz, siz + 1))
+    h = np.exp(-(x * x + y * y) / (2 * sigma * sigma))
+    h[h < np.finfo(float).eps * h.max()] = 0
+    return h / h.sum()
+
+
+def matlab_imfilter_replicate(img: np.ndarray, h: np.ndarray) -> np.ndarray:
+    """imfilter(img, h, 'replicate') (correlation), summed tap by tap: the kernel's centre is
+    floor((size + 1) / 2) in 1-based terms, so output (i, j) reads img(i + u - centre, j + v - centre)."""
+    k = h.shape[0]
+    centre = (k + 1) // 2  # 1-based
+    rows, cols = img.shape
+    out = np.zeros_like(img, dtype=np.float64)
+    for u in range(1, k + 1):
+        for v in range(1, k + 1):
+            ri = np.clip(np.arange(rows) + u - centre, 0, rows - 1)
+            ci = np.clip(np.arange(cols) + v - centre, 0, cols - 1)
+            out += h[u - 1, v - 1] * img[np.ix_(ri, ci)]
+    return out
+
+
+def rdn_imresize_bd(img: np.ndarray, scale: int, sigma: float = 1.6) -> np.ndarray:
+    """RDN's imresize_BD (RDN_TestCode/Prepare_TestData_HR_LR.m) on one channel, 1-based indices
+    turned 0-based: odd scales 2*ceil(3 sigma)+1 taps (7 at x3, sigma 1.6) and imresize 'nearest'
+    (output u reads input round(u * scale + (1 - scale) / 2)); even scales 2*ceil(3 sigma)+2 taps
+    and blurred(scale/2 : scale : end - scale/2)."""
+    if scale % 2:
+        size = 7 if (scale == 3 and sigma == 1.6) else math.ceil(sigma * 3) * 2 + 1
+        blurred = matlab_imfilter_replicate(img, matlab_fspecial_gaussian(size, sigma))
+        u = np.arange(1, img.shape[0] // scale + 1)
+        w = np.arange(1, img.shape[1] // scale + 1)
+        rows = np.floor(u * scale + 0.5 * (1 - scale) + 0.5).astype(int) - 1
+        cols = np.floor(w * scale + 0.5 * (1 - scale) + 0.5).astype(int) - 1
+        return blurred[np.ix_(rows, cols)]
+    size = math.ceil(sigma * 3) * 2 + 2
+    blurred = matlab_imfilter_replicate(img, matlab_fspecial_gaussian(size, sigma))
+    first = scale // 2 - 1
+    return blurred[first : img.shape[0] - scale // 2 : scale, first : img.shape[1] - scale // 2 : scale]
+
+
+@pytest.mark.parametrize("scale, sigma, taps", [(4, 1.6, 12), (3, 1.6, 7), (2, 1.6, 12), (3, 1.2, 9)])
+def test_bd_follows_rdns_script(scale, sigma, taps):
     rng = np.random.default_rng(3)
-    x = torch.from_numpy(rng.random((1, 3, 24, 32)).astype(np.float32))
-    cfg = GaussianDegradation(sigma=1.6, kernel_size=7)
-    lr = gaussian_bd(x, 4, cfg).numpy()[0]
-    taps = np.exp(-0.5 * (np.arange(7) - 3) ** 2 / 1.6**2)
-    kernel = np.outer(taps, taps) / taps.sum() ** 2
+    x = torch.from_numpy(rng.integers(0, 256, (1, 3, 24, 36)).astype(np.float32) / 255)
+    cfg = GaussianDegradation(sigma=sigma)
+    assert cfg.size_at(scale) == taps
+    lr = gaussian_bd(x, scale, cfg).numpy()[0]
     for c in range(3):
-        blurred = ndimage.correlate(x[0, c].numpy().astype(np.float64), kernel, mode="nearest")
-        expected = np.round(blurred[2::4, 2::4] * 255) / 255
-        assert lr[c].shape == (6, 8)
+        expected = np.round(rdn_imresize_bd(x[0, c].numpy().astype(np.float64), scale, sigma) * 255) / 255
+        assert lr[c].shape == (24 // scale, 36 // scale) == expected.shape
         assert np.abs(lr[c] - expected).max() <= 1 / 255 + 1e-6  # float32 rounding ties may differ by 1
+        assert np.mean(np.abs(lr[c] - expected) > 1e-6) < 0.02
+
+
+@pytest.mark.parametrize("scale, offset", [(2, 0), (3, 1), (4, 1), (8, 3)])
+def test_bd_keeps_the_scripts_pixel_phase(scale, offset):
+    """With a 1-tap kernel the blur is the identity and only the kept pixel shows: 1-based scale/2
+    at even scales (RDN's script: offset 1 at x4, where imresize 'nearest' would take 2), the
+    block's centre at odd ones."""
+    x = torch.from_numpy(np.random.default_rng(4).integers(0, 256, (1, 3, 24, 24)).astype(np.float32) / 255)
+    lr = gaussian_bd(x, scale, GaussianDegradation(sigma=1.0, kernel_size=1))
+    assert torch.equal(lr, x[..., offset::scale, offset::scale])
+
+
+def test_bd_name_and_its_older_alias():
+    from esrgan.data.degradations.pipeline import degrade_image
+    from esrgan.errors import ESRGANError
+
+    image = np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    assert np.array_equal(degrade_image(image, "bd", 4, 0), degrade_image(image, "gaussian", 4, 0))
+    assert TrainingDegradation("gaussian", 4, 0, 2).kind == "bd"
+    with pytest.raises(ESRGANError, match="bicubic, bd, realesrgan, gaussian"):
+        degrade_image(image, "blur", 4, 0)
 
 
 # ---- the Real-ESRGAN pipeline ----------------------------------------------------------------------
@@ -271,7 +336,7 @@ def test_training_degradation_outputs():
     target_only = TrainingDegradation("bicubic", 4, 0, 2, usm_sharpen_gt=True)
     lr, target, real = target_only(lr_in, hr, 0)
     assert lr is lr_in and real is hr and torch.equal(target, usm_sharpen(hr))
-    gauss = TrainingDegradation("gaussian", 4, 0, 2)
+    gauss = TrainingDegradation("bd", 4, 0, 2)
     lr, target, real = gauss(lr_in, hr, 0)
     assert torch.equal(lr, gaussian_bd(hr, 4, GaussianDegradation())) and target is hr and real is hr
     real_esrgan = TrainingDegradation("realesrgan", 4, 0, 2, usm_sharpen_gt=True)

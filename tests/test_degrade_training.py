@@ -135,22 +135,44 @@ def test_seeded_batches_repeat_across_runs_and_resumes(photos, tmp_path, monkeyp
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_gaussian_degradation_and_default_bicubic_path(photos, tmp_path, monkeypatch):
+def test_bd_degradation_and_default_bicubic_path(photos, tmp_path, monkeypatch):
     seen, spy = record_batches(monkeypatch)
     spy.run = "bicubic"
     train(load_config(None, tiny(photos, tmp_path, "bicubic", total_iters=1, save_every=1)))
     assert "bicubic" not in seen  # the default path never calls the degradation
-    spy.run = "gaussian"
+    spy.run = "bd"
     train(
         load_config(
-            None,
-            tiny(
-                photos, tmp_path, "gaussian", total_iters=1, save_every=1, **{"data.degradation": "gaussian"}
-            ),
+            None, tiny(photos, tmp_path, "bd", total_iters=1, save_every=1, **{"data.degradation": "bd"})
         )
     )
-    ((_, lr),) = seen["gaussian"]
+    ((_, lr),) = seen["bd"]
     assert lr.shape == (2, 3, 8, 8)
+
+
+# Real-ESRGAN's released options/train_realesr{net,gan}_x4plus.yml: `use_hflip: True`, `use_rot: False`.
+REAL_ESRGAN_AUGMENTATION = "hflip"
+
+
+def test_presets_augment_as_their_papers():
+    for preset in ("realesrnet_x4plus", "realesrgan_x4plus"):
+        assert load_config(REPO / f"configs/{preset}.yaml").data.augment == REAL_ESRGAN_AUGMENTATION, preset
+    for preset in ("esrgan_x4_psnr", "esrgan_x4_gan"):  # ESRGAN: random flips and 90-degree rotations
+        assert load_config(REPO / f"configs/{preset}.yaml").data.augment == "dihedral", preset
+
+
+def test_older_spellings_still_load():
+    from esrgan.errors import ESRGANError
+
+    assert load_config(None, ["data.degradation=gaussian"]).data.degradation == "bd"
+    assert load_config(None, ["data.degradation=bd"]).data.degradation == "bd"
+    assert load_config(None, ["data.augment=true"]).data.augment == "dihedral"
+    assert load_config(None, ["data.augment=false"]).data.augment == "none"
+    assert load_config(None, ["data.augment=hflip"]).data.augment == "hflip"
+    with pytest.raises(ESRGANError, match="data.augment must be one of none, hflip, dihedral"):
+        load_config(None, ["data.augment=rot90"])
+    with pytest.raises(ESRGANError, match="data.degradation must be one of bicubic, bd, realesrgan"):
+        load_config(None, ["data.degradation=blur"])
 
 
 def test_config_rejects_a_degradation_with_lr_files(tmp_path):

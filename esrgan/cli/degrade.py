@@ -1,4 +1,4 @@
-"""`esrgan degrade IMAGE... -o DIR --preset realesrgan|gaussian|bicubic --seed N`: degraded LR copies."""
+"""`esrgan degrade IMAGE... -o DIR --preset realesrgan|bd|bicubic --seed N`: degraded LR copies."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--out", required=True, help="output folder: one <name>.png per input")
     parser.add_argument(
         "--preset",
-        choices=("realesrgan", "gaussian", "bicubic"),
+        choices=("realesrgan", "bd", "gaussian", "bicubic"),
         default="realesrgan",
-        help="realesrgan (second-order blur/resize/noise/JPEG, the paper's defaults), gaussian "
-        "(blur sigma 1.6, 7x7, then decimation: the BD benchmark), bicubic (MATLAB imresize)",
+        help="realesrgan (second-order blur/resize/noise/JPEG, the paper's defaults), bd (RDN's "
+        "blur-downsample benchmark: Gaussian sigma 1.6, 7x7 at x3 and 12x12 at x4, then one pixel per "
+        "block; `gaussian` is its older name), bicubic (MATLAB imresize)",
     )
     parser.add_argument("--scale", type=int, choices=(1, 2, 4, 8), default=4, help="LR scale (default 4)")
     parser.add_argument(

@@ -1,7 +1,9 @@
 """Random aligned crops and the 8 flips/rotations of a square (the dihedral group D4).
 
-The paper trains with random horizontal flips and 90-degree rotations; with a vertical flip as
-well, the combinations are exactly the 8 symmetries of a square. Transform `k` (0..7) applies, in
+The ESRGAN paper trains with random horizontal flips and 90-degree rotations; with a vertical flip
+as well, the combinations are exactly the 8 symmetries of a square (`dihedral`). Real-ESRGAN's
+option files use horizontal flips only (`use_hflip: True, use_rot: False`): `hflip`. `none` keeps
+every crop as it is. Transform `k` (0..7) applies, in
 order: a transpose (`k & 4`), a horizontal flip (`k & 1`), a vertical flip (`k & 2`). Transpose
 plus one flip is a 90-degree rotation. Arrays are HW or HWC; the LR and HR of a pair get the same
 transform, which keeps them aligned because each one maps the pixel grid onto itself.
@@ -9,13 +11,43 @@ transform, which keeps them aligned because each one maps the pixel grid onto it
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING, Literal
 
 from esrgan.errors import ESRGANError
 
-__all__ = ["NUM_TRANSFORMS", "aligned_crop_box", "dihedral"]
+if TYPE_CHECKING:  # the training config reads this module: no numpy import for `--help`
+    import numpy as np
+
+__all__ = [
+    "AUGMENTATIONS",
+    "NUM_TRANSFORMS",
+    "Augmentation",
+    "aligned_crop_box",
+    "augmentation",
+    "dihedral",
+    "restrict",
+]
 
 NUM_TRANSFORMS = 8
+Augmentation = Literal["none", "hflip", "dihedral"]
+AUGMENTATIONS: tuple[str, ...] = ("none", "hflip", "dihedral")
+
+
+def augmentation(value: bool | str) -> str:
+    """An augmentation name; True and False (the older boolean setting) mean `dihedral` and `none`."""
+    if isinstance(value, bool):
+        return "dihedral" if value else "none"
+    if value not in AUGMENTATIONS:
+        raise ESRGANError(f"augmentation must be one of {', '.join(AUGMENTATIONS)}, got {value!r}")
+    return value
+
+
+def restrict(k: int, mode: str) -> int:
+    """Transform `k` (drawn uniformly from 0..7) limited to what `mode` allows, still uniform there:
+    `hflip` keeps only bit 0 (the horizontal flip, probability 1/2), `none` the identity."""
+    if mode == "dihedral":
+        return k
+    return k & 1 if mode == "hflip" else 0
 
 
 def dihedral(x: np.ndarray, k: int) -> np.ndarray:

@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from esrgan.data.augment import NUM_TRANSFORMS, aligned_crop_box, dihedral
+from esrgan.data.augment import NUM_TRANSFORMS, aligned_crop_box, augmentation, dihedral, restrict
 from esrgan.data.folders import list_images, match_lr_files
 from esrgan.data.pixels import bicubic_downscale, image_size, load_rgb, mod_crop, to_tensor
 from esrgan.data.scaling import to_integer
@@ -112,14 +112,16 @@ class _ImageStore:
 class _TrainingDataset:
     scale: int
     hr_crop: int
-    augment: bool
+    augment: str  # none | hflip | dihedral (esrgan.data.augment)
     hr_files: list[Path]
 
-    def _open(self, hr_dir: str | Path, scale: int, hr_crop: int, augment: bool) -> list[tuple[int, int]]:
+    def _open(
+        self, hr_dir: str | Path, scale: int, hr_crop: int, augment: bool | str
+    ) -> list[tuple[int, int]]:
         """Check the settings and list the HR images; returns their (height, width) from the headers."""
         self.scale = _check_scale(scale)
         self.hr_crop = _check_crop(hr_crop, self.scale)
-        self.augment = augment
+        self.augment = augmentation(augment)
         self.hr_files = list_images(hr_dir, "HR")
         return [image_size(p) for p in self.hr_files]
 
@@ -131,10 +133,8 @@ class _TrainingDataset:
         return len(self.hr_files)
 
     def _sample(self, lr: np.ndarray, hr: np.ndarray, rng: np.random.Generator, name: str) -> dict[str, Any]:
-        # Drawn even without augmentation, so that turning it off keeps the same crops.
-        k = int(rng.integers(NUM_TRANSFORMS))
-        if not self.augment:
-            k = 0
+        # Drawn whatever the augmentation, so that changing it keeps the same crops.
+        k = restrict(int(rng.integers(NUM_TRANSFORMS)), self.augment)
         return {"lr": to_tensor(dihedral(lr, k)), "hr": to_tensor(dihedral(hr, k)), "name": name}
 
 
@@ -152,7 +152,7 @@ class PairedImageDataset(_TrainingDataset):
         lr_dir: str | Path,
         scale: int,
         hr_crop: int = 128,
-        augment: bool = True,
+        augment: bool | str = True,  # True: dihedral, False: none
         *,
         cache: bool = True,
         cache_limit_mb: int = _DEFAULT_CACHE_LIMIT_MB,
@@ -206,7 +206,7 @@ class SingleImageDataset(_TrainingDataset):
         hr_dir: str | Path,
         scale: int,
         hr_crop: int = 128,
-        augment: bool = True,
+        augment: bool | str = True,  # True: dihedral, False: none
         *,
         cache: bool = True,
         cache_limit_mb: int = _DEFAULT_CACHE_LIMIT_MB,

@@ -15,7 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from esrgan.data.augment import Augmentation
 from esrgan.data.degradations.config import (
+    DEGRADATION_ALIASES,
+    DEGRADATIONS,
     DegradationStage,
     GaussianDegradation,
     RealESRGANDegradation,
@@ -58,10 +61,14 @@ class DataConfig:
     num_workers: int = 0
     cache: bool = True  # keep decoded training images in memory (up to 4 GB; else decode per sample)
     pin_memory: bool = True
-    augment: bool = True
+    # none | hflip (Real-ESRGAN's use_hflip without use_rot) | dihedral (all 8 flips/rotations, ESRGAN);
+    # true / false, the older boolean form, still read as dihedral / none.
+    augment: Augmentation = "dihedral"
     val_max_images: int = 0  # 0: all
-    degradation: str = "bicubic"  # bicubic (dataset LR) | gaussian (blur + decimate) | realesrgan
-    gaussian: GaussianDegradation = field(default_factory=GaussianDegradation)
+    # bicubic (dataset LR) | bd (Gaussian blur + decimation, RDN's "BD"; `gaussian` is read as bd) |
+    # realesrgan
+    degradation: str = "bicubic"
+    gaussian: GaussianDegradation = field(default_factory=GaussianDegradation)  # bd's blur
     realesrgan: RealESRGANDegradation = field(default_factory=RealESRGANDegradation)
     usm_sharpen_gt: bool = False  # pixel/perceptual targets unsharp-masked (Real-ESRGAN); D's real stays
 
@@ -134,7 +141,7 @@ CHOICES = {
     "generator.init": ("paper", "identity"),
     "generator.pretrained_key": ("auto", "params_ema", "params"),
     "discriminator.architecture": ("vgg", "srgan", "unet"),
-    "data.degradation": ("bicubic", "gaussian", "realesrgan"),
+    "data.degradation": DEGRADATIONS,
     "loss.pixel": ("l1", "mse"),
     "loss.perceptual_criterion": ("l1", "mse"),
     "loss.gan_type": ("vanilla", "ragan", "lsgan", "hinge"),
@@ -216,7 +223,7 @@ def from_dict(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
     values = {}
     for name, value in raw.items():
         key = prefix + name
-        values[name] = _coerce(hints[name], value, key)
+        values[name] = _coerce(hints[name], _older_spelling(key, value), key)
         if key in CHOICES and values[name] not in CHOICES[key]:
             raise ESRGANError(f"{key} must be one of {', '.join(CHOICES[key])}, got {value!r}")
     config = cls(**values)
@@ -224,11 +231,24 @@ def from_dict(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
     return config
 
 
+def _older_spelling(key: str, value: Any) -> Any:
+    """Values that configs written before a setting grew still use: public names stay readable."""
+    if key == "data.augment" and isinstance(value, bool):
+        return "dihedral" if value else "none"
+    if key == "data.degradation" and isinstance(value, str):
+        return DEGRADATION_ALIASES.get(value, value)
+    return value
+
+
 def _coerce(hint: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if dataclasses.is_dataclass(hint):
         return from_dict(hint, value, key + ".")
+    if origin is typing.Literal:
+        if value not in args or not isinstance(value, str):
+            raise ESRGANError(f"{key} must be one of {', '.join(map(str, args))}, got {value!r}")
+        return value
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None

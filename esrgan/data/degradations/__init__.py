@@ -1,6 +1,7 @@
 """Synthetic degradations that make LR training inputs from HR batches, on the batch's device.
 
-- `gaussian`: Gaussian blur then decimation (SRGAN's degradation, the classic "BD" benchmark).
+- `bd` (older name `gaussian`): RDN's "BD" blur-downsample benchmark degradation, Gaussian blur
+  then one pixel per block, as RDN's MATLAB script (not SRGAN's: SRGAN trained on bicubic LR).
 - `realesrgan`: Real-ESRGAN's second-order pipeline (blur, resize, noise, JPEG, twice; then a sinc
   filter and JPEG in random order), with every random choice a pure function of a per-sample seed.
 

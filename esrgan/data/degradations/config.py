@@ -10,9 +10,24 @@ This module imports no torch: the training config reads it when `esrgan train --
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from esrgan.errors import ESRGANError
+
+DEGRADATIONS = ("bicubic", "bd", "realesrgan")
+# Older names, still read (a public name stays): the blur-downsample degradation was `gaussian`.
+DEGRADATION_ALIASES = {"gaussian": "bd"}
+
+
+def degradation_name(kind: str) -> str:
+    """`kind` with an older name replaced by the current one; an unknown name is an error."""
+    kind = DEGRADATION_ALIASES.get(kind, kind)
+    if kind not in DEGRADATIONS:
+        names = ", ".join((*DEGRADATIONS, *DEGRADATION_ALIASES))
+        raise ESRGANError(f"degradation must be one of {names}, got {kind!r}")
+    return kind
+
 
 # Order of `DegradationStage.kernel_prob` (the released option's `kernel_list`).
 KERNEL_TYPES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
@@ -64,13 +79,25 @@ class RealESRGANDegradation:
 
 @dataclass(frozen=True)
 class GaussianDegradation:
-    """Gaussian blur, then keep one pixel of each scale x scale block (SRGAN's degradation, "BD").
+    """The blur of the "BD" (blur-downsample) degradation of RDN (Zhang et al., CVPR 2018), as
+    its `RDN_TestCode/Prepare_TestData_HR_LR.m` makes it: MATLAB's
+    fspecial('gaussian', size, sigma), imfilter(..., 'replicate'), then one pixel of each
+    scale x scale block (see `pipeline.bd_degrade`). Not SRGAN's degradation: SRGAN trains on
+    bicubic LR (its section 3.2).
 
-    Defaults: the "BD" benchmark degradation of RDN/SRMD (Zhang et al. 2018): 7x7 kernel, sigma 1.6.
+    `kernel_size` None is the script's size: 2*ceil(3 sigma)+1 at odd scales (7 at x3 with sigma
+    1.6, a special case of the script), 2*ceil(3 sigma)+2 at even scales (12 at x4 for sigma 1.6).
     """
 
     sigma: float = 1.6
-    kernel_size: int = 7
+    kernel_size: int | None = None
+
+    def size_at(self, scale: int) -> int:
+        if self.kernel_size is not None:
+            return self.kernel_size
+        if scale % 2:
+            return 7 if scale == 3 and self.sigma == 1.6 else 2 * math.ceil(3 * self.sigma) + 1
+        return 2 * math.ceil(3 * self.sigma) + 2
 
 
 def check_degradation(config: object, prefix: str) -> None:
@@ -87,7 +114,9 @@ def check_degradation(config: object, prefix: str) -> None:
     if isinstance(config, GaussianDegradation):
         need(config.sigma > 0, "sigma", "must be positive")
         need(
-            config.kernel_size > 0 and config.kernel_size % 2 == 1, "kernel_size", "must be odd and positive"
+            config.kernel_size is None or config.kernel_size > 0,
+            "kernel_size",
+            "must be positive (or null: the BD script's size for the scale)",
         )
     elif isinstance(config, RealESRGANDegradation):
         need(0 <= config.final_sinc_prob <= 1, "final_sinc_prob", "must be in [0, 1]")

@@ -69,6 +69,15 @@ def gaussian_kernel(size: int, sigma_x: float, sigma_y: float | None = None, the
     return _normalised(np.exp(-0.5 * _quadratic_form(size, sigma_x, sigma_y, theta)))
 
 
+def fspecial_gaussian(size: int, sigma: float) -> Tensor:
+    """MATLAB's fspecial('gaussian', size, sigma): offsets -(size-1)/2 .. (size-1)/2, so an even size
+    is centred between two pixels; values below eps * max set to 0, then normalised to sum 1."""
+    axis = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    kernel = np.exp(-(axis[:, None] ** 2 + axis[None, :] ** 2) / (2 * sigma**2))
+    kernel[kernel < np.finfo(np.float64).eps * kernel.max()] = 0
+    return _normalised(kernel)
+
+
 def generalized_gaussian_kernel(
     size: int, sigma_x: float, sigma_y: float | None = None, theta: float = 0.0, beta: float = 1.0
 ) -> Tensor:

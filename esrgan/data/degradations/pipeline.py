@@ -1,6 +1,7 @@
 """The degradations on torch batches (B, 3, H, W) in [0, 1], on the batch's device.
 
-- `gaussian_bd`: Gaussian blur (replicate border), then one pixel of each scale x scale block.
+- `gaussian_bd`: the "BD" blur-downsample degradation of RDN's scripts: Gaussian blur (replicate
+  border), then one pixel of each scale x scale block.
 - `realesrgan_degrade`: Real-ESRGAN's second-order model. Each sample draws *all* its random choices
   (kernels, resize factor and mode, noise, JPEG quality, final order) from its own seed. The
   released code draws the resize and the final order once per batch and then mixes batches through
@@ -32,11 +33,11 @@ from esrgan.data.degradations.config import (
     DegradationStage,
     GaussianDegradation,
     RealESRGANDegradation,
+    degradation_name,
 )
 from esrgan.data.degradations.jpeg import jpeg_roundtrip_many
 from esrgan.errors import ESRGANError
 
-DEGRADATIONS = ("bicubic", "gaussian", "realesrgan")
 _DEGRADATION_STREAM = 2  # the sampler uses streams 0 (image order) and 1 (crops)
 _GRAY = (0.2989, 0.587, 0.114)  # ITU-R 601 luma, as torchvision's rgb_to_grayscale
 USM_RADIUS = 51  # Real-ESRGAN's USMSharp(radius=50) rounds up to an odd size
@@ -126,17 +127,26 @@ def usm_sharpen(x: Tensor, weight: float = 0.5, threshold: float = 10.0) -> Tens
 
 
 def gaussian_bd(x: Tensor, scale: int, cfg: GaussianDegradation) -> Tensor:
-    """Blur with an isotropic Gaussian (replicate border, as MATLAB's imfilter 'replicate' in the BD
-    scripts), then keep the pixel at offset scale // 2 of each scale x scale block (the pixel MATLAB's
-    imresize(..., 1/scale, 'nearest') picks). Rounded to 8 bits like a saved LR image."""
+    """RDN's `imresize_BD` (Prepare_TestData_HR_LR.m): imfilter(HR, fspecial('gaussian', k, sigma),
+    'replicate'), then the pixel at 0-based offset (scale - 1) // 2 of each scale x scale block.
+
+    The script keeps `imresize(blurred, 1/scale, 'nearest')` at odd scales (offset (scale - 1) / 2)
+    and `blurred(scale/2:scale:end-scale/2, ...)` at even ones (1-based scale / 2: offset 1 at x4).
+    With its even kernel at even scales (centred half a pixel right and down of the pixel it
+    filters, as imfilter centres even kernels) the kept sample sits at the block's centre either
+    way. k is `cfg.size_at(scale)` (7 at x3, 12 at x4 for sigma 1.6). Rounded to 8 bits like a
+    saved LR image.
+    """
     _check_batch(x, scale)
-    kernel = kernels.gaussian_kernel(cfg.kernel_size, cfg.sigma).to(x.device, x.dtype)
+    size = cfg.size_at(scale)
+    kernel = kernels.fspecial_gaussian(size, cfg.sigma).to(x.device, x.dtype)
     b, c, h, w = x.shape
-    p = cfg.kernel_size // 2
-    padded = F.pad(x.reshape(b * c, 1, h, w), (p, p, p, p), mode="replicate")
-    blurred = F.conv2d(padded, kernel.view(1, 1, *kernel.shape)).reshape(b, c, h, w)
-    lr = blurred[..., scale // 2 :: scale, scale // 2 :: scale]
-    return _quantise(lr)
+    # imfilter's kernel centre is floor((k + 1) / 2), 1-based: (k - 1) // 2 pixels before, k // 2 after.
+    before, after = (size - 1) // 2, size // 2
+    padded = F.pad(x.reshape(b * c, 1, h, w), (before, after, before, after), mode="replicate")
+    blurred = F.conv2d(padded, kernel.view(1, 1, size, size)).reshape(b, c, h, w)
+    phase = (scale - 1) // 2
+    return _quantise(blurred[..., phase::scale, phase::scale])
 
 
 def _check_batch(x: Tensor, scale: int) -> None:
@@ -300,8 +310,8 @@ class TrainingDegradation:
     """Per-iteration (LR input, loss target, discriminator's real image) from a training batch.
 
     - `bicubic`: the LR from the dataset (MATLAB bicubic or the LR files), unchanged.
-    - `gaussian` / `realesrgan`: the LR made here from the HR crop (from its sharpened copy when
-      `usm_sharpen_gt`, as Real-ESRGAN degrades its sharpened ground truth).
+    - `bd` (older name `gaussian`) / `realesrgan`: the LR made here from the HR crop (from its
+      sharpened copy when `usm_sharpen_gt`, as Real-ESRGAN degrades its sharpened ground truth).
     - `usm_sharpen_gt`: the pixel and perceptual losses aim at the sharpened HR; the discriminator's
       real images stay unsharpened (Real-ESRGAN's l1_gt_usm / percep_gt_usm true, gan_gt_usm false).
     """
@@ -319,9 +329,7 @@ class TrainingDegradation:
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        if kind not in DEGRADATIONS:
-            raise ESRGANError(f"degradation must be one of {', '.join(DEGRADATIONS)}, got {kind!r}")
-        self.kind = kind
+        self.kind = degradation_name(kind)
         self.scale = scale
         self.seed = seed
         self.batch_size = batch_size
@@ -355,7 +363,7 @@ class TrainingDegradation:
     @torch.no_grad()
     def __call__(self, lr: Tensor, hr: Tensor, iteration: int) -> tuple[Tensor, Tensor, Tensor]:
         target = usm_sharpen(hr) if self.usm_sharpen_gt else hr
-        if self.kind == "gaussian":
+        if self.kind == "bd":
             lr = gaussian_bd(target, self.scale, self.gaussian)
         elif self.kind == "realesrgan":
             lr = realesrgan_degrade(target, self.scale, self.realesrgan, self.seeds(iteration, hr.shape[0]))
@@ -375,19 +383,18 @@ def degrade_image(
     gaussian: GaussianDegradation | None = None,
     realesrgan: RealESRGANDegradation | None = None,
 ) -> np.ndarray:
-    """LR copy of an (H, W, 3) uint8/uint16 image, mod-cropped to `scale`: uint8 for `gaussian` and
+    """LR copy of an (H, W, 3) uint8/uint16 image, mod-cropped to `scale`: uint8 for `bd` and
     `realesrgan` (8-bit by construction), the input's type for `bicubic` (MATLAB's imresize)."""
     from esrgan.data.pixels import bicubic_downscale, mod_crop, to_tensor
 
-    if kind not in DEGRADATIONS:
-        raise ESRGANError(f"degradation must be one of {', '.join(DEGRADATIONS)}, got {kind!r}")
+    kind = degradation_name(kind)
     image = mod_crop(image, scale)
     if min(image.shape[:2]) < scale:
         raise ESRGANError(f"image of {image.shape[1]}x{image.shape[0]} is smaller than the scale {scale}")
     if kind == "bicubic":
         return bicubic_downscale(image, scale)
     hr = to_tensor(image).unsqueeze(0).to(device)
-    if kind == "gaussian":
+    if kind == "bd":
         lr = gaussian_bd(hr, scale, gaussian or GaussianDegradation())
     else:
         lr = realesrgan_degrade(hr, scale, realesrgan or RealESRGANDegradation(), [seed])
