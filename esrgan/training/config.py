@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from esrgan.data.augment import Augmentation
+from esrgan.data.augment import Augmentation, augmentation
 from esrgan.data.degradations.config import (
     DEGRADATION_ALIASES,
     DEGRADATIONS,
@@ -234,7 +234,7 @@ def from_dict(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
 def _older_spelling(key: str, value: Any) -> Any:
     """Values that configs written before a setting grew still use: public names stay readable."""
     if key == "data.augment" and isinstance(value, bool):
-        return "dihedral" if value else "none"
+        return augmentation(value)
     if key == "data.degradation" and isinstance(value, str):
         return DEGRADATION_ALIASES.get(value, value)
     return value
