@@ -243,6 +243,14 @@ def test_bf16_on_a_cpu_without_native_bf16_is_an_error(monkeypatch):
         esrgan.upscale(Nearest(2), np.zeros((8, 8, 3), np.uint8), precision="bf16")
 
 
+def test_bf16_on_a_device_neither_cpu_nor_cuda_names_the_bf16_flag():
+    with pytest.raises(ESRGANError, match="drop --bf16") as caught:
+        resolve_precision("bf16", torch.device("meta"))
+    assert "--half" not in str(caught.value)
+    with pytest.raises(ESRGANError, match="drop --half"):
+        resolve_precision("fp16", torch.device("meta"))
+
+
 def test_bf16_on_a_cpu_with_native_bf16_runs_in_bf16(monkeypatch):
     # The check is forced on so the test runs on any CPU (torch emulates bf16 where it is not native).
     monkeypatch.setattr(precision_module, "cpu_has_native_bf16", lambda: True)
@@ -286,6 +294,24 @@ def test_nan_in_fp32_is_an_error():
 
     with pytest.raises(ESRGANError, match="NaN"):
         esrgan.upscale(NaNModel(2), np.zeros((8, 8, 3), np.uint8))
+
+
+def test_min_tile_is_one_value_for_the_api_and_the_command_line(monkeypatch):
+    import argparse
+
+    from esrgan.cli.options import tile_size
+
+    limit = upscale_module.MIN_TILE
+    assert tile_size(str(limit)) == limit
+    for refuse in (lambda size: tile_size(str(size)), lambda size: upscale_module.check_tile(size)):
+        with pytest.raises((argparse.ArgumentTypeError, ESRGANError), match=f"at least {limit} px"):
+            refuse(limit - 1)
+    # The command line reads the library's value, not a copy: raising it moves both limits.
+    monkeypatch.setattr(upscale_module, "MIN_TILE", limit + 16)
+    with pytest.raises(argparse.ArgumentTypeError, match=f"at least {limit + 16} px"):
+        tile_size(str(limit + 8))
+    with pytest.raises(ESRGANError, match=f"at least {limit + 16} px"):
+        esrgan.upscale(Nearest(2), np.zeros((8, 8, 3), np.uint8), tile=limit + 8)
 
 
 def test_auto_tile(monkeypatch):

@@ -12,11 +12,9 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-MIN_TILE = 32  # keep in sync with esrgan.inference.upscale.MIN_TILE (checked by a test)
-
 
 def tile_size(text: str) -> int | str | None:
-    """`auto`, `0`/`none` (one whole-image pass) or a number of LR pixels >= MIN_TILE."""
+    """`auto`, `0`/`none` (one whole-image pass) or a number of LR pixels >= upscale.MIN_TILE."""
     value = text.strip().lower()
     if value == "auto":
         return "auto"
@@ -26,9 +24,13 @@ def tile_size(text: str) -> int | str | None:
         size = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be 'auto', 0 or a number of pixels, not {text!r}") from None
-    if size < MIN_TILE:
-        raise argparse.ArgumentTypeError(f"must be at least {MIN_TILE} px (or 0 for no tiling), not {size}")
-    return size
+    from esrgan.errors import ESRGANError
+    from esrgan.inference.upscale import check_tile  # torch: only when a size is given
+
+    try:
+        return check_tile(size)
+    except ESRGANError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("tile ")) from None
 
 
 def _number(text: str, kind: type, what: str, ok: Callable[[float], bool], rule: str) -> Any:

@@ -90,8 +90,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=["auto", "torch", "ncnn", "onnx"],
         default="auto",
-        help="what runs the network: auto (default: ncnn on CPU when installed, torch on CUDA), "
-        "torch, ncnn or onnx (onnxruntime)",
+        help="what runs the network: auto (default: torch, ncnn on --device vulkan, an exported "
+        ".param/.onnx model on its own engine), torch, ncnn or onnx (onnxruntime)",
     )
     parser.add_argument(
         "--alpha-upsampler",

@@ -386,9 +386,11 @@ def resolve_backend(backend: str, model: nn.Module, device: Any) -> str:
     return backend
 
 
-def on_backend(desc: ModelDescriptor, backend: str, device: Any) -> tuple[ModelDescriptor, Any]:
-    """(descriptor over the model converted to `backend`, the device the torch side runs on)."""
-    chosen = resolve_backend(backend, desc.model, device)
+def on_backend(desc: ModelDescriptor, chosen: str, device: Any) -> tuple[ModelDescriptor, Any]:
+    """(descriptor over the model converted to `chosen`, the device the torch side runs on).
+
+    `chosen` is what `resolve_backend` returned, not "auto": the backend is resolved once, by the caller.
+    """
     if chosen == "torch":
         return desc, device
     if any(p.device.type != "cpu" for p in desc.model.parameters()):

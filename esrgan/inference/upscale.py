@@ -69,9 +69,9 @@ def upscale(
     callable(done, total). alpha: "model" or "bicubic".
     On out-of-memory the tile size is halved and the image redone (logged). max_output_pixels:
     refuse larger outputs (default: what fits in the RAM available, see `esrgan.inference.memory`).
-    backend: "torch", "ncnn", "onnx" or "auto" (ncnn on CPU when installed, else torch); the
-    model is converted in memory (see esrgan.inference.backends). Default: torch, or ncnn for
-    device "vulkan"/"vulkan:N" (ncnn on a Vulkan GPU).
+    backend: "torch", "ncnn", "onnx", or "auto"/None (the default): torch, or ncnn for device
+    "vulkan"/"vulkan:N" (ncnn on a Vulkan GPU), and an ncnn/ONNX model on its own engine; a
+    checkpoint is converted in memory (see esrgan.inference.backends).
     """
     if alpha not in ("model", "bicubic"):
         raise ESRGANError(f"alpha must be 'model' or 'bicubic', not {alpha!r}")
@@ -282,6 +282,11 @@ def choose_tile(
                 raise ESRGANError(f"tile must be a number of pixels or 'auto', not {tile!r}") from None
             return choose_tile(tile, model, device, height, width, dtype)
         return auto_tile(model, device, dtype)
+    return check_tile(tile)
+
+
+def check_tile(tile: int) -> int:
+    """A tile size in LR pixels, refused below MIN_TILE (the command line, web app and API share this)."""
     if tile < MIN_TILE:
         raise ESRGANError(f"tile must be at least {MIN_TILE} px (or 0 for no tiling), not {tile}")
     return int(tile)
