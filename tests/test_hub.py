@@ -332,10 +332,8 @@ def test_missing_builtin_says_what_to_do(tmp_path, monkeypatch, home):
     assert hub.available_models() == [] and "builtin-x2" not in hub.all_names()
 
 
-def test_packaged_builtin_when_present():
-    path = hub.builtin_path("builtin")
-    if not path.is_file():
-        pytest.skip(f"{path} is not in this checkout yet (the lead adds it)")
+def test_packaged_builtin():
+    assert hub.builtin_path("builtin").is_file()  # shipped in the package (package-data)
     model = esrgan.load_model("builtin")
     assert model.architecture == "RRDBNet" and model.scale == 4 and model.config.num_grow == 32
     assert model.container == "safetensors"
