@@ -283,6 +283,31 @@ def test_a_subcommand_whose_module_is_missing_is_an_error_not_hidden(monkeypatch
     assert "no_such_module" in capsys.readouterr().err
 
 
+def test_nothing_below_the_command_line_imports_it():
+    """The CLI is the top layer: a library module importing esrgan.cli (even inside a function) is an
+    arrow back up. Read from the source, so imports in functions that no test runs count too."""
+    import ast
+
+    package = Path(esrgan.__file__).parent
+    upward = []
+    for path in sorted(package.rglob("*.py")):
+        if path.is_relative_to(package / "cli") or path.name == "__main__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            upward += [f"{path.relative_to(package)}: {n}" for n in names if n.startswith("esrgan.cli")]
+    assert not upward, upward
+
+
+def test_parsing_the_command_line_imports_neither_torch_nor_numpy():
+    code = "import sys; from esrgan.cli.main import build_parser; build_parser(); "
+    code += "print(sorted({'torch', 'numpy'} & set(sys.modules)))"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
 def test_every_subcommand_has_cases():
     names = {name for name, _, _ in COMMANDS}
     covered = {case.values[0][0] for case in CASES if case.values[0]}

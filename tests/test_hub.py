@@ -365,6 +365,32 @@ def test_models_table_lists_every_official_name(home, capsys, monkeypatch, tmp_p
     assert rows["RealESRGAN_x4plus_anime_6B"]["shape"] == "64nf 6nb gc32"
 
 
+@pytest.mark.parametrize(
+    "word, on",
+    [("1", True), ("YES", True), (" on ", True), ("True", True), ("0", False), ("off", False), ("", False)],
+)
+def test_every_environment_switch_reads_on_and_off_alike(monkeypatch, word, on):
+    from esrgan import env
+    from esrgan.losses.vgg19 import downloads_disabled_by_environment
+
+    model = hub.MODELS[0]
+
+    def switches() -> list[bool]:
+        mirror_only = model.urls[0] not in download.candidate_urls(model)
+        return [hub.offline_mode(), downloads_disabled_by_environment(), mirror_only]
+
+    monkeypatch.delenv("ESRGAN_MIRROR", raising=False)
+    monkeypatch.setenv("ESRGAN_OFFLINE", word)
+    monkeypatch.setenv("ESRGAN_MIRROR_ONLY", word)
+    assert switches() == [on, on, on]
+    # One list of true words: changing it changes every switch.
+    new_word = word.strip() + "X"
+    monkeypatch.setattr(env, "TRUE_WORDS", (new_word.lower(),))
+    monkeypatch.setenv("ESRGAN_OFFLINE", new_word)
+    monkeypatch.setenv("ESRGAN_MIRROR_ONLY", new_word)
+    assert switches() == [True, True, True]
+
+
 def test_registry_entries_are_consistent():
     for m in hub.MODELS:
         assert m.sha256 is None or re.fullmatch(r"[0-9a-f]{64}", m.sha256), m.name

@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+from esrgan.inference.device import resolve_device  # torch is imported only when it is called
+
 
 def tile_size(text: str) -> int | str | None:
     """`auto`, `0`/`none` (one whole-image pass) or a number of LR pixels >= upscale.MIN_TILE."""
@@ -96,23 +98,6 @@ def add_ensemble(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
     parser.add_argument(
         "--ensemble", action="store_true", help="x8 self-ensemble (flips/rotations, 8x slower)"
     )
-
-
-def resolve_device(name: str | None):  # -> torch.device; torch is imported only when called
-    """`auto`/None: the current CUDA device when available, else CPU; otherwise the named device."""
-    import torch
-
-    from esrgan.errors import ESRGANError
-
-    if name in (None, "auto"):
-        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise ESRGANError(f"unknown device {name!r} (cpu, cuda, cuda:N or auto)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ESRGANError(f"device {name!r} requested but CUDA is not available (torch {torch.__version__})")
-    return device
 
 
 def forward_options(args: argparse.Namespace) -> dict:

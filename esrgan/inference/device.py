@@ -1,0 +1,43 @@
+"""Device names: `auto`/`cpu`/`cuda[:N]` for PyTorch, `vulkan[:N]` for ncnn, and the backend names.
+
+Names only, so the command line can use them while it parses: torch is imported when a device is
+resolved, ncnn not at all (`esrgan.inference.backends.check_vulkan` asks ncnn what GPUs exist).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from esrgan.errors import ESRGANError
+
+if TYPE_CHECKING:
+    import torch
+
+BACKENDS = ("auto", "torch", "ncnn", "onnx")  # what runs the network (esrgan.inference.backends)
+
+
+def is_vulkan(device: Any) -> bool:
+    """Whether `device` is a Vulkan device name ('vulkan' or 'vulkan:N'): ncnn on a Vulkan GPU."""
+    return isinstance(device, str) and re.fullmatch(r"vulkan(:\d+)?", device.strip().lower()) is not None
+
+
+def vulkan_index(device: str) -> int:
+    """N of 'vulkan:N' (0 for 'vulkan')."""
+    _, _, index = device.strip().lower().partition(":")
+    return int(index or 0)
+
+
+def resolve_device(name: str | None) -> torch.device:
+    """`auto`/None: the current CUDA device when available, else CPU; otherwise the named device."""
+    import torch  # here, not at the top: the command line imports this module while it parses
+
+    if name in (None, "auto"):
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, TypeError):
+        raise ESRGANError(f"unknown device {name!r} (cpu, cuda, cuda:N or auto)") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ESRGANError(f"device {name!r} requested but CUDA is not available (torch {torch.__version__})")
+    return device
