@@ -419,7 +419,7 @@ def test_bad_arguments():
 @pytest.fixture
 def one_mib_of_ram(monkeypatch):
     """Pretend 1 MiB of RAM is available: small real requests then stand for huge ones."""
-    from esrgan.inference import memory
+    from esrgan import memory
 
     monkeypatch.setattr(memory, "available_memory", lambda: 2**20)
 

@@ -26,9 +26,9 @@ import torch
 
 from esrgan.errors import ESRGANError
 from esrgan.inference.image_convert import from_image, to_image
-from esrgan.inference.memory import available_memory, check_output_pixels
 from esrgan.inference.precision import TileRunner, check_torch_only, is_out_of_memory, resolve_precision
 from esrgan.inference.tiling import count_tiles, tiled_upscale
+from esrgan.memory import available_memory, check_output_pixels
 from esrgan.models.descriptor import ModelDescriptor, describe
 
 log = logging.getLogger(__name__)
@@ -68,7 +68,7 @@ def upscale(
     model's device; another device runs a copy. progress: True for a tqdm bar over tiles, or a
     callable(done, total). alpha: "model" or "bicubic".
     On out-of-memory the tile size is halved and the image redone (logged). max_output_pixels:
-    refuse larger outputs (default: what fits in the RAM available, see `esrgan.inference.memory`).
+    refuse larger outputs (default: what fits in the RAM available, see `esrgan.memory`).
     backend: "torch", "ncnn", "onnx", or "auto"/None (the default): torch, or ncnn for device
     "vulkan"/"vulkan:N" (ncnn on a Vulkan GPU), and an ncnn/ONNX model on its own engine; a
     checkpoint is converted in memory (see esrgan.inference.backends).
