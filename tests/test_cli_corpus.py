@@ -29,6 +29,7 @@ from PIL import Image
 
 import esrgan
 from esrgan.cli.main import COMMANDS, main
+from esrgan.errors import ESRGANError
 from esrgan.models.rrdbnet import RRDBNet
 
 UNDER_PROC = "/proc/esrgan-corpus-test/out"  # cannot be created, whoever runs the tests
@@ -306,6 +307,42 @@ def test_parsing_the_command_line_imports_neither_torch_nor_numpy():
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+@pytest.mark.parametrize("option", ["backend", "frames", "ext"])
+def test_the_command_line_offers_exactly_what_a_job_accepts(tmp_path, option):
+    """The choices of --backend/--frames/--ext and what UpscaleJob accepts are the same list."""
+    from esrgan.cli import upscale as upscale_cli
+    from esrgan.inference.batch import UpscaleJob, check_options
+
+    parser = argparse.ArgumentParser()
+    upscale_cli.add_arguments(parser)
+    (action,) = [a for a in parser._actions if a.dest == option]
+    for value in action.choices:
+        check_options(UpscaleJob([], tmp_path, **{option: value}))
+    with pytest.raises(ESRGANError, match=f"{option} must be one of {', '.join(action.choices)}"):
+        check_options(UpscaleJob([], tmp_path, **{option: "no-such-value"}))
+
+
+def _tiny_x2() -> torch.nn.Module:
+    return RRDBNet(3, 3, 2, num_feat=4, num_block=1, num_grow=4).eval()
+
+
+def test_min_tile_is_one_value_for_the_api_and_the_command_line(monkeypatch):
+    from esrgan.cli.options import tile_size
+    from esrgan.inference import upscale as upscale_module
+
+    limit = upscale_module.MIN_TILE
+    assert tile_size(str(limit)) == limit
+    for refuse in (lambda size: tile_size(str(size)), lambda size: upscale_module.check_tile(size)):
+        with pytest.raises((argparse.ArgumentTypeError, ESRGANError), match=f"at least {limit} px"):
+            refuse(limit - 1)
+    # The command line reads the library's value, not a copy: raising it moves both limits.
+    monkeypatch.setattr(upscale_module, "MIN_TILE", limit + 16)
+    with pytest.raises(argparse.ArgumentTypeError, match=f"at least {limit + 16} px"):
+        tile_size(str(limit + 8))
+    with pytest.raises(ESRGANError, match=f"at least {limit + 16} px"):
+        esrgan.upscale(_tiny_x2(), np.zeros((8, 8, 3), np.uint8), tile=limit + 8)
 
 
 def test_every_subcommand_has_cases():

@@ -296,24 +296,6 @@ def test_nan_in_fp32_is_an_error():
         esrgan.upscale(NaNModel(2), np.zeros((8, 8, 3), np.uint8))
 
 
-def test_min_tile_is_one_value_for_the_api_and_the_command_line(monkeypatch):
-    import argparse
-
-    from esrgan.cli.options import tile_size
-
-    limit = upscale_module.MIN_TILE
-    assert tile_size(str(limit)) == limit
-    for refuse in (lambda size: tile_size(str(size)), lambda size: upscale_module.check_tile(size)):
-        with pytest.raises((argparse.ArgumentTypeError, ESRGANError), match=f"at least {limit} px"):
-            refuse(limit - 1)
-    # The command line reads the library's value, not a copy: raising it moves both limits.
-    monkeypatch.setattr(upscale_module, "MIN_TILE", limit + 16)
-    with pytest.raises(argparse.ArgumentTypeError, match=f"at least {limit + 16} px"):
-        tile_size(str(limit + 8))
-    with pytest.raises(ESRGANError, match=f"at least {limit + 16} px"):
-        esrgan.upscale(Nearest(2), np.zeros((8, 8, 3), np.uint8), tile=limit + 8)
-
-
 def test_auto_tile(monkeypatch):
     model = RRDBNet(num_feat=64, num_block=1)
     cpu = upscale_module.auto_tile(model, torch.device("cpu"), torch.float32)

@@ -363,24 +363,6 @@ def test_bad_arguments_fail_once_and_leave_no_folder(tmp_path, capsys, model_pat
     assert not (tmp_path / "out").exists() and listing(tmp_path) == before
 
 
-@pytest.mark.parametrize("option", ["backend", "frames", "ext"])
-def test_the_command_line_offers_exactly_what_a_job_accepts(tmp_path, option):
-    """The choices of --backend/--frames/--ext and what UpscaleJob accepts are the same list."""
-    import argparse
-
-    from esrgan.cli import upscale as upscale_cli
-    from esrgan.errors import ESRGANError
-    from esrgan.inference.batch import UpscaleJob, check_options
-
-    parser = argparse.ArgumentParser()
-    upscale_cli.add_arguments(parser)
-    (action,) = [a for a in parser._actions if a.dest == option]
-    for value in action.choices:
-        check_options(UpscaleJob([], tmp_path, **{option: value}))
-    with pytest.raises(ESRGANError, match=f"{option} must be one of {', '.join(action.choices)}"):
-        check_options(UpscaleJob([], tmp_path, **{option: "no-such-value"}))
-
-
 # --- animated and multi-page inputs ---------------------------------------------------------
 
 
