@@ -393,6 +393,10 @@ def test_bad_arguments():
         esrgan.upscale(Nearest(2, channels=4), img)
     with pytest.raises(ESRGANError, match="pixel type"):
         esrgan.upscale(Nearest(2), img.astype(np.int64))
+    # Devices are read as the command line reads them (esrgan.inference.device.resolve_device).
+    with pytest.raises(ESRGANError, match="unknown device 'warp-drive' .cpu, cuda"):
+        esrgan.upscale(Nearest(2), img, device="warp-drive")
+    assert esrgan.upscale(Nearest(2), img, device="auto").shape == (16, 16, 3)
 
 
 # --- sizes checked before any work; clear messages ---------------------------------------

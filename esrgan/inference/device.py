@@ -1,7 +1,8 @@
-"""Device names: `auto`/`cpu`/`cuda[:N]` for PyTorch, `vulkan[:N]` for ncnn, and the backend names.
+"""Devices: `auto`/`cpu`/`cuda[:N]` for PyTorch, `vulkan[:N]` for ncnn, the backend names, and a
+model put on a device.
 
-Names only, so the command line can use them while it parses: torch is imported when a device is
-resolved, ncnn not at all (`esrgan.inference.backends.check_vulkan` asks ncnn what GPUs exist).
+The command line uses these names while it parses, so torch is imported only when a device is
+resolved, and ncnn not at all (`esrgan.inference.backends.check_vulkan` asks ncnn what GPUs exist).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from esrgan.errors import ESRGANError
 
 if TYPE_CHECKING:
     import torch
+    from torch import nn
 
 BACKENDS = ("auto", "torch", "ncnn", "onnx")  # what runs the network (esrgan.inference.backends)
 
@@ -28,7 +30,7 @@ def vulkan_index(device: str) -> int:
     return int(index or 0)
 
 
-def resolve_device(name: str | None) -> torch.device:
+def resolve_device(name: str | torch.device | None) -> torch.device:
     """`auto`/None: the current CUDA device when available, else CPU; otherwise the named device."""
     import torch  # here, not at the top: the command line imports this module while it parses
 
@@ -41,3 +43,20 @@ def resolve_device(name: str | None) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ESRGANError(f"device {name!r} requested but CUDA is not available (torch {torch.__version__})")
     return device
+
+
+def model_on_device(model: nn.Module, device: str | torch.device | None) -> tuple[nn.Module, torch.device]:
+    """(`model` on `device`, that device); None: where the model is. Moving makes a copy: the caller's
+    model is never moved behind their back."""
+    import copy
+
+    import torch
+
+    param = next(iter(model.parameters()), None)
+    current = param.device if param is not None else torch.device("cpu")
+    if device is None:
+        return model, current
+    dev = resolve_device(device)
+    if dev.type == "cuda" and dev.index is None:
+        dev = torch.device("cuda", torch.cuda.current_device())
+    return (model if dev == current else copy.deepcopy(model).to(dev)), dev

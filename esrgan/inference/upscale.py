@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from esrgan.errors import ESRGANError
+from esrgan.inference.device import model_on_device
 from esrgan.inference.image_convert import from_image, to_image
 from esrgan.inference.precision import TileRunner, check_torch_only, is_out_of_memory, resolve_precision
 from esrgan.inference.tiling import count_tiles, tiled_upscale
@@ -89,7 +90,7 @@ def upscale(
         chosen = resolve_backend(backend or "auto", desc.model, device)
         check_torch_only(precision, chosen)
         desc, device = on_backend(desc, chosen, device)
-    model, dev = _model_on_device(desc.model, device)
+    model, dev = model_on_device(desc.model, device)
     dtype = resolve_precision(precision, dev)
     scale, in_ch, out_ch, multiple = desc.scale, desc.in_ch, desc.out_ch, desc.size_multiple
     height, width, channels = colour.shape
@@ -137,30 +138,6 @@ def upscale(
         if alpha_out is not None:
             alpha_out = _resize(alpha_out, oh, ow, "lanczos")
     return to_image(colour_out, None if alpha_out is None else alpha_out[..., 0], kind)
-
-
-def _model_on_device(
-    model: torch.nn.Module, device: str | torch.device | None
-) -> tuple[torch.nn.Module, torch.device]:
-    param = next(iter(model.parameters()), None)
-    current = param.device if param is not None else torch.device("cpu")
-    if device is None:
-        return model, current
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ESRGANError(f"unknown device {device!r}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ESRGANError(
-            f"device {device!r} requested but CUDA is not available (torch {torch.__version__})"
-        )
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", torch.cuda.current_device())
-    if dev != current:
-        import copy
-
-        model = copy.deepcopy(model).to(dev)  # never move the caller's model behind their back
-    return model, dev
 
 
 def _plan_passes(
