@@ -23,6 +23,8 @@ from esrgan.data.degradations.config import (
 )
 from esrgan.errors import ESRGANError
 from esrgan.losses.adversarial import GanType
+from esrgan.losses.perceptual import PerceptualCriterion
+from esrgan.losses.pixel import PixelLossKind
 
 
 @dataclass(frozen=True)
@@ -69,11 +71,11 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    pixel: Literal["l1", "mse"] = "l1"
+    pixel: PixelLossKind = "l1"
     pixel_weight: float = 1.0
     perceptual_weight: float = 0.0  # 0 disables the VGG loss (stage 1)
     perceptual_layers: dict[str, float] = field(default_factory=lambda: {"conv5_4": 1.0})
-    perceptual_criterion: Literal["l1", "mse"] = "l1"
+    perceptual_criterion: PerceptualCriterion = "l1"
     perceptual_feature_scale: float = 1.0
     vgg_weights: str | None = None  # path; None: the torch hub cache (vgg19-dcbb9e9d.pth)
     vgg_random_init: bool = False  # random VGG features: tests and offline experiments only
