@@ -91,6 +91,25 @@ def test_auto_picks_torch_for_checkpoints_ncnn_for_vulkan_and_the_engine_of_a_fi
     assert resolve_backend("auto", ncnn_from_module(textured_rrdbnet(4)), "cpu") == "ncnn"
 
 
+def test_the_backend_is_resolved_once_and_the_help_says_what_auto_does(monkeypatch):
+    import argparse
+
+    from esrgan.cli import upscale as upscale_cli
+    from esrgan.inference import backends
+
+    calls = []
+    real = backends.resolve_backend
+    monkeypatch.setattr(backends, "resolve_backend", lambda *args: calls.append(args) or real(*args))
+    esrgan.upscale(textured_rrdbnet(2), photo(16, 16), backend="onnx", tile=None)
+    assert len(calls) == 1
+    # What auto does with a checkpoint on the CPU (torch) is what `--backend` says it does.
+    assert real("auto", textured_rrdbnet(2), "cpu") == "torch"
+    parser = argparse.ArgumentParser()
+    upscale_cli.add_arguments(parser)
+    (backend,) = [a for a in parser._actions if a.dest == "backend"]
+    assert "auto (default: torch" in backend.help and "ncnn on cpu" not in backend.help.lower()
+
+
 def test_fp32_on_the_cpu_close_to_torch_per_value():
     from esrgan.inference.backends import ncnn_from_module, onnx_from_module
 

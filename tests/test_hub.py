@@ -332,10 +332,8 @@ def test_missing_builtin_says_what_to_do(tmp_path, monkeypatch, home):
     assert hub.available_models() == [] and "builtin-x2" not in hub.all_names()
 
 
-def test_packaged_builtin_when_present():
-    path = hub.builtin_path("builtin")
-    if not path.is_file():
-        pytest.skip(f"{path} is not in this checkout yet (the lead adds it)")
+def test_packaged_builtin():
+    assert hub.builtin_path("builtin").is_file()  # shipped in the package (package-data)
     model = esrgan.load_model("builtin")
     assert model.architecture == "RRDBNet" and model.scale == 4 and model.config.num_grow == 32
     assert model.container == "safetensors"
@@ -365,6 +363,32 @@ def test_models_table_lists_every_official_name(home, capsys, monkeypatch, tmp_p
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
     assert set(rows) == set(ISSUE_NAMES)
     assert rows["RealESRGAN_x4plus_anime_6B"]["shape"] == "64nf 6nb gc32"
+
+
+@pytest.mark.parametrize(
+    "word, on",
+    [("1", True), ("YES", True), (" on ", True), ("True", True), ("0", False), ("off", False), ("", False)],
+)
+def test_every_environment_switch_reads_on_and_off_alike(monkeypatch, word, on):
+    from esrgan import env
+    from esrgan.losses.vgg19 import downloads_disabled_by_environment
+
+    model = hub.MODELS[0]
+
+    def switches() -> list[bool]:
+        mirror_only = model.urls[0] not in download.candidate_urls(model)
+        return [hub.offline_mode(), downloads_disabled_by_environment(), mirror_only]
+
+    monkeypatch.delenv("ESRGAN_MIRROR", raising=False)
+    monkeypatch.setenv("ESRGAN_OFFLINE", word)
+    monkeypatch.setenv("ESRGAN_MIRROR_ONLY", word)
+    assert switches() == [on, on, on]
+    # One list of true words: changing it changes every switch.
+    new_word = word.strip() + "X"
+    monkeypatch.setattr(env, "TRUE_WORDS", (new_word.lower(),))
+    monkeypatch.setenv("ESRGAN_OFFLINE", new_word)
+    monkeypatch.setenv("ESRGAN_MIRROR_ONLY", new_word)
+    assert switches() == [True, True, True]
 
 
 def test_registry_entries_are_consistent():

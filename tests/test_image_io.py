@@ -165,6 +165,22 @@ def test_exif_orientation_matches_pillow(tmp_path, orientation):
     np.testing.assert_array_equal(as8(read_image(path).pixels), expected)
 
 
+@pytest.mark.parametrize("orientation", [1, 3, 6, 8])
+def test_header_size_is_the_size_of_the_pixels_read(tmp_path, orientation):
+    from esrgan.data.pixels import image_size
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    path = tmp_path / "camera.jpg"  # a camera JPEG, stored landscape and tagged to display rotated
+    Image.fromarray(rand8(24, 40, 3)).save(path, exif=exif.tobytes(), quality=90)
+    with Image.open(path) as im:  # Pillow's own transpose: the reference for the upright size
+        upright_w, upright_h = ImageOps.exif_transpose(im).size
+    header = image_io.read_header(path)
+    assert (header.height, header.width) == (upright_h, upright_w)
+    assert image_size(path) == (upright_h, upright_w)
+    assert image_io.read_pixels(path).pixels.shape[:2] == (upright_h, upright_w)
+
+
 def test_icc_profile_carried(tmp_path):
     icc = b"fake-icc-profile-bytes" * 10
     Image.fromarray(rand8(4, 4, 3)).save(tmp_path / "in.png", icc_profile=icc)

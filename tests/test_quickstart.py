@@ -2,35 +2,37 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
-
-import pytest
 
 import esrgan
 from esrgan.cli.main import main
 from esrgan.training.config import load_config
-from esrgan.training.quickstart import QuickstartPlan, stage_overrides
+from esrgan.training.quickstart import QuickstartPlan, stage_config
 
 REPO = Path(__file__).resolve().parents[1]
 
 
-def test_cpu_small_presets_match_the_quickstart():
-    plan = QuickstartPlan()
+def test_the_quickstart_is_the_cpu_small_presets_with_its_own_paths(tmp_path):
+    """Each stage is its preset file; only the run's folders, seed, device and model size differ."""
+    plan = QuickstartPlan(num_feat=8, num_block=1, num_grow=4)
     for stage, preset in ((1, "cpu_small_psnr"), (2, "cpu_small_gan")):
-        quick = load_config(
-            None,
-            stage_overrides(
-                stage, Path("q"), Path("t"), Path("v"), plan, seed=0, device="auto", vgg_weights=None
-            ),
-        )
+        quick = stage_config(stage, tmp_path, Path("t"), Path("v"), plan, seed=3, device="cpu")
         file = load_config(REPO / "configs" / f"{preset}.yaml")
-        for section in ("generator", "discriminator", "loss", "optim"):
-            a, b = getattr(quick, section), getattr(file, section)
-            fields = [f for f in vars(a) if f not in ("pretrained",)]
-            assert {f: getattr(a, f) for f in fields} == {f: getattr(b, f) for f in fields}, section
-        assert (quick.data.hr_crop, quick.data.batch_size) == (file.data.hr_crop, file.data.batch_size)
-        assert quick.ema_decay == file.ema_decay
+        assert (quick.seed, quick.device, quick.output_dir) == (3, "cpu", str(tmp_path / "runs"))
+        assert (quick.data.train_hr, quick.data.val_hr) == ("t", "v")
+        assert (quick.generator.num_feat, quick.generator.num_block, quick.generator.num_grow) == (8, 1, 4)
+        run_fields = {"name", "output_dir", "seed", "device", "generator", "data"}
+        for name in {f.name for f in dataclasses.fields(file)} - run_fields:
+            assert getattr(quick, name) == getattr(file, name), (preset, name)
+        same = ("num_feat", "num_block", "num_grow", "pretrained")
+        assert {k: v for k, v in vars(quick.generator).items() if k not in same} == {
+            k: v for k, v in vars(file.generator).items() if k not in same
+        }
+        assert (
+            dataclasses.replace(quick.data, train_hr=file.data.train_hr, val_hr=file.data.val_hr) == file.data
+        )
 
 
 def test_quickstart_end_to_end_tiny(tmp_path, monkeypatch, capsys):
@@ -69,20 +71,28 @@ def test_quickstart_rejects_bad_budget(capsys):
     assert "--minutes" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("stage", [1, 2])
-def test_quickstart_stages_follow_the_recipe(stage):
-    cfg = load_config(
-        None,
-        stage_overrides(
-            stage, Path("q"), Path("t"), Path("v"), QuickstartPlan(), seed=0, device="cpu", vgg_weights=None
-        ),
+def test_quickstart_stage2_is_the_papers_loss_on_the_stage1_model():
+    from tests.test_training import PAPER
+
+    def stage(n: int):
+        return stage_config(n, Path("q"), Path("t"), Path("v"), QuickstartPlan(), seed=0, device="cpu")
+
+    psnr, gan = stage(1), stage(2)
+    assert not psnr.is_gan and psnr.loss.perceptual_weight == 0
+    # Stage 2 starts from the file stage 1's trainer writes last (trainer.py: models/net_g_final.pth).
+    assert Path(gan.generator.pretrained) == psnr.run_dir / "models" / "net_g_final.pth"
+    # The ESRGAN paper's stage-2 loss (typed in tests/test_training.py from SPEC section 5).
+    layers, weight, criterion = PAPER["perceptual"]
+    assert (gan.loss.perceptual_layers, gan.loss.perceptual_weight, gan.loss.perceptual_criterion) == (
+        layers,
+        weight,
+        criterion,
     )
-    if stage == 1:
-        assert not cfg.is_gan and cfg.loss.pixel == "l1" and cfg.loss.perceptual_weight == 0
-    else:
-        assert cfg.loss.gan_type == "ragan" and cfg.loss.gan_weight == 5e-3 and cfg.loss.pixel_weight == 1e-2
-        assert cfg.loss.perceptual_layers == {"conv5_4": 1.0}
-        assert cfg.generator.pretrained.endswith("stage1_psnr/models/net_g_final.pth")
+    assert (gan.loss.gan_type, gan.loss.gan_weight, gan.loss.pixel_weight) == (
+        "ragan",
+        PAPER["ragan"],
+        PAPER["l1"],
+    )
 
 
 def test_step_time_comes_from_real_train_steps(tmp_path, monkeypatch):

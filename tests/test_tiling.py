@@ -243,6 +243,14 @@ def test_bf16_on_a_cpu_without_native_bf16_is_an_error(monkeypatch):
         esrgan.upscale(Nearest(2), np.zeros((8, 8, 3), np.uint8), precision="bf16")
 
 
+def test_bf16_on_a_device_neither_cpu_nor_cuda_names_the_bf16_flag():
+    with pytest.raises(ESRGANError, match="drop --bf16") as caught:
+        resolve_precision("bf16", torch.device("meta"))
+    assert "--half" not in str(caught.value)
+    with pytest.raises(ESRGANError, match="drop --half"):
+        resolve_precision("fp16", torch.device("meta"))
+
+
 def test_bf16_on_a_cpu_with_native_bf16_runs_in_bf16(monkeypatch):
     # The check is forced on so the test runs on any CPU (torch emulates bf16 where it is not native).
     monkeypatch.setattr(precision_module, "cpu_has_native_bf16", lambda: True)
@@ -385,6 +393,10 @@ def test_bad_arguments():
         esrgan.upscale(Nearest(2, channels=4), img)
     with pytest.raises(ESRGANError, match="pixel type"):
         esrgan.upscale(Nearest(2), img.astype(np.int64))
+    # Devices are read as the command line reads them (esrgan.inference.device.resolve_device).
+    with pytest.raises(ESRGANError, match="unknown device 'warp-drive' .cpu, cuda"):
+        esrgan.upscale(Nearest(2), img, device="warp-drive")
+    assert esrgan.upscale(Nearest(2), img, device="auto").shape == (16, 16, 3)
 
 
 # --- sizes checked before any work; clear messages ---------------------------------------
@@ -393,7 +405,7 @@ def test_bad_arguments():
 @pytest.fixture
 def one_mib_of_ram(monkeypatch):
     """Pretend 1 MiB of RAM is available: small real requests then stand for huge ones."""
-    from esrgan.inference import memory
+    from esrgan import memory
 
     monkeypatch.setattr(memory, "available_memory", lambda: 2**20)
 

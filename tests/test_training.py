@@ -84,6 +84,9 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
         ("data.batch_size=two", "data.batch_size"),
         ("loss.gan_type=wgan", "gan_type"),
         ("generator.scale=3", "scale"),
+        ("generator.num_feat=0", "generator.num_feat must be positive, got 0"),
+        ("generator.num_block=0", "generator.num_block must be positive, got 0"),
+        ("loss.pixel_weight=0", "no loss to train on: set one of loss.pixel_weight"),
         ("optim.betas=[0.9]", "betas"),
         ("nonsense", "key=value"),
     ]:

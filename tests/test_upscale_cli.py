@@ -324,7 +324,7 @@ def test_existing_outputs_are_kept_unless_force_or_skip(tmp_path, capsys, model_
 
 
 def test_an_output_too_large_for_memory_is_refused_up_front(tmp_path, capsys, model_path, monkeypatch):
-    from esrgan.inference import memory
+    from esrgan import memory
 
     monkeypatch.setattr(memory, "available_memory", lambda: 2**20)  # 1 MiB: 2000x2000 cannot fit
     src = small_png(tmp_path / "a.png")

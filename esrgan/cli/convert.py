@@ -17,11 +17,10 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from esrgan.errors import ESRGANError
-    from esrgan.models.loading import load_model, save_model
+    from esrgan.models.loading import check_save_suffix, load_model, save_model
 
     out = Path(args.output)
-    if out.suffix.lower() not in (".pth", ".pt", ".safetensors"):
-        raise ESRGANError(f"output must end in .pth, .pt or .safetensors, not '{out.suffix or out.name}'")
+    check_save_suffix(out)
     if out.exists() and not args.force:
         raise ESRGANError(f"{out} exists; pass --force to overwrite")
     if out.resolve() == Path(args.input).resolve():

@@ -26,12 +26,11 @@ def run(args: argparse.Namespace) -> int:
 
     from esrgan.errors import ESRGANError
     from esrgan.inference.interpolation import interpolate, validate_alpha
-    from esrgan.models.loading import save_model
+    from esrgan.models.loading import check_save_suffix, save_model
 
     alpha = validate_alpha(args.alpha)
     out = Path(args.output)
-    if out.suffix.lower() not in (".pth", ".pt", ".safetensors"):
-        raise ESRGANError(f"output must end in .pth, .pt or .safetensors, not '{out.suffix or out.name}'")
+    check_save_suffix(out)
     for source in (args.psnr_model, args.gan_model):
         if out.resolve() == Path(source).resolve():
             raise ESRGANError(f"output {out} would overwrite the input model {source}")

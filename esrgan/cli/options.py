@@ -12,11 +12,11 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-MIN_TILE = 32  # keep in sync with esrgan.inference.upscale.MIN_TILE (checked by a test)
+from esrgan.inference.device import resolve_device  # torch is imported only when it is called
 
 
 def tile_size(text: str) -> int | str | None:
-    """`auto`, `0`/`none` (one whole-image pass) or a number of LR pixels >= MIN_TILE."""
+    """`auto`, `0`/`none` (one whole-image pass) or a number of LR pixels >= upscale.MIN_TILE."""
     value = text.strip().lower()
     if value == "auto":
         return "auto"
@@ -26,9 +26,13 @@ def tile_size(text: str) -> int | str | None:
         size = int(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be 'auto', 0 or a number of pixels, not {text!r}") from None
-    if size < MIN_TILE:
-        raise argparse.ArgumentTypeError(f"must be at least {MIN_TILE} px (or 0 for no tiling), not {size}")
-    return size
+    from esrgan.errors import ESRGANError
+    from esrgan.inference.upscale import check_tile  # torch: only when a size is given
+
+    try:
+        return check_tile(size)
+    except ESRGANError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("tile ")) from None
 
 
 def _number(text: str, kind: type, what: str, ok: Callable[[float], bool], rule: str) -> Any:
@@ -94,23 +98,6 @@ def add_ensemble(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
     parser.add_argument(
         "--ensemble", action="store_true", help="x8 self-ensemble (flips/rotations, 8x slower)"
     )
-
-
-def resolve_device(name: str | None):  # -> torch.device; torch is imported only when called
-    """`auto`/None: the current CUDA device when available, else CPU; otherwise the named device."""
-    import torch
-
-    from esrgan.errors import ESRGANError
-
-    if name in (None, "auto"):
-        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    try:
-        device = torch.device(name)
-    except (RuntimeError, TypeError):
-        raise ESRGANError(f"unknown device {name!r} (cpu, cuda, cuda:N or auto)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ESRGANError(f"device {name!r} requested but CUDA is not available (torch {torch.__version__})")
-    return device
 
 
 def forward_options(args: argparse.Namespace) -> dict:

@@ -22,6 +22,8 @@ from esrgan.cli.options import (
     add_tile,
     positive_float,
 )
+from esrgan.inference.batch import FRAMES, OUTPUT_FORMATS
+from esrgan.inference.device import BACKENDS
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--ext",
-        choices=["auto", "png", "jpg", "webp", "tif"],
+        choices=OUTPUT_FORMATS,
         default="auto",
         help="output format (auto: same as the input)",
     )
@@ -61,7 +63,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--frames",
-        choices=["error", "first", "all"],
+        choices=FRAMES,
         default="error",
         help="animated or multi-page inputs: refuse them (default), upscale the first frame, or "
         "every frame as NAME_f0001_x4.png, NAME_f0002_x4.png, ...",
@@ -88,10 +90,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--backend",
-        choices=["auto", "torch", "ncnn", "onnx"],
+        choices=BACKENDS,
         default="auto",
-        help="what runs the network: auto (default: ncnn on CPU when installed, torch on CUDA), "
-        "torch, ncnn or onnx (onnxruntime)",
+        help="what runs the network: auto (default: torch, ncnn on --device vulkan, an exported "
+        ".param/.onnx model on its own engine), torch, ncnn or onnx (onnxruntime)",
     )
     parser.add_argument(
         "--alpha-upsampler",

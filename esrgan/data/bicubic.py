@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from esrgan.errors import ESRGANError
+from esrgan.memory import check_output_pixels
 
 if TYPE_CHECKING:
     import torch
@@ -164,8 +165,6 @@ def _check_fits(in_hw: tuple[int, ...], plan: tuple, planes: int, itemsize: int,
     Counted: the intermediate and the output at the working precision (`itemsize` bytes) for all
     `planes`, and the per-axis weights (banded: `taps` per output sample; dense: out x in).
     """
-    from esrgan.inference.memory import check_output_pixels
-
     (out_h, out_w), scales, _ = plan
     out_px = out_h * out_w
     between = max(out_h * in_hw[1], in_hw[0] * out_w)

@@ -113,11 +113,16 @@ class ImageHeader:
 
 
 def read_header(path: str | os.PathLike[str]) -> ImageHeader:
-    """Size, frame count and format from the header; the same refusals as `read_image` for bad files."""
+    """Size, frame count and format from the header; the same refusals as `read_image` for bad files.
+
+    The size is the decoded image's, as `read_pixels` gives it: after the EXIF rotation.
+    """
     name = os.fspath(path)
     try:
         with _open_header(name) as im:
             width, height = im.size
+            if _exif_orientation(im) in _TRANSPOSING_ORIENTATIONS:
+                width, height = height, width
             frames = int(getattr(im, "n_frames", 1) or 1) if im.format in MULTI_FRAME_FORMATS else 1
             return ImageHeader(width, height, frames, im.format or "?", *_decoded_layout(name, im))
     except ESRGANError:
@@ -254,6 +259,9 @@ class _open_header:
 def _one_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
+
+
+_TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
 
 
 def _exif_orientation(im: Image.Image) -> int | None:

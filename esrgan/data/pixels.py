@@ -13,10 +13,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image
 
 from esrgan.data.bicubic import imresize
-from esrgan.data.image_io import read_pixels
+from esrgan.data.image_io import read_header, read_pixels
 from esrgan.data.scaling import peak_value, to_float
 from esrgan.errors import ESRGANError
 
@@ -33,9 +32,6 @@ __all__ = [
     "to_tensor",
 ]
 
-_EXIF_ORIENTATION = 0x0112
-_TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)
-
 
 def load_rgb(path: str | Path) -> np.ndarray:
     """Decode an image as an (H, W, 3) uint8 array (uint16 for 16-bit files); alpha dropped."""
@@ -46,19 +42,9 @@ def load_rgb(path: str | Path) -> np.ndarray:
 
 
 def image_size(path: str | Path) -> tuple[int, int]:
-    """(height, width) of an image file, as `read_pixels` gives it (EXIF rotation applied), header only."""
-    try:
-        with Image.open(path) as im:
-            width, height = im.size
-            try:
-                orientation = im.getexif().get(_EXIF_ORIENTATION)
-            except Exception:  # a broken EXIF block: read_pixels ignores it too
-                orientation = None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ESRGANError(f"{path}: not a readable image ({' '.join(str(exc).split())})") from None
-    if orientation in _TRANSPOSING_ORIENTATIONS:
-        width, height = height, width
-    return height, width
+    """(height, width) of an image file as `read_pixels` gives it (EXIF rotation applied), header only."""
+    header = read_header(path)
+    return header.height, header.width
 
 
 def mod_crop(array: np.ndarray, scale: int) -> np.ndarray:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,22 +31,13 @@ import torch
 from torch import nn
 
 from esrgan.errors import ESRGANError
+from esrgan.inference.device import BACKENDS, is_vulkan, vulkan_index
 from esrgan.models.descriptor import ModelDescriptor, describe
 
-BACKENDS = ("auto", "torch", "ncnn", "onnx")
 NCNN_BLOB_NAMES = (("data", "output"), ("in0", "out0"))
 ONNX_SUFFIXES = (".onnx",)
 NCNN_SUFFIXES = (".param", ".bin")
 PROBE = 16  # LR px of the probe that reads an external model's scale
-
-
-def is_vulkan(device: Any) -> bool:
-    return isinstance(device, str) and re.fullmatch(r"vulkan(:\d+)?", device.strip().lower()) is not None
-
-
-def vulkan_index(device: str) -> int:
-    _, _, index = device.strip().lower().partition(":")
-    return int(index or 0)
 
 
 def is_external_model_path(path: str | os.PathLike) -> bool:
@@ -386,9 +376,11 @@ def resolve_backend(backend: str, model: nn.Module, device: Any) -> str:
     return backend
 
 
-def on_backend(desc: ModelDescriptor, backend: str, device: Any) -> tuple[ModelDescriptor, Any]:
-    """(descriptor over the model converted to `backend`, the device the torch side runs on)."""
-    chosen = resolve_backend(backend, desc.model, device)
+def on_backend(desc: ModelDescriptor, chosen: str, device: Any) -> tuple[ModelDescriptor, Any]:
+    """(descriptor over the model converted to `chosen`, the device the torch side runs on).
+
+    `chosen` is what `resolve_backend` returned, not "auto": the backend is resolved once, by the caller.
+    """
     if chosen == "torch":
         return desc, device
     if any(p.device.type != "cpu" for p in desc.model.parameters()):

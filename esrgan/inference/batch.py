@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from esrgan.errors import ESRGANError
+from esrgan.inference.device import BACKENDS, resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ WRITABLE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"
 GLOB_CHARS = set("*?[")
 EXISTING = ("refuse", "overwrite", "skip")
 FRAMES = ("error", "first", "all")
+OUTPUT_FORMATS = ("auto", "png", "jpg", "webp", "tif")  # `ext`; auto: the input's format
 
 
 @dataclass
@@ -108,14 +110,14 @@ def check_options(job: UpscaleJob) -> None:
     """The job's own values, checked once (the command line checks most of them while parsing)."""
     if not 1 <= job.quality <= 100:
         raise ESRGANError(f"--quality must be 1..100, not {job.quality}")
-    if job.existing not in EXISTING:
-        raise ESRGANError(f"existing must be one of {', '.join(EXISTING)}, not {job.existing!r}")
-    if job.frames not in FRAMES:
-        raise ESRGANError(f"--frames must be one of {', '.join(FRAMES)}, not {job.frames!r}")
-    _check_tile_overlap(job, multiple=1)
+    choices = {"existing": EXISTING, "frames": FRAMES, "ext": OUTPUT_FORMATS, "backend": BACKENDS}
+    for name, allowed in choices.items():
+        if getattr(job, name) not in allowed:
+            raise ESRGANError(f"{name} must be one of {', '.join(allowed)}, not {getattr(job, name)!r}")
 
 
 def _check_tile_overlap(job: UpscaleJob, multiple: int) -> None:
+    """Once the model is known: the overlap rule depends on its size multiple (pixel-unshuffle)."""
     from esrgan.inference.tiling import check_overlap
 
     if isinstance(job.tile, int) and job.tile and job.tile_overlap is not None:
@@ -127,7 +129,6 @@ def _check_tile_overlap(job: UpscaleJob, multiple: int) -> None:
 
 def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
     """Check the whole job, then upscale every planned output; per-file failures are collected."""
-    from esrgan.cli.options import resolve_device
     from esrgan.inference import backends
     from esrgan.inference.precision import check_torch_only, resolve_precision
     from esrgan.models.descriptor import describe

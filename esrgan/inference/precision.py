@@ -56,6 +56,8 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
             "bf16 needs a CUDA GPU or a CPU with native bf16 (AVX512-BF16 or AMX); this CPU would "
             "emulate it, slower than fp32: drop --bf16"
         )
+    if dtype == torch.bfloat16:  # a device that is neither CUDA nor CPU
+        raise ESRGANError(f"bf16 runs on CUDA or a CPU with native bf16, not on {device.type}: drop --bf16")
     raise ESRGANError(
         f"{key} needs a CUDA GPU (device here: {device.type}); on CPU upscaling runs in fp32"
         + (" (or bf16 where the CPU has it natively)" if device.type == "cpu" else "")

@@ -25,10 +25,11 @@ import numpy as np
 import torch
 
 from esrgan.errors import ESRGANError
+from esrgan.inference.device import model_on_device
 from esrgan.inference.image_convert import from_image, to_image
-from esrgan.inference.memory import available_memory, check_output_pixels
 from esrgan.inference.precision import TileRunner, check_torch_only, is_out_of_memory, resolve_precision
 from esrgan.inference.tiling import count_tiles, tiled_upscale
+from esrgan.memory import available_memory, check_output_pixels
 from esrgan.models.descriptor import ModelDescriptor, describe
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,10 @@ def upscale(
     model's device; another device runs a copy. progress: True for a tqdm bar over tiles, or a
     callable(done, total). alpha: "model" or "bicubic".
     On out-of-memory the tile size is halved and the image redone (logged). max_output_pixels:
-    refuse larger outputs (default: what fits in the RAM available, see `esrgan.inference.memory`).
-    backend: "torch", "ncnn", "onnx" or "auto" (ncnn on CPU when installed, else torch); the
-    model is converted in memory (see esrgan.inference.backends). Default: torch, or ncnn for
-    device "vulkan"/"vulkan:N" (ncnn on a Vulkan GPU).
+    refuse larger outputs (default: what fits in the RAM available, see `esrgan.memory`).
+    backend: "torch", "ncnn", "onnx", or "auto"/None (the default): torch, or ncnn for device
+    "vulkan"/"vulkan:N" (ncnn on a Vulkan GPU), and an ncnn/ONNX model on its own engine; a
+    checkpoint is converted in memory (see esrgan.inference.backends).
     """
     if alpha not in ("model", "bicubic"):
         raise ESRGANError(f"alpha must be 'model' or 'bicubic', not {alpha!r}")
@@ -89,7 +90,7 @@ def upscale(
         chosen = resolve_backend(backend or "auto", desc.model, device)
         check_torch_only(precision, chosen)
         desc, device = on_backend(desc, chosen, device)
-    model, dev = _model_on_device(desc.model, device)
+    model, dev = model_on_device(desc.model, device)
     dtype = resolve_precision(precision, dev)
     scale, in_ch, out_ch, multiple = desc.scale, desc.in_ch, desc.out_ch, desc.size_multiple
     height, width, channels = colour.shape
@@ -137,30 +138,6 @@ def upscale(
         if alpha_out is not None:
             alpha_out = _resize(alpha_out, oh, ow, "lanczos")
     return to_image(colour_out, None if alpha_out is None else alpha_out[..., 0], kind)
-
-
-def _model_on_device(
-    model: torch.nn.Module, device: str | torch.device | None
-) -> tuple[torch.nn.Module, torch.device]:
-    param = next(iter(model.parameters()), None)
-    current = param.device if param is not None else torch.device("cpu")
-    if device is None:
-        return model, current
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, TypeError) as exc:
-        raise ESRGANError(f"unknown device {device!r}") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ESRGANError(
-            f"device {device!r} requested but CUDA is not available (torch {torch.__version__})"
-        )
-    if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", torch.cuda.current_device())
-    if dev != current:
-        import copy
-
-        model = copy.deepcopy(model).to(dev)  # never move the caller's model behind their back
-    return model, dev
 
 
 def _plan_passes(
@@ -282,6 +259,11 @@ def choose_tile(
                 raise ESRGANError(f"tile must be a number of pixels or 'auto', not {tile!r}") from None
             return choose_tile(tile, model, device, height, width, dtype)
         return auto_tile(model, device, dtype)
+    return check_tile(tile)
+
+
+def check_tile(tile: int) -> int:
+    """A tile size in LR pixels, refused below MIN_TILE (the command line, web app and API share this)."""
     if tile < MIN_TILE:
         raise ESRGANError(f"tile must be at least {MIN_TILE} px (or 0 for no tiling), not {tile}")
     return int(tile)

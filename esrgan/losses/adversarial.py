@@ -34,12 +34,15 @@ Who detaches what:
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn.functional as F
 
 from esrgan.errors import ESRGANError
 
-GAN_TYPES = ("vanilla", "ragan", "lsgan", "hinge")
+GanType = Literal["vanilla", "ragan", "lsgan", "hinge"]  # the training config's loss.gan_type
+GAN_TYPES: tuple[str, ...] = get_args(GanType)
 
 
 def check_gan_type(gan_type: str) -> str:

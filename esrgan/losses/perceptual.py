@@ -9,6 +9,7 @@ bring the loss to the scale of the pixel MSE (the loss itself is then scaled by 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Literal, get_args
 
 import torch
 import torch.nn.functional as F
@@ -17,7 +18,8 @@ from torch import nn
 from esrgan.errors import ESRGANError
 from esrgan.losses.vgg19 import VGG19FeatureExtractor
 
-PERCEPTUAL_CRITERIA = ("l1", "mse")
+PerceptualCriterion = Literal["l1", "mse"]  # the training config's loss.perceptual_criterion
+PERCEPTUAL_CRITERIA: tuple[str, ...] = get_args(PerceptualCriterion)
 SRGAN_FEATURE_SCALE = 1.0 / 12.75
 PERCEPTUAL_PRESETS = ("esrgan", "srgan_vgg54", "srgan_vgg22")
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from esrgan.errors import ESRGANError
 
-PIXEL_LOSS_KINDS = ("l1", "mse")
+PixelLossKind = Literal["l1", "mse"]  # the training config's loss.pixel
+PIXEL_LOSS_KINDS: tuple[str, ...] = get_args(PixelLossKind)
 
 
 class PixelLoss(nn.Module):

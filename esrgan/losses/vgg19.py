@@ -22,6 +22,7 @@ from typing import Any, NamedTuple
 import torch
 from torch import nn
 
+from esrgan.env import env_flag
 from esrgan.errors import ESRGANError
 
 logger = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def vgg19_weights_cache_path() -> str:
 
 
 def downloads_disabled_by_environment() -> bool:
-    return os.environ.get(OFFLINE_ENV_VAR, "").strip().lower() in ("1", "true", "yes", "on")
+    return env_flag(OFFLINE_ENV_VAR)
 
 
 def load_vgg19_weights(

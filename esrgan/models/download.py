@@ -19,6 +19,7 @@ import sys
 from pathlib import Path
 
 from esrgan.atomic import atomic_path
+from esrgan.env import env_flag
 from esrgan.errors import ESRGANError
 from esrgan.models.hub import KnownModel, cached_path, offline_mode
 
@@ -38,7 +39,7 @@ def mirror_bases() -> list[str]:
 def candidate_urls(model: KnownModel) -> list[str]:
     """Mirrors first (base URL + file name), then the official URLs unless `ESRGAN_MIRROR_ONLY`."""
     urls = [base.rstrip("/") + "/" + model.filename for base in mirror_bases()]
-    if os.environ.get("ESRGAN_MIRROR_ONLY", "").strip().lower() not in ("1", "true", "yes", "on"):
+    if not env_flag("ESRGAN_MIRROR_ONLY"):
         urls += list(model.urls)
     return urls
 

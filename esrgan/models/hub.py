@@ -26,13 +26,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from esrgan.env import env_flag
 from esrgan.errors import ESRGANError
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"  # package data; tests repoint it
 BUILTIN_FILES = {"builtin": "builtin_x4.safetensors", "builtin-x2": "builtin_x2.safetensors"}
 BUILTIN_METADATA_KEYS = ("training_data", "iterations", "config", "heldout_scores")
-MODEL_SUFFIXES = (".pth", ".pt", ".ckpt", ".bin", ".safetensors")
-TRUE_WORDS = ("1", "true", "yes", "on")
+SAVE_SUFFIXES = (".pth", ".pt", ".safetensors")  # what save_model writes; the web app lists these
+MODEL_SUFFIXES = (*SAVE_SUFFIXES, ".ckpt", ".bin")  # what a path to a checkpoint may end in
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,7 @@ def is_cached(model: KnownModel) -> bool:
 
 
 def offline_mode() -> bool:
-    return os.environ.get("ESRGAN_OFFLINE", "").strip().lower() in TRUE_WORDS
+    return env_flag("ESRGAN_OFFLINE")
 
 
 def available_models() -> list[str]:

@@ -28,6 +28,7 @@ from esrgan.atomic import atomic_path
 from esrgan.errors import ESRGANError
 from esrgan.models import msrresnet, rrdbnet, srresnet, srvgg
 from esrgan.models.descriptor import ModelDescriptor, check_against_model, describe, module_of
+from esrgan.models.hub import SAVE_SUFFIXES
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +271,14 @@ def model_config(model: nn.Module | ModelDescriptor) -> dict[str, Any]:
     if desc.config is None:
         raise ESRGANError(f"{type(desc.model).__name__} is not a generator this package can save")
     return {"architecture": type(desc.model).__name__, **asdict(desc.config)}
+
+
+def check_save_suffix(path: str | os.PathLike) -> None:
+    """Refuse an output name `save_model` would not write as its suffix says (before any work)."""
+    suffix = Path(path).suffix.lower()
+    if suffix not in SAVE_SUFFIXES:
+        names = ", ".join(SAVE_SUFFIXES[:-1]) + " or " + SAVE_SUFFIXES[-1]
+        raise ESRGANError(f"output must end in {names}, not '{suffix or Path(path).name}'")
 
 
 def save_model(

@@ -13,23 +13,26 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from esrgan.data.augment import Augmentation, augmentation
 from esrgan.data.degradations.config import (
     DEGRADATION_ALIASES,
-    DEGRADATIONS,
+    Degradation,
     DegradationStage,
     GaussianDegradation,
     RealESRGANDegradation,
     check_degradation,
 )
 from esrgan.errors import ESRGANError
+from esrgan.losses.adversarial import GanType
+from esrgan.losses.perceptual import PerceptualCriterion
+from esrgan.losses.pixel import PixelLossKind
 
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    architecture: str = "RRDBNet"  # RRDBNet | SRResNet
+    architecture: Literal["RRDBNet", "SRResNet"] = "RRDBNet"
     scale: int = 4
     in_ch: int = 3
     out_ch: int = 3
@@ -38,14 +41,14 @@ class GeneratorConfig:
     num_grow: int = 32  # RRDBNet only
     batch_norm: bool = False  # SRResNet only
     pretrained: str | None = None  # stage 2: the stage-1 generator checkpoint
-    pretrained_key: str = "auto"  # auto (params_ema if the file has it, else params) | params_ema | params
+    pretrained_key: Literal["auto", "params_ema", "params"] = "auto"  # auto: params_ema if the file has it
     init_scale: float = 0.1  # RRDBNet's smaller initialisation (Kaiming x 0.1)
-    init: str = "paper"  # paper | identity (start as nearest upscaling: for short runs)
+    init: Literal["paper", "identity"] = "paper"  # identity: start as nearest upscaling (short runs)
 
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
-    architecture: str = "vgg"  # vgg (ESRGAN, 128 input) | srgan (SRGAN paper, 96 input) | unet (Real-ESRGAN)
+    architecture: Literal["vgg", "srgan", "unet"] = "vgg"  # ESRGAN 128 in | SRGAN 96 in | Real-ESRGAN
     num_feat: int = 64
     pretrained: str | None = None  # e.g. RealESRGAN_x4plus_netD.pth (unet) to fine-tune from
 
@@ -67,7 +70,7 @@ class DataConfig:
     val_max_images: int = 0  # 0: all
     # bicubic (dataset LR) | bd (Gaussian blur + decimation, RDN's "BD"; `gaussian` is read as bd) |
     # realesrgan
-    degradation: str = "bicubic"
+    degradation: Degradation = "bicubic"
     gaussian: GaussianDegradation = field(default_factory=GaussianDegradation)  # bd's blur
     realesrgan: RealESRGANDegradation = field(default_factory=RealESRGANDegradation)
     usm_sharpen_gt: bool = False  # pixel/perceptual targets unsharp-masked (Real-ESRGAN); D's real stays
@@ -75,15 +78,15 @@ class DataConfig:
 
 @dataclass(frozen=True)
 class LossConfig:
-    pixel: str = "l1"  # l1 | mse
+    pixel: PixelLossKind = "l1"
     pixel_weight: float = 1.0
     perceptual_weight: float = 0.0  # 0 disables the VGG loss (stage 1)
     perceptual_layers: dict[str, float] = field(default_factory=lambda: {"conv5_4": 1.0})
-    perceptual_criterion: str = "l1"
+    perceptual_criterion: PerceptualCriterion = "l1"
     perceptual_feature_scale: float = 1.0
     vgg_weights: str | None = None  # path; None: the torch hub cache (vgg19-dcbb9e9d.pth)
     vgg_random_init: bool = False  # random VGG features: tests and offline experiments only
-    gan_type: str = "ragan"  # vanilla | ragan | lsgan | hinge
+    gan_type: GanType = "ragan"
     gan_weight: float = 0.0  # 0 disables the discriminator (stage 1); ESRGAN 5e-3, SRGAN 1e-3
 
 
@@ -93,7 +96,7 @@ class OptimConfig:
     lr_d: float = 1e-4
     betas: tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.0
-    scheduler: str = "multistep"  # multistep | cosine | constant
+    scheduler: Literal["multistep", "cosine", "constant"] = "multistep"
     milestones: tuple[int, ...] = (200_000, 400_000, 600_000, 800_000)
     gamma: float = 0.5
     warmup_iters: int = 0
@@ -121,7 +124,7 @@ class TrainConfig:
     val_niqe: bool = False
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     channels_last: bool = False
-    amp: str = "none"  # none | bf16 | fp16 (CUDA only)
+    amp: Literal["none", "bf16", "fp16"] = "none"  # fp16: CUDA only
     compile: bool = False
     max_bad_steps: int = 10  # consecutive non-finite losses before the run stops
     tensorboard: bool = True
@@ -134,20 +137,6 @@ class TrainConfig:
     @property
     def is_gan(self) -> bool:
         return self.loss.gan_weight > 0
-
-
-CHOICES = {
-    "generator.architecture": ("RRDBNet", "SRResNet"),
-    "generator.init": ("paper", "identity"),
-    "generator.pretrained_key": ("auto", "params_ema", "params"),
-    "discriminator.architecture": ("vgg", "srgan", "unet"),
-    "data.degradation": DEGRADATIONS,
-    "loss.pixel": ("l1", "mse"),
-    "loss.perceptual_criterion": ("l1", "mse"),
-    "loss.gan_type": ("vanilla", "ragan", "lsgan", "hinge"),
-    "optim.scheduler": ("multistep", "cosine", "constant"),
-    "amp": ("none", "bf16", "fp16"),
-}
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -224,8 +213,6 @@ def from_dict(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
     for name, value in raw.items():
         key = prefix + name
         values[name] = _coerce(hints[name], _older_spelling(key, value), key)
-        if key in CHOICES and values[name] not in CHOICES[key]:
-            raise ESRGANError(f"{key} must be one of {', '.join(CHOICES[key])}, got {value!r}")
     config = cls(**values)
     _check_ranges(config, prefix)
     return config
@@ -304,7 +291,8 @@ def _check_ranges(config: Any, prefix: str) -> None:
         need(config.max_bad_steps > 0, "max_bad_steps", "must be positive")
     elif isinstance(config, GeneratorConfig):
         need(config.scale in (1, 2, 4, 8), "scale", "must be 1, 2, 4 or 8")
-        need(config.num_feat > 0 and config.num_block > 0, "num_block", "must be positive")
+        need(config.num_feat > 0, "num_feat", "must be positive")
+        need(config.num_block > 0, "num_block", "must be positive")
     elif isinstance(config, DataConfig):
         need(config.batch_size > 0, "batch_size", "must be positive")
         need(config.hr_crop > 0, "hr_crop", "must be positive")
@@ -322,8 +310,13 @@ def _check_ranges(config: Any, prefix: str) -> None:
         need(0 < config.gamma <= 1, "gamma", "must be in (0, 1]")
         need(config.grad_clip >= 0, "grad_clip", "must be >= 0")
     elif isinstance(config, LossConfig):
-        for key in ("pixel_weight", "perceptual_weight", "gan_weight"):
+        weights = ("pixel_weight", "perceptual_weight", "gan_weight")
+        for key in weights:
             need(getattr(config, key) >= 0, key, "must be >= 0")
+        if not any(getattr(config, key) > 0 for key in weights):
+            raise ESRGANError(
+                f"no loss to train on: set one of {', '.join(prefix + k for k in weights)} above 0"
+            )
 
 
 def to_dict(config: Any) -> dict[str, Any]:

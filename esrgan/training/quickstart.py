@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from esrgan.errors import ESRGANError
@@ -37,7 +37,14 @@ class QuickstartPlan:
     step_seconds: float | None = None  # skip the timing of a few steps and assume this (tests)
 
 
-def stage_overrides(
+# The two stages are these presets (README: presets table), with this run's folders, seed, device
+# and model size put in. Read from the checkout (`pip install -e .`, as the README installs).
+PRESETS = {1: "cpu_small_psnr.yaml", 2: "cpu_small_gan.yaml"}
+PRESETS_DIR = Path(__file__).resolve().parents[2] / "configs"
+STAGE_NAMES = {1: "stage1_psnr", 2: "stage2_gan"}
+
+
+def stage_config(
     stage: int,
     out: Path,
     train_dir: Path,
@@ -46,60 +53,36 @@ def stage_overrides(
     *,
     seed: int,
     device: str,
-    vgg_weights: str | None,
-) -> list[str]:
-    common = [
-        f"output_dir={out / 'runs'}",
-        f"seed={seed}",
-        f"device={device}",
-        "generator.architecture=RRDBNet",
-        "generator.scale=4",
-        f"generator.num_feat={plan.num_feat}",
-        f"generator.num_block={plan.num_block}",
-        f"generator.num_grow={plan.num_grow}",
-        f"data.train_hr={train_dir}",
-        f"data.val_hr={val_dir}",
-        "data.num_workers=0",
-        "optim.betas=[0.9, 0.99]",
-        "optim.scheduler=cosine",
-        "ema_decay=0.999",
-        "log_every=25",
-        "keep_last=1",
-    ]
-    if stage == 1:
-        return [
-            *common,
-            "name=stage1_psnr",
-            "generator.init=identity",
-            "data.hr_crop=64",
-            "data.batch_size=16",
-            "loss.pixel=l1",
-            "loss.pixel_weight=1.0",
-            "optim.lr_g=5.0e-4",
-        ]
-    vgg = [f"loss.vgg_weights={vgg_weights}"] if vgg_weights else []
-    return [
-        *common,
-        *vgg,
-        "name=stage2_gan",
-        f"generator.pretrained={out / 'runs/stage1_psnr/models/net_g_final.pth'}",
-        "data.hr_crop=64",
-        "data.batch_size=8",
-        # Half-width discriminator: the full one costs 4x the small generator's step on a CPU.
-        "discriminator.num_feat=32",
-        "loss.pixel=l1",
-        "loss.pixel_weight=1.0e-2",
-        "loss.perceptual_weight=1.0",
-        "loss.perceptual_layers={conv5_4: 1.0}",
-        "loss.perceptual_criterion=l1",
-        "loss.gan_type=ragan",
-        "loss.gan_weight=5.0e-3",
-        # Half the paper's 1e-4: a few hundred steps on a dozen photos otherwise end in strong
-        # checkerboard artefacts (measured here: 25.0 vs 26.5 dB held-out PSNR-Y after ~200 steps).
-        "optim.lr_g=5.0e-5",
-        "optim.lr_d=5.0e-5",
-        "optim.min_lr_ratio=0.25",
-    ]
+    vgg_weights: str | None = None,
+    random_vgg: bool = False,
+) -> TrainConfig:
+    """Stage 1 or 2 of the quickstart: its preset file with this run's paths and model size."""
+    path = PRESETS_DIR / PRESETS[stage]
+    if not path.is_file():
+        raise ESRGANError(
+            f"quickstart reads its presets from the checkout's configs/ folder; {path} is missing"
+        )
+    cfg = load_config(path)
+    runs = out / "runs"
+    generator = replace(
+        cfg.generator, num_feat=plan.num_feat, num_block=plan.num_block, num_grow=plan.num_grow
+    )
+    loss = cfg.loss
+    if stage == 2:  # from the stage-1 run's final generator (trainer.py writes models/net_g_final.pth)
+        pretrained = runs / STAGE_NAMES[1] / "models" / "net_g_final.pth"
+        generator = replace(generator, pretrained=str(pretrained))
+        loss = replace(loss, vgg_weights=vgg_weights or loss.vgg_weights, vgg_random_init=random_vgg)
+    data = replace(cfg.data, train_hr=str(train_dir), val_hr=str(val_dir))
+    return replace(
+        cfg,
+        name=STAGE_NAMES[stage],
+        output_dir=str(runs),
+        seed=seed,
+        device=device,
+        generator=generator,
+        data=data,
+        loss=loss,
+    )
 
 
 def vgg_available(path: str | None) -> tuple[bool, str]:
@@ -127,18 +110,18 @@ def measure_step_seconds(cfg: TrainConfig, steps: int = 3) -> float:
     from esrgan.training.trainer import train
 
     with tempfile.TemporaryDirectory(prefix="esrgan-timing-") as tmp:
-        timing = [
-            f"output_dir={tmp}",
-            "name=timing",
-            f"total_iters={steps + 1}",
-            "log_every=1",
-            f"save_every={steps + 1}",
-            "keep_last=1",
-            "data.val_hr=null",
-            "tensorboard=false",
-            "progress=false",
-        ]
-        run_cfg = load_config(None, [*_as_overrides(cfg), *timing])
+        run_cfg = replace(
+            cfg,
+            output_dir=tmp,
+            name="timing",
+            total_iters=steps + 1,
+            log_every=1,
+            save_every=steps + 1,
+            keep_last=1,
+            data=replace(cfg.data, val_hr=None),
+            tensorboard=False,
+            progress=False,
+        )
         with contextlib.redirect_stderr(io.StringIO()):
             train(run_cfg)
         records = _records(Path(tmp) / "timing" / "metrics.jsonl")
@@ -146,18 +129,6 @@ def measure_step_seconds(cfg: TrainConfig, steps: int = 3) -> float:
     if not speeds:
         raise ESRGANError("could not time the training step (no speed records)")
     return 1.0 / speeds[len(speeds) // 2]
-
-
-def _as_overrides(cfg: TrainConfig) -> list[str]:
-    """`cfg` as `--set` overrides (JSON values are YAML), so a copy can be changed key by key."""
-    from esrgan.training.config import to_dict
-
-    def flat(prefix: str, value: object) -> list[str]:
-        if isinstance(value, dict) and prefix not in ("loss.perceptual_layers.",):
-            return [item for k, v in value.items() for item in flat(f"{prefix}{k}.", v)]
-        return [f"{prefix[:-1]}={json.dumps(value)}"]
-
-    return flat("", to_dict(cfg))
 
 
 def run_quickstart(
@@ -199,17 +170,22 @@ def run_quickstart(
     budgets = {1: plan.minutes * 60 * plan.stage1_share, 2: plan.minutes * 60 * plan.stage2_share}
     finals = {}
     for stage in (1, 2):
-        over = stage_overrides(
-            stage, out, train_dir, val_dir, plan, seed=seed, device=device, vgg_weights=vgg_weights
+        cfg = stage_config(
+            stage,
+            out,
+            train_dir,
+            val_dir,
+            plan,
+            seed=seed,
+            device=device,
+            vgg_weights=vgg_weights,
+            random_vgg=random_vgg,
         )
-        if stage == 2 and random_vgg:
-            over.append("loss.vgg_random_init=true")
-        cfg = load_config(None, over)
         step = plan.step_seconds or measure_step_seconds(cfg)
         iters = int(min(plan.max_iters, max(plan.min_iters, budgets[stage] / (step * 1.1))))
         iters = max(4, iters - iters % 4)  # validate and save at quarters, the last at the end
         every = iters // 4
-        cfg = load_config(None, [*over, f"total_iters={iters}", f"val_every={every}", f"save_every={every}"])
+        cfg = replace(cfg, total_iters=iters, val_every=every, save_every=every)
         say(f"stage {stage}: {iters} iterations (~{step:.2f} s each, measured)")
         finals[stage] = train(cfg)
 
@@ -308,8 +284,8 @@ def plot_losses(runs_dir: Path, path: Path, *, bicubic_psnr: float | None = None
     from esrgan.analysis.report import new_figure, save_figure
 
     stage1, stage2 = (
-        _records(runs_dir / "stage1_psnr/metrics.jsonl"),
-        _records(runs_dir / "stage2_gan/metrics.jsonl"),
+        _records(runs_dir / STAGE_NAMES[1] / "metrics.jsonl"),
+        _records(runs_dir / STAGE_NAMES[2] / "metrics.jsonl"),
     )
     offset = max((r["iteration"] for r in stage1), default=0)
     fig = new_figure(10, 3.6)

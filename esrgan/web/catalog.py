@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from esrgan.errors import ESRGANError
+from esrgan.models.hub import SAVE_SUFFIXES
 
-MODEL_EXTENSIONS = (".pth", ".pt", ".safetensors")
+MODEL_EXTENSIONS = SAVE_SUFFIXES  # checkpoints (not ncnn .bin weights)
 MAX_FILES = 500  # a huge folder must not make every page load slow
 
 

@@ -32,7 +32,6 @@ DOWNLOAD_FORMATS = {
     "jpeg": ("image/jpeg", ".jpg"),
     "webp": ("image/webp", ".webp"),
 }
-MIN_TILE = 32
 
 
 @dataclass
@@ -166,11 +165,12 @@ class UpscaleService:
         tile: int | None,
     ) -> Job:
         import esrgan
+        from esrgan.inference.upscale import check_tile
 
         if outscale is not None and not 0 < outscale <= 16:
             raise ESRGANError(f"outscale must be in (0, 16], not {outscale}")
-        if tile is not None and tile != 0 and tile < MIN_TILE:
-            raise ESRGANError(f"tile must be 0 (none) or at least {MIN_TILE} px, not {tile}")
+        if tile:  # checked here so that a bad size is an error of the request, not of the job
+            check_tile(tile)
 
         def work(progress: Progress) -> Result:
             model = self._model(model_id, psnr_id, alpha)

@@ -11,11 +11,14 @@ This module imports no torch: the training config reads it when `esrgan train --
 from __future__ import annotations
 
 import math
+import typing
 from dataclasses import dataclass, field
+from typing import Literal
 
 from esrgan.errors import ESRGANError
 
-DEGRADATIONS = ("bicubic", "bd", "realesrgan")
+Degradation = Literal["bicubic", "bd", "realesrgan"]
+DEGRADATIONS: tuple[str, ...] = typing.get_args(Degradation)
 # Older names, still read (a public name stays): the blur-downsample degradation was `gaussian`.
 DEGRADATION_ALIASES = {"gaussian": "bd"}
 
