@@ -78,6 +78,14 @@ class SRVGGNetCompact(nn.Module):
         return out + F.interpolate(x, scale_factor=self.scale, mode="nearest")
 
 
+def init_near_identity(model: SRVGGNetCompact) -> None:
+    """Zero the last conv: the network starts as exact nearest upscaling (for short runs)."""
+    last = model.body[-1]
+    assert isinstance(last, nn.Conv2d)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+
+
 # --- checkpoint recognition -------------------------------------------------------------------
 
 

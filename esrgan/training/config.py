@@ -26,7 +26,7 @@ from esrgan.errors import ESRGANError
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    architecture: str = "RRDBNet"  # RRDBNet | SRResNet
+    architecture: str = "RRDBNet"  # RRDBNet | SRResNet | SRVGGNetCompact (Real-ESRGAN's compact net)
     scale: int = 4
     in_ch: int = 3
     out_ch: int = 3
@@ -34,6 +34,8 @@ class GeneratorConfig:
     num_block: int = 23
     num_grow: int = 32  # RRDBNet only
     batch_norm: bool = False  # SRResNet only
+    num_conv: int = 16  # SRVGGNetCompact only: body convs (realesr-general-x4v3: 32)
+    act_type: str = "prelu"  # SRVGGNetCompact only: prelu | relu | leakyrelu
     pretrained: str | None = None  # stage 2: the stage-1 generator checkpoint
     pretrained_key: str = "auto"  # auto (params_ema if the file has it, else params) | params_ema | params
     init_scale: float = 0.1  # RRDBNet's smaller initialisation (Kaiming x 0.1)
@@ -130,7 +132,8 @@ class TrainConfig:
 
 
 CHOICES = {
-    "generator.architecture": ("RRDBNet", "SRResNet"),
+    "generator.architecture": ("RRDBNet", "SRResNet", "SRVGGNetCompact"),
+    "generator.act_type": ("prelu", "relu", "leakyrelu"),
     "generator.init": ("paper", "identity"),
     "generator.pretrained_key": ("auto", "params_ema", "params"),
     "discriminator.architecture": ("vgg", "srgan", "unet"),
@@ -283,7 +286,11 @@ def _check_ranges(config: Any, prefix: str) -> None:
         need(0 <= config.ema_decay < 1, "ema_decay", "must be in [0, 1)")
         need(config.max_bad_steps > 0, "max_bad_steps", "must be positive")
     elif isinstance(config, GeneratorConfig):
-        need(config.scale in (1, 2, 4, 8), "scale", "must be 1, 2, 4 or 8")
+        if config.architecture == "SRVGGNetCompact":
+            need(config.scale in (1, 2, 3, 4, 8), "scale", "must be 1, 2, 3, 4 or 8")
+            need(config.num_conv > 0, "num_conv", "must be positive")
+        else:
+            need(config.scale in (1, 2, 4, 8), "scale", "must be 1, 2, 4 or 8")
         need(config.num_feat > 0 and config.num_block > 0, "num_block", "must be positive")
     elif isinstance(config, DataConfig):
         need(config.batch_size > 0, "batch_size", "must be positive")
