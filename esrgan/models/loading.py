@@ -4,8 +4,9 @@ Reading: `.pth`/`.pt`/`.ckpt`/`.bin` through `torch.load(weights_only=True)` (ne
 code) or `.safetensors`; BasicSR wrappers (`params_ema` preferred over `params`), `module.` and
 `_orig_mod.` prefixes, bare state dicts. The architecture (RRDBNet, SRResNet, BasicSR's MSRResNet,
 Real-ESRGAN's SRVGGNetCompact) and its hyper-parameters are read from key patterns and tensor
-shapes (see each model file). Where the file carries our metadata (`save_model` writes it) and it disagrees with the shape reading, the
-metadata wins and a warning says so: the shapes are ambiguous for an x4 RRDBNet whose in_ch is 4x
+shapes (see each model file). Where the file carries our metadata (`save_model` writes it) and
+it disagrees with the shape reading, the metadata wins and a warning says so: the shapes are
+ambiguous for an x4 RRDBNet whose in_ch is 4x
 or 16x its out_ch (in_ch 4 or 12 with 1 or 3 outputs reads as a pixel-unshuffled x2 model).
 Writing: BasicSR keys, `{"params_ema", "params"}` in `.pth`, or `.safetensors` with the
 hyper-parameters in its metadata.
