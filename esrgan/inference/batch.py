@@ -51,6 +51,7 @@ class UpscaleJob:
     offline: bool = False  # refuse to download a named model that is not cached
     alpha: float | None = None
     interpolation: str = "network"  # or "image"
+    denoise: float | None = None  # blend realesr-general-x4v3 with its wdn twin (inference.denoise)
     ensemble: bool = False
     back_projection: int = 0
     outscale: float | None = None
@@ -113,6 +114,10 @@ def check_options(job: UpscaleJob) -> None:
     if job.frames not in FRAMES:
         raise ESRGANError(f"--frames must be one of {', '.join(FRAMES)}, not {job.frames!r}")
     _check_tile_overlap(job, multiple=1)
+    if job.denoise is not None:
+        from esrgan.inference.denoise import check_denoise
+
+        check_denoise(job.model, job.denoise, blending=job.alpha is not None or bool(job.psnr_model))
 
 
 def _check_tile_overlap(job: UpscaleJob, multiple: int) -> None:
@@ -183,6 +188,10 @@ def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> A
                 "network interpolation (--alpha) blends checkpoints; it cannot use ncnn/ONNX files"
             )
         model = backends.load_external(job.model, vulkan)
+    elif job.denoise is not None:
+        from esrgan.inference.denoise import denoise_twin, denoised
+
+        model = denoised(load(job.model), load(denoise_twin(job.model)), job.denoise)
     else:
         model = load(job.model)
     psnr_model = load(job.psnr_model) if job.psnr_model else None
