@@ -107,6 +107,8 @@ class BatchResult:
 
 def check_options(job: UpscaleJob) -> None:
     """The job's own values, checked once (the command line checks most of them while parsing)."""
+    from esrgan.inference.denoise import check_denoise
+
     if not 1 <= job.quality <= 100:
         raise ESRGANError(f"--quality must be 1..100, not {job.quality}")
     if job.existing not in EXISTING:
@@ -114,10 +116,7 @@ def check_options(job: UpscaleJob) -> None:
     if job.frames not in FRAMES:
         raise ESRGANError(f"--frames must be one of {', '.join(FRAMES)}, not {job.frames!r}")
     _check_tile_overlap(job, multiple=1)
-    if job.denoise is not None:
-        from esrgan.inference.denoise import check_denoise
-
-        check_denoise(job.model, job.denoise, blending=job.alpha is not None or bool(job.psnr_model))
+    check_denoise(job.model, job.denoise, blending=job.alpha is not None or bool(job.psnr_model))
 
 
 def _check_tile_overlap(job: UpscaleJob, multiple: int) -> None:
@@ -172,7 +171,7 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
 def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> Any:
     """The generator the job describes: its model with interpolation and test-time options applied."""
     import esrgan
-    from esrgan.inference import backends
+    from esrgan.inference import backends, denoise
     from esrgan.inference.wrapped import apply_inference_options
     from esrgan.models.hub import resolve_model
 
@@ -188,10 +187,8 @@ def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> A
                 "network interpolation (--alpha) blends checkpoints; it cannot use ncnn/ONNX files"
             )
         model = backends.load_external(job.model, vulkan)
-    elif job.denoise is not None:
-        from esrgan.inference.denoise import denoise_twin, denoised
-
-        model = denoised(load(job.model), load(denoise_twin(job.model)), job.denoise)
+    elif job.denoise is not None:  # realesr-general-x4v3 blended with its wdn twin
+        model = denoise.denoised(load(job.model), load(denoise.denoise_twin(job.model)), job.denoise)
     else:
         model = load(job.model)
     psnr_model = load(job.psnr_model) if job.psnr_model else None

@@ -35,10 +35,15 @@ def validate_denoise(strength: Any) -> float:
     return value
 
 
-def check_denoise(model: str | None, strength: Any, *, blending: bool = False) -> None:
-    """Everything `--denoise` needs, checked before any work: a strength in [0, 1] and a twin."""
+def check_denoise(model: str | None, strength: Any | None, *, blending: bool = False) -> None:
+    """Everything `--denoise` needs, checked before any work: a strength in [0, 1] and a twin.
+
+    `strength` None: no `--denoise`, nothing to check.
+    """
     from esrgan.inference.backends import is_external_model_path
 
+    if strength is None:
+        return
     validate_denoise(strength)
     if blending:
         raise ESRGANError("--denoise is a network interpolation itself; it does not combine with --alpha")
