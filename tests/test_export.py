@@ -17,7 +17,7 @@ import esrgan
 from esrgan.cli.main import main
 from esrgan.errors import ESRGANError
 from esrgan.export import export_model
-from tests.backend_models import levels_agreement, photo, textured_rrdbnet, textured_srresnet
+from tests.backend_models import levels_agreement, photo, textured_rrdbnet, textured_srresnet, textured_srvgg
 
 ncnn = pytest.importorskip("ncnn")
 ort = pytest.importorskip("onnxruntime")
@@ -52,6 +52,9 @@ MODELS = {
     "rrdb_x8_rgba": lambda: textured_rrdbnet(8, 4),
     "srresnet_bn_x4": lambda: textured_srresnet(4),
     "srresnet_x2": lambda: textured_srresnet(2, batch_norm=False),
+    "srvgg_x2_prelu": lambda: textured_srvgg(2),
+    "srvgg_x3_relu": lambda: textured_srvgg(3, "relu"),
+    "srvgg_x4_leakyrelu": lambda: textured_srvgg(4, "leakyrelu"),
 }
 
 
