@@ -126,7 +126,7 @@ def test_released_sizes_have_the_published_parameter_counts():
         assert entry.urls == (f"https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.5.0/{m}.pth",)
 
 
-def test_info_convert_round_trip_and_spandrel(tmp_path, capsys):
+def test_info_and_convert_round_trip(tmp_path, capsys):
     src = save_release(tmp_path / "realesr.pth", realesrgan_state(4, 2, 8))
     assert main(["info", str(src)]) == 0
     out = capsys.readouterr().out
