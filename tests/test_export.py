@@ -147,7 +147,7 @@ def test_export_rejects_other_extensions_and_modules(tmp_path):
     class Other(torch.nn.Module):
         scale, in_ch, out_ch, size_multiple = 2, 3, 3, 1
 
-    with pytest.raises(ESRGANError, match="RRDBNet and SRResNet"):
+    with pytest.raises(ESRGANError, match="RRDBNet, SRResNet and SRVGGNetCompact"):
         export_model(Other(), tmp_path / "m.param")
     assert not list(tmp_path.iterdir())
 
