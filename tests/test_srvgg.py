@@ -256,10 +256,27 @@ def test_denoise_blends_general_and_its_wdn_twin(tmp_path, general_pair, capsys,
     plain = np.asarray(Image.open(tmp_path / "plain" / "in_x4.png")).astype(int)
     assert np.array_equal(one, plain) and np.abs(got - plain).max() > 5
 
-    # By name, from the cache (offline): the twin name is resolved the same way.
+    # A file in the current folder named like the release: its twin is the file beside it.
     home = tmp_path / "home"
     (home / "models").mkdir(parents=True)
     monkeypatch.setenv("ESRGAN_HOME", str(home))
+    monkeypatch.chdir(folder)
+    args = [
+        img,
+        "-o",
+        str(tmp_path / "here"),
+        "-m",
+        "realesr-general-x4v3.pth",
+        "--denoise",
+        "0.3",
+        "--offline",
+    ]
+    rc, err = upscale_cli(args, capsys)
+    assert rc == 0, err
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "here" / "in_x4.png")).astype(int), got)
+    monkeypatch.chdir(tmp_path)
+
+    # By name, from the cache (offline): the twin name is resolved the same way.
     entries = []
     for m in hub.MODELS:
         if m.name in ("realesr-general-x4v3", "realesr-general-wdn-x4v3"):
@@ -283,6 +300,7 @@ def test_denoise_blends_general_and_its_wdn_twin(tmp_path, general_pair, capsys,
         (["--denoise", "0.5", "-m", "OTHER"], "has no denoise twin"),
         (["--denoise", "0.5", "-m", "builtin"], "has no denoise twin"),
         (["--denoise", "0.5", "-m", "LONELY"], "twin of"),
+        (["--denoise", "0.5", "-m", "nowhere/realesr-general-x4v3.pth"], "model file not found"),
         (["--denoise", "0.5", "--psnr-model", "OTHER", "--alpha", "0.5"], "does not combine with --alpha"),
     ],
 )

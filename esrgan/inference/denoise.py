@@ -56,11 +56,13 @@ def denoise_twin(spec: str) -> str:
     """The weak-denoise twin of `spec` (a model name or a file path), or an ESRGANError."""
     from esrgan.models.hub import known_model
 
-    known = known_model(spec)
+    path = Path(spec)
+    known = None if path.exists() else known_model(spec)  # a file on disk is a file, like resolve_model
     if known is not None and known.name == GENERAL:
         return WEAK_DENOISE
-    path = Path(spec)
     if known is None and GENERAL in path.name:
+        if not path.is_file():
+            raise ESRGANError(f"model file not found: {spec}")
         twin = path.with_name(path.name.replace(GENERAL, WEAK_DENOISE))
         if not twin.is_file():
             raise ESRGANError(f"--denoise: the weak-denoise twin of {spec} is missing (expected {twin})")
