@@ -396,3 +396,22 @@ def test_srvgg_config_errors_name_the_key():
     assert torch.equal(forward(net, x), x.repeat_interleave(3, 2).repeat_interleave(3, 3))
     with pytest.raises(ESRGANError, match="output as input channels"):
         build_generator(replace(cfg.generator, out_ch=1))
+
+
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_tiled_upscale_matches_the_whole_image(scale):
+    from tests.backend_models import textured_srvgg
+
+    model = textured_srvgg(scale)
+    img = photo(70, 52)
+    whole = esrgan.upscale(model, img, tile=None)
+    with torch.no_grad():
+        direct = model(torch.from_numpy(img).permute(2, 0, 1)[None].float() / 255)[0]
+    by_hand = np.rint(direct.clamp(0, 1).permute(1, 2, 0).numpy() * 255).astype(np.uint8)
+    assert whole.shape == (70 * scale, 52 * scale, 3) and whole.std() > 30
+    assert levels_agreement(whole, by_hand)[1] <= 1
+    for tile in (32, 48):  # tiles blend over the overlap (tests/test_tiling.py): close, not exact
+        tiled = esrgan.upscale(model, img, tile=tile, tile_overlap=16)
+        within_1, worst = levels_agreement(tiled, whole)
+        mean = float(np.abs(tiled.astype(int) - whole.astype(int)).mean())
+        assert within_1 >= 0.99 and mean <= 0.1, (tile, within_1, worst, mean)
