@@ -8,6 +8,7 @@ from skimage import data
 
 from esrgan.models.rrdbnet import RRDBNet, init_near_identity
 from esrgan.models.srresnet import SRResNet
+from esrgan.models.srvgg import SRVGGNetCompact
 
 
 def textured_rrdbnet(scale: int, channels: int = 3, seed: int = 0, noise: float = 0.02) -> RRDBNet:
@@ -63,3 +64,16 @@ def levels_agreement(a: np.ndarray, b: np.ndarray) -> tuple[float, int]:
     """(share of values within 1 level, largest difference) of two integer images."""
     d = np.abs(a.astype(np.int64) - b.astype(np.int64))
     return float((d <= 1).mean()), int(d.max())
+
+
+def textured_srvgg(scale: int = 4, act_type: str = "prelu", seed: int = 0) -> SRVGGNetCompact:
+    """A tiny SRVGGNetCompact: the nearest-upsampled input plus a residual of random convs."""
+    torch.manual_seed(seed)
+    model = SRVGGNetCompact(3, 3, scale, num_feat=8, num_conv=2, act_type=act_type)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.dim() == 1 and p.numel() == 8 and act_type == "prelu":
+                p.uniform_(0.05, 0.3)  # PReLU slopes (and biases): some pass, some damp negatives
+            else:
+                p.normal_(0.0, 0.08)
+    return model.eval()

@@ -14,7 +14,7 @@ import torch
 import esrgan
 from esrgan.errors import ESRGANError
 from esrgan.inference.wrapped import apply_inference_options
-from tests.backend_models import levels_agreement, photo, textured_rrdbnet, textured_srresnet
+from tests.backend_models import levels_agreement, photo, textured_rrdbnet, textured_srresnet, textured_srvgg
 
 pytest.importorskip("ncnn")
 pytest.importorskip("onnxruntime")
@@ -66,6 +66,17 @@ def test_srresnet_with_batchnorm_parity(backend):
     ref = esrgan.upscale(model, img, tile=None)
     assert ref.std() > 5
     assert_parity(esrgan.upscale(model, img, tile=None, backend=backend), ref)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_srvgg_parity_tiled_and_whole(backend, scale):
+    model = textured_srvgg(scale)
+    img = photo(40, 48)
+    for tile in (None, 32):
+        ref = esrgan.upscale(model, img, tile=tile, tile_overlap=8, backend="torch")
+        assert ref.std() > 30
+        assert_parity(esrgan.upscale(model, img, tile=tile, tile_overlap=8, backend=backend), ref)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

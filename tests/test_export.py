@@ -17,7 +17,7 @@ import esrgan
 from esrgan.cli.main import main
 from esrgan.errors import ESRGANError
 from esrgan.export import export_model
-from tests.backend_models import levels_agreement, photo, textured_rrdbnet, textured_srresnet
+from tests.backend_models import levels_agreement, photo, textured_rrdbnet, textured_srresnet, textured_srvgg
 
 ncnn = pytest.importorskip("ncnn")
 ort = pytest.importorskip("onnxruntime")
@@ -52,6 +52,9 @@ MODELS = {
     "rrdb_x8_rgba": lambda: textured_rrdbnet(8, 4),
     "srresnet_bn_x4": lambda: textured_srresnet(4),
     "srresnet_x2": lambda: textured_srresnet(2, batch_norm=False),
+    "srvgg_x2_prelu": lambda: textured_srvgg(2),
+    "srvgg_x3_relu": lambda: textured_srvgg(3, "relu"),
+    "srvgg_x4_leakyrelu": lambda: textured_srvgg(4, "leakyrelu"),
 }
 
 
@@ -144,7 +147,7 @@ def test_export_rejects_other_extensions_and_modules(tmp_path):
     class Other(torch.nn.Module):
         scale, in_ch, out_ch, size_multiple = 2, 3, 3, 1
 
-    with pytest.raises(ESRGANError, match="RRDBNet and SRResNet"):
+    with pytest.raises(ESRGANError, match="RRDBNet, SRResNet and SRVGGNetCompact"):
         export_model(Other(), tmp_path / "m.param")
     assert not list(tmp_path.iterdir())
 

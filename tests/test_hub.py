@@ -38,6 +38,9 @@ ISSUE_NAMES = [
     "RealESRGAN_x2plus",
     "RealESRNet_x4plus",
     "RealESRGAN_x4plus_anime_6B",
+    "realesr-animevideov3",
+    "realesr-general-x4v3",
+    "realesr-general-wdn-x4v3",
 ]
 
 

@@ -113,6 +113,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="network",
         help="blend the weights (network, default) or the output images (image)",
     )
+    blend.add_argument(
+        "--denoise",
+        type=float,
+        metavar="S",
+        help="with -m realesr-general-x4v3 (Real-ESRGAN's -dn): S * that model + (1 - S) * its twin "
+        "realesr-general-wdn-x4v3, weight by weight; 0 keeps noise, 1 denoises most",
+    )
     add_back_projection(blend)
     add_ensemble(blend)
 
@@ -128,6 +135,7 @@ def run(args: argparse.Namespace) -> int:
         offline=args.offline,
         alpha=args.alpha,
         interpolation=args.interpolation,
+        denoise=args.denoise,
         ensemble=args.ensemble,
         back_projection=args.back_projection,
         outscale=args.outscale,

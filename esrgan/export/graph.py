@@ -7,6 +7,7 @@ Our generators are read into a handful of operation kinds, each with numpy weigh
     concat           along channels
     sum              coeffs[0] * a + coeffs[1] * b (the 0.2 residual scaling and the skips in one op)
     nearest2x        nearest-neighbour x2 upsampling
+    nearest          nearest-neighbour upsampling by `factor` (SRVGGNetCompact's upsampled input)
     pixel_shuffle    torch.nn.PixelShuffle(factor) (channel c*r*r + i*r + j -> pixel (i, j) of c)
     pixel_unshuffle  torch.nn.functional.pixel_unshuffle(factor), its inverse
 
@@ -55,7 +56,7 @@ class Graph:
         flops = 0.0
         for op in self.ops:
             a = area[op.inputs[0]]
-            if op.kind == "nearest2x" or op.kind == "pixel_shuffle":
+            if op.kind in ("nearest2x", "nearest", "pixel_shuffle"):
                 a *= (2 if op.kind == "nearest2x" else op.factor) ** 2
             elif op.kind == "pixel_unshuffle":
                 a /= op.factor**2
@@ -111,6 +112,7 @@ def build_graph(model: nn.Module | ModelDescriptor) -> Graph:
     """The operation graph of one of our generators (RRDBNet, SRResNet), or an ESRGANError."""
     from esrgan.models.rrdbnet import RRDBNet
     from esrgan.models.srresnet import SRResNet
+    from esrgan.models.srvgg import SRVGGNetCompact
 
     desc = describe(model)
     module = module_of(model)
@@ -120,10 +122,13 @@ def build_graph(model: nn.Module | ModelDescriptor) -> Graph:
         _rrdbnet(b, module)
     elif isinstance(module, SRResNet):
         _srresnet(b, module)
+    elif isinstance(module, SRVGGNetCompact):
+        _srvgg(b, module)
     else:
         raise ESRGANError(
-            f"cannot export {desc.architecture}: export supports RRDBNet and SRResNet generators "
-            "(ensemble, back projection and image interpolation are applied around the exported network)"
+            f"cannot export {desc.architecture}: export supports RRDBNet, SRResNet and SRVGGNetCompact "
+            "generators (ensemble, back projection and image interpolation are applied around the "
+            "exported network)"
         )
     graph.ops[-1].output = OUTPUT
     return graph
@@ -167,6 +172,27 @@ def _srresnet(b: _Builder, net: nn.Module) -> None:
     b.conv(feat, net.conv_last)
 
 
+def _srvgg(b: _Builder, net: nn.Module) -> None:
+    """Convs with their activations, pixel shuffle, plus the nearest-upsampled input."""
+    feat = INPUT
+    layers = list(net.body)
+    i = 0
+    while i < len(layers):
+        conv = layers[i]
+        act = layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(act, nn.PReLU):
+            feat = b.prelu(b.conv(feat, conv), act)
+        elif isinstance(act, (nn.ReLU, nn.LeakyReLU)):
+            # ReLU is LeakyReLU with slope 0: the same fused conv activation in both writers.
+            feat = b.conv(feat, conv, act.negative_slope if isinstance(act, nn.LeakyReLU) else 0.0)
+        else:
+            feat = b.conv(feat, conv)
+        i += 2
+    shuffled = b.add("pixel_shuffle", [feat], factor=net.scale)
+    base = b.add("nearest", [INPUT], factor=net.scale)
+    b.add("sum", [shuffled, base])
+
+
 def run_graph(graph: Graph, x: torch.Tensor) -> torch.Tensor:
     """Evaluate the graph with torch ops: an independent check of the graph against the module."""
     import torch.nn.functional as F
@@ -186,6 +212,8 @@ def run_graph(graph: Graph, x: torch.Tensor) -> torch.Tensor:
             blobs[op.output] = op.coeffs[0] * a[0] + op.coeffs[1] * a[1]
         elif op.kind == "nearest2x":
             blobs[op.output] = F.interpolate(a[0], scale_factor=2, mode="nearest")
+        elif op.kind == "nearest":
+            blobs[op.output] = F.interpolate(a[0], scale_factor=op.factor, mode="nearest")
         elif op.kind == "pixel_shuffle":
             blobs[op.output] = F.pixel_shuffle(a[0], op.factor)
         elif op.kind == "pixel_unshuffle":

@@ -79,6 +79,8 @@ def to_ncnn(graph: Graph, *, fp16: bool = False) -> tuple[str, bytes]:
             emit("Eltwise", name, ins, [op.output], f"0=1 -23301=2,{_floats(list(op.coeffs))}")
         elif op.kind == "nearest2x":
             emit("Interp", name, ins, [op.output], "0=1 1=2.0 2=2.0")
+        elif op.kind == "nearest":
+            emit("Interp", name, ins, [op.output], f"0=1 1={op.factor:.1f} 2={op.factor:.1f}")
         elif op.kind == "pixel_shuffle":
             emit("PixelShuffle", name, ins, [op.output], f"0={op.factor}")
         elif op.kind == "pixel_unshuffle":

@@ -35,6 +35,8 @@ def to_onnx(graph: Graph, *, fp16: bool = False) -> Any:
     scales = "scales_2x"
     if any(op.kind == "nearest2x" for op in graph.ops):
         const(scales, np.array([1, 1, 2, 2], np.float32))
+    for factor in sorted({op.factor for op in graph.ops if op.kind == "nearest"}):
+        const(f"scales_{factor}x", np.array([1, 1, factor, factor], np.float32))
     for n, op in enumerate(graph.ops):
         out = op.output
         if op.kind == "conv":
@@ -65,12 +67,12 @@ def to_onnx(graph: Graph, *, fp16: bool = False) -> Any:
                 a = a_scaled
             assert op.coeffs[1] == 1.0
             nodes.append(helper.make_node("Add", [a, b], [out]))
-        elif op.kind == "nearest2x":
-            # asymmetric + floor: output pixel (y, x) reads input (y // 2, x // 2), as torch's nearest.
+        elif op.kind in ("nearest2x", "nearest"):
+            # asymmetric + floor: output pixel (y, x) reads input (y // s, x // s), as torch's nearest.
             nodes.append(
                 helper.make_node(
                     "Resize",
-                    [op.inputs[0], "", scales],
+                    [op.inputs[0], "", scales if op.kind == "nearest2x" else f"scales_{op.factor}x"],
                     [out],
                     mode="nearest",
                     coordinate_transformation_mode="asymmetric",

@@ -406,8 +406,9 @@ def _core_generators(model: nn.Module) -> Iterator[nn.Module]:
 def _convertible(model: nn.Module) -> bool:
     from esrgan.models.rrdbnet import RRDBNet
     from esrgan.models.srresnet import SRResNet
+    from esrgan.models.srvgg import SRVGGNetCompact
 
-    return isinstance(model, (RRDBNet, SRResNet))
+    return isinstance(model, (RRDBNet, SRResNet, SRVGGNetCompact))
 
 
 def _convert(model: nn.Module, backend: str, device: str | None) -> nn.Module:
@@ -422,7 +423,8 @@ def _convert(model: nn.Module, backend: str, device: str | None) -> nn.Module:
         return clone
     if not _convertible(model):
         raise ESRGANError(
-            f"the {backend} backend cannot run {type(model).__name__} (RRDBNet and SRResNet only)"
+            f"the {backend} backend cannot run {type(model).__name__} "
+            "(RRDBNet, SRResNet and SRVGGNetCompact only)"
         )
     was_training = model.training
     model.eval()  # BatchNorm folds its running statistics

@@ -53,6 +53,7 @@ class UpscaleJob:
     offline: bool = False  # refuse to download a named model that is not cached
     alpha: float | None = None
     interpolation: str = "network"  # or "image"
+    denoise: float | None = None  # blend realesr-general-x4v3 with its wdn twin (inference.denoise)
     ensemble: bool = False
     back_projection: int = 0
     outscale: float | None = None
@@ -108,12 +109,15 @@ class BatchResult:
 
 def check_options(job: UpscaleJob) -> None:
     """The job's own values, checked once (the command line checks most of them while parsing)."""
+    from esrgan.inference.denoise import check_denoise
+
     if not 1 <= job.quality <= 100:
         raise ESRGANError(f"--quality must be 1..100, not {job.quality}")
     choices = {"existing": EXISTING, "frames": FRAMES, "ext": OUTPUT_FORMATS, "backend": BACKENDS}
     for name, allowed in choices.items():
         if getattr(job, name) not in allowed:
             raise ESRGANError(f"{name} must be one of {', '.join(allowed)}, not {getattr(job, name)!r}")
+    check_denoise(job.model, job.denoise, blending=job.alpha is not None or bool(job.psnr_model))
 
 
 def _check_tile_overlap(job: UpscaleJob, multiple: int) -> None:
@@ -168,7 +172,7 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
 def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> Any:
     """The generator the job describes: its model with interpolation and test-time options applied."""
     import esrgan
-    from esrgan.inference import backends
+    from esrgan.inference import backends, denoise
     from esrgan.inference.wrapped import apply_inference_options
     from esrgan.models.hub import resolve_model
 
@@ -184,6 +188,8 @@ def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> A
                 "network interpolation (--alpha) blends checkpoints; it cannot use ncnn/ONNX files"
             )
         model = backends.load_external(job.model, vulkan)
+    elif job.denoise is not None:  # realesr-general-x4v3 blended with its wdn twin
+        model = denoise.denoised(load(job.model), load(denoise.denoise_twin(job.model)), job.denoise)
     else:
         model = load(job.model)
     psnr_model = load(job.psnr_model) if job.psnr_model else None

@@ -64,6 +64,8 @@ RE = "https://github.com/xinntao/Real-ESRGAN/releases/download"
 OMDB = "OpenModelDB/open-model-database data/models/{}.json (size, sha256, URL)"
 AUR = "AUR python-realesrgan PKGBUILD (sha256sums of the release files)"
 RE_ZOO = "xinntao/Real-ESRGAN docs/model_zoo.md (URL)"
+RE_INFER = "xinntao/Real-ESRGAN inference_realesrgan.py (URL, SRVGGNetCompact shape)"
+PIXELUP = "PixelUp model table (size, sha256, URL)"
 
 MODELS: tuple[KnownModel, ...] = (
     KnownModel(
@@ -171,7 +173,7 @@ MODELS: tuple[KnownModel, ...] = (
         size=67040989,
         sha256="a820b9bde89a874d7599d545567308ce6c128fc8754a53208eda016d40aa81df",
         # Not in OpenModelDB; two independent downstream projects agree on the hash.
-        sources=(AUR, "PixelUp model table (size, sha256, URL)", RE_ZOO),
+        sources=(AUR, PIXELUP, RE_ZOO),
         cross_checked=True,
     ),
     KnownModel(
@@ -187,6 +189,53 @@ MODELS: tuple[KnownModel, ...] = (
         size=17938799,
         sha256="f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da",
         sources=(OMDB.format("4x-realesrgan-x4plus-anime-6b"), AUR, RE_ZOO),
+        cross_checked=True,
+    ),
+    KnownModel(
+        name="realesr-animevideov3",
+        filename="realesr-animevideov3.pth",
+        architecture="SRVGGNetCompact",
+        scale=4,
+        shape="64nf 16nc",
+        license="BSD-3-Clause",
+        publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.2.5.0, anime video (XS size)",
+        page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.2.5.0",
+        urls=(f"{RE}/v0.2.5.0/realesr-animevideov3.pth",),
+        size=2504012,
+        sha256="b8a8376811077954d82ca3fcf476f1ac3da3e8a68a4f4d71363008000a18b75d",
+        sources=(PIXELUP, "TensoRaws/ccrestoration model config (sha256 of the same file)", RE_INFER),
+        cross_checked=True,
+    ),
+    KnownModel(
+        name="realesr-general-x4v3",
+        filename="realesr-general-x4v3.pth",
+        architecture="SRVGGNetCompact",
+        scale=4,
+        shape="64nf 32nc",
+        license="BSD-3-Clause",
+        publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.2.5.0, general scenes (S size); "
+        "--denoise blends it with realesr-general-wdn-x4v3",
+        page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.2.5.0",
+        urls=(f"{RE}/v0.2.5.0/realesr-general-x4v3.pth",),
+        size=4885111,
+        sha256="8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292",
+        sources=(OMDB.format("4x-realesr-general-x4v3"), AUR, PIXELUP, RE_INFER),
+        cross_checked=True,
+    ),
+    KnownModel(
+        name="realesr-general-wdn-x4v3",
+        filename="realesr-general-wdn-x4v3.pth",
+        architecture="SRVGGNetCompact",
+        scale=4,
+        shape="64nf 32nc",
+        license="BSD-3-Clause",
+        publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.2.5.0, the weak-denoise twin of "
+        "realesr-general-x4v3",
+        page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.2.5.0",
+        urls=(f"{RE}/v0.2.5.0/realesr-general-wdn-x4v3.pth",),
+        size=4885111,
+        sha256="1641f8c4464b9f097c9fdda5589273713f67cf59f3d909e0bd688f0cee269dca",
+        sources=(AUR, PIXELUP, RE_INFER),
         cross_checked=True,
     ),
 )

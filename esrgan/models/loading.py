@@ -2,10 +2,11 @@
 
 Reading: `.pth`/`.pt`/`.ckpt`/`.bin` through `torch.load(weights_only=True)` (never runs pickled
 code) or `.safetensors`; BasicSR wrappers (`params_ema` preferred over `params`), `module.` and
-`_orig_mod.` prefixes, bare state dicts. The architecture (RRDBNet, SRResNet, BasicSR's MSRResNet)
-and its hyper-parameters are read from key patterns and tensor shapes (see each model file). Where
-the file carries our metadata (`save_model` writes it) and it disagrees with the shape reading, the
-metadata wins and a warning says so: the shapes are ambiguous for an x4 RRDBNet whose in_ch is 4x
+`_orig_mod.` prefixes, bare state dicts. The architecture (RRDBNet, SRResNet, BasicSR's MSRResNet,
+Real-ESRGAN's SRVGGNetCompact) and its hyper-parameters are read from key patterns and tensor
+shapes (see each model file). Where the file carries our metadata (`save_model` writes it) and
+it disagrees with the shape reading, the metadata wins and a warning says so: the shapes are
+ambiguous for an x4 RRDBNet whose in_ch is 4x
 or 16x its out_ch (in_ch 4 or 12 with 1 or 3 outputs reads as a pixel-unshuffled x2 model).
 Writing: BasicSR keys, `{"params_ema", "params"}` in `.pth`, or `.safetensors` with the
 hyper-parameters in its metadata.
@@ -104,12 +105,8 @@ def describe_unsupported(state: dict[str, Tensor], obj: dict[str, Any]) -> str:
         return "a VGG-style discriminator, not a generator"
     if any(k.startswith("features.") for k in keys) and any(k.startswith("classifier.") for k in keys):
         return "a VGG classification network (e.g. VGG19 perceptual-loss weights), not an SR generator"
-    if (
-        "body.0.weight" in keys
-        and any(k.endswith(".weight") and k.count(".") == 2 for k in keys)
-        and not any("rdb" in k for k in keys)
-    ):
-        return "state dict looks like an SRVGG compact model (Real-ESRGAN realesr-*); not supported"
+    if "body.0.weight" in keys and all(k.startswith("body.") for k in keys):
+        return "state dict has body.N keys but not SRVGGNetCompact's layout (convs at body.0, 2, 4, ...)"
     if any(k.startswith(("layers.0.residual_group", "patch_embed")) for k in keys):
         return "state dict looks like a SwinIR/HAT transformer model; not supported"
     if "head.0.weight" in keys and any(k.startswith("body.0.body.") for k in keys):

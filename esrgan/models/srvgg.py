@@ -8,8 +8,9 @@ Layout (all in LR space, no residual blocks, no BatchNorm):
 `act` is PReLU with one slope per channel (the released models), ReLU or LeakyReLU 0.1. The
 layers are one flat list, so the keys are `body.{i}.weight/bias`: convs at even indices 0, 2, ...,
 2 * num_conv + 2 and the PReLU slopes (`body.{odd}.weight`, shape [F]) between them. Released
-files: `realesr-animevideov3.pth` (F=64, 16 body convs, x4; its x2/x3 ncnn files end in their own
-last conv), `realesr-general-x4v3.pth` and `realesr-general-wdn-x4v3.pth` (F=64, 32 body convs, x4).
+files: `realesr-animevideov3.pth` (F=64, 16 body convs, x4; the x2/x3 ncnn files shipped with
+realesrgan-ncnn-vulkan hold the same x4 weights, byte for byte, followed by a bicubic `Interp` by
+0.5 / 0.75), `realesr-general-x4v3.pth` and `realesr-general-wdn-x4v3.pth` (F=64, 32 body convs, x4).
 """
 
 from __future__ import annotations
@@ -78,6 +79,14 @@ class SRVGGNetCompact(nn.Module):
         return out + F.interpolate(x, scale_factor=self.scale, mode="nearest")
 
 
+def init_near_identity(model: SRVGGNetCompact) -> None:
+    """Zero the last conv: the network starts as exact nearest upscaling (for short runs)."""
+    last = model.body[-1]
+    assert isinstance(last, nn.Conv2d)
+    nn.init.zeros_(last.weight)
+    nn.init.zeros_(last.bias)
+
+
 # --- checkpoint recognition -------------------------------------------------------------------
 
 
@@ -95,7 +104,9 @@ def is_srvgg_state(state: dict[str, Tensor]) -> bool:
         return False
     for key in state:
         parts = key.split(".")
-        if len(parts) != 3 or parts[0] != "body" or not parts[1].isdigit() or parts[2] not in ("weight", "bias"):
+        if len(parts) != 3 or parts[0] != "body" or not parts[1].isdigit():
+            return False
+        if parts[2] not in ("weight", "bias"):
             return False
     convs = _conv_indices(state)
     return len(convs) >= 2 and convs == list(range(0, 2 * len(convs), 2))

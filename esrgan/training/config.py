@@ -32,7 +32,8 @@ from esrgan.losses.pixel import PixelLossKind
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    architecture: Literal["RRDBNet", "SRResNet"] = "RRDBNet"
+    # SRVGGNetCompact: Real-ESRGAN's compact network (num_conv, act_type)
+    architecture: Literal["RRDBNet", "SRResNet", "SRVGGNetCompact"] = "RRDBNet"
     scale: int = 4
     in_ch: int = 3
     out_ch: int = 3
@@ -40,6 +41,8 @@ class GeneratorConfig:
     num_block: int = 23
     num_grow: int = 32  # RRDBNet only
     batch_norm: bool = False  # SRResNet only
+    num_conv: int = 16  # SRVGGNetCompact only: body convs (realesr-general-x4v3: 32)
+    act_type: Literal["prelu", "relu", "leakyrelu"] = "prelu"  # SRVGGNetCompact only
     pretrained: str | None = None  # stage 2: the stage-1 generator checkpoint
     pretrained_key: Literal["auto", "params_ema", "params"] = "auto"  # auto: params_ema if the file has it
     init_scale: float = 0.1  # RRDBNet's smaller initialisation (Kaiming x 0.1)
@@ -290,7 +293,11 @@ def _check_ranges(config: Any, prefix: str) -> None:
         need(0 <= config.ema_decay < 1, "ema_decay", "must be in [0, 1)")
         need(config.max_bad_steps > 0, "max_bad_steps", "must be positive")
     elif isinstance(config, GeneratorConfig):
-        need(config.scale in (1, 2, 4, 8), "scale", "must be 1, 2, 4 or 8")
+        if config.architecture == "SRVGGNetCompact":
+            need(config.scale in (1, 2, 3, 4, 8), "scale", "must be 1, 2, 3, 4 or 8")
+            need(config.num_conv > 0, "num_conv", "must be positive")
+        else:
+            need(config.scale in (1, 2, 4, 8), "scale", "must be 1, 2, 4 or 8")
         need(config.num_feat > 0, "num_feat", "must be positive")
         need(config.num_block > 0, "num_block", "must be positive")
     elif isinstance(config, DataConfig):

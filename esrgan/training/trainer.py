@@ -26,6 +26,8 @@ from esrgan.models.discriminator import SRGANDiscriminator, VGGDiscriminator
 from esrgan.models.loading import load_model, save_model
 from esrgan.models.rrdbnet import RRDBNet, init_near_identity, init_weights_scaled
 from esrgan.models.srresnet import SRResNet
+from esrgan.models.srvgg import SRVGGNetCompact
+from esrgan.models.srvgg import init_near_identity as srvgg_near_identity
 from esrgan.models.unet_discriminator import UNetDiscriminatorSN, load_discriminator_weights
 from esrgan.training import checkpoint as ckpt
 from esrgan.training import distributed
@@ -50,6 +52,14 @@ def build_generator(cfg: GeneratorConfig) -> nn.Module:
             except ValueError as exc:
                 raise ESRGANError(f"generator.init=identity: {exc}") from None
         return model
+    if cfg.architecture == "SRVGGNetCompact":
+        try:
+            net = SRVGGNetCompact(cfg.in_ch, cfg.out_ch, cfg.scale, cfg.num_feat, cfg.num_conv, cfg.act_type)
+        except ValueError as exc:
+            raise ESRGANError(f"generator: {exc}") from None
+        if cfg.init == "identity":
+            srvgg_near_identity(net)
+        return net
     return SRResNet(cfg.in_ch, cfg.out_ch, cfg.scale, cfg.num_feat, cfg.num_block, cfg.batch_norm)
 
 
