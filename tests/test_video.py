@@ -230,6 +230,12 @@ def test_subtitles_copied(tmp_path, capsys, model_path):
 # --- bad input: one line, exit != 0, nothing under the output name -------------------------------
 
 
+def _junk(tmp_path: Path) -> Path:
+    path = tmp_path / "junk.mp4"
+    path.write_bytes(b"not a video " * 50)
+    return path
+
+
 def _truncated(tmp_path: Path) -> Path:
     whole = tmp_path / "whole.mkv"
     make_clip(whole, moving_frames(FRAMES, 48, 64), codec="ffv1", tone_hz=None)
@@ -268,7 +274,7 @@ def _frames_folder(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     ("make", "extra", "message"),
     [
-        (lambda p: (p / "junk.mp4").write_bytes(b"not a video " * 50) and p / "junk.mp4", [], "not a readable"),
+        (_junk, [], "not a readable"),
         (_audio_only, [], "no video stream"),
         (_truncated, [], "truncated"),
         (_unknown_codec, [], "cannot be decoded"),

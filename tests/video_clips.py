@@ -75,4 +75,3 @@ def make_clip(
     for packet in video.encode(None):
         container.mux(packet)
     container.close()
-
