@@ -302,3 +302,47 @@ def test_python_api_frames_out(tmp_path, clip):
     result = esrgan.upscale_video(model, str(clip), options=VideoOptions(frames_out=tmp_path / "f"))
     assert result.frames == FRAMES and len(list((tmp_path / "f").glob("*.png"))) == FRAMES
     assert result.upscale_seconds > 0 and result.decode_seconds > 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--codec", "nosuch"], "unknown video encoder"),
+        (["--codec", "ffv1", "--crf", "10"], "--crf applies to"),
+        (["--codec", "libx264", "--pix-fmt", "bgr0"], "cannot write bgr0"),
+        (["--fps", "25"], "--fps is for folders"),
+    ],
+)
+def test_bad_video_options(tmp_path, capsys, clip, model_path, extra, message):
+    rc, _, err = cli(capsys, clip, "-o", tmp_path / "out", "-m", model_path, *extra)
+    assert rc == 2 and len(err.strip().splitlines()) == 1 and message in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_videos_and_images_are_not_mixed(tmp_path, capsys, clip, model_path):
+    Image.fromarray(moving_frames(1)[0]).save(tmp_path / "still.png")
+    rc, _, err = cli(capsys, clip, tmp_path / "still.png", "-o", tmp_path / "out", "-m", model_path)
+    assert rc == 2 and "separate runs" in err
+
+
+def test_sigterm_finishes_a_playable_partial(tmp_path, model_path):
+    import os
+    import signal
+    import sys
+    import time
+
+    source = tmp_path / "long.mp4"
+    make_clip(source, moving_frames(400, 48, 64), tone_hz=None)
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    cmd = [sys.executable, "-m", "esrgan", "upscale", str(source), "-o", str(out), "-m", str(model_path)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    partial = out / "long_x4.partial.mp4"
+    deadline = time.monotonic() + 60
+    while not partial.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert not (out / "long_x4.mp4").exists()
+    assert 1 <= len(probe(partial)["frames"]) < 400

@@ -124,7 +124,8 @@ def upscale_video(
     `model`: what `esrgan.upscale` takes; `upscale_options`: its keywords (tile, tile_overlap,
     outscale, precision, device, backend, alpha, max_output_pixels). The model is converted to
     the backend once, not per frame. `existing`: a target that exists is refused ("refuse"),
-    replaced ("overwrite"); with frames_out, "skip" keeps frames already written (resume).
+    replaced ("overwrite") or kept ("skip"; with frames_out: the frames already written are kept
+    and the others written, a resume).
     """
     options = options or VideoOptions()
     opened = open_source(source, options.fps)
@@ -133,6 +134,8 @@ def upscale_video(
             raise ESRGANError("give a target video file or options.frames_out")
         frames_out = None if options.frames_out is None else Path(options.frames_out)
         out = Path(target) if frames_out is None else frames_out
+        if frames_out is None and os.path.lexists(out) and existing == "skip":
+            return VideoResult(Path(opened.path), out)
         if frames_out is None and os.path.lexists(out) and existing != "overwrite":
             raise ESRGANError(f"{out} exists; pass --force to overwrite or --skip-existing to keep it")
         model, upscale_options = _on_backend_once(model, upscale_options)

@@ -48,6 +48,8 @@ def is_video_job(inputs: list[str], fps: Any = None) -> bool:
     videos = [spec for spec in inputs if is_video_file(spec)]
     if videos and len(videos) != len(inputs):
         raise ESRGANError("upscale videos and images in separate runs (videos: " + ", ".join(videos) + ")")
+    if videos and fps is not None:
+        raise ESRGANError("--fps is for folders or globs of numbered frames; a video file has its own rate")
     return bool(videos) or fps is not None
 
 
