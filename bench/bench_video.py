@@ -10,7 +10,7 @@ AAC, in mp4). Then, in the same process and with the same loaded model:
   images  the frames written as PNGs first (not timed), then `esrgan upscale FOLDER -o OUT`'s
           job (esrgan.inference.batch.run_job): read PNG -> upscale -> write PNG, one by one
 The ratio video/images in frames/s is what matters (>= 1: the video path is not slower). Both
-run twice, interleaved, best of the two.
+run --reps times, alternating which goes first, best of each.
 """
 
 from __future__ import annotations
@@ -79,19 +79,21 @@ def main() -> None:
         best_video = best_images = float("inf")
         shares = (0.0, 0.0)
         for rep in range(args.reps):
-            out = work / f"video{rep}"
-            job = UpscaleJob(inputs=[str(clip)], output=out, model=args.model)
-            start = time.perf_counter()
-            result = run_video_job(job, VideoOptions())
-            seconds = time.perf_counter() - start
-            v = result.videos[0]
-            if seconds < best_video:
-                best_video, shares = seconds, (v.decode_seconds / v.seconds, v.encode_seconds / v.seconds)
-            job = UpscaleJob(inputs=[str(folder)], output=work / f"images{rep}", model=args.model)
-            start = time.perf_counter()
-            run_job(job)
-            best_images = min(best_images, time.perf_counter() - start)
-            print(f"rep {rep}: video {seconds:.1f} s, images so far best {best_images:.1f} s")
+            for path in ("video", "images") if rep % 2 == 0 else ("images", "video"):  # alternate order
+                start = time.perf_counter()
+                if path == "video":
+                    job = UpscaleJob(inputs=[str(clip)], output=work / f"video{rep}", model=args.model)
+                    v = run_video_job(job, VideoOptions()).videos[0]
+                    seconds = time.perf_counter() - start
+                    if seconds < best_video:
+                        best_video = seconds
+                        shares = (v.decode_seconds / v.seconds, v.encode_seconds / v.seconds)
+                else:
+                    job = UpscaleJob(inputs=[str(folder)], output=work / f"images{rep}", model=args.model)
+                    run_job(job)
+                    seconds = time.perf_counter() - start
+                    best_images = min(best_images, seconds)
+                print(f"rep {rep}: {path} {seconds:.1f} s", flush=True)
         video_fps, image_fps = args.frames / best_video, args.frames / best_images
         print(f"video path : {video_fps:.3f} frames/s (decode {shares[0]:.1%}, encode {shares[1]:.1%} of it)")
         print(f"image path : {image_fps:.3f} frames/s")

@@ -4,7 +4,8 @@ The job itself (planning, checks, read -> upscale -> write) is `esrgan.inference
 that would lose data or make every image fail (an output on an input, outputs that exist, an
 output too large for memory, no model, an unwritable folder, fp16 on CPU) are refused before any
 work, exit status 2. A bad input file does not stop the batch: each failure is one line at the
-end and the exit status is 1.
+end and the exit status is 1. Video files (and frame folders with --fps) go to
+`esrgan.inference.video_batch` instead: one frame at a time, every problem one line, exit 2.
 """
 
 from __future__ import annotations
@@ -119,7 +120,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_back_projection(blend)
     add_ensemble(blend)
-    _add_video_arguments(parser.add_argument_group("video (esrgan.inference.video)"))
+    _add_video_arguments(parser.add_argument_group("video files and frame sequences"))
 
 
 def _add_video_arguments(video: argparse._ArgumentGroup) -> None:
