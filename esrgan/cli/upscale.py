@@ -183,8 +183,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_video(job: UpscaleJob, args: argparse.Namespace) -> int:
-    from esrgan.inference.video import VideoOptions, sigterm_as_interrupt
-    from esrgan.inference.video_batch import run_video_job
+    from esrgan.inference.video import VideoOptions
+    from esrgan.inference.video_batch import run_video_job, sigterm_as_interrupt
 
     options = VideoOptions(
         codec=args.codec,

@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import re
-import signal
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -163,7 +162,16 @@ def _on_backend_once(model: Any, kw: dict[str, Any]) -> tuple[Any, dict[str, Any
 class _Run:
     """One video through decode -> upscale -> encode, timed, with the partial-file protocol."""
 
-    def __init__(self, source, out, frames_out, options, existing, upscale_options, model) -> None:  # noqa: ANN001
+    def __init__(
+        self,
+        source: VideoReader | FrameSequence,
+        out: Path,
+        frames_out: Path | None,
+        options: VideoOptions,
+        existing: str,
+        upscale_options: dict[str, Any],
+        model: Any,
+    ) -> None:
         self.source, self.out, self.frames_out, self.options = source, out, frames_out, options
         self.existing, self.kw, self.model = existing, upscale_options, model
         self.result = VideoResult(Path(source.path), out)
@@ -245,8 +253,8 @@ class _Run:
             from esrgan.atomic import make_folders
             from esrgan.data.image_io import write_image
 
-            if not self._created:
-                self._created = make_folders(self.frames_out) or [self.frames_out.parent]
+            if item.index == 0 or not self.frames_out.is_dir():
+                self._created = make_folders(self.frames_out)
             write_image(self._frame_path(item.index), image)
         else:
             image = self._even(image)
@@ -391,21 +399,3 @@ def _progress(progress: bool | Progress, name: str, total: int) -> Progress:
 def _clock(seconds: float) -> str:
     m, s = divmod(int(seconds + 0.5), 60)
     return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
-
-
-@contextlib.contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (a plain `kill`) handled as Ctrl-C while videos are written: partial files finish."""
-
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, on_term)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

@@ -8,6 +8,9 @@ an output on an input. The model is loaded once for all videos.
 
 from __future__ import annotations
 
+import contextlib
+import signal
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,3 +121,21 @@ def _container(options: VideoOptions, others: list[Any]) -> str:
     """The output's extension: --container, or mp4 where it holds everything (else mkv)."""
     chosen = options.container if options.container != "auto" else default_container(options.codec, others)
     return f".{chosen}"
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM (a plain `kill`) handled as Ctrl-C while videos are written: partial files finish."""
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, on_term)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
