@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
     from esrgan.models.descriptor import ModelDescriptor
 
-__all__ = ["ESRGANError", "imresize", "interpolate", "load_model", "save_model", "upscale"]
+__all__ = ["ESRGANError", "imresize", "interpolate", "load_model", "save_model", "upscale", "upscale_video"]
 __version__ = "0.1.0"
 
 
@@ -43,6 +43,13 @@ def upscale(model: torch.nn.Module, image: Any, **kwargs: Any) -> Any:
     from esrgan.inference.upscale import upscale as _upscale
 
     return _upscale(model, image, **kwargs)
+
+
+def upscale_video(model: Any, source: str, target: str | None = None, **kwargs: Any) -> Any:
+    """Upscale a video file (or, with options.fps, numbered frames); see `esrgan.inference.video`."""
+    from esrgan.inference.video import upscale_video as _upscale_video
+
+    return _upscale_video(model, source, target, **kwargs)
 
 
 def imresize(x: np.ndarray | torch.Tensor, scale: float, **kwargs: Any) -> np.ndarray | torch.Tensor:

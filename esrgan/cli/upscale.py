@@ -4,7 +4,8 @@ The job itself (planning, checks, read -> upscale -> write) is `esrgan.inference
 that would lose data or make every image fail (an output on an input, outputs that exist, an
 output too large for memory, no model, an unwritable folder, fp16 on CPU) are refused before any
 work, exit status 2. A bad input file does not stop the batch: each failure is one line at the
-end and the exit status is 1.
+end and the exit status is 1. Video files (and frame folders with --fps) go to
+`esrgan.inference.video_batch` instead: one frame at a time, every problem one line, exit 2.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import argparse
 import contextlib
 import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from esrgan.cli.options import (
     add_back_projection,
@@ -22,8 +24,12 @@ from esrgan.cli.options import (
     add_tile,
     positive_float,
 )
+from esrgan.errors import ESRGANError
 from esrgan.inference.batch import FRAMES, OUTPUT_FORMATS
 from esrgan.inference.device import BACKENDS
+
+if TYPE_CHECKING:
+    from esrgan.inference.batch import UpscaleJob
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -31,9 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "inputs",
         nargs="+",
         metavar="INPUT",
-        help="image files, folders (their images, not recursive) or globs",
+        help="image files, folders (their images, not recursive) or globs; or video files "
+        "(mp4, mkv, webm, mov, ...), or with --fps a folder/glob of numbered frames",
     )
-    parser.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder (created)")
+    parser.add_argument("-o", "--output", metavar="OUTDIR", help="output folder (created)")
     parser.add_argument(
         "-m",
         "--model",
@@ -122,14 +129,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_back_projection(blend)
     add_ensemble(blend)
+    _add_video_arguments(parser.add_argument_group("video files and frame sequences"))
+
+
+def _add_video_arguments(video: argparse._ArgumentGroup) -> None:
+    video.add_argument("--codec", default="libx264", help="video encoder (default libx264: H.264)")
+    video.add_argument("--crf", type=int, help="quality for x264/x265/vp9/av1, 0 = lossless (default 18)")
+    video.add_argument("--pix-fmt", help="encoded pixel format (default yuv420p where the encoder has it)")
+    video.add_argument(
+        "--container",
+        default="auto",
+        help="mp4, mkv, mov, webm (default: mp4, or mkv when mp4 cannot hold it)",
+    )
+    video.add_argument("--frames-out", metavar="DIR", help="write the upscaled frames as PNGs into DIR")
+    video.add_argument("--fps", help="frame rate of a folder/glob of numbered frames (e.g. 25, 30000/1001)")
+    video.add_argument(
+        "--odd-size",
+        choices=["pad", "crop"],
+        default="pad",
+        help="an output size yuv420p cannot hold (odd): pad by repeating the edge (default) or crop a pixel",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     from esrgan.inference.batch import UpscaleJob, run_job
+    from esrgan.inference.video_batch import is_video_job
 
+    video = is_video_job(args.inputs, args.fps)
+    if args.output is None and not (video and args.frames_out):
+        raise ESRGANError("the output folder is needed: -o OUTDIR")
     job = UpscaleJob(
         inputs=args.inputs,
-        output=args.output,
+        output=args.output or ".",
         model=args.model,
         psnr_model=args.psnr_model,
         offline=args.offline,
@@ -151,10 +182,31 @@ def run(args: argparse.Namespace) -> int:
         frames=args.frames,
         max_output_pixels=None if args.max_output_pixels is None else int(args.max_output_pixels),
     )
+    if video:
+        return _run_video(job, args)
     with _notes_above_progress_bars():
         result = run_job(job, progress=True)
     for line in result.failure_lines():
         print(f"esrgan upscale: failed: {line}", file=sys.stderr)
+    print(result.summary())
+    return result.exit_code
+
+
+def _run_video(job: UpscaleJob, args: argparse.Namespace) -> int:
+    from esrgan.inference.video import VideoOptions
+    from esrgan.inference.video_batch import run_video_job, sigterm_as_interrupt
+
+    options = VideoOptions(
+        codec=args.codec,
+        crf=args.crf,
+        pix_fmt=args.pix_fmt,
+        container=args.container,
+        frames_out=args.frames_out,
+        fps=args.fps,
+        odd_size=args.odd_size,
+    )
+    with _notes_above_progress_bars(), sigterm_as_interrupt():
+        result = run_video_job(job, options, progress=True)
     print(result.summary())
     return result.exit_code
 

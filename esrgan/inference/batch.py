@@ -133,19 +133,10 @@ def _check_tile_overlap(job: UpscaleJob, multiple: int) -> None:
 
 def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
     """Check the whole job, then upscale every planned output; per-file failures are collected."""
-    from esrgan.inference import backends
-    from esrgan.inference.precision import check_torch_only, resolve_precision
     from esrgan.models.descriptor import describe
 
     check_options(job)
-    vulkan = job.device if backends.is_vulkan(job.device) else None
-    if vulkan:
-        backends.check_vulkan(vulkan)  # one error before any work, not one per image
-    device = resolve_device("cpu" if vulkan else job.device)
-    resolve_precision(job.precision, device)
-    exported = bool(job.model) and backends.is_external_model_path(job.model)
-    check_torch_only(job.precision, "ncnn" if vulkan else "an exported model" if exported else job.backend)
-
+    device, vulkan = resolve_job_device(job)
     outdir = Path(job.output)
     check_output_folder(outdir)
     inputs, failures = collect_inputs(job.inputs)
@@ -167,6 +158,21 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
     _run_tasks(model, tasks, job, vulkan or device, result, progress)
     result.seconds = time.perf_counter() - start
     return result
+
+
+def resolve_job_device(job: UpscaleJob) -> tuple[Any, str | None]:
+    """(torch device, "vulkan[:N]" or None), with precision and Vulkan refused before any work."""
+    from esrgan.inference import backends
+    from esrgan.inference.precision import check_torch_only, resolve_precision
+
+    vulkan = job.device if backends.is_vulkan(job.device) else None
+    if vulkan:
+        backends.check_vulkan(vulkan)  # one error before any work, not one per image
+    device = resolve_device("cpu" if vulkan else job.device)
+    resolve_precision(job.precision, device)
+    exported = bool(job.model) and backends.is_external_model_path(job.model)
+    check_torch_only(job.precision, "ncnn" if vulkan else "an exported model" if exported else job.backend)
+    return device, vulkan
 
 
 def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> Any:
