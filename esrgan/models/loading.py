@@ -245,19 +245,28 @@ def load_model(
     path: str | os.PathLike, *, device: str | torch.device = "cpu", weights: str | None = None
 ) -> ModelDescriptor:
     """Load a generator from any supported file, or a model name (`esrgan models`); the architecture
-    is detected from the weights.
+    is detected from the weights. An ncnn `.param` (with its `.bin`) is imported into the torch
+    generator it describes (esrgan/models/ncnn_import.py).
 
     `weights` picks a wrapper key ("params", "params_ema"); by default `params_ema` is preferred.
     """
     from esrgan.models.hub import resolve_model
 
     path = resolve_model(path)
-    obj, meta, container = read_state_file(path)
-    try:
-        state, wrapper = unwrap_state(obj, weights)
-    except ESRGANError as exc:
-        raise ESRGANError(f"{path}: {exc}") from None
+    if Path(path).suffix.lower() == ".param":  # an ncnn pair, imported into the torch generator
+        from esrgan.models.ncnn_import import read_ncnn
+
+        imported = read_ncnn(Path(path))
+        meta, container, wrapper = {"ncnn_fp16_weights": imported.fp16}, "ncnn", None
+        obj, state = {}, imported.state
+    else:
+        obj, meta, container = read_state_file(path)
+        try:
+            state, wrapper = unwrap_state(obj, weights)
+        except ESRGANError as exc:
+            raise ESRGANError(f"{path}: {exc}") from None
     model, fmt = build_from_state(state, obj, str(path), meta)
+    fmt = "ncnn" if container == "ncnn" else fmt
     desc = replace(describe(model, source=str(path)), key_format=fmt, container=container, wrapper=wrapper)
     desc = replace(desc, metadata=meta)
     check_against_model(desc)
