@@ -74,6 +74,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="refuse outputs larger than N pixels (default: what fits in the RAM available)",
     )
     add_tile(parser)
+    parser.add_argument(
+        "--prepad",
+        type=int,
+        default=0,
+        metavar="N",
+        help="mirror N LR pixels around the image before upscaling, crop them after (default 0; "
+        "realesrgan-ncnn-vulkan uses 10: --prepad 10 --tile 0 gives its picture)",
+    )
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument(
         "--half", action="store_true", help="fp16 on CUDA (tiles that fail are redone in fp32)"
@@ -133,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
         quality=args.quality,
         tile=args.tile,
         tile_overlap=args.tile_overlap,
+        prepad=args.prepad,
         precision="fp16" if args.half else "bf16" if args.bf16 else "fp32",
         device=args.device,
         backend=args.backend,

@@ -58,6 +58,7 @@ class UpscaleJob:
     quality: int = 95
     tile: int | str | None = "auto"
     tile_overlap: int | None = None
+    prepad: int = 0  # mirrored LR border (realesrgan-ncnn-vulkan: 10); see esrgan.upscale
     precision: str = "fp32"
     device: str = "auto"  # also vulkan / vulkan:N: ncnn on a Vulkan GPU
     backend: str = "auto"  # auto | torch | ncnn | onnx (esrgan.inference.backends)
@@ -424,6 +425,7 @@ def upscale_file(model: Any, task: Task, job: UpscaleJob, device: Any, bar: Any 
         pixels,
         tile=job.tile,
         tile_overlap=job.tile_overlap,
+        prepad=job.prepad,
         outscale=job.outscale,
         precision=job.precision,
         device=device,

@@ -57,6 +57,7 @@ def upscale(
     batch_size: int | None = None,
     max_output_pixels: int | None = None,
     backend: str | None = None,
+    prepad: int = 0,
 ) -> Any:
     """Upscale one image with `model` (NCHW [0, 1] in, `model.scale` times larger out).
 
@@ -72,6 +73,9 @@ def upscale(
     backend: "torch", "ncnn", "onnx" or "auto" (ncnn on CPU when installed, else torch); the
     model is converted in memory (see esrgan.inference.backends). Default: torch, or ncnn for
     device "vulkan"/"vulkan:N" (ncnn on a Vulkan GPU).
+    prepad: mirror (reflect) this many LR pixels around the image before upscaling and crop them
+    off after, so the network's zero padding falls outside the picture. realesrgan-ncnn-vulkan
+    does this with 10 (its `prepadding`): `prepad=10, tile=None` gives its picture (see README).
     """
     if alpha not in ("model", "bicubic"):
         raise ESRGANError(f"alpha must be 'model' or 'bicubic', not {alpha!r}")
@@ -81,6 +85,8 @@ def upscale(
         raise ESRGANError(f"max_output_pixels must be a positive number, not {max_output_pixels}")
     if tile_overlap is not None and tile_overlap < 0:
         raise ESRGANError(f"tile overlap must be >= 0, not {tile_overlap}")
+    if prepad < 0:
+        raise ESRGANError(f"prepad must be >= 0, not {prepad}")
     colour, alpha_plane, kind = from_image(image)
     desc = describe(model)
     if backend not in (None, "torch") or str(device).startswith("vulkan"):
@@ -119,9 +125,13 @@ def upscale(
         for src, dst_target, ch in passes:
             dst = colour_out if dst_target == "colour" else alpha_out
             dst_view = dst if ch is None else dst[..., ch : ch + 1]
+            padded, padded_dst = _prepadded(src, dst_view, scale, prepad)
             tile_px = _run_with_oom_fallback(
-                runner, src, dst_view, scale, tile_px, tile_overlap, multiple, batch_size, dev, progress
+                runner, padded, padded_dst, scale, tile_px, tile_overlap, multiple, batch_size, dev, progress
             )
+            if padded_dst is not dst_view:
+                crop = prepad * scale
+                dst_view[...] = padded_dst[crop : crop + dst_view.shape[0], crop : crop + dst_view.shape[1]]
     finally:
         model.train(was_training)
     if runner.fp32_redone:
@@ -182,6 +192,18 @@ def _plan_passes(
     if alpha is not None and alpha_mode == "model" and not _is_constant(alpha):
         passes.append((np.broadcast_to(alpha[..., None], (*alpha.shape, in_ch)), "alpha", None))
     return passes
+
+
+def _prepadded(src: np.ndarray, dst: np.ndarray, scale: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
+    """(source mirrored by `pad` px on every side, an output array for it); as given when pad is 0."""
+    if pad == 0:
+        return src, dst
+    # The same mirror as realesrgan-ncnn-vulkan's preproc shader (x -> |x|, then folded at w - 1).
+    padded = np.pad(
+        src, ((pad, pad), (pad, pad), (0, 0)), mode="reflect" if min(src.shape[:2]) > 1 else "edge"
+    )
+    h, w = padded.shape[:2]
+    return padded, np.empty((h * scale, w * scale, dst.shape[2]), dst.dtype)
 
 
 def _is_constant(a: np.ndarray) -> bool:

@@ -154,6 +154,8 @@ def _normalise(layers: list[Layer], weights: _Bin, param: Path) -> tuple[list[Op
         elif kind == "Split":
             for o in layer.outputs:
                 alias[o] = ins[0]
+        elif kind == "Convolution" and layer.int("3", 1) > 1:
+            add(layer, _unshuffle_conv(layer, weights, ins, out, unknown))
         elif kind == "Convolution":
             k, n_out = layer.int("1", 1), layer.int("0")
             if (layer.int("11", k), layer.int("3", 1), layer.int("2", 1)) != (k, 1, 1) or k % 2 == 0:
@@ -213,6 +215,22 @@ def _normalise(layers: list[Layer], weights: _Bin, param: Path) -> tuple[list[Op
     if ops:
         ops[-1].output = "output"
     return ops, names, fp16, source
+
+
+def _unshuffle_conv(layer: Layer, weights: _Bin, ins: list[str], out: str, unknown) -> Op:  # noqa: ANN001
+    """A stride-r r x r conv with one-hot weights and no bias: our exporter's pixel-unshuffle."""
+    from esrgan.export.ncnn import unshuffle_weights
+
+    r, n_out, size = layer.int("3"), layer.int("0"), layer.int("6")
+    if layer.int("1") != r or layer.int("11", r) != r or layer.int("4") or layer.int("5") or layer.int("9"):
+        raise unknown(layer, "a strided convolution that is not a pixel-unshuffle")
+    w, _ = weights.tagged(size, layer)
+    channels = n_out // (r * r)
+    if n_out % (r * r) or size != n_out * channels * r * r:
+        raise unknown(layer, "a strided convolution that is not a pixel-unshuffle")
+    if not np.array_equal(w.reshape(n_out, channels, r, r), unshuffle_weights(channels, r)):
+        raise unknown(layer, "a strided convolution whose weights are not a pixel-unshuffle")
+    return Op("pixel_unshuffle", ins, out, factor=r)
 
 
 def _close(a: float | None, b: float | None) -> bool:

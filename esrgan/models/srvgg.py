@@ -95,7 +95,12 @@ def is_srvgg_state(state: dict[str, Tensor]) -> bool:
         return False
     for key in state:
         parts = key.split(".")
-        if len(parts) != 3 or parts[0] != "body" or not parts[1].isdigit() or parts[2] not in ("weight", "bias"):
+        if (
+            len(parts) != 3
+            or parts[0] != "body"
+            or not parts[1].isdigit()
+            or parts[2] not in ("weight", "bias")
+        ):
             return False
     convs = _conv_indices(state)
     return len(convs) >= 2 and convs == list(range(0, 2 * len(convs), 2))
