@@ -170,6 +170,7 @@ def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> A
     import esrgan
     from esrgan.inference import backends
     from esrgan.inference.wrapped import apply_inference_options
+    from esrgan.models import official_ncnn
     from esrgan.models.hub import resolve_model
 
     if not job.model:
@@ -178,12 +179,13 @@ def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> A
     def load(spec: str) -> Any:  # a model name is downloaded on first use, unless offline
         return esrgan.load_model(resolve_model(spec, offline=job.offline), device=device)
 
-    if backends.is_external_model_path(job.model):  # an exported .param/.onnx file
+    spec = official_ncnn.for_ncnn(job.model) if job.backend == "ncnn" or vulkan else job.model
+    if backends.is_external_model_path(spec):  # an exported .param/.onnx file (or the wheel's files)
         if job.psnr_model and job.interpolation == "network":
             raise ESRGANError(
                 "network interpolation (--alpha) blends checkpoints; it cannot use ncnn/ONNX files"
             )
-        model = backends.load_external(job.model, vulkan)
+        model = backends.load_external(spec, vulkan)
     else:
         model = load(job.model)
     psnr_model = load(job.psnr_model) if job.psnr_model else None
