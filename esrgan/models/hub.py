@@ -265,7 +265,7 @@ def all_names() -> list[str]:
         ["builtin"]
         + [n for n in BUILTIN_FILES if n != "builtin" and builtin_path(n).is_file()]
         + [m.name for m in MODELS]
-        + [w.name for w in official_ncnn.WHEEL_MODELS if known_model(w.name) is None]
+        + [w.name for w in official_ncnn.WHEEL_MODELS if known_model(w.name) is None and w.param()]
     )
 
 
@@ -354,7 +354,7 @@ def model_table() -> list[dict[str, Any]]:
                 "source": _source(m.name, "cache" if is_cached(m) else "download"),
             }
         )
-    rows += [_wheel_row(w) for w in official_ncnn.WHEEL_MODELS if known_model(w.name) is None]
+    rows += [_wheel_row(w) for w in official_ncnn.WHEEL_MODELS if known_model(w.name) is None and w.param()]
     return rows
 
 
@@ -372,7 +372,6 @@ def _source(name: str, otherwise: str) -> str:
 
 
 def _wheel_row(w: official_ncnn.WheelModel) -> dict[str, Any]:
-    here = official_ncnn.wheel_model(w.name) is not None
     param = w.param()
     return {
         "name": w.name,
@@ -381,7 +380,7 @@ def _wheel_row(w: official_ncnn.WheelModel) -> dict[str, Any]:
         "scale": w.scale,
         "size": param.with_suffix(".bin").stat().st_size if param is not None else None,
         "license": "BSD-3-Clause",
-        "status": WHEEL_STATUS if here else f"needs {official_ncnn.WHEEL} (pip install 'esrgan[official]')",
+        "status": WHEEL_STATUS,
         "sha256": None,
         "sha256_prefix": None,
         "cross_checked": False,
@@ -389,7 +388,7 @@ def _wheel_row(w: official_ncnn.WheelModel) -> dict[str, Any]:
         "page": "https://github.com/xinntao/Real-ESRGAN-ncnn-vulkan/releases",
         "publisher": "Real-ESRGAN (xinntao), realesrgan-ncnn-vulkan's release files",
         "sources": [f"the {official_ncnn.WHEEL} wheel's models/ folder"],
-        "path": str(param) if param is not None else "",
+        "path": str(param),
         "source": _source(w.name, "unavailable"),
     }
 
