@@ -20,6 +20,7 @@ from esrgan.cli.options import (
     add_force,
     add_offline,
     add_tile,
+    non_negative_int,
     positive_float,
 )
 
@@ -76,11 +77,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_tile(parser)
     parser.add_argument(
         "--prepad",
-        type=int,
+        type=non_negative_int,
         default=0,
         metavar="N",
-        help="mirror N LR pixels around the image before upscaling, crop them after (default 0; "
-        "realesrgan-ncnn-vulkan uses 10: --prepad 10 --tile 0 gives its picture)",
+        help="realesrgan-ncnn-vulkan's tiling: each tile run with N px of mirrored context, unblended "
+        "(default 0: blended tiles; --prepad 10 --tile 400 gives that program's CPU picture)",
     )
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument(
