@@ -117,6 +117,19 @@ def test_imported_model_interpolates_fine_tunes_and_exports_again(tmp_path):
     same_weights(esrgan.load_model(again).model, imported.model, fp16=True)
 
 
+def test_upscale_with_a_param_file_on_torch(tmp_path):
+    from PIL import Image
+
+    model = textured_rrdbnet(2)
+    param, _ = export_model(model, tmp_path / "m.param")
+    img = photo(20, 24)
+    Image.fromarray(img).save(tmp_path / "in.png")
+    args = ["upscale", str(tmp_path / "in.png"), "-m", str(param), "-o", str(tmp_path / "out")]
+    assert main([*args, "--backend", "torch", "--bf16"]) == 0  # bf16: a torch-only option, accepted
+    got = np.asarray(Image.open(tmp_path / "out" / "in_x2.png")).astype(int)
+    assert np.abs(got - esrgan.upscale(model, img, precision="bf16").astype(int)).max() <= 1
+
+
 @needs_wheel
 def test_resized_official_variants_are_refused_on_torch():
     with pytest.raises(ESRGANError, match=r"Resize_40 resizes the network.s output by 0.5 \(bicubic\)"):

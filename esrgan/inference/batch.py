@@ -139,7 +139,7 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
         backends.check_vulkan(vulkan)  # one error before any work, not one per image
     device = resolve_device("cpu" if vulkan else job.device)
     resolve_precision(job.precision, device)
-    exported = bool(job.model) and backends.is_external_model_path(job.model)
+    exported = bool(job.model) and backends.is_external_model_path(job.model) and job.backend != "torch"
     check_torch_only(job.precision, "ncnn" if vulkan else "an exported model" if exported else job.backend)
 
     outdir = Path(job.output)
@@ -180,7 +180,8 @@ def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> A
         return esrgan.load_model(resolve_model(spec, offline=job.offline), device=device)
 
     spec = official_ncnn.for_ncnn(job.model) if job.backend == "ncnn" or vulkan else job.model
-    if backends.is_external_model_path(spec):  # an exported .param/.onnx file (or the wheel's files)
+    imported = job.backend == "torch" and Path(spec).suffix.lower() == ".param"  # ncnn -> torch
+    if backends.is_external_model_path(spec) and not imported:  # .param/.onnx (or the wheel's files)
         if job.psnr_model and job.interpolation == "network":
             raise ESRGANError(
                 "network interpolation (--alpha) blends checkpoints; it cannot use ncnn/ONNX files"
