@@ -17,6 +17,7 @@ pixel shuffle and the nearest-upsampled input. The first layer that does not fit
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,11 +174,11 @@ def _normalise(layers: list[Layer], weights: _Bin, param: Path) -> tuple[list[Op
                 raise unknown(layer, f"activation type {act}")
             slope = None if act == 0 else (layer.floats("10") or [0.0])[0] if act == 2 else 0.0
             add(layer, Op("conv", ins, out, weight=w.reshape(n_out, -1, k, k), bias=bias, slope=slope))
-        elif kind in ("ReLU", "LeakyReLU") and ins[0] in producer and producer[ins[0]].kind == "conv":
+        elif kind == "ReLU" and ins[0] in producer and producer[ins[0]].kind == "conv":
             conv = producer[ins[0]]
             if conv.slope is not None:
                 raise unknown(layer, "a second activation")
-            conv.slope = float(layer.params.get("0", 0.0)) if kind == "ReLU" else 0.2
+            conv.slope = float(layer.params.get("0", 0.0))  # ncnn's ReLU is leaky with slope 0=
             alias[out] = ins[0]
         elif kind == "PReLU":
             add(layer, Op("prelu", ins, out, weight=weights.raw(layer.int("0"), layer)))
@@ -217,7 +218,9 @@ def _normalise(layers: list[Layer], weights: _Bin, param: Path) -> tuple[list[Op
     return ops, names, fp16, source
 
 
-def _unshuffle_conv(layer: Layer, weights: _Bin, ins: list[str], out: str, unknown) -> Op:  # noqa: ANN001
+def _unshuffle_conv(
+    layer: Layer, weights: _Bin, ins: list[str], out: str, unknown: Callable[[Layer, str], ESRGANError]
+) -> Op:
     """A stride-r r x r conv with one-hot weights and no bias: our exporter's pixel-unshuffle."""
     from esrgan.export.ncnn import unshuffle_weights
 
