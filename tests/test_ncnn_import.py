@@ -175,3 +175,16 @@ def test_graph_we_cannot_map_names_the_first_layer(capsys, pair):
     lines[at] = lines[at].replace("Pooling", "Eltwise", 1).replace("0=0", "0=1 -23301=2,1.0,1.0")
     pair.write_text("\n".join(lines) + "\n")
     convert_fails(capsys, pair, r"does not fit: concat_\d+ \(.* has concat here, this file sum")
+
+
+def test_load_model_backend_keyword(tmp_path):
+    model = textured_rrdbnet(4)
+    param, _ = export_model(model, tmp_path / "m.param")
+    on_torch, on_ncnn = esrgan.load_model(param), esrgan.load_model(param, backend="ncnn")
+    assert isinstance(on_torch.model, type(model)) and on_ncnn.model.backend == "ncnn"
+    img = photo(16, 20)
+    want = esrgan.upscale(model, img, tile=None).astype(int)
+    for desc in (on_torch, on_ncnn):
+        assert np.abs(esrgan.upscale(desc, img, tile=None).astype(int) - want).max() <= 1
+    with pytest.raises(ESRGANError, match="backend must be"):
+        esrgan.load_model(param, backend="tflite")
