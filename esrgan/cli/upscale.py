@@ -22,6 +22,7 @@ from esrgan.cli.options import (
     add_force,
     add_offline,
     add_tile,
+    non_negative_int,
     positive_float,
 )
 from esrgan.errors import ESRGANError
@@ -83,6 +84,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="refuse outputs larger than N pixels (default: what fits in the RAM available)",
     )
     add_tile(parser)
+    parser.add_argument(
+        "--prepad",
+        type=non_negative_int,
+        default=0,
+        metavar="N",
+        help="realesrgan-ncnn-vulkan's tiling: each tile run with N px of mirrored context, unblended "
+        "(default 0: blended tiles; --prepad 10 --tile 400 gives that program's CPU picture)",
+    )
     precision = parser.add_mutually_exclusive_group()
     precision.add_argument(
         "--half", action="store_true", help="fp16 on CUDA (tiles that fail are redone in fp32)"
@@ -174,6 +183,7 @@ def run(args: argparse.Namespace) -> int:
         quality=args.quality,
         tile=args.tile,
         tile_overlap=args.tile_overlap,
+        prepad=args.prepad,
         precision="fp16" if args.half else "bf16" if args.bf16 else "fp32",
         device=args.device,
         backend=args.backend,

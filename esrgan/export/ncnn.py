@@ -2,10 +2,11 @@
 
 The `.param` text is ncnn's: the magic 7767517, `layer_count blob_count`, then one line per layer,
 `Type name n_in n_out inputs... outputs... id=value ...` (arrays as `-233xx=count,v1,v2`). A blob
-read by several layers goes through a `Split`. The `.bin` holds each layer's weights in layer
-order: a conv's weights behind a 4-byte storage tag (0: float32, 0x01306B47: float16), its bias
-and PReLU slopes as raw float32. Both layouts are from ncnn's wiki ("param and model file
-structure", "operation param weight table").
+read by several layers goes through a `Split`. Pixel-unshuffle is written as a stride-r convolution
+with one-hot weights (realesrgan-ncnn-vulkan's ncnn has no Reorg layer). The `.bin` holds each
+layer's weights in layer order: a conv's weights behind a 4-byte storage tag (0: float32,
+0x01306B47: float16), its bias and PReLU slopes as raw float32. Both layouts are from ncnn's wiki
+("param and model file structure", "operation param weight table").
 
 The input blob is `data` and the output `output`, RGB in [0, 1]: the names and range
 realesrgan-ncnn-vulkan and Upscayl use.
@@ -84,13 +85,28 @@ def to_ncnn(graph: Graph, *, fp16: bool = False) -> tuple[str, bytes]:
         elif op.kind == "pixel_shuffle":
             emit("PixelShuffle", name, ins, [op.output], f"0={op.factor}")
         elif op.kind == "pixel_unshuffle":
-            # Reorg mode 0 orders channels as torch's pixel_unshuffle does (c * r * r + i * r + j).
-            emit("Reorg", name, ins, [op.output], f"0={op.factor}")
+            # A stride-r r x r convolution with one-hot weights, not ncnn's Reorg: the same numbers
+            # (exact in fp16 too), and realesrgan-ncnn-vulkan's build of ncnn leaves Reorg out.
+            one_hot = unshuffle_weights(graph.in_ch, op.factor)
+            out_c, r = one_hot.shape[0], op.factor
+            params = f"0={out_c} 1={r} 11={r} 2=1 3={r} 4=0 5=0 6={one_hot.size}"
+            emit("Convolution", name, ins, [op.output], params)
+            _write_weight(weights, one_hot, False)
         else:
             raise AssertionError(op.kind)
         produced(op.output)
     header = f"{MAGIC}\n{len(lines)} {blob_count}\n"
     return header + "\n".join(lines) + "\n", weights.getvalue()
+
+
+def unshuffle_weights(channels: int, r: int) -> np.ndarray:
+    """(C*r*r, C, r, r) one-hot: output channel c*r*r + i*r + j reads pixel (i, j) of channel c."""
+    w = np.zeros((channels * r * r, channels, r, r), np.float32)
+    for c in range(channels):
+        for i in range(r):
+            for j in range(r):
+                w[c * r * r + i * r + j, c, i, j] = 1.0
+    return w
 
 
 def _write_weight(out: io.BytesIO, w: np.ndarray, fp16: bool) -> None:

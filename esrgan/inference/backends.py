@@ -327,6 +327,11 @@ def _ncnn_input_facts(text: str, input_blob: str) -> tuple[int, int]:
         if layer is None or not layer[2]:
             break
         kind, _, outs, params = layer
+        stride = int(params.get("3", 1))
+        if kind == "Convolution" and stride > 1:  # our exports' pixel-unshuffle (one-hot weights)
+            multiple *= stride
+            blob = outs[0]
+            continue
         if kind == "Convolution":
             k = int(params.get("1", 1)) * int(params.get("11", params.get("1", 1)))
             channels = int(params.get("6", 0)) // max(1, int(params.get("0", 1)) * k)

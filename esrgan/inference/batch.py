@@ -61,6 +61,7 @@ class UpscaleJob:
     quality: int = 95
     tile: int | str | None = "auto"
     tile_overlap: int | None = None
+    prepad: int = 0  # mirrored LR border (realesrgan-ncnn-vulkan: 10); see esrgan.upscale
     precision: str = "fp32"
     device: str = "auto"  # also vulkan / vulkan:N: ncnn on a Vulkan GPU
     backend: str = "auto"  # auto | torch | ncnn | onnx (esrgan.inference.backends)
@@ -137,6 +138,7 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
 
     check_options(job)
     device, vulkan = resolve_job_device(job)
+
     outdir = Path(job.output)
     check_output_folder(outdir)
     inputs, failures = collect_inputs(job.inputs)
@@ -170,7 +172,7 @@ def resolve_job_device(job: UpscaleJob) -> tuple[Any, str | None]:
         backends.check_vulkan(vulkan)  # one error before any work, not one per image
     device = resolve_device("cpu" if vulkan else job.device)
     resolve_precision(job.precision, device)
-    exported = bool(job.model) and backends.is_external_model_path(job.model)
+    exported = bool(job.model) and backends.is_external_model_path(job.model) and job.backend != "torch"
     check_torch_only(job.precision, "ncnn" if vulkan else "an exported model" if exported else job.backend)
     return device, vulkan
 
@@ -180,6 +182,7 @@ def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> A
     import esrgan
     from esrgan.inference import backends, denoise
     from esrgan.inference.wrapped import apply_inference_options
+    from esrgan.models import official_ncnn
     from esrgan.models.hub import resolve_model
 
     if not job.model:
@@ -188,12 +191,14 @@ def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> A
     def load(spec: str) -> Any:  # a model name is downloaded on first use, unless offline
         return esrgan.load_model(resolve_model(spec, offline=job.offline), device=device)
 
-    if backends.is_external_model_path(job.model):  # an exported .param/.onnx file
+    spec = official_ncnn.for_ncnn(job.model) if job.backend == "ncnn" or vulkan else job.model
+    imported = job.backend == "torch" and Path(spec).suffix.lower() == ".param"  # ncnn -> torch
+    if backends.is_external_model_path(spec) and not imported:  # .param/.onnx (or the wheel's files)
         if job.psnr_model and job.interpolation == "network":
             raise ESRGANError(
                 "network interpolation (--alpha) blends checkpoints; it cannot use ncnn/ONNX files"
             )
-        model = backends.load_external(job.model, vulkan)
+        model = backends.load_external(spec, vulkan)
     elif job.denoise is not None:  # realesr-general-x4v3 blended with its wdn twin
         model = denoise.denoised(load(job.model), load(denoise.denoise_twin(job.model)), job.denoise)
     else:
@@ -437,6 +442,7 @@ def upscale_file(model: Any, task: Task, job: UpscaleJob, device: Any, bar: Any 
         pixels,
         tile=job.tile,
         tile_overlap=job.tile_overlap,
+        prepad=job.prepad,
         outscale=job.outscale,
         precision=job.precision,
         device=device,

