@@ -338,6 +338,11 @@ def test_realesr_general_preset_follows_the_option_file_and_trains(tmp_path, cap
         4,
     )
     assert preset.loss.gan_weight == 0.1 and preset.optim.betas == (0.9, 0.99) and preset.data.hr_crop == 256
+    # Everything but the generator and the names is realesrgan_x4plus's recipe (Real-ESRGAN's finetune file).
+    from tests.test_ablation import differences
+
+    recipe = load_config(REPO / "configs/realesrgan_x4plus.yaml")
+    assert {k for k in differences(preset, recipe) if not k.startswith("generator.")} <= {"name"}
     photos = tmp_path / "photos"
     photos.mkdir()
     for i, (y, x) in enumerate([(0, 0), (100, 200)]):

@@ -311,6 +311,7 @@ def test_python_api_frames_out(tmp_path, clip):
         (["--codec", "ffv1", "--crf", "10"], "--crf applies to"),
         (["--codec", "libx264", "--pix-fmt", "bgr0"], "cannot write bgr0"),
         (["--fps", "25"], "--fps is for folders"),
+        (["--tile", "32", "--tile-overlap", "32"], "overlap"),  # checked before any frame, as for images
     ],
 )
 def test_bad_video_options(tmp_path, capsys, clip, model_path, extra, message):

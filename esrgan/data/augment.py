@@ -11,6 +11,7 @@ transform, which keeps them aligned because each one maps the pixel grid onto it
 
 from __future__ import annotations
 
+import typing
 from typing import TYPE_CHECKING, Literal
 
 from esrgan.errors import ESRGANError
@@ -30,7 +31,7 @@ __all__ = [
 
 NUM_TRANSFORMS = 8
 Augmentation = Literal["none", "hflip", "dihedral"]
-AUGMENTATIONS: tuple[str, ...] = ("none", "hflip", "dihedral")
+AUGMENTATIONS: tuple[str, ...] = typing.get_args(Augmentation)
 
 
 def augmentation(value: bool | str) -> str:

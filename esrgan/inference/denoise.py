@@ -49,7 +49,9 @@ def check_denoise(model: str | None, strength: Any | None, *, blending: bool = F
         raise ESRGANError("--denoise is a network interpolation itself; it does not combine with --alpha")
     if model and is_external_model_path(model):
         raise ESRGANError("--denoise blends checkpoints; it cannot use ncnn/ONNX files")
-    denoise_twin(model or "")
+    if not model:
+        raise ESRGANError(f"--denoise needs -m {GENERAL} (or a file of it beside its wdn twin)")
+    denoise_twin(model)
 
 
 def denoise_twin(spec: str) -> str:

@@ -19,14 +19,14 @@ from esrgan.errors import ESRGANError
 from esrgan.inference.batch import (
     Task,
     UpscaleJob,
+    _check_tile_overlap,
     check_existing,
     check_not_inputs,
     check_options,
     check_output_folder,
-    load_job_model,
     output_name,
-    resolve_job_device,
 )
+from esrgan.inference.job_model import load_job_model, resolve_job_device
 from esrgan.inference.video import VideoOptions, VideoResult, is_video_file, open_source, upscale_video
 from esrgan.inference.video_io import default_container
 
@@ -78,7 +78,9 @@ def run_video_job(job: UpscaleJob, options: VideoOptions, *, progress: bool = Fa
     model = load_job_model(job, device, vulkan)
     from esrgan.models.descriptor import describe
 
-    scale = job.outscale if job.outscale is not None else describe(model).scale
+    desc = describe(model)
+    _check_tile_overlap(job, desc.size_multiple)
+    scale = job.outscale if job.outscale is not None else desc.scale
     tasks = []
     for spec, name, container in sources:
         if frames_out is not None:
@@ -112,6 +114,7 @@ def run_video_job(job: UpscaleJob, options: VideoOptions, *, progress: bool = Fa
             alpha=job.alpha_upsampler,
             max_output_pixels=job.max_output_pixels,
             backend=job.backend,
+            prepad=job.prepad,
         )
         result.videos.append(video)
     return result

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from itertools import combinations
 from typing import Literal
 
+from esrgan.errors import ESRGANError
+
 SCORE_RANGE = (1.0, 5.0)
 PairKey = tuple[str, str]  # (rater, image)
 TestName = Literal["wilcoxon", "mannwhitney"]
@@ -71,7 +73,7 @@ def method_scores(scores: dict[str, list[int]]) -> list[MethodScore]:
 def pairwise_tests(ratings: dict[str, dict[PairKey, int]], test: TestName = "wilcoxon") -> list[PairTest]:
     """Every pair of methods, in the order given; `ratings[method][(rater, image)]` is a score."""
     if test not in TESTS:
-        raise ValueError(f"test must be one of {', '.join(TESTS)}, got {test!r}")
+        raise ESRGANError(f"test must be one of {', '.join(TESTS)}, got {test!r}")
     tester = wilcoxon_pair if test == "wilcoxon" else mann_whitney_pair
     return [tester(a, b, ratings[a], ratings[b]) for a, b in combinations(ratings, 2)]
 

@@ -298,8 +298,8 @@ def _check_ranges(config: Any, prefix: str) -> None:
             need(config.num_conv > 0, "num_conv", "must be positive")
         else:
             need(config.scale in (1, 2, 4, 8), "scale", "must be 1, 2, 4 or 8")
+            need(config.num_block > 0, "num_block", "must be positive")
         need(config.num_feat > 0, "num_feat", "must be positive")
-        need(config.num_block > 0, "num_block", "must be positive")
     elif isinstance(config, DataConfig):
         need(config.batch_size > 0, "batch_size", "must be positive")
         need(config.hr_crop > 0, "hr_crop", "must be positive")
