@@ -35,6 +35,7 @@ def photo(name: str, size: int) -> np.ndarray:
 
     img = getattr(data, name)()
     h, w = img.shape[:2]
+    size = min(size, h // 4 * 4, w // 4 * 4)  # chelsea is 300 px high: a smaller square, not a strip
     y, x = (h - size) // 2, (w - size) // 2
     return np.ascontiguousarray(img[y : y + size, x : x + size, :3])
 
