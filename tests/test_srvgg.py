@@ -22,7 +22,7 @@ from PIL import Image
 
 import esrgan
 from esrgan.cli.main import main
-from esrgan.models import hub
+from esrgan.models import catalogue, hub
 from esrgan.models.srvgg import SRVGGNetCompact
 from tests.backend_models import levels_agreement, photo
 from tests.spandrel_compat import import_spandrel
@@ -123,7 +123,9 @@ def test_released_sizes_have_the_published_parameter_counts():
         params = 621_424 if num_conv == 16 else 1_213_296
         tensors = 2 * (num_conv + 2) + num_conv + 1  # conv weights and biases, PReLU slopes
         assert 4 * params < entry.size < 4 * params + 600 * tensors
-        assert entry.urls == (f"https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.5.0/{m}.pth",)
+        # The release asset of v0.2.5.0, under the same release root as the other Real-ESRGAN files.
+        (url,) = entry.urls
+        assert url == f"{catalogue.RE}/v0.2.5.0/{m}.pth" and entry.filename == f"{m}.pth"
 
 
 def test_info_and_convert_round_trip(tmp_path, capsys):
