@@ -352,25 +352,10 @@ def test_realesr_general_preset_follows_the_option_file_and_trains(tmp_path, cap
     torch.manual_seed(0)
     start = tmp_path / "start.pth"
     esrgan.save_model(SRVGGNetCompact(num_feat=8, num_conv=2), start)
-    overrides = {
-        "output_dir": str(tmp_path),
-        "total_iters": 2,
-        "generator.num_feat": 8,
-        "generator.num_conv": 2,
-        "generator.pretrained": str(start),
-        "discriminator.num_feat": 8,
-        "data.train_hr": str(photos),
-        "data.val_hr": "null",
-        "data.hr_crop": 32,
-        "data.batch_size": 2,
-        "data.num_workers": 0,
-        "loss.vgg_random_init": True,
-        "log_every": 1,
-        "save_every": 2,
-        "tensorboard": False,
-        "progress": False,
-    }
-    cfg = load_config(REPO / "configs/realesr_general_x4v3.yaml", [f"{k}={v}" for k, v in overrides.items()])
+    from tests.test_degrade_training import tiny
+
+    settings = tiny(photos, tmp_path, "srvgg", **{"generator.num_conv": 2, "generator.pretrained": start})
+    cfg = load_config(REPO / "configs/realesr_general_x4v3.yaml", settings)
     final = train(cfg)
     records = [json.loads(r) for r in (tmp_path / cfg.name / "metrics.jsonl").read_text().splitlines()]
     losses = [v for r in records for k, v in r.items() if k.startswith("loss/")]

@@ -11,28 +11,19 @@ Real-ESRGAN looks for it.
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from esrgan.errors import ESRGANError
+from esrgan.inference.interpolation import interpolate, unit_interval
 from esrgan.models.descriptor import ModelDescriptor
 
 GENERAL, WEAK_DENOISE = "realesr-general-x4v3", "realesr-general-wdn-x4v3"
 
 
 def validate_denoise(strength: Any) -> float:
-    try:
-        value = float(strength)
-    except (TypeError, ValueError):
-        raise ESRGANError(f"--denoise must be a number in [0, 1], got {strength!r}") from None
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise ESRGANError(
-            f"--denoise must be in [0, 1] (0: weak denoise, keeps noise; 1: {GENERAL} as it is), "
-            f"got {strength!r}"
-        )
-    return value
+    return unit_interval(strength, "--denoise", f"0: weak denoise, keeps noise; 1: {GENERAL} as it is")
 
 
 def check_denoise(model: str | None, strength: Any | None, *, blending: bool = False) -> None:
@@ -77,7 +68,6 @@ def denoise_twin(spec: str) -> str:
 
 def denoised(general: ModelDescriptor, weak_denoise: ModelDescriptor, strength: float) -> ModelDescriptor:
     """`strength * general + (1 - strength) * weak_denoise`, weight by weight."""
-    from esrgan.inference.interpolation import interpolate
 
     strength = validate_denoise(strength)
     blend = interpolate(weak_denoise, general, strength)

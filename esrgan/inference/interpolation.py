@@ -26,15 +26,20 @@ ModelOrPath = ModelDescriptor | nn.Module | str | os.PathLike
 ImageT = TypeVar("ImageT")
 
 
+def unit_interval(value: Any, what: str, ends: str) -> float:
+    """A blend weight as a float in [0, 1], or an ESRGANError naming `what` and what its `ends` mean."""
+    try:
+        weight = float(value)
+    except (TypeError, ValueError):
+        raise ESRGANError(f"{what} must be a number in [0, 1], got {value!r}") from None
+    if not math.isfinite(weight) or not 0.0 <= weight <= 1.0:
+        raise ESRGANError(f"{what} must be in [0, 1] ({ends}), got {value!r}")
+    return weight
+
+
 def validate_alpha(alpha: Any) -> float:
     """alpha as a float in [0, 1], or an ESRGANError saying what was wrong."""
-    try:
-        value = float(alpha)
-    except (TypeError, ValueError):
-        raise ESRGANError(f"alpha must be a number in [0, 1], got {alpha!r}") from None
-    if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-        raise ESRGANError(f"alpha must be in [0, 1] (0 = PSNR model, 1 = GAN model), got {alpha!r}")
-    return value
+    return unit_interval(alpha, "alpha", "0 = PSNR model, 1 = GAN model")
 
 
 def interpolate(psnr_model: ModelOrPath, gan_model: ModelOrPath, alpha: float) -> ModelDescriptor:
