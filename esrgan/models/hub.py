@@ -31,7 +31,17 @@ from esrgan.models import official_ncnn
 from esrgan.models.catalogue import MODELS, KnownModel
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"  # package data; tests repoint it
-BUILTIN_FILES = {"builtin": "builtin_x4.safetensors", "builtin-x2": "builtin_x2.safetensors"}
+BUILTIN_FILES = {
+    "builtin": "builtin_x4.safetensors",
+    "builtin-real": "builtin_real_x4.safetensors",
+    "builtin-x2": "builtin_x2.safetensors",
+}
+# What each built-in is for (model pickers show it): builtin is PSNR-oriented on clean bicubic LR.
+BUILTIN_PURPOSE = {
+    "builtin": "clean images",
+    "builtin-real": "real photos: JPEG, noise, blur",
+    "builtin-x2": "clean images, x2",
+}
 BUILTIN_METADATA_KEYS = ("training_data", "iterations", "config", "heldout_scores")
 SAVE_SUFFIXES = (".pth", ".pt", ".safetensors")  # what save_model writes; the web app lists these
 MODEL_SUFFIXES = (*SAVE_SUFFIXES, ".ckpt", ".bin")  # what a path to a checkpoint may end in
@@ -246,14 +256,14 @@ def _builtin_row(name: str) -> dict[str, Any]:
         "shape": "?",
         "scale": None,
         "size": None,
-        "license": "Apache-2.0",
+        "license": "BSD-3-Clause" if name == "builtin-real" else "Apache-2.0",
         "status": "missing from this install",
         "sha256": None,
         "sha256_prefix": None,
         "cross_checked": True,
         "urls": [],
         "page": "",
-        "publisher": "this package (trained with esrgan train, configs/builtin_x4.yaml)",
+        "publisher": f"this package (trained with esrgan train, configs/{BUILTIN_FILES[name][:-12]}.yaml)",
         "sources": ["the packaged file itself"],
         "path": str(path),
         "source": "packaged",
@@ -266,7 +276,10 @@ def _builtin_row(name: str) -> dict[str, Any]:
     meta = {k: _json_value(json, v) for k, v in builtin_metadata(name).items()}
     row.update(
         architecture=str(meta.get("architecture", "RRDBNet")),
-        shape=f"{meta.get('num_feat', '?')}nf {meta.get('num_block', '?')}nb gc{meta.get('num_grow', '?')}",
+        shape=f"{meta.get('num_feat', '?')}nf {meta.get('num_conv', '?')}nc {meta.get('act_type', '?')}"
+        if meta.get("architecture") == "SRVGGNetCompact"
+        else f"{meta.get('num_feat', '?')}nf {meta.get('num_block', '?')}nb gc{meta.get('num_grow', '?')}",
+        license=str(meta.get("license", row["license"])),
         scale=meta.get("scale"),
         size=path.stat().st_size,
         status="packaged",

@@ -57,6 +57,16 @@ class DiscriminatorConfig:
 
 
 @dataclass(frozen=True)
+class DistillConfig:
+    """Knowledge distillation (esrgan/training/distill.py): the target is a teacher's output on the LR."""
+
+    teacher: str | None = None  # a model name or file (e.g. RealESRGAN_x4plus); None: no distillation
+    crop: int = 384  # HR px of the degraded squares cut from each training photo
+    variants: int = 2  # grids per photo, each shifted by crop/variants and degraded with its own seeds
+    precision: Literal["auto", "fp32", "bf16"] = "auto"  # the teacher's; auto: bf16 where it is native
+
+
+@dataclass(frozen=True)
 class DataConfig:
     train_hr: str = ""
     train_lr: str | None = None  # None: LR made from HR with the exact MATLAB bicubic
@@ -77,6 +87,7 @@ class DataConfig:
     gaussian: GaussianDegradation = field(default_factory=GaussianDegradation)  # bd's blur
     realesrgan: RealESRGANDegradation = field(default_factory=RealESRGANDegradation)
     usm_sharpen_gt: bool = False  # pixel/perceptual targets unsharp-masked (Real-ESRGAN); D's real stays
+    distill: DistillConfig = field(default_factory=DistillConfig)
 
 
 @dataclass(frozen=True)
@@ -309,6 +320,12 @@ def _check_ranges(config: Any, prefix: str) -> None:
             "degradation",
             "makes the LR from the HR: unset data.train_lr to use it",
         )
+        need(
+            not (config.distill.teacher and config.train_lr), "train_lr", "is made by data.distill: unset it"
+        )
+    elif isinstance(config, DistillConfig):
+        need(config.crop > 0, "crop", "must be positive")
+        need(config.variants > 0, "variants", "must be positive")
     elif isinstance(config, (GaussianDegradation, RealESRGANDegradation, DegradationStage)):
         check_degradation(config, prefix)
     elif isinstance(config, OptimConfig):

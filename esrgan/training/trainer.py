@@ -18,6 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from esrgan.data.degradations.pipeline import TrainingDegradation
+from esrgan.data.samples import with_sample_folders
 from esrgan.errors import ESRGANError
 from esrgan.losses.adversarial import discriminator_loss, generator_loss
 from esrgan.losses.perceptual import PerceptualLoss
@@ -32,6 +33,7 @@ from esrgan.models.unet_discriminator import UNetDiscriminatorSN, load_discrimin
 from esrgan.training import checkpoint as ckpt
 from esrgan.training import distributed
 from esrgan.training.config import DiscriminatorConfig, GeneratorConfig, TrainConfig, to_dict
+from esrgan.training.distill import with_distillation
 from esrgan.training.ema import EMA
 from esrgan.training.logger import RunLogger
 from esrgan.training.run_lock import RunFolder
@@ -112,9 +114,7 @@ def train(cfg: TrainConfig, *, resume: bool = False) -> Path:
     One run per folder: the run folder is locked for the run's life (a second run into it is
     refused), and a new folder is removed again if the run fails before its first iteration.
     """
-    from esrgan.data.samples import with_sample_folders
-
-    cfg = with_sample_folders(cfg)
+    cfg = with_distillation(with_sample_folders(cfg), progress=cfg.progress)
     device = distributed.pick_device(cfg.device)
     dist = distributed.setup(device)
     with RunFolder(cfg.run_dir, enabled=dist.is_main) as run:

@@ -53,6 +53,13 @@ def model_files(folder: Path) -> list[Path]:
     return found
 
 
+def _label(name: str) -> str:
+    """A hub name, with what it is for when it is a built-in (builtin: clean images; builtin-real: photos)."""
+    from esrgan.models.hub import BUILTIN_PURPOSE
+
+    return f"{name} ({BUILTIN_PURPOSE[name]})" if name in BUILTIN_PURPOSE else name
+
+
 class ModelCatalog:
     """Lists model choices and loads them (cached, on the worker's device)."""
 
@@ -63,7 +70,7 @@ class ModelCatalog:
         self._loaded: OrderedDict[str, Any] = OrderedDict()
 
     def choices(self) -> list[ModelChoice]:
-        out = [ModelChoice(f"name:{n}", n, n) for n in hub_model_names()]
+        out = [ModelChoice(f"name:{n}", _label(n), n) for n in hub_model_names()]
         if self.models_dir is not None and self.models_dir.is_dir():
             for path in model_files(self.models_dir):
                 rel = path.relative_to(self.models_dir).as_posix()

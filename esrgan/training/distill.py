@@ -1,0 +1,199 @@
+"""Knowledge distillation data: degraded squares of the training photos and a teacher's output on each.
+
+With `data.distill.teacher` set (a model name or file, e.g. RealESRGAN_x4plus), training aims at
+the teacher rather than at the photos. Before the first iteration:
+
+- every training photo is cut into a grid of `crop` px squares (`variants` grids, each shifted by
+  crop/variants; a last square flush with the right and bottom edges so every pixel is covered);
+- each square is degraded by `data.degradation` (e.g. `realesrgan`) with a seed that is a pure
+  function of (seed, grid, photo name, position), so the LR does not depend on which other photos exist;
+- the teacher upscales each LR square whole; its 8-bit output is the L1 target;
+- validation photos are degraded whole (their own seeds) and their targets are the teacher's too,
+  so validation PSNR says how close the student gets to the teacher.
+
+The pairs are written once as PNG into `<output_dir>/distill/<key>/` and training reads them as a
+paired folder (`train_lr` / `train_hr`, degradation `bicubic`: the LR is used as it comes). The
+key hashes everything the pairs depend on (the teacher file's sha256, degradation settings, seed,
+crop, variants, precision, photo names), so a changed setting makes a new cache and a rerun or a
+resumed run reuses the old one. An interrupted preparation keeps the pairs it finished.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import logging
+import zlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from esrgan.atomic import write_text_atomic
+from esrgan.data.degradations.pipeline import degrade_image
+from esrgan.data.folders import list_images
+from esrgan.data.image_io import write_image
+from esrgan.data.pixels import image_size, load_rgb, mod_crop
+from esrgan.errors import ESRGANError
+from esrgan.inference.precision import cpu_has_native_bf16
+from esrgan.inference.upscale import upscale
+from esrgan.models import hub
+from esrgan.models.loading import load_model
+
+log = logging.getLogger("esrgan.distill")
+MANIFEST = "manifest.json"
+
+
+def grid_starts(length: int, crop: int, offset: int) -> list[int]:
+    """Starts of `crop`-long windows from `offset` every `crop`, plus one flush with the end.
+
+    Every position in [offset, length) is covered when `length - offset >= crop`; a side shorter
+    than `offset + crop` gets the one flush window (none when `length < crop`).
+    """
+    if length < crop:
+        return []
+    starts = list(range(offset, length - crop + 1, crop))
+    if not starts or starts[-1] + crop < length:
+        starts.append(length - crop)
+    return starts
+
+
+def square_seed(seed: int, split: int, variant: int, name: str, y: int, x: int) -> int:
+    """The degradation seed of one square (split 0: training, 1: validation): a pure function."""
+    entropy = [seed, split, variant, zlib.crc32(name.encode()), y, x]
+    state = np.random.SeedSequence(entropy).generate_state(2, dtype=np.uint32)
+    return (int(state[0]) << 32) | int(state[1])
+
+
+def squares(shape: tuple[int, ...], crop: int, variants: int, scale: int) -> list[tuple[int, int, int]]:
+    """(variant, y, x) of every square of a photo of `shape`; offsets are multiples of the scale."""
+    out = []
+    for v in range(variants):
+        offset = (v * crop // variants) // scale * scale
+        for y in grid_starts(shape[0] // scale * scale, crop, offset):
+            for x in grid_starts(shape[1] // scale * scale, crop, offset):
+                out.append((v, y, x))
+    return sorted(set(out))
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _teacher_precision(wanted: str) -> str:
+    if wanted == "auto":
+        return "bf16" if cpu_has_native_bf16() else "fp32"
+    return wanted
+
+
+def with_distillation(cfg: Any, *, progress: bool = True) -> Any:
+    """The training config with its distillation pairs made (or found) and named as paired folders."""
+    distill = cfg.data.distill
+    if not distill.teacher:
+        return cfg
+    scale = cfg.generator.scale
+    if distill.crop % scale:
+        raise ESRGANError(f"data.distill.crop {distill.crop} must be a multiple of the scale {scale}")
+    teacher_file = hub.resolve_model(distill.teacher)
+    train = list_images(cfg.data.train_hr, "training image")
+    val = list_images(cfg.data.val_hr, "validation image") if cfg.data.val_hr else []
+    precision = _teacher_precision(distill.precision)
+    facts = {
+        "teacher": str(distill.teacher),
+        "teacher_sha256": _sha256(teacher_file),
+        "precision": precision,
+        "degradation": cfg.data.degradation,
+        "settings": dataclasses.asdict(getattr(cfg.data, degradation_settings(cfg.data.degradation)))
+        if degradation_settings(cfg.data.degradation)
+        else {},
+        "seed": cfg.seed,
+        "scale": scale,
+        "crop": distill.crop,
+        "variants": distill.variants,
+        "train": [p.stem for p in train],
+        "val": [p.stem for p in val],
+    }
+    key = hashlib.sha256(json.dumps(facts, sort_keys=True).encode()).hexdigest()[:12]
+    root = Path(cfg.output_dir) / "distill" / f"{Path(str(distill.teacher)).stem}-{key}"
+    if not (root / MANIFEST).is_file():
+        _make_pairs(cfg, root, teacher_file, train, val, precision, progress)
+        write_text_atomic(root / MANIFEST, json.dumps(facts, indent=2) + "\n")
+    log.info("distillation pairs from %s (%s) in %s", distill.teacher, precision, root)
+    data = dataclasses.replace(
+        cfg.data,
+        train_lr=str(root / "train_lr"),
+        train_hr=str(root / "train_target"),
+        val_lr=str(root / "val_lr") if val else None,
+        val_hr=str(root / "val_target") if val else None,
+        degradation="bicubic",
+    )
+    return dataclasses.replace(cfg, data=data)
+
+
+def degradation_settings(kind: str) -> str | None:
+    """The DataConfig field holding a degradation's settings (None: bicubic has none)."""
+    return {"realesrgan": "realesrgan", "bd": "gaussian", "gaussian": "gaussian"}.get(kind)
+
+
+def _jobs(cfg: Any, train: list[Path], val: list[Path]) -> list[tuple[Path, str, int, int, int, int, int]]:
+    """(photo, split folder prefix, split, variant, y, x, size) of every LR/target pair to make."""
+    d = cfg.data.distill
+    jobs = []
+    for photo in train:
+        for v, y, x in squares(image_size(photo), d.crop, d.variants, cfg.generator.scale):
+            jobs.append((photo, "train", 0, v, y, x, d.crop))
+    jobs += [(photo, "val", 1, 0, 0, 0, 0) for photo in val]  # size 0: the whole photo
+    return jobs
+
+
+def _make_pairs(
+    cfg: Any,
+    root: Path,
+    teacher_file: Path,
+    train: list[Path],
+    val: list[Path],
+    precision: str,
+    progress: bool,
+) -> None:
+
+    scale = cfg.generator.scale
+    teacher = load_model(str(teacher_file))
+    if teacher.scale != scale:
+        name = cfg.data.distill.teacher
+        raise ESRGANError(f"data.distill.teacher {name} is x{teacher.scale}, the student x{scale}")
+    settings = degradation_settings(cfg.data.degradation)
+    jobs = _jobs(cfg, train, val)
+    for folder in {f"{split}_{kind}" for _, split, *_ in jobs for kind in ("lr", "target")}:
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    photo_cache: dict[Path, np.ndarray] = {}
+    with torch.inference_mode():
+        for photo, split, split_id, v, y, x, size in tqdm(
+            jobs, desc=f"distill ({cfg.data.distill.teacher})", disable=not progress, unit="pair"
+        ):
+            stem = photo.stem if split == "val" else f"{photo.stem}_v{v}_{y}_{x}"
+            lr_path = root / f"{split}_lr" / f"{stem}.png"
+            target_path = root / f"{split}_target" / f"{stem}.png"
+            if lr_path.is_file() and target_path.is_file():
+                continue  # made by an interrupted earlier preparation (each file written atomically)
+            if photo not in photo_cache:
+                photo_cache.clear()
+                photo_cache[photo] = load_rgb(photo)
+            image = photo_cache[photo]
+            hr = mod_crop(image, scale) if size == 0 else image[y : y + size, x : x + size]
+            lr = degrade_image(
+                hr,
+                cfg.data.degradation,
+                scale,
+                square_seed(cfg.seed, split_id, v, photo.stem, y, x),
+                **({settings: getattr(cfg.data, settings)} if settings else {}),
+            )
+            target = upscale(teacher, lr, tile=None if size else "auto", precision=precision)
+            write_image(lr_path, lr)
+            write_image(target_path, target)
