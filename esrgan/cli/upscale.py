@@ -98,6 +98,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     bf16_help = "bf16 on CUDA, or a CPU with native bf16 (AVX512-BF16/AMX): ~2x faster, PSNR within 0.05 dB"
     precision.add_argument("--bf16", action="store_true", help=bf16_help)
+    precision.add_argument(
+        "--int8",
+        action="store_true",
+        help="int8 on CPUs with VNNI/AMX (onnxruntime, quantized once and cached; not exact, see README)",
+    )
     parser.add_argument(
         "--device",
         default="auto",
@@ -108,8 +113,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--backend",
         choices=BACKENDS,
         default="auto",
-        help="what runs the network: auto (default: torch, ncnn on --device vulkan, an exported "
-        ".param/.onnx model on its own engine), torch, ncnn or onnx (onnxruntime)",
+        help="what runs the network: auto (default: on the CPU the fastest engine whose output is "
+        "within 1 level of torch fp32, measured once per machine and model and cached; torch on CUDA; "
+        "ncnn on --device vulkan; an exported .param/.onnx model on its own engine), torch, ncnn or "
+        "onnx (onnxruntime)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="say which engine runs the model, and why"
     )
     parser.add_argument(
         "--alpha-upsampler",
@@ -184,7 +194,7 @@ def run(args: argparse.Namespace) -> int:
         tile=args.tile,
         tile_overlap=args.tile_overlap,
         prepad=args.prepad,
-        precision="fp16" if args.half else "bf16" if args.bf16 else "fp32",
+        precision="fp16" if args.half else "bf16" if args.bf16 else "int8" if args.int8 else "fp32",
         device=args.device,
         backend=args.backend,
         alpha_upsampler=args.alpha_upsampler,
@@ -194,7 +204,7 @@ def run(args: argparse.Namespace) -> int:
     )
     if video:
         return _run_video(job, args)
-    with _notes_above_progress_bars():
+    with _notes_above_progress_bars(args.verbose):
         result = run_job(job, progress=True)
     for line in result.failure_lines():
         print(f"esrgan upscale: failed: {line}", file=sys.stderr)
@@ -215,15 +225,16 @@ def _run_video(job: UpscaleJob, args: argparse.Namespace) -> int:
         fps=args.fps,
         odd_size=args.odd_size,
     )
-    with _notes_above_progress_bars(), sigterm_as_interrupt():
+    with _notes_above_progress_bars(args.verbose), sigterm_as_interrupt():
         result = run_video_job(job, options, progress=True)
     print(result.summary())
     return result.exit_code
 
 
 @contextlib.contextmanager
-def _notes_above_progress_bars() -> Iterator[None]:
-    """The library's log notes printed on stderr above the progress bars, while the job runs."""
+def _notes_above_progress_bars(verbose: bool = False) -> Iterator[None]:
+    """The library's log notes printed on stderr above the progress bars, while the job runs
+    (`verbose`: the debug notes too, e.g. which engine runs the model and why)."""
     import logging
 
     from tqdm import tqdm
@@ -233,9 +244,10 @@ def _notes_above_progress_bars() -> Iterator[None]:
             tqdm.write(f"esrgan upscale: {record.getMessage()}", file=sys.stderr)
 
     logger = logging.getLogger("esrgan")
-    handler, old_level = TqdmHandler(logging.INFO), logger.level
+    level = logging.DEBUG if verbose else logging.INFO
+    handler, old_level = TqdmHandler(level), logger.level
     logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
+    logger.setLevel(level)
     try:
         yield
     finally:

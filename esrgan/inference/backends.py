@@ -6,16 +6,14 @@ every generator here carries. So `esrgan.upscale` runs it through the same `Tile
 alpha/grayscale/16-bit handling, outscale and progress as a PyTorch model, and the test-time
 wrappers (x8 self-ensemble, back projection, image interpolation) run around it unchanged.
 
-Why ncnn on CPU: its Winograd 3x3 kernels do fewer multiplications than the direct convolutions
-of PyTorch/oneDNN, which already run at the chip's FMA peak; measured 1.6x on the 23-block
-RRDBNet (bench/bench_upscale.py). ncnn also runs on any Vulkan GPU (`device="vulkan"`).
+On the CPU ncnn's Winograd 3x3 kernels do fewer multiplications than PyTorch's direct
+convolutions; whether that makes it faster depends on the CPU, the model and the load, so
+`auto` measures it (esrgan.inference.auto_backend). ncnn also runs on any Vulkan GPU.
 
 Models come from our checkpoints, converted in memory (blend weights first: network interpolation
 is done before conversion), or straight from files other tools made: ncnn `.param`/`.bin` with
 blobs `data`/`output` (realesrgan-ncnn-vulkan, Upscayl) or `in0`/`out0` (pnnx), and `.onnx`.
-Conversion is not cached: writing the ncnn/ONNX form of the 23-block model takes well under a
-second, less than reading a cache file would save.
-"""
+Conversion is not cached: it takes well under a second for the 23-block model."""
 
 from __future__ import annotations
 
@@ -153,10 +151,12 @@ class OnnxGenerator(BackendGenerator):
 
     backend = "onnx"
 
-    def __init__(self, model: bytes | str, *, source: str, size_multiple: int | None = None) -> None:
+    def __init__(
+        self, model: bytes | str, *, source: str, size_multiple: int | None = None, threads: int | None = None
+    ) -> None:
         ort = _import("onnxruntime", "onnx")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()
+        options.intra_op_num_threads = threads or torch.get_num_threads()
         options.log_severity_level = 3
         try:
             self.session = ort.InferenceSession(model, options, providers=["CPUExecutionProvider"])
@@ -216,7 +216,7 @@ def _scale_from_probe(out_hw: tuple[int, ...], side: int, source: str) -> int:
 # -- making backend models ------------------------------------------------------------------
 
 
-def _ncnn_net(device: str | None) -> Any:
+def _ncnn_net(device: str | None, threads: int | None = None) -> Any:
     ncnn = _import("ncnn", "ncnn")
     net = ncnn.Net()
     if device is not None and is_vulkan(device):
@@ -228,7 +228,7 @@ def _ncnn_net(device: str | None) -> Any:
         # fp32 throughout on the CPU, as PyTorch computes: no fp16/bf16 weight storage.
         for flag in ("use_fp16_storage", "use_fp16_packed", "use_fp16_arithmetic", "use_bf16_storage"):
             setattr(net.opt, flag, False)
-    net.opt.num_threads = torch.get_num_threads()
+    net.opt.num_threads = threads or torch.get_num_threads()
     return net
 
 
@@ -241,14 +241,16 @@ def check_vulkan(device: str) -> None:
         raise ESRGANError(f"--device {device}: ncnn sees {count} Vulkan GPU(s), numbered from 0")
 
 
-def ncnn_from_module(module: nn.Module, device: str | None = None) -> NcnnGenerator:
-    """Convert one of our generators to ncnn, in memory."""
+def ncnn_from_module(
+    module: nn.Module, device: str | None = None, threads: int | None = None
+) -> NcnnGenerator:
+    """Convert one of our generators to ncnn, in memory (`threads`: CPU threads, default torch's)."""
     from esrgan.export.graph import INPUT, OUTPUT, build_graph
     from esrgan.export.ncnn import to_ncnn
 
     graph = build_graph(module)
     param, weights = to_ncnn(graph)
-    net = _ncnn_net(device)
+    net = _ncnn_net(device, threads)
     with _quiet_stderr():
         if net.load_param_mem(param) != 0:
             raise AssertionError("ncnn rejected the generated .param")
@@ -265,7 +267,7 @@ def ncnn_from_module(module: nn.Module, device: str | None = None) -> NcnnGenera
     )
 
 
-def onnx_from_module(module: nn.Module) -> OnnxGenerator:
+def onnx_from_module(module: nn.Module, threads: int | None = None) -> OnnxGenerator:
     from esrgan.export.graph import build_graph
     from esrgan.export.onnx import to_onnx
 
@@ -275,6 +277,7 @@ def onnx_from_module(module: nn.Module) -> OnnxGenerator:
         to_onnx(graph).SerializeToString(),
         source=f"<{type(module).__name__} on onnxruntime>",
         size_multiple=graph.size_multiple,
+        threads=threads,
     )
 
 
@@ -357,8 +360,8 @@ def load_external(path: str | os.PathLike, device: str | None = None) -> ModelDe
 # -- choosing the backend for esrgan.upscale ---------------------------------------------------
 
 
-def resolve_backend(backend: str, model: nn.Module, device: Any) -> str:
-    """The backend `backend` ("auto" included) means for this model and device."""
+def resolve_backend(backend: str, model: nn.Module, device: Any, *, precision: str = "fp32") -> str:
+    """The backend `backend` ("auto" included) means for this model, device and precision."""
     if backend not in BACKENDS:
         raise ESRGANError(f"unknown backend {backend!r} (use {', '.join(BACKENDS)})")
     cores = list(_core_generators(model))
@@ -367,11 +370,12 @@ def resolve_backend(backend: str, model: nn.Module, device: Any) -> str:
     if backend == "auto":
         if engines:
             return engines.pop() if len(engines) == 1 else "torch"
-        # Checkpoints run on torch, CPU included. Measured end to end on 2 Zen 4 cores (AVX-512,
-        # bench/bench_upscale.py, ncnn 1.0.20261020): ncnn 1.24-1.29x torch when both cores are
-        # free but 0.76x with one busy (an earlier machine: 0.81x), onnxruntime 0.86-1.19x, torch
-        # bf16 ~2x where the CPU has it. ncnn is for Vulkan GPUs, exports and `--backend ncnn`.
-        return "ncnn" if vulkan else "torch"
+        from esrgan.inference.auto_backend import auto_probe_target, choose_auto
+
+        probed = auto_probe_target(model, device, precision)
+        if probed is not None:  # a checkpoint on the CPU in fp32: the fastest exact engine, measured
+            return choose_auto(probed).engine
+        return "ncnn" if vulkan else "torch"  # CUDA, bf16/fp16: torch; Vulkan GPUs: ncnn
     if vulkan and backend != "ncnn":
         raise ESRGANError(f"Vulkan devices run the ncnn backend, not {backend}")
     if engines and engines != {backend}:
@@ -381,10 +385,14 @@ def resolve_backend(backend: str, model: nn.Module, device: Any) -> str:
     return backend
 
 
-def on_backend(desc: ModelDescriptor, chosen: str, device: Any) -> tuple[ModelDescriptor, Any]:
+def on_backend(
+    desc: ModelDescriptor, chosen: str, device: Any, threads: int | None = None
+) -> tuple[ModelDescriptor, Any]:
     """(descriptor over the model converted to `chosen`, the device the torch side runs on).
 
-    `chosen` is what `resolve_backend` returned, not "auto": the backend is resolved once, by the caller.
+    `chosen` is what `resolve_backend` returned, not "auto": the backend is resolved once, by the
+    caller; or "int8" (onnxruntime, quantized: esrgan.inference.int8). `threads`: the engine's CPU
+    threads (default: torch's).
     """
     if chosen == "torch":
         return desc, device
@@ -393,7 +401,7 @@ def on_backend(desc: ModelDescriptor, chosen: str, device: Any) -> tuple[ModelDe
     target = str(device) if device is not None and is_vulkan(str(device)) else None
     if device is not None and target is None and torch.device(device).type != "cpu":
         raise ESRGANError(f"the {chosen} backend runs on cpu or vulkan, not {device}")
-    converted = _convert(desc.model, chosen, target)
+    converted = _convert(desc.model, chosen, target, threads)
     return desc.with_model(converted), torch.device("cpu")
 
 
@@ -416,7 +424,7 @@ def _convertible(model: nn.Module) -> bool:
     return isinstance(model, (RRDBNet, SRResNet, SRVGGNetCompact))
 
 
-def _convert(model: nn.Module, backend: str, device: str | None) -> nn.Module:
+def _convert(model: nn.Module, backend: str, device: str | None, threads: int | None = None) -> nn.Module:
     """The model with every core network replaced by its `backend` form; wrappers kept around them."""
     from esrgan.inference.wrapped import GeneratorWrapper
 
@@ -424,7 +432,7 @@ def _convert(model: nn.Module, backend: str, device: str | None) -> nn.Module:
         return model
     if isinstance(model, GeneratorWrapper):
         clone = copy.copy(model)
-        clone._modules = {name: _convert(child, backend, device) for name, child in model._modules.items()}
+        clone._modules = {n: _convert(m, backend, device, threads) for n, m in model._modules.items()}
         return clone
     if not _convertible(model):
         raise ESRGANError(
@@ -434,6 +442,14 @@ def _convert(model: nn.Module, backend: str, device: str | None) -> nn.Module:
     was_training = model.training
     model.eval()  # BatchNorm folds its running statistics
     try:
-        return ncnn_from_module(model, device) if backend == "ncnn" else onnx_from_module(model)
+        if backend == "int8":
+            from esrgan.inference.int8 import int8_from_module
+
+            return int8_from_module(model, threads)
+        return (
+            ncnn_from_module(model, device, threads)
+            if backend == "ncnn"
+            else onnx_from_module(model, threads)
+        )
     finally:
         model.train(was_training)

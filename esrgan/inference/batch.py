@@ -17,6 +17,7 @@ the first output is written, so a refused run leaves nothing behind.
 
 from __future__ import annotations
 
+import dataclasses
 import glob
 import logging
 import os
@@ -58,9 +59,9 @@ class UpscaleJob:
     tile: int | str | None = "auto"
     tile_overlap: int | None = None
     prepad: int = 0  # mirrored LR border (realesrgan-ncnn-vulkan: 10); see esrgan.upscale
-    precision: str = "fp32"
+    precision: str = "fp32"  # fp32 | fp16 | bf16 | int8
     device: str = "auto"  # also vulkan / vulkan:N: ncnn on a Vulkan GPU
-    backend: str = "auto"  # auto | torch | ncnn | onnx (esrgan.inference.backends)
+    backend: str | None = "auto"  # auto | torch | ncnn | onnx; None: run the model as it is
     alpha_upsampler: str = "model"
     existing: str = "refuse"  # an output that exists: refuse the run, overwrite it, or skip it
     frames: str = "error"  # animations / multi-page files: refuse, first frame only, every frame
@@ -131,6 +132,7 @@ def _check_tile_overlap(job: UpscaleJob, multiple: int) -> None:
 
 def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
     """Check the whole job, then upscale every planned output; per-file failures are collected."""
+    from esrgan.inference.engine import prepare_engine
     from esrgan.models.descriptor import describe
 
     check_options(job)
@@ -153,8 +155,12 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
     check_not_inputs(tasks, inputs)
     tasks, result.skipped = check_existing(tasks, job.existing)
     check_sizes(tasks, desc.scale, job.outscale, job.max_output_pixels)
+    # The engine is chosen (for auto: probed or read from its cache) and the model converted once,
+    # not per image; the images then run on it as they are.
+    model, engine_device, precision = prepare_engine(model, job.backend, vulkan or device, job.precision)
+    on_engine = dataclasses.replace(job, backend=None, precision=precision)
     start = time.perf_counter()
-    _run_tasks(model, tasks, job, vulkan or device, result, progress)
+    _run_tasks(model, tasks, on_engine, engine_device, result, progress)
     result.seconds = time.perf_counter() - start
     return result
 

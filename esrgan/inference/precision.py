@@ -7,7 +7,8 @@ built-in RRDBNet run about 2x faster end to end (bench/bench_upscale.py), with P
 0.05 dB of fp32 on held-out photos but many pixels a few levels off, so it is opt-in. Elsewhere
 bf16 is emulated and slower than fp32, and asking for it is an error rather than a silent change.
 Every low-precision tile is checked, and a tile whose output holds NaN or inf (fp16 overflow, the
-"black image" bug) is redone in fp32; the count is reported.
+"black image" bug) is redone in fp32; the count is reported. int8 is not a torch dtype here: the
+model is quantized and run by onnxruntime (esrgan.inference.int8), on CPUs with VNNI or AMX.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from esrgan.errors import ESRGANError
 
 log = logging.getLogger(__name__)
 
+INT8 = "int8"  # see esrgan.inference.int8
 PRECISIONS: dict[str, torch.dtype] = {
     "fp32": torch.float32,
     "fp16": torch.float16,
@@ -44,8 +46,13 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     fp16 needs CUDA; bf16 needs CUDA or a CPU with native bf16 (`cpu_has_native_bf16`).
     """
     key = precision.lower()
+    if key == INT8:
+        from esrgan.inference.int8 import check_int8
+
+        check_int8(device)
+        return torch.float32  # onnxruntime takes and gives float32; the int8 is inside its graph
     if key not in PRECISIONS:
-        raise ESRGANError(f"unknown precision {precision!r} (use fp32, fp16 or bf16)")
+        raise ESRGANError(f"unknown precision {precision!r} (use fp32, fp16, bf16 or int8)")
     dtype = PRECISIONS[key]
     if dtype == torch.float32 or device.type == "cuda":
         return dtype
@@ -66,7 +73,12 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
 
 
 def check_torch_only(precision: str, engine: str | None) -> None:
-    """fp16/bf16 run on the torch backend only: `engine` (ncnn, onnx) runs fp32; None/auto is torch."""
+    """fp16/bf16 run on the torch backend only: `engine` (ncnn, onnx) runs fp32; None/auto is torch.
+    int8 runs on onnxruntime only (`engine` auto, None or onnx)."""
+    if precision.lower() == INT8:
+        if engine not in (None, "auto", "onnx"):
+            raise ESRGANError(f"int8 runs on onnxruntime (--backend auto or onnx), not on {engine}")
+        return
     if engine not in (None, "torch", "auto") and PRECISIONS.get(precision.lower()) != torch.float32:
         raise ESRGANError(f"{precision} runs on the torch backend only ({engine} runs fp32)")
 

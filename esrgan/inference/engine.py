@@ -1,0 +1,61 @@
+"""A model put on the engine that will run its tiles: torch, ncnn, onnxruntime, or int8 onnxruntime.
+
+The one place `esrgan.upscale`, the image job and the video job resolve `backend` and `precision`
+into a model: the backend is chosen once (for `auto` on the CPU: measured, see
+esrgan.inference.auto_backend), the model converted once, and what was picked and why is logged
+(`esrgan upscale -v` shows it).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from esrgan.inference.device import is_vulkan
+from esrgan.inference.precision import INT8, check_torch_only
+from esrgan.models.descriptor import ModelDescriptor, describe
+
+log = logging.getLogger(__name__)
+
+
+def prepare_engine(
+    model: Any, backend: str | None, device: Any, precision: str = "fp32"
+) -> tuple[ModelDescriptor, Any, str]:
+    """(descriptor over the model on its engine, the device to pass on, the precision left for the
+    tile runner). `backend` None or "torch" on a torch device keeps the model as it is, unless int8."""
+    from esrgan.inference import backends
+    from esrgan.inference.auto_backend import EngineChoice, auto_probe_target, choose_auto
+
+    desc = describe(model)
+    if precision.lower() == INT8:
+        from esrgan.errors import ESRGANError
+        from esrgan.inference.int8 import check_int8
+
+        check_torch_only(precision, "ncnn" if is_vulkan(device) else backend)
+        check_int8(device or "cpu")
+        if _is_backend_model(desc.model):
+            raise ESRGANError("int8 quantizes checkpoints; this model is an ncnn/ONNX file: drop --int8")
+        desc, device = backends.on_backend(desc, "int8", device)
+        log.debug("engine: int8 on onnxruntime (weights per channel, calibrated on sample photos)")
+        return desc, device, "fp32"
+    if backend in (None, "torch") and not is_vulkan(device):
+        log.debug("engine: torch %s", precision)
+        return desc, device, precision
+    probed = auto_probe_target(desc.model, device, precision) if backend in (None, "auto") else None
+    if probed is not None:
+        choice = choose_auto(probed)
+    else:
+        engine = backends.resolve_backend(backend or "auto", desc.model, device, precision=precision)
+        why = f"--backend {backend}" if backend not in (None, "auto") else "auto, not probed"
+        choice = EngineChoice(engine, reason=why)
+    check_torch_only(precision, choice.engine)
+    threads = f", {choice.threads} thread(s)" if choice.threads else ""
+    log.debug("engine: %s%s (%s)", choice.engine, threads, choice.reason)
+    desc, device = backends.on_backend(desc, choice.engine, device, choice.threads)
+    return desc, device, precision
+
+
+def _is_backend_model(model: Any) -> bool:
+    from esrgan.inference.backends import BackendGenerator, _core_generators
+
+    return any(isinstance(m, BackendGenerator) for m in _core_generators(model))
