@@ -41,6 +41,7 @@ from esrgan.errors import ESRGANError
 from esrgan.inference.precision import cpu_has_native_bf16
 from esrgan.inference.upscale import upscale
 from esrgan.models import hub
+from esrgan.models.download import sha256_of
 from esrgan.models.loading import load_model
 
 log = logging.getLogger("esrgan.distill")
@@ -79,14 +80,6 @@ def squares(shape: tuple[int, ...], crop: int, variants: int, scale: int) -> lis
     return sorted(set(out))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _teacher_precision(wanted: str) -> str:
     if wanted == "auto":
         return "bf16" if cpu_has_native_bf16() else "fp32"
@@ -107,7 +100,7 @@ def with_distillation(cfg: Any, *, progress: bool = True) -> Any:
     precision = _teacher_precision(distill.precision)
     facts = {
         "teacher": str(distill.teacher),
-        "teacher_sha256": _sha256(teacher_file),
+        "teacher_sha256": sha256_of(teacher_file),
         "precision": precision,
         "degradation": cfg.data.degradation,
         "settings": dataclasses.asdict(getattr(cfg.data, degradation_settings(cfg.data.degradation)))
