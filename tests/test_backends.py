@@ -96,7 +96,7 @@ def test_auto_picks_torch_for_checkpoints_ncnn_for_vulkan_and_the_engine_of_a_fi
     from esrgan.inference.backends import ncnn_from_module, resolve_backend
 
     assert resolve_backend("auto", torch.nn.Identity(), "cpu") == "torch"
-    assert resolve_backend("auto", textured_rrdbnet(4), "cpu", precision="bf16") == "torch"
+    assert resolve_backend("auto", textured_rrdbnet(4), "cpu") == "torch"
     assert resolve_backend("auto", textured_rrdbnet(4), "vulkan") == "ncnn"
     assert resolve_backend("auto", ncnn_from_module(textured_rrdbnet(4)), "cpu") == "ncnn"
 

@@ -2,18 +2,16 @@
 
 A backend model is an `nn.Module` (no parameters) whose forward takes a float32 NCHW CPU batch in
 [0, 1] and returns the float32 output, with the `scale`, `in_ch`, `out_ch` and `size_multiple`
-every generator here carries. So `esrgan.upscale` runs it through the same `TileRunner`, tiler,
-alpha/grayscale/16-bit handling, outscale and progress as a PyTorch model, and the test-time
-wrappers (x8 self-ensemble, back projection, image interpolation) run around it unchanged.
+every generator here carries, so `esrgan.upscale`'s tiler and test-time wrappers (self-ensemble,
+back projection, interpolation) run around it unchanged.
 
 On the CPU ncnn's Winograd 3x3 kernels do fewer multiplications than PyTorch's direct
 convolutions; whether that makes it faster depends on the CPU, the model and the load, so
 `auto` measures it (esrgan.inference.auto_backend). ncnn also runs on any Vulkan GPU.
 
-Models come from our checkpoints, converted in memory (blend weights first: network interpolation
-is done before conversion), or straight from files other tools made: ncnn `.param`/`.bin` with
-blobs `data`/`output` (realesrgan-ncnn-vulkan, Upscayl) or `in0`/`out0` (pnnx), and `.onnx`.
-Conversion is not cached: it takes well under a second for the 23-block model."""
+Models come from our checkpoints, converted in memory (not cached: well under a second for the
+23-block model), or from files other tools made: ncnn `.param`/`.bin` with blobs `data`/`output`
+(realesrgan-ncnn-vulkan, Upscayl) or `in0`/`out0` (pnnx), and `.onnx`."""
 
 from __future__ import annotations
 
@@ -360,8 +358,10 @@ def load_external(path: str | os.PathLike, device: str | None = None) -> ModelDe
 # -- choosing the backend for esrgan.upscale ---------------------------------------------------
 
 
-def resolve_backend(backend: str, model: nn.Module, device: Any, *, precision: str = "fp32") -> str:
-    """The backend `backend` ("auto" included) means for this model, device and precision."""
+def resolve_backend(backend: str, model: nn.Module, device: Any) -> str:
+    """The backend `backend` means for this model and device, "auto" by rule: an ncnn/ONNX file on
+    its engine, ncnn on Vulkan, else torch. On the CPU in fp32, `engine.prepare_engine` measures
+    instead (esrgan.inference.auto_backend) before it comes here."""
     if backend not in BACKENDS:
         raise ESRGANError(f"unknown backend {backend!r} (use {', '.join(BACKENDS)})")
     cores = list(_core_generators(model))
@@ -370,12 +370,7 @@ def resolve_backend(backend: str, model: nn.Module, device: Any, *, precision: s
     if backend == "auto":
         if engines:
             return engines.pop() if len(engines) == 1 else "torch"
-        from esrgan.inference.auto_backend import auto_probe_target, choose_auto
-
-        probed = auto_probe_target(model, device, precision)
-        if probed is not None:  # a checkpoint on the CPU in fp32: the fastest exact engine, measured
-            return choose_auto(probed).engine
-        return "ncnn" if vulkan else "torch"  # CUDA, bf16/fp16: torch; Vulkan GPUs: ncnn
+        return "ncnn" if vulkan else "torch"
     if vulkan and backend != "ncnn":
         raise ESRGANError(f"Vulkan devices run the ncnn backend, not {backend}")
     if engines and engines != {backend}:

@@ -18,6 +18,12 @@ from esrgan.models.descriptor import ModelDescriptor, describe
 log = logging.getLogger(__name__)
 
 
+def needs_engine(backend: str | None, device: Any, precision: str) -> bool:
+    """Whether a model must go through `prepare_engine`: not for torch (or None) on a torch device in
+    a torch precision, where it runs as it is."""
+    return backend not in (None, "torch") or is_vulkan(device) or precision.lower() == INT8
+
+
 def prepare_engine(
     model: Any, backend: str | None, device: Any, precision: str = "fp32"
 ) -> tuple[ModelDescriptor, Any, str]:
@@ -45,7 +51,7 @@ def prepare_engine(
     if probed is not None:
         choice = choose_auto(probed)
     else:
-        engine = backends.resolve_backend(backend or "auto", desc.model, device, precision=precision)
+        engine = backends.resolve_backend(backend or "auto", desc.model, device)
         why = f"--backend {backend}" if backend not in (None, "auto") else "auto, not probed"
         choice = EngineChoice(engine, reason=why)
     check_torch_only(precision, choice.engine)

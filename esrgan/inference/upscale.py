@@ -26,8 +26,9 @@ import torch
 
 from esrgan.errors import ESRGANError
 from esrgan.inference.device import model_on_device
+from esrgan.inference.engine import needs_engine, prepare_engine
 from esrgan.inference.image_convert import from_image, to_image
-from esrgan.inference.precision import INT8, TileRunner, is_out_of_memory, resolve_precision
+from esrgan.inference.precision import TileRunner, is_out_of_memory, resolve_precision
 from esrgan.inference.tiling import count_tiles, prepadded_tiles, tiled_upscale
 from esrgan.memory import available_memory, check_output_pixels
 from esrgan.models.descriptor import ModelDescriptor, describe
@@ -93,9 +94,7 @@ def upscale(
         raise ESRGANError(f"prepad must be >= 0, not {prepad}")
     colour, alpha_plane, kind = from_image(image)
     desc = describe(model)
-    if backend not in (None, "torch") or str(device).startswith("vulkan") or precision.lower() == INT8:
-        from esrgan.inference.engine import prepare_engine
-
+    if needs_engine(backend, device, precision):
         desc, device, precision = prepare_engine(desc, backend, device, precision)
     model, dev = model_on_device(desc.model, device)
     dtype = resolve_precision(precision, dev)

@@ -145,10 +145,10 @@ def upscale_video(
 
 
 def _on_backend_once(model: Any, kw: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    from esrgan.inference.engine import prepare_engine
+    from esrgan.inference.engine import needs_engine, prepare_engine
 
     backend, device, precision = kw.get("backend"), kw.get("device"), kw.get("precision", "fp32")
-    if backend in (None, "torch") and not str(device).startswith("vulkan") and precision != "int8":
+    if not needs_engine(backend, device, precision):
         return model, kw
     desc, device, precision = prepare_engine(model, backend, device, precision)
     return desc, {**kw, "backend": None, "device": device, "precision": precision}

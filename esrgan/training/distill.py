@@ -103,9 +103,7 @@ def with_distillation(cfg: Any, *, progress: bool = True) -> Any:
         "teacher_sha256": sha256_of(teacher_file),
         "precision": precision,
         "degradation": cfg.data.degradation,
-        "settings": dataclasses.asdict(getattr(cfg.data, degradation_settings(cfg.data.degradation)))
-        if degradation_settings(cfg.data.degradation)
-        else {},
+        "settings": [dataclasses.asdict(cfg.data.gaussian), dataclasses.asdict(cfg.data.realesrgan)],
         "seed": cfg.seed,
         "scale": scale,
         "crop": distill.crop,
@@ -128,11 +126,6 @@ def with_distillation(cfg: Any, *, progress: bool = True) -> Any:
         degradation="bicubic",
     )
     return dataclasses.replace(cfg, data=data)
-
-
-def degradation_settings(kind: str) -> str | None:
-    """The DataConfig field holding a degradation's settings (None: bicubic has none)."""
-    return {"realesrgan": "realesrgan", "bd": "gaussian", "gaussian": "gaussian"}.get(kind)
 
 
 def _jobs(cfg: Any, train: list[Path], val: list[Path]) -> list[tuple[Path, str, int, int, int, int, int]]:
@@ -161,11 +154,10 @@ def _make_pairs(
     if teacher.scale != scale:
         name = cfg.data.distill.teacher
         raise ESRGANError(f"data.distill.teacher {name} is x{teacher.scale}, the student x{scale}")
-    settings = degradation_settings(cfg.data.degradation)
     jobs = _jobs(cfg, train, val)
     for folder in {f"{split}_{kind}" for _, split, *_ in jobs for kind in ("lr", "target")}:
         (root / folder).mkdir(parents=True, exist_ok=True)
-    photo_cache: dict[Path, np.ndarray] = {}
+    current: Path | None = None  # jobs come photo by photo: each is decoded once
     with torch.inference_mode():
         for photo, split, split_id, v, y, x, size in tqdm(
             jobs, desc=f"distill ({cfg.data.distill.teacher})", disable=not progress, unit="pair"
@@ -175,17 +167,16 @@ def _make_pairs(
             target_path = root / f"{split}_target" / f"{stem}.png"
             if lr_path.is_file() and target_path.is_file():
                 continue  # made by an interrupted earlier preparation (each file written atomically)
-            if photo not in photo_cache:
-                photo_cache.clear()
-                photo_cache[photo] = load_rgb(photo)
-            image = photo_cache[photo]
+            if photo != current:
+                current, image = photo, load_rgb(photo)
             hr = mod_crop(image, scale) if size == 0 else image[y : y + size, x : x + size]
             lr = degrade_image(
                 hr,
                 cfg.data.degradation,
                 scale,
                 square_seed(cfg.seed, split_id, v, photo.stem, y, x),
-                **({settings: getattr(cfg.data, settings)} if settings else {}),
+                gaussian=cfg.data.gaussian,
+                realesrgan=cfg.data.realesrgan,
             )
             target = upscale(teacher, lr, tile=None if size else "auto", precision=precision)
             write_image(lr_path, lr)
