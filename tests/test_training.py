@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -232,14 +233,21 @@ def test_resume_with_a_different_model_and_missing_folders_are_clear_errors(phot
 CHILD_ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
 
 
-def torchrun_train(args: list[str], port: int) -> subprocess.CompletedProcess:
+def free_port() -> int:
+    """A TCP port nothing listens on now (a fixed one collides with a second test run)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def torchrun_train(args: list[str]) -> subprocess.CompletedProcess:
     """`torchrun --nproc_per_node=2 -m esrgan train ...` on CPU (Gloo)."""
     cmd = [
         sys.executable,
         "-m",
         "torch.distributed.run",
         "--nproc_per_node=2",
-        f"--master_port={port}",
+        f"--master_port={free_port()}",
         "-m",
         "esrgan",
         "train",
@@ -321,7 +329,7 @@ def test_torchrun_two_cpu_processes_match_one_process(photo_dirs, tmp_path):
     common = {"total_iters": 4, "save_every": 4, "val_every": 1000, "ema_decay": 0.0, "data.batch_size": 4}
     single = run_cli(["train", *set_args(tiny_overrides(photo_dirs, tmp_path, "one", **common))])
     assert single.wait(timeout=300) == 0, single.stderr.read().decode()[-2000:]
-    proc = torchrun_train(set_args(tiny_overrides(photo_dirs, tmp_path, "two", **common)), port=29533)
+    proc = torchrun_train(set_args(tiny_overrides(photo_dirs, tmp_path, "two", **common)))
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     a, b = weights(tmp_path / "one/models/net_g_final.pth"), weights(tmp_path / "two/models/net_g_final.pth")
     for key in a:
@@ -344,7 +352,7 @@ def test_torchrun_gan_stage_runs_with_batchnorm_discriminator(photo_dirs, tmp_pa
             "loss.gan_type": "ragan",
         },
     )
-    proc = torchrun_train(set_args(over), port=29534)
+    proc = torchrun_train(set_args(over))
     assert proc.returncode == 0, proc.stderr.decode()[-3000:]
     assert (tmp_path / "gan2/models/net_d_0000002.pth").is_file()
     assert esrgan.load_model(tmp_path / "gan2/models/net_g_final.pth").scale == 4
