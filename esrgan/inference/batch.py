@@ -75,7 +75,7 @@ class Task:
     source: Path
     target: Path
     frame: int | None
-    header: Any  # esrgan.data.image_io.ImageHeader: size, channels, bit depth
+    header: Any  # esrgan.images.image_io.ImageHeader: size, channels, bit depth
 
 
 @dataclass
@@ -167,7 +167,7 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
 
 def collect_inputs(specs: list[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Files as given, images inside folders (sorted, not recursive), glob matches (sorted)."""
-    from esrgan.data.image_io import IMAGE_EXTENSIONS
+    from esrgan.images.image_io import IMAGE_EXTENSIONS
 
     found: list[Path] = []
     failures: list[tuple[Path, str]] = []
@@ -191,7 +191,7 @@ def probe_inputs(
     inputs: list[Path], frames: str, failures: list[tuple[Path, str]]
 ) -> tuple[list[tuple[Path, Any]], list[tuple[Path, str]]]:
     """Read every header (size, frame count) up front; unreadable and refused files become failures."""
-    from esrgan.data.image_io import read_header
+    from esrgan.images.image_io import read_header
 
     headers = []
     failures = list(failures)
@@ -377,7 +377,7 @@ def upscale_file(model: Any, task: Task, job: UpscaleJob, device: Any, bar: Any 
     `device`: a torch device, or "vulkan[:N]" for ncnn on a Vulkan GPU.
     """
     import esrgan
-    from esrgan.data.image_io import read_pixels, write_image
+    from esrgan.images.image_io import read_pixels, write_image
 
     data = read_pixels(task.source, frame=task.frame or 0)
     pixels = data.stacked()
