@@ -310,3 +310,20 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # as safetensors' writer does
         os.close(fd)
     assert (target.stat().st_mode & 0o777) == (0o666 & ~mask)
+
+
+def test_the_image_layer_imports_only_errors_atomic_writes_and_the_memory_guard():
+    """esrgan.images sits under data, models, inference and metrics: none of them may be imported from
+    it (even inside a function). Read from the source, so imports no test runs count too."""
+    import ast
+    from pathlib import Path
+
+    allowed = ("esrgan.errors", "esrgan.atomic", "esrgan.memory", "esrgan.images")
+    upward = []
+    for path in sorted(Path(image_io.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            ours = [n for n in names if n == "esrgan" or n.startswith("esrgan.")]
+            upward += [f"{path.name}: {n}" for n in ours if not n.startswith(allowed)]
+    assert not upward, upward
