@@ -26,9 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import esrgan
+from esrgan.atomic import make_folders, remove_if_empty
 from esrgan.errors import ESRGANError
 from esrgan.inference.device import BACKENDS
 from esrgan.inference.job_model import load_job_model, resolve_job_device
+
+# Imported in the functions below: the image, model and engine modules (numpy, Pillow, torch).
+# `esrgan upscale` reads FRAMES and OUTPUT_FORMATS from here while it builds its parser, and
+# parsing the command line loads neither numpy nor torch (test_cli_corpus).
 
 log = logging.getLogger(__name__)
 
@@ -329,8 +335,6 @@ def check_sizes(tasks: list[Task], scale: int, outscale: float | None, max_outpu
 
 def check_output_folder(path: Path) -> None:
     """Prove the output folder can be created and written, leaving nothing behind."""
-    from esrgan.atomic import make_folders, remove_if_empty
-
     target = Path(os.path.abspath(path))
     existing = next(p for p in (target, *target.parents) if p.exists())  # "/" at the latest
     if not existing.is_dir():
@@ -376,7 +380,6 @@ def upscale_file(model: Any, task: Task, job: UpscaleJob, device: Any, bar: Any 
 
     `device`: a torch device, or "vulkan[:N]" for ncnn on a Vulkan GPU.
     """
-    import esrgan
     from esrgan.images.image_io import read_pixels, write_image
 
     data = read_pixels(task.source, frame=task.frame or 0)
