@@ -73,8 +73,10 @@ def interleaved(device: str, batch: int, crop: int, rounds: int) -> None:
 
     from esrgan.data.degradations.config import RealESRGANDegradation
     from esrgan.data.degradations.pipeline import degradation_seed, realesrgan_degrade
-    from esrgan.data.pixels import bicubic_downscale, load_rgb, to_tensor
     from esrgan.data.samples import sample_photos
+    from esrgan.images.bicubic import bicubic_downscale
+    from esrgan.images.image_io import load_rgb
+    from esrgan.images.scaling import to_tensor
     from esrgan.models.rrdbnet import RRDBNet
 
     photo = load_rgb(sample_photos()[0])

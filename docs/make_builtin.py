@@ -76,7 +76,7 @@ def main(run_dir: Path) -> None:
 
 def crop_figure(model, hr_path: Path, out: Path, box: tuple[int, int, int] = (96, 160, 128)) -> None:
     """HR crop | bicubic x4 | built-in x4, from the MATLAB-bicubic LR of the whole photo."""
-    from esrgan.data.pixels import load_rgb
+    from esrgan.images.image_io import load_rgb
 
     hr = load_rgb(hr_path)
     h, w = (hr.shape[0] // 4) * 4, (hr.shape[1] // 4) * 4

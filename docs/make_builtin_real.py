@@ -24,7 +24,8 @@ import yaml
 from PIL import Image
 
 import esrgan
-from esrgan.data.pixels import bicubic_downscale, bicubic_upscale, load_rgb, mod_crop
+from esrgan.images.bicubic import bicubic_downscale, bicubic_upscale, mod_crop
+from esrgan.images.image_io import load_rgb
 from esrgan.metrics import niqe, psnr, ssim
 
 ROOT = Path(__file__).resolve().parents[1]

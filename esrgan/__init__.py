@@ -56,7 +56,7 @@ def upscale_video(model: Any, source: str, target: str | None = None, **kwargs: 
 
 def imresize(x: np.ndarray | torch.Tensor, scale: float, **kwargs: Any) -> np.ndarray | torch.Tensor:
     """MATLAB-exact antialiased bicubic resize of HWC arrays or NCHW tensors."""
-    from esrgan.data.bicubic import imresize as _imresize
+    from esrgan.images.bicubic import imresize as _imresize
 
     return _imresize(x, scale, **kwargs)
 

@@ -30,15 +30,21 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from esrgan.analysis.tables import EvalTables
+from esrgan.data.datasets import ValidationDataset
 from esrgan.errors import ESRGANError
+from esrgan.images.bicubic import bicubic_upscale
+from esrgan.images.image_io import read_header
+from esrgan.images.scaling import to_integer
+from esrgan.inference.upscale import upscale
+from esrgan.metrics import psnr, rmse, ssim
 from esrgan.metrics.aggregate import AGGREGATIONS, aggregate, check_aggregation
+from esrgan.metrics.niqe import BLOCK_SIZE, integer_luma, niqe_of_luma
+from esrgan.metrics.perceptual_index import perceptual_index_of_luma, resolve_ma_model
 from esrgan.metrics.table import METRICS
+from esrgan.models.descriptor import ModelDescriptor, describe
 
 if TYPE_CHECKING:
     from torch import nn
-
-    from esrgan.data.datasets import ValidationDataset
-    from esrgan.models.descriptor import ModelDescriptor
 
 __all__ = [
     "AGGREGATIONS",
@@ -73,14 +79,10 @@ class BenchmarkPair:
 
     def quantise(self, sr: np.ndarray) -> np.ndarray:
         """A float [0, 1] result stored like the ground truth (clipped, rounded), as a saved file is."""
-        from esrgan.data.image_io import to_integer
-
         return to_integer(np.asarray(sr, dtype=np.float32), self.bit_depth)
 
     def bicubic(self, scale: int) -> np.ndarray:
         """The bicubic baseline: MATLAB bicubic x scale of the LR, in its integer type."""
-        from esrgan.data.pixels import bicubic_upscale
-
         return bicubic_upscale(self.lr, scale)
 
 
@@ -94,27 +96,21 @@ def open_benchmark(
     hr_dir: str | Path, lr_dir: str | Path | None, scale: int, *, max_images: int | None = None
 ) -> ValidationDataset:
     """The pairs of a folder, checked (names, sizes) but not decoded; `dataset_pairs` reads them."""
-    from esrgan.data.datasets import ValidationDataset
-
     return ValidationDataset(hr_dir, lr_dir, scale, max_images=max_images, cache=False)
 
 
 def hr_sizes(dataset: ValidationDataset) -> dict[str, tuple[int, int]]:
     """(height, width) of each mod-cropped HR image, from the file headers (nothing decoded)."""
-    from esrgan.data.pixels import image_size
-
     scale = dataset.scale
     sizes = {}
     for name, path in zip(dataset.names, dataset.hr_files, strict=True):
-        h, w = image_size(path)
+        h, w = read_header(path).shape
         sizes[name] = (h - h % scale, w - w % scale)
     return sizes
 
 
 def check_niqe_possible(dataset: ValidationDataset, crop_border: int) -> None:
     """An ESRGANError, before any work, when no image is large enough for NIQE (two 96x96 blocks)."""
-    from esrgan.metrics.niqe import BLOCK_SIZE
-
     sizes = hr_sizes(dataset)
     inner = {n: (h - 2 * crop_border, w - 2 * crop_border) for n, (h, w) in sizes.items()}
     if not any((h // BLOCK_SIZE) * (w // BLOCK_SIZE) >= 2 for h, w in inner.values() if h > 0 and w > 0):
@@ -140,8 +136,6 @@ def super_resolve(
     In the LR's integer type (clipped and rounded, as a saved result), or with `float_output`
     float32 in [0, 1] (clipped, not rounded) for blending outputs before they are rounded.
     """
-    from esrgan.inference.upscale import upscale
-
     if float_output and lr.dtype.kind == "u":
         lr = lr.astype(np.float32) / np.float32(np.iinfo(lr.dtype).max)
     return upscale(model, lr, tile=tile, tile_overlap=tile_overlap, device=device)
@@ -202,10 +196,6 @@ def measure(
 
     PSNR/SSIM/RMSE on the Y channel (or RGB); NIQE and PI always on the Y channel stored as integers.
     """
-    from esrgan.metrics import psnr, rmse, ssim
-    from esrgan.metrics.niqe import integer_luma, niqe_of_luma
-    from esrgan.metrics.perceptual_index import perceptual_index_of_luma
-
     full_reference = {"psnr": psnr, "ssim": ssim, "rmse": rmse}
     out: dict[str, Value] = {}
     for name in metrics:
@@ -358,8 +348,6 @@ def evaluate(
     when none is given. `crop_border` defaults to `scale`. `tile`, `tile_overlap` and `device` go to
     `esrgan.upscale`. `aggregation` ("mean" or "pirm") picks the set-level numbers tables show.
     """
-    from esrgan.metrics.perceptual_index import resolve_ma_model
-
     metrics = check_metrics(metrics, ma_model=ma_model)
     if ma_model is not None:
         ma_model = resolve_ma_model(ma_model)
@@ -411,7 +399,6 @@ def _runners(
     device: Any,
 ) -> dict[str, Runner]:
     """Row name -> runner, bicubic first."""
-    from esrgan.models.descriptor import describe
 
     def bicubic(pair: BenchmarkPair) -> np.ndarray:
         return pair.bicubic(scale)

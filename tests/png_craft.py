@@ -1,6 +1,6 @@
 """Hand-made PNG files for tests: every filter type, Adam7 interlacing, lying headers.
 
-Written from the PNG specification independently of esrgan.data.image_io, so reading these back
+Written from the PNG specification independently of esrgan.images.image_io, so reading these back
 checks our decoder against the format rather than against itself.
 """
 

@@ -15,9 +15,9 @@ from esrgan.analysis.report import CropBox, most_detailed_crop, parse_crop, writ
 from esrgan.analysis.sparsity import activation_sparsity
 from esrgan.analysis.sweep import parse_alphas, perception_distortion_sweep
 from esrgan.cli.main import main
-from esrgan.data.bicubic import imresize
-from esrgan.data.image_io import read_image, write_image
 from esrgan.errors import ESRGANError
+from esrgan.images.bicubic import imresize
+from esrgan.images.image_io import read_image, write_image
 from esrgan.losses.vgg19 import VGG19FeatureExtractor
 from esrgan.models import RRDBNet
 from tests.known_models import nearest_model, psnr_y, sharpening_model

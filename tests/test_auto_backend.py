@@ -82,7 +82,7 @@ def test_verbose_says_which_engine(tmp_path, monkeypatch, capsys):
     from esrgan.cli.main import main
 
     monkeypatch.setenv("ESRGAN_HOME", str(tmp_path))
-    from esrgan.data.image_io import write_image
+    from esrgan.images.image_io import write_image
 
     write_image(tmp_path / "in.png", photo(16, 16))
     assert main(["upscale", str(tmp_path / "in.png"), "-o", str(tmp_path / "out"), "-v", "--tile", "0"]) == 0

@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from esrgan import ESRGANError, imresize
-from esrgan.data import bicubic
+from esrgan.images import bicubic
 
 
 def keys_cubic(t: float) -> float:

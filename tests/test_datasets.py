@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 
 from esrgan.data import samples
-from esrgan.data.bicubic import imresize
 from esrgan.data.datasets import PairedImageDataset, SingleImageDataset, ValidationDataset
-from esrgan.data.image_io import write_image
 from esrgan.data.sampler import TrainingSampler
 from esrgan.errors import ESRGANError
+from esrgan.images.bicubic import imresize
+from esrgan.images.image_io import write_image
 
 SCALE = 4
 

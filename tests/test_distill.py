@@ -13,7 +13,7 @@ from PIL import Image
 
 import esrgan
 from esrgan.data.degradations.pipeline import degrade_image
-from esrgan.data.pixels import load_rgb
+from esrgan.images.image_io import load_rgb
 from esrgan.models.srvgg import SRVGGNetCompact
 from esrgan.training.config import load_config
 from esrgan.training.distill import grid_starts, square_seed, squares, with_distillation

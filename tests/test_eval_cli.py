@@ -14,8 +14,8 @@ from PIL import Image
 
 import esrgan
 from esrgan.cli.main import main
-from esrgan.data.bicubic import imresize
 from esrgan.evaluation import evaluate
+from esrgan.images.bicubic import imresize
 from esrgan.models.rrdbnet import RRDBNet
 from tests.known_models import mse_y, nearest_model, psnr_y
 

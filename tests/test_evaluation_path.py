@@ -10,9 +10,9 @@ import pytest
 
 import esrgan
 from esrgan.cli.main import main
-from esrgan.data.bicubic import imresize
 from esrgan.data.datasets import ValidationDataset
-from esrgan.data.image_io import write_image
+from esrgan.images.bicubic import imresize
+from esrgan.images.image_io import write_image
 from esrgan.training.validation import validate
 from tests.known_models import nearest_model, psnr_y, sharpening_model
 

@@ -11,9 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from esrgan.data import image_io
-from esrgan.data.image_io import ImageData, read_image, write_image
 from esrgan.errors import ESRGANError
+from esrgan.images import image_io
+from esrgan.images.image_io import ImageData, read_image, read_pixels, write_image
+from esrgan.images.scaling import to_float, to_integer
 from tests.png_craft import chunk, encode_png, huge_header_png
 
 RNG = np.random.default_rng(0)
@@ -167,8 +168,6 @@ def test_exif_orientation_matches_pillow(tmp_path, orientation):
 
 @pytest.mark.parametrize("orientation", [1, 3, 6, 8])
 def test_header_size_is_the_size_of_the_pixels_read(tmp_path, orientation):
-    from esrgan.data.pixels import image_size
-
     exif = Image.Exif()
     exif[0x0112] = orientation
     path = tmp_path / "camera.jpg"  # a camera JPEG, stored landscape and tagged to display rotated
@@ -176,9 +175,9 @@ def test_header_size_is_the_size_of_the_pixels_read(tmp_path, orientation):
     with Image.open(path) as im:  # Pillow's own transpose: the reference for the upright size
         upright_w, upright_h = ImageOps.exif_transpose(im).size
     header = image_io.read_header(path)
-    assert (header.height, header.width) == (upright_h, upright_w)
-    assert image_size(path) == (upright_h, upright_w)
+    assert (header.height, header.width) == header.shape == (upright_h, upright_w)
     assert image_io.read_pixels(path).pixels.shape[:2] == (upright_h, upright_w)
+    assert image_io.load_rgb(path).shape[:2] == (upright_h, upright_w)
 
 
 def test_icc_profile_carried(tmp_path):
@@ -261,7 +260,7 @@ def test_failed_write_leaves_nothing_and_keeps_old_file(tmp_path, monkeypatch):
         f.write(b"partial")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(image_io, "encode_png16", broken)
+    monkeypatch.setattr(image_io.codecs16, "encode_png16", broken)
     with pytest.raises(ESRGANError, match="No space left"):
         write_image(target, rand16(4, 4, 3))
     assert target.read_bytes() == b"old contents"
@@ -278,9 +277,6 @@ def test_write_into_unwritable_place(tmp_path):
 
 
 def test_read_pixels_keeps_the_files_integers(tmp_path):
-    from esrgan.data.image_io import read_pixels
-    from esrgan.data.scaling import to_float, to_integer
-
     rng = np.random.default_rng(0)
     rgba8 = rng.integers(0, 256, (5, 7, 4), dtype=np.uint8)
     Image.fromarray(rgba8, "RGBA").save(tmp_path / "a.png")
@@ -314,3 +310,20 @@ def test_atomic_files_get_the_usual_permissions(tmp_path):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # as safetensors' writer does
         os.close(fd)
     assert (target.stat().st_mode & 0o777) == (0o666 & ~mask)
+
+
+def test_the_image_layer_imports_only_errors_atomic_writes_and_the_memory_guard():
+    """esrgan.images sits under data, models, inference and metrics: none of them may be imported from
+    it (even inside a function). Read from the source, so imports no test runs count too."""
+    import ast
+    from pathlib import Path
+
+    allowed = ("esrgan.errors", "esrgan.atomic", "esrgan.memory", "esrgan.images")
+    upward = []
+    for path in sorted(Path(image_io.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            ours = [n for n in names if n == "esrgan" or n.startswith("esrgan.")]
+            upward += [f"{path.name}: {n}" for n in ours if not n.startswith(allowed)]
+    assert not upward, upward

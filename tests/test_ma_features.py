@@ -14,7 +14,7 @@ import scipy.signal
 import scipy.special
 from skimage import data
 
-from esrgan.data.bicubic import imresize_numpy
+from esrgan.images.bicubic import imresize_numpy
 from esrgan.metrics.ma import ma_features
 from esrgan.metrics.ma.features import block_dct_features, ggd_shape, image_pyramid, svd_features
 from esrgan.metrics.ma.pyramid import cs_index, global_features, normalised_subbands, steerable_pyramid

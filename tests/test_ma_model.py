@@ -20,8 +20,8 @@ from skimage import data
 from sklearn.ensemble import RandomForestRegressor
 
 from esrgan.cli.main import main
-from esrgan.data.bicubic import imresize
 from esrgan.errors import ESRGANError
+from esrgan.images.bicubic import imresize
 from esrgan.metrics import ma_score, niqe, perceptual_index
 from esrgan.metrics.ma import load_ma_model, ma_features
 from esrgan.metrics.ma.forest import predict_forest

@@ -13,8 +13,8 @@ from torch import nn
 
 import esrgan
 from esrgan.cli.main import main
-from esrgan.data.bicubic import imresize, imresize_numpy
 from esrgan.errors import ESRGANError
+from esrgan.images.bicubic import imresize, imresize_numpy
 from esrgan.inference.back_projection import back_project, lr_consistency_rmse
 from esrgan.inference.ensemble import self_ensemble
 from esrgan.inference.wrapped import BackProjected, with_test_time_options

@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from esrgan.cli.main import main
-from esrgan.data.bicubic import imresize
 from esrgan.data.prepare import prepare_subimages, subimage_positions
 from esrgan.errors import ESRGANError
+from esrgan.images.bicubic import imresize
 
 
 def _read(path: Path) -> np.ndarray:

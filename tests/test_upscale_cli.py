@@ -89,7 +89,7 @@ def test_rgba_gray_and_16bit_png(tmp_path, capsys, model_path):
     np.testing.assert_array_equal(np.asarray(im), repeat(gray))
     raw = (out / "deep_x4.png").read_bytes()
     assert raw[24] == 16 and raw[25] == 2  # IHDR: 16-bit RGB
-    from esrgan.data.image_io import read_image
+    from esrgan.images.image_io import read_image
 
     np.testing.assert_array_equal(np.rint(read_image(out / "deep_x4.png").pixels * 65535), repeat(rgb16))
 

@@ -126,7 +126,7 @@ def test_upload_upscale_download_keeps_pixels(setup):
 
 
 def test_16bit_alpha_kept_in_png_and_alpha_in_webp(setup, tmp_path):
-    from esrgan.data.image_io import read_image
+    from esrgan.images.image_io import read_image
 
     client, _, _, _ = setup
     rgba16 = RNG.integers(0, 65536, (6, 5, 4), dtype=np.uint16)

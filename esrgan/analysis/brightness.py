@@ -22,7 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from esrgan.analysis.report import new_figure, save_figure
+from esrgan.data.folders import list_images
 from esrgan.errors import ESRGANError
+from esrgan.images.image_io import read_header, read_image
 from esrgan.metrics.filtering import gaussian_kernel_1d
 
 GREY_WEIGHTS = (0.298936021293775, 0.587043074451121, 0.114020904255103)  # MATLAB rgb2gray
@@ -133,10 +136,6 @@ def analyze_brightness(
     `MAX_MOD_CROP` pixels smaller (SR of an LR made from a mod-cropped HR); the pair is then cut to
     its common top-left part. Anything else is refused, before any image is decoded.
     """
-    from esrgan.data.folders import list_images
-    from esrgan.data.image_io import read_image
-    from esrgan.data.pixels import image_size
-
     if sigma < 0:
         raise ESRGANError(f"sigma must be >= 0, got {sigma}")
     hr_files = list_images(hr_dir, "HR")
@@ -154,7 +153,7 @@ def analyze_brightness(
                 f"by name: {names}"
             )
         for sr_path, hr_path in pairs:
-            check_pair_size(sr_path, image_size(sr_path), hr_path, image_size(hr_path))
+            check_pair_size(sr_path, read_header(sr_path).shape, hr_path, read_header(hr_path).shape)
         sr_counts = np.zeros(LEVELS)
         hr_counts = np.zeros(LEVELS)
         for sr_path, hr_path in pairs:
@@ -182,8 +181,6 @@ def analyze_brightness(
 
 def plot_brightness(result: BrightnessResult, path: str | Path, *, title: str = "") -> None:
     """Overlaid smoothed grey-level histograms: ground truth in black, each result set in colour."""
-    from esrgan.analysis.report import new_figure, save_figure
-
     fig = new_figure(7.5, 4.2)
     ax = fig.add_subplot()
     levels = np.arange(LEVELS)

@@ -20,6 +20,8 @@ import numpy as np
 
 from esrgan.atomic import write_bytes_atomic, write_text_atomic
 from esrgan.errors import ESRGANError
+from esrgan.images.image_io import write_image
+from esrgan.images.scaling import to_integer
 from esrgan.metrics.table import format_value, metric
 
 if TYPE_CHECKING:
@@ -57,8 +59,6 @@ def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]]) -> Non
 
 def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     """An HWC float [0, 1] or uint8 array as an 8-bit PNG (atomic)."""
-    from esrgan.data.image_io import write_image
-
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     write_image(path, to_uint8(image))
 
@@ -100,8 +100,6 @@ class CropBox(NamedTuple):
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """uint8, uint16 or float [0, 1] (clipped) HWC/HW array -> uint8 for display."""
-    from esrgan.data.image_io import to_integer
-
     image = np.asarray(image)
     if image.dtype.kind == "f" and image.dtype != np.float32:
         image = image.astype(np.float32)

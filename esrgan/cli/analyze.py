@@ -61,8 +61,8 @@ def _run_sparsity(args: argparse.Namespace) -> int:
     from esrgan.analysis.sparsity import activation_sparsity, make_extractor, plot_feature_maps, plot_sparsity
     from esrgan.atomic import atomic_directory
     from esrgan.cli.options import resolve_device
-    from esrgan.data.image_io import read_image
     from esrgan.errors import ESRGANError
+    from esrgan.images.image_io import read_image
     from esrgan.losses.vgg19 import vgg19_layer_index
 
     if not args.feature_layer.startswith("conv"):

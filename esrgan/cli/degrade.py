@@ -36,9 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from esrgan.atomic import new_folder
     from esrgan.cli.options import resolve_device
     from esrgan.data.degradations.pipeline import degradation_seed, degrade_image
-    from esrgan.data.image_io import write_image
-    from esrgan.data.pixels import image_size, load_rgb
     from esrgan.errors import ESRGANError
+    from esrgan.images.image_io import load_rgb, read_header, write_image
 
     if args.seed < 0:
         raise ESRGANError(f"--seed must be >= 0, got {args.seed}")
@@ -57,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     for path in inputs:  # every input readable before anything is written
         if not path.is_file():
             raise ESRGANError(f"{path}: file not found")
-        image_size(path)
+        read_header(path)
     with new_folder(out_dir):  # a failure before any output leaves no empty folder behind
         for path, target in zip(inputs, outputs, strict=True):
             seed = degradation_seed(args.seed, zlib.crc32(path.name.encode("utf-8")))

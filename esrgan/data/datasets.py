@@ -25,9 +25,10 @@ import numpy as np
 
 from esrgan.data.augment import NUM_TRANSFORMS, aligned_crop_box, augmentation, dihedral, restrict
 from esrgan.data.folders import list_images, match_lr_files
-from esrgan.data.pixels import bicubic_downscale, image_size, load_rgb, mod_crop, to_tensor
-from esrgan.data.scaling import to_integer
 from esrgan.errors import ESRGANError
+from esrgan.images.bicubic import bicubic_downscale, mod_crop
+from esrgan.images.image_io import load_rgb, read_header
+from esrgan.images.scaling import to_integer, to_tensor
 
 __all__ = ["PairedImageDataset", "SingleImageDataset", "ValidationDataset"]
 
@@ -123,7 +124,7 @@ class _TrainingDataset:
         self.hr_crop = _check_crop(hr_crop, self.scale)
         self.augment = augmentation(augment)
         self.hr_files = list_images(hr_dir, "HR")
-        return [image_size(p) for p in self.hr_files]
+        return [read_header(p).shape for p in self.hr_files]
 
     @property
     def lr_crop(self) -> int:
@@ -159,7 +160,7 @@ class PairedImageDataset(_TrainingDataset):
     ) -> None:
         hr_sizes = self._open(hr_dir, scale, hr_crop, augment)
         self.lr_files = match_lr_files(self.hr_files, lr_dir, self.scale)
-        lr_sizes = [image_size(p) for p in self.lr_files]
+        lr_sizes = [read_header(p).shape for p in self.lr_files]
         self._check_pairs(hr_sizes, lr_sizes)
         self._hr = _ImageStore(self.hr_files, hr_sizes, cache, cache_limit_mb)
         self._lr = _ImageStore(self.lr_files, lr_sizes, cache, cache_limit_mb)
@@ -251,11 +252,11 @@ class ValidationDataset:
         self.cache = cache
         self._pairs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         for i, hr_file in enumerate(self.hr_files):
-            h, w = image_size(hr_file)
+            h, w = read_header(hr_file).shape
             if h < self.scale or w < self.scale:
                 raise ESRGANError(f"HR image {hr_file} ({w}x{h}) is smaller than the scale {self.scale}")
             if self.lr_files is not None:
-                self._check_lr(self.lr_files[i], image_size(self.lr_files[i]), hr_file, (h, w))
+                self._check_lr(self.lr_files[i], read_header(self.lr_files[i]).shape, hr_file, (h, w))
 
     @property
     def names(self) -> list[str]:

@@ -10,8 +10,8 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from esrgan.data.image_io import IMAGE_EXTENSIONS
 from esrgan.errors import ESRGANError
+from esrgan.images.image_io import IMAGE_EXTENSIONS
 
 __all__ = ["IMAGE_EXTENSIONS", "list_images", "match_lr_files"]
 

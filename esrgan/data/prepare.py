@@ -33,7 +33,10 @@ from pathlib import Path
 import numpy as np
 
 from esrgan.atomic import make_folders, remove_if_empty
+from esrgan.data.folders import list_images
 from esrgan.errors import ESRGANError
+from esrgan.images.bicubic import bicubic_downscale, mod_crop
+from esrgan.images.image_io import load_rgb, write_image
 
 __all__ = ["PrepareSummary", "prepare_subimages", "subimage_positions"]
 
@@ -93,8 +96,6 @@ def prepare_subimages(
     `lr_scales` defaults to `(scale,)`. `report` receives one line per failed input (the run goes
     on); an output that exists with different pixels raises `ESRGANError` unless `force`.
     """
-    from esrgan.data.folders import list_images
-
     lr_scales = tuple(int(s) for s in (lr_scales if lr_scales else (scale,)))
     _check_options(crop, step, thresh_size, lr_scales)
     files = list_images(input_dir, "input")
@@ -110,8 +111,8 @@ def prepare_subimages(
     bar = _progress_bar(files, progress)
     for path in bar:
         try:
-            hr = _mod_cropped(_load(path), multiple)
-            lrs = {s: _downscale(hr, s) for s in lr_scales}  # LR of the whole image, as BasicSR
+            hr = _mod_cropped(load_rgb(path), multiple)
+            lrs = {s: bicubic_downscale(hr, s) for s in lr_scales}  # LR of the whole image, as BasicSR
         except OutputConflictError:
             raise
         except ESRGANError as exc:
@@ -151,15 +152,7 @@ def _check_options(crop: int, step: int, thresh_size: int, lr_scales: tuple[int,
             )
 
 
-def _load(path: Path) -> np.ndarray:
-    from esrgan.data.pixels import load_rgb
-
-    return load_rgb(path)
-
-
 def _mod_cropped(image: np.ndarray, multiple: int) -> np.ndarray:
-    from esrgan.data.pixels import mod_crop
-
     h, w = image.shape[:2]
     if h < multiple or w < multiple:
         raise ESRGANError(f"image of {w}x{h} pixels is smaller than the scale {multiple}")
@@ -181,17 +174,8 @@ def _window(image: np.ndarray, top: int, left: int, crop: int, scale: int) -> np
     return np.ascontiguousarray(image[t : t + c, l : l + c])
 
 
-def _downscale(hr: np.ndarray, scale: int) -> np.ndarray:
-    from esrgan.data.pixels import bicubic_downscale
-
-    return bicubic_downscale(hr, scale)
-
-
 def _store(summary: PrepareSummary, path: Path, pixels: np.ndarray, force: bool) -> None:
     """Write `pixels` to `path` unless the same pixels are already there."""
-    from esrgan.data.image_io import write_image
-    from esrgan.data.pixels import load_rgb
-
     if path.exists():
         try:
             existing = load_rgb(path)

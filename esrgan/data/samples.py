@@ -14,6 +14,7 @@ name (`DEFAULT_HOLDOUT`), so it is the same on every machine that has the same p
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from esrgan.errors import ESRGANError
+from esrgan.images.image_io import load_rgb, write_image
 
 __all__ = [
     "DEFAULT_HOLDOUT",
@@ -97,9 +99,6 @@ def materialize_sample_split(
     same pixels are left alone; a sample photo lying in the wrong folder (from a run with another
     split) is removed so it cannot leak.
     """
-    from esrgan.data.image_io import write_image
-    from esrgan.data.pixels import load_rgb
-
     photos = {photo_name(p): p for p in sample_photos()}
     if not photos:
         raise ESRGANError(_INSTALL_HINT)
@@ -142,8 +141,6 @@ def _holdout_names(names: list[str], holdout: Sequence[str] | None) -> set[str]:
 
 
 def _same_pixels(path: Path, pixels: np.ndarray) -> bool:
-    from esrgan.data.pixels import load_rgb
-
     try:
         existing = load_rgb(path)
     except ESRGANError:
@@ -163,8 +160,6 @@ def with_sample_folders(cfg: Any) -> Any:
     on first use; so `esrgan train configs/builtin_x4.yaml` alone reproduces the built-in model on
     any machine with the same packages. Other folders are left as they are.
     """
-    import dataclasses
-
     keys = [k for k in ("train_hr", "val_hr") if str(getattr(cfg.data, k) or "").startswith(SAMPLES)]
     if not keys:
         return cfg

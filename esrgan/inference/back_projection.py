@@ -16,8 +16,8 @@ import math
 import torch
 from torch import Tensor
 
-from esrgan.data.bicubic import imresize
 from esrgan.errors import ESRGANError
+from esrgan.images.bicubic import imresize
 
 
 def integer_scale(sr: Tensor, lr: Tensor) -> int:

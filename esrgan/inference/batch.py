@@ -26,9 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import esrgan
+from esrgan.atomic import make_folders, remove_if_empty
 from esrgan.errors import ESRGANError
 from esrgan.inference.device import BACKENDS
 from esrgan.inference.job_model import load_job_model, resolve_job_device
+
+# Imported in the functions below: the image, model and engine modules (numpy, Pillow, torch).
+# `esrgan upscale` reads FRAMES and OUTPUT_FORMATS from here while it builds its parser, and
+# parsing the command line loads neither numpy nor torch (test_cli_corpus).
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +81,7 @@ class Task:
     source: Path
     target: Path
     frame: int | None
-    header: Any  # esrgan.data.image_io.ImageHeader: size, channels, bit depth
+    header: Any  # esrgan.images.image_io.ImageHeader: size, channels, bit depth
 
 
 @dataclass
@@ -167,7 +173,7 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
 
 def collect_inputs(specs: list[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Files as given, images inside folders (sorted, not recursive), glob matches (sorted)."""
-    from esrgan.data.image_io import IMAGE_EXTENSIONS
+    from esrgan.images.image_io import IMAGE_EXTENSIONS
 
     found: list[Path] = []
     failures: list[tuple[Path, str]] = []
@@ -191,7 +197,7 @@ def probe_inputs(
     inputs: list[Path], frames: str, failures: list[tuple[Path, str]]
 ) -> tuple[list[tuple[Path, Any]], list[tuple[Path, str]]]:
     """Read every header (size, frame count) up front; unreadable and refused files become failures."""
-    from esrgan.data.image_io import read_header
+    from esrgan.images.image_io import read_header
 
     headers = []
     failures = list(failures)
@@ -329,8 +335,6 @@ def check_sizes(tasks: list[Task], scale: int, outscale: float | None, max_outpu
 
 def check_output_folder(path: Path) -> None:
     """Prove the output folder can be created and written, leaving nothing behind."""
-    from esrgan.atomic import make_folders, remove_if_empty
-
     target = Path(os.path.abspath(path))
     existing = next(p for p in (target, *target.parents) if p.exists())  # "/" at the latest
     if not existing.is_dir():
@@ -376,8 +380,7 @@ def upscale_file(model: Any, task: Task, job: UpscaleJob, device: Any, bar: Any 
 
     `device`: a torch device, or "vulkan[:N]" for ncnn on a Vulkan GPU.
     """
-    import esrgan
-    from esrgan.data.image_io import read_pixels, write_image
+    from esrgan.images.image_io import read_pixels, write_image
 
     data = read_pixels(task.source, frame=task.frame or 0)
     pixels = data.stacked()

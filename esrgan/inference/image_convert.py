@@ -27,7 +27,7 @@ def from_image(image: Any) -> tuple[np.ndarray, np.ndarray | None, ImageKind]:
     if isinstance(image, (str, bytes, os.PathLike)):
         raise ESRGANError(
             f"got a file path ({os.fsdecode(image)!r}), not an image: read it first with "
-            "esrgan.data.image_io.read_image (or PIL.Image.open), or pass a numpy array or PIL image"
+            "esrgan.images.image_io.read_image (or PIL.Image.open), or pass a numpy array or PIL image"
         )
     a = np.asarray(image)
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 2, 3, 4)):

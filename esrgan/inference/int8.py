@@ -27,8 +27,15 @@ import numpy as np
 import torch
 from torch import nn
 
+from esrgan.atomic import atomic_path
+from esrgan.data.samples import DEFAULT_HOLDOUT, photo_name, sample_photos
 from esrgan.errors import ESRGANError
+from esrgan.export.graph import INPUT, build_graph
+from esrgan.export.onnx import to_onnx
+from esrgan.images.bicubic import imresize
+from esrgan.images.image_io import load_rgb
 from esrgan.inference import cpu_info
+from esrgan.models.hub import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +57,6 @@ def check_int8(device: torch.device | str | None = "cpu", flags: frozenset[str] 
 
 
 def int8_cache_dir() -> Path:
-    from esrgan.models.hub import cache_dir
-
     return cache_dir().parent / "int8"
 
 
@@ -67,10 +72,6 @@ def weights_hash(model: nn.Module) -> str:
 
 def calibration_batches(in_ch: int, scale: int, multiple: int) -> list[np.ndarray]:
     """(1, C, S, S) float32 LR crops in [0, 1]: training sample photos, bicubic-downscaled by `scale`."""
-    import esrgan
-    from esrgan.data.pixels import load_rgb
-    from esrgan.data.samples import DEFAULT_HOLDOUT, photo_name, sample_photos
-
     photos = [p for p in sample_photos() if photo_name(p) not in DEFAULT_HOLDOUT][:CALIBRATION_PHOTOS]
     if not photos:
         raise ESRGANError(
@@ -81,7 +82,7 @@ def calibration_batches(in_ch: int, scale: int, multiple: int) -> list[np.ndarra
     batches = []
     for path in photos:
         rgb = load_rgb(path)
-        lr = np.asarray(esrgan.imresize(rgb, 1 / scale)) if scale > 1 else rgb
+        lr = imresize(rgb, 1 / scale) if scale > 1 else rgb
         h, w = lr.shape[:2]
         if min(h, w) < side:
             continue
@@ -112,10 +113,6 @@ def quantize(model: nn.Module, target: Path) -> None:
     import onnx  # noqa: F401 - the onnx extra, named in the error if missing
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
-    from esrgan.atomic import atomic_path
-    from esrgan.export.graph import INPUT, build_graph
-    from esrgan.export.onnx import to_onnx
-
     graph = build_graph(model)
     batches = calibration_batches(graph.in_ch, graph.scale, graph.size_multiple)
 
@@ -141,8 +138,7 @@ def quantize(model: nn.Module, target: Path) -> None:
 
 def int8_from_module(model: nn.Module, threads: int | None = None) -> nn.Module:
     """`model` quantized to int8 and run by onnxruntime (calibrated once, then read from the cache)."""
-    from esrgan.export.graph import build_graph
-    from esrgan.inference.backends import OnnxGenerator, _import
+    from esrgan.inference.backends import OnnxGenerator, _import  # backends builds int8 models: a cycle
 
     _import("onnxruntime", "onnx")
     _import("onnx", "onnx")

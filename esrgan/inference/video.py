@@ -25,7 +25,12 @@ from typing import Any
 
 import numpy as np
 
+import esrgan
+from esrgan.atomic import make_folders, remove_if_empty
 from esrgan.errors import ESRGANError
+from esrgan.images.image_io import write_image
+from esrgan.inference.batch import collect_inputs
+from esrgan.inference.engine import needs_engine, prepare_engine
 from esrgan.inference.video_io import (
     VIDEO_EXTENSIONS,
     Decoded,
@@ -97,7 +102,6 @@ def open_source(spec: str | os.PathLike, fps: str | float | None = None) -> Vide
         if not path.is_file():
             raise ESRGANError(f"{path}: no such file")
         return VideoReader(path)
-    from esrgan.inference.batch import collect_inputs
 
     rate = parse_fps(fps)
     files, failures = collect_inputs([str(spec)])
@@ -145,8 +149,6 @@ def upscale_video(
 
 
 def _on_backend_once(model: Any, kw: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
-    from esrgan.inference.engine import needs_engine, prepare_engine
-
     backend, device, precision = kw.get("backend"), kw.get("device"), kw.get("precision", "fp32")
     if not needs_engine(backend, device, precision):
         return model, kw
@@ -196,8 +198,6 @@ class _Run:
             log.warning("%s: --frames-out writes frames only; its audio/subtitles are not kept", source.path)
 
     def go(self, tick: Progress) -> VideoResult:
-        import esrgan
-
         start, decode = time.perf_counter(), [0.0]
         done = 0
         try:
@@ -245,9 +245,6 @@ class _Run:
     def _write(self, image: np.ndarray, item: Decoded) -> None:
         t = time.perf_counter()
         if self.frames_out is not None:
-            from esrgan.atomic import make_folders
-            from esrgan.data.image_io import write_image
-
             if item.index == 0 or not self.frames_out.is_dir():
                 self._created = make_folders(self.frames_out)
             write_image(self._frame_path(item.index), image)
@@ -280,8 +277,6 @@ class _Run:
             suffix = self.out.suffix.lstrip(".").lower()
             container = suffix or default_container(self.options.codec, self.source.others)
         container = {"mkv": "matroska", "m4v": "mp4"}.get(container, container)
-        from esrgan.atomic import make_folders
-
         self._created = make_folders(self.partial.parent)
         self.writer = VideoWriter(
             self.partial,
@@ -334,8 +329,6 @@ class _Run:
             with contextlib.suppress(Exception):
                 self.writer.close(finish=False)
             self.writer = None
-        from esrgan.atomic import remove_if_empty
-
         with contextlib.suppress(OSError):
             self.partial.unlink()
         remove_if_empty(self._created)

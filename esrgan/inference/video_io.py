@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from esrgan.errors import ESRGANError
+from esrgan.images.image_io import read_header, read_pixels
 
 VIDEO_EXTENSIONS = {".mp4", ".mkv", ".webm", ".mov", ".m4v", ".avi", ".ts", ".mpg", ".mpeg", ".wmv", ".flv"}
 # What mp4 holds (else the default container is mkv, which holds nearly anything).
@@ -346,16 +347,12 @@ class FrameSequence:
     """Numbered image files read as the frames of a video at `rate` frames per second."""
 
     def __init__(self, paths: list[Path], rate: Fraction, name: Path) -> None:
-        from esrgan.data.image_io import read_header
-
         self.path, self.paths, self.others = name, paths, []
         header = read_header(paths[0])
         colour = Colour("ITU709", False, 1, 1)  # images are sRGB-like: tag the video BT.709
         self.info = VideoInfo(header.width, header.height, rate, 1 / rate, len(paths), colour)
 
     def items(self) -> Iterator[Decoded]:
-        from esrgan.data.image_io import read_pixels
-
         for index, path in enumerate(self.paths):
             rgb = rgb8(read_pixels(path).stacked())
             if rgb.shape[:2] != (self.info.height, self.info.width):

@@ -31,6 +31,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from esrgan.errors import ESRGANError
+from esrgan.images.bicubic import imresize
 from esrgan.metrics.color import rgb_to_y, round_like_matlab
 from esrgan.metrics.image_input import crop_borders, to_float255
 
@@ -86,8 +87,6 @@ def integer_luma(
 
 def niqe_of_luma(luma: np.ndarray) -> float:
     """NIQE of an HW float array on the 0..255 scale, taken as it is (no rounding, no conversion)."""
-    from esrgan.data.bicubic import imresize
-
     if luma.ndim != 2:
         raise ESRGANError(f"niqe_of_luma expects one channel (HW), got shape {luma.shape}")
     model = pristine_model()

@@ -30,7 +30,12 @@ from typing import Any
 
 import numpy as np
 
+from esrgan.atomic import atomic_directory, write_text_atomic
+from esrgan.data import samples
 from esrgan.errors import ESRGANError
+from esrgan.images.bicubic import imresize
+from esrgan.images.image_io import IMAGE_EXTENSIONS, read_image, write_image
+from esrgan.mos.storage import Ratings
 
 HR, NEAREST = "HR", "nearest"
 STUDY_FORMAT = "esrgan-mos-1"
@@ -79,8 +84,6 @@ def parse_method(text: str) -> tuple[str, Path]:
 
 
 def image_files(folder: Path) -> list[Path]:
-    from esrgan.data.image_io import IMAGE_EXTENSIONS
-
     if not folder.is_dir():
         raise ESRGANError(f"{folder}: no such folder")
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
@@ -102,10 +105,8 @@ def match_image(stem: str, files: list[Path], method: str, scale: int) -> Path:
 
 def nearest_version(pixels: np.ndarray, scale: int) -> np.ndarray:
     """HR -> MATLAB-bicubic LR (1/scale) -> nearest-neighbour up to the HR size."""
-    import esrgan
-
     height, width = pixels.shape[:2]
-    lr = np.asarray(esrgan.imresize(pixels, 1.0 / scale))
+    lr = imresize(pixels, 1.0 / scale)
     up = np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1)
     return np.ascontiguousarray(up[:height, :width])
 
@@ -122,10 +123,6 @@ def create_study(
     seed: int | None = None,
     force: bool = False,
 ) -> Study:
-    from esrgan.atomic import atomic_directory, write_text_atomic
-    from esrgan.data.image_io import read_image, write_image
-    from esrgan.mos.storage import Ratings
-
     folder, hr = Path(folder), Path(hr)
     if not methods:
         raise ESRGANError("give at least one --method NAME=DIR")
@@ -212,8 +209,6 @@ def create_study(
 
 
 def _sample_photos() -> list[Path]:
-    from esrgan.data import samples
-
     photos = samples.sample_photos()
     if not photos:
         raise ESRGANError(
@@ -232,8 +227,6 @@ def _calibration_images(
 ) -> list[tuple[Path, Any]]:
     """The first `count` calibration images not among the rated ones (by pixels): sample photos
     that are rated are skipped; an image of `folder` that is rated is refused unless `allow_overlap`."""
-    from esrgan.data.image_io import read_image
-
     chosen = []
     for path in files:
         data = read_image(path)

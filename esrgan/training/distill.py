@@ -35,9 +35,9 @@ from tqdm import tqdm
 from esrgan.atomic import write_text_atomic
 from esrgan.data.degradations.pipeline import degrade_image
 from esrgan.data.folders import list_images
-from esrgan.data.image_io import write_image
-from esrgan.data.pixels import image_size, load_rgb, mod_crop
 from esrgan.errors import ESRGANError
+from esrgan.images.bicubic import mod_crop
+from esrgan.images.image_io import load_rgb, read_header, write_image
 from esrgan.inference.precision import cpu_has_native_bf16
 from esrgan.inference.upscale import upscale
 from esrgan.models import hub
@@ -133,7 +133,7 @@ def _jobs(cfg: Any, train: list[Path], val: list[Path]) -> list[tuple[Path, str,
     d = cfg.data.distill
     jobs = []
     for photo in train:
-        for v, y, x in squares(image_size(photo), d.crop, d.variants, cfg.generator.scale):
+        for v, y, x in squares(read_header(photo).shape, d.crop, d.variants, cfg.generator.scale):
             jobs.append((photo, "train", 0, v, y, x, d.crop))
     jobs += [(photo, "val", 1, 0, 0, 0, 0) for photo in val]  # size 0: the whole photo
     return jobs

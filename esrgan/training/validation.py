@@ -14,6 +14,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from esrgan.evaluation import aggregate, dataset_pairs, model_runner, run_pairs
+from esrgan.images.image_io import write_image
+from esrgan.metrics.table import report_key
+
 if TYPE_CHECKING:
     from esrgan.data.datasets import ValidationDataset
     from esrgan.training.config import TrainConfig
@@ -29,10 +33,6 @@ def validate(
     logger: RunLogger,
 ) -> dict[str, float]:
     """Set means keyed `psnr_y`, `ssim_y` (and `niqe` with `cfg.val_niqe`); writes the first samples."""
-    from esrgan.data.image_io import write_image
-    from esrgan.evaluation import aggregate, dataset_pairs, model_runner, run_pairs
-    from esrgan.metrics.table import report_key
-
     metrics = ["psnr", "ssim"] + (["niqe"] if cfg.val_niqe else [])
     sample_dir = run_dir / "samples" / f"{iteration:07d}"
     written: list[str] = []

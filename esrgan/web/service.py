@@ -1,6 +1,6 @@
 """What the upscale page does, without HTTP: uploaded images, upscale and crop jobs, encodings.
 
-Uploads are decoded with `esrgan.data.image_io.read_image`, so the web app refuses exactly what the
+Uploads are decoded with `esrgan.images.image_io.read_pixels`, so the web app refuses exactly what the
 CLI refuses (decompression bombs from the header, truncated or non-image files). Results are kept as
 the integer arrays `esrgan.upscale` returns (uint8 or uint16, alpha last), and encoded on request
 with `write_image`, so PNG keeps 16 bits and alpha, WebP keeps alpha, JPEG drops alpha: as the CLI.
@@ -19,8 +19,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
+import esrgan
 from esrgan.errors import ESRGANError
+from esrgan.images.bicubic import imresize
+from esrgan.images.image_io import read_pixels, write_image
+from esrgan.images.scaling import to_float, to_integer
+from esrgan.inference.interpolation import validate_alpha
+from esrgan.inference.upscale import check_tile
 from esrgan.web.blend import BlendCache
 from esrgan.web.catalog import ModelCatalog
 from esrgan.web.jobs import Job, JobQueue, Progress
@@ -71,8 +78,6 @@ def encode(
     pixels: np.ndarray, fmt: str, *, bit_depth: int, icc: bytes | None = None, quality: int = 95
 ) -> bytes:
     """Bytes of `pixels` as PNG/JPEG/WebP, written by the package's own writer."""
-    from esrgan.data.image_io import write_image
-
     suffix = DOWNLOAD_FORMATS[fmt][1]
     with tempfile.TemporaryDirectory(prefix="esrgan-web-") as tmp:
         path = Path(tmp) / f"out{suffix}"
@@ -82,10 +87,6 @@ def encode(
 
 def view_png(pixels: np.ndarray) -> bytes:
     """An 8-bit PNG for display in the browser (alpha kept; fast compression)."""
-    from PIL import Image
-
-    from esrgan.data.image_io import to_integer
-
     a = to_integer(pixels, 8)
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]]
     im = Image.fromarray(a[..., 0] if mode == "L" else a, mode)
@@ -106,8 +107,6 @@ class UpscaleService:
 
     # -- uploads ---------------------------------------------------------------------------
     def add_image(self, path: Path, client_name: str | None) -> Uploaded:
-        from esrgan.data.image_io import read_pixels
-
         name = safe_name(client_name)
         try:
             data = read_pixels(path)
@@ -146,8 +145,6 @@ class UpscaleService:
 
     def check_request(self, model_id: Any, psnr_id: Any, alpha: Any) -> float | None:
         """Validate before queueing, so a bad request is an error now rather than a failed job."""
-        from esrgan.inference.interpolation import validate_alpha
-
         self.catalog.resolve(model_id)
         if psnr_id:
             self.catalog.resolve(psnr_id)
@@ -164,9 +161,6 @@ class UpscaleService:
         outscale: float | None,
         tile: int | None,
     ) -> Job:
-        import esrgan
-        from esrgan.inference.upscale import check_tile
-
         if outscale is not None and not 0 < outscale <= 16:
             raise ESRGANError(f"outscale must be in (0, 16], not {outscale}")
         if tile:  # checked here so that a bad size is an error of the request, not of the job
@@ -194,8 +188,6 @@ class UpscaleService:
         alpha: float | None,
         box: tuple[int, int, int, int],
     ) -> Job:
-        import esrgan
-
         width, height = image.size
         x, y, w, h = clamp_box(box, width, height)
 
@@ -234,15 +226,11 @@ class UpscaleService:
 
     def bicubic(self, result: Result) -> np.ndarray:
         """The source resized to the result's size with MATLAB-style bicubic (the 'before' view)."""
-        import esrgan
-
         src = result.source
         if src is None:
             raise ESRGANError("no source image for this result")
-        from esrgan.data.scaling import to_float, to_integer
-
         h, w = result.pixels.shape[:2]
-        return to_integer(np.asarray(esrgan.imresize(to_float(src.pixels), None, output_size=(h, w))), 8)
+        return to_integer(imresize(to_float(src.pixels), None, output_size=(h, w)), 8)
 
 
 def clamp_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:

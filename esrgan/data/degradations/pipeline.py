@@ -37,6 +37,8 @@ from esrgan.data.degradations.config import (
 )
 from esrgan.data.degradations.jpeg import jpeg_roundtrip_many
 from esrgan.errors import ESRGANError
+from esrgan.images.bicubic import bicubic_downscale, mod_crop
+from esrgan.images.scaling import to_tensor
 
 _DEGRADATION_STREAM = 2  # the sampler uses streams 0 (image order) and 1 (crops)
 _GRAY = (0.2989, 0.587, 0.114)  # ITU-R 601 luma, as torchvision's rgb_to_grayscale
@@ -385,8 +387,6 @@ def degrade_image(
 ) -> np.ndarray:
     """LR copy of an (H, W, 3) uint8/uint16 image, mod-cropped to `scale`: uint8 for `bd` and
     `realesrgan` (8-bit by construction), the input's type for `bicubic` (MATLAB's imresize)."""
-    from esrgan.data.pixels import bicubic_downscale, mod_crop, to_tensor
-
     kind = degradation_name(kind)
     image = mod_crop(image, scale)
     if min(image.shape[:2]) < scale:

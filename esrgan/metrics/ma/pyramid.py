@@ -38,8 +38,8 @@ import math
 
 import numpy as np
 
-from esrgan.data.bicubic import imresize_numpy
 from esrgan.errors import ESRGANError
+from esrgan.images.bicubic import imresize_numpy
 from esrgan.metrics.fidelity import contrast_structure
 from esrgan.metrics.ma.features import ggd_shape
 

@@ -7,9 +7,14 @@ integers clipped to [0, 1] and rounded to nearest (`np.rint`).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from esrgan.errors import ESRGANError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def peak_value(x: np.ndarray | np.dtype | type) -> float:
@@ -47,3 +52,10 @@ def to_integer(a: np.ndarray, bit_depth: int) -> np.ndarray:
     out *= np.float32(peak_value(target))
     np.rint(out, out=out)
     return out.astype(target)
+
+
+def to_tensor(array: np.ndarray) -> torch.Tensor:
+    """An integer HWC array as a float32 CHW tensor in [0, 1]."""
+    import torch  # here, so that reading and writing images loads no torch (as in `bicubic`)
+
+    return torch.from_numpy(np.ascontiguousarray(to_float(array).transpose(2, 0, 1)))

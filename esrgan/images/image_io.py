@@ -3,7 +3,7 @@
 `read_pixels` returns the samples as the file holds them (uint8 or uint16, alpha too) plus the facts
 needed to write the result back the same way (8 or 16 bits, alpha, colour profile); `read_image` is
 the same as float32 in [0, 1], for code that computes on floats (4x the memory of uint8). The
-integer <-> float scaling lives in `esrgan.data.scaling`. Pillow decodes almost everything, but it truncates
+integer <-> float scaling lives in `esrgan.images.scaling`. Pillow decodes almost everything, but it truncates
 16-bit colour PNG and TIFF to 8 bits and cannot write 16-bit colour PNG: those paths live in
 `codecs16`.
 
@@ -26,10 +26,9 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from esrgan.atomic import atomic_path
-from esrgan.data import codecs16
-from esrgan.data.codecs16 import encode_png16
-from esrgan.data.scaling import to_float, to_integer
 from esrgan.errors import ESRGANError
+from esrgan.images import codecs16
+from esrgan.images.scaling import to_float, to_integer
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +110,11 @@ class ImageHeader:
     channels: int = 3  # as decoded, alpha included (palettes counted as RGBA)
     bytes_per_sample: int = 1  # 2 for 16-bit files
 
+    @property
+    def shape(self) -> tuple[int, int]:
+        """(height, width): the order of an array's shape."""
+        return self.height, self.width
+
 
 def read_header(path: str | os.PathLike[str]) -> ImageHeader:
     """Size, frame count and format from the header; the same refusals as `read_image` for bad files.
@@ -151,6 +155,17 @@ def _decoded_layout(name: str, im: Image.Image) -> tuple[int, int]:
 def read_image(path: str | os.PathLike[str], *, frame: int = 0) -> ImageData:
     """`read_pixels` with float32 samples in [0, 1]."""
     return read_pixels(path, frame=frame).as_float()
+
+
+def load_rgb(path: str | os.PathLike[str]) -> np.ndarray:
+    """Decode an image as an (H, W, 3) uint8 array (uint16 for 16-bit files); alpha dropped.
+
+    The models work in RGB: grayscale is expanded to three channels. Integers throughout, no float copy.
+    """
+    pixels = read_pixels(path).pixels
+    if pixels.shape[2] == 1:
+        pixels = np.repeat(pixels, 3, axis=2)
+    return np.ascontiguousarray(pixels)
 
 
 def read_pixels(path: str | os.PathLike[str], *, frame: int = 0) -> ImageData:
@@ -406,7 +421,7 @@ def write_image(
 def _encode(f: Any, channels: list[np.ndarray], fmt: str, bits: int, quality: int, icc: bytes | None) -> None:
     array = channels[0] if len(channels) == 1 else np.concatenate(channels, axis=2)
     if bits == 16 and fmt == "PNG":
-        encode_png16(f, array, icc)
+        codecs16.encode_png16(f, array, icc)
         return
     if bits == 16:  # TIFF
         codecs16.encode_tiff16(f, array, icc)

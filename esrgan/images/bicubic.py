@@ -44,7 +44,17 @@ from esrgan.memory import check_output_pixels
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["contributions", "cubic", "imresize", "imresize_numpy", "imresize_torch", "weight_matrix"]
+__all__ = [
+    "bicubic_downscale",
+    "bicubic_upscale",
+    "contributions",
+    "cubic",
+    "imresize",
+    "imresize_numpy",
+    "imresize_torch",
+    "mod_crop",
+    "weight_matrix",
+]
 
 _KERNEL_WIDTH = 4.0
 # Channels up to this count are resized interleaved (kron trick, cost grows with channels**2);
@@ -410,3 +420,28 @@ def imresize(
     if isinstance(x, np.ndarray):
         return imresize_numpy(x, scale, antialias=antialias, output_size=output_size)
     raise ESRGANError(f"imresize: expected a numpy array or a torch tensor, got {type(x).__name__}")
+
+
+# --- the LR images of SR papers ----------------------------------------------------------------
+# DIV2K's and every benchmark's LR side is MATLAB's imresize of the uint8 HR image, rounded in the
+# integer class after each axis and saved as 8-bit PNG: so integer arrays go in, integers come out.
+
+
+def mod_crop(array: np.ndarray, scale: int) -> np.ndarray:
+    """Drop the last rows and columns so that height and width are multiples of `scale`."""
+    h, w = array.shape[:2]
+    return array[: h - h % scale, : w - w % scale]
+
+
+def bicubic_downscale(array: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB `imresize(hr, 1/scale, 'bicubic')` of an integer HR array with sides multiple of `scale`."""
+    h, w = array.shape[:2]
+    if h % scale or w % scale:
+        raise ESRGANError(f"image of {h}x{w} pixels is not a multiple of the scale {scale}")
+    return imresize(array, 1.0 / scale, output_size=(h // scale, w // scale))
+
+
+def bicubic_upscale(array: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB `imresize(lr, scale, 'bicubic')`: the bicubic baseline of SR papers, in the input's class."""
+    h, w = array.shape[:2]
+    return imresize(array, float(scale), output_size=(h * scale, w * scale))
