@@ -1,6 +1,6 @@
 """MATLAB bicubic imresize against a slow per-pixel evaluation of MATLAB's formula and hand-derived values.
 
-The reference below is written independently of esrgan/data/bicubic.py: it walks every output
+The reference below is written independently of esrgan/images/bicubic.py: it walks every output
 pixel, computes its 0-based source coordinate, loops over every input pixel inside the kernel's
 support, reflects out-of-range positions one bounce at a time and normalises by the weight sum.
 """
