@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from esrgan.analysis.tables import EvalTables
 from esrgan.errors import ESRGANError
 from esrgan.metrics.aggregate import AGGREGATIONS, aggregate, check_aggregation
 from esrgan.metrics.table import METRICS
@@ -296,8 +295,10 @@ def run_pairs(
 
 
 @dataclass
-class EvalResult(EvalTables):
-    """Per-image values and set-level numbers of each model (rows in `models` order, bicubic first)."""
+class EvalResult:
+    """Per-image values and set-level numbers of each model (rows in `models` order, bicubic first).
+
+    Its tables (JSON, CSV, Markdown, terminal) are functions of `esrgan.analysis.tables`."""
 
     models: list[str]
     metrics: list[str]
