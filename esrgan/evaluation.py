@@ -119,9 +119,8 @@ def check_niqe_possible(dataset: ValidationDataset, crop_border: int) -> None:
     if not any((h // BLOCK_SIZE) * (w // BLOCK_SIZE) >= 2 for h, w in inner.values() if h > 0 and w > 0):
         name, (h, w) = next(iter(sizes.items()))
         raise ESRGANError(
-            f"no image is large enough for NIQE (two {BLOCK_SIZE}x{BLOCK_SIZE} blocks after a "
-            f"{crop_border}-pixel border; e.g. {name} is {w}x{h}), so there is no perceptual score to plot; "
-            "use larger images or give Ma's model"
+            f"no image is large enough for NIQE (e.g. {name}, {w}x{h}, after a {crop_border}-pixel border), "
+            "so there is no perceptual score to plot: use larger images or give Ma's model"
         )
 
 

@@ -126,9 +126,7 @@ def build_graph(model: nn.Module | ModelDescriptor) -> Graph:
         _srvgg(b, module)
     else:
         raise ESRGANError(
-            f"cannot export {desc.architecture}: export supports RRDBNet, SRResNet and SRVGGNetCompact "
-            "generators (ensemble, back projection and image interpolation are applied around the "
-            "exported network)"
+            f"cannot export {desc.architecture}: export supports RRDBNet, SRResNet and SRVGGNetCompact"
         )
     graph.ops[-1].output = OUTPUT
     return graph

@@ -209,9 +209,7 @@ def _builtin(name: str) -> Path:
     if name != "builtin":
         raise ESRGANError(f"{name} is not included in this installation (only builtin is)")
     raise ESRGANError(
-        f"the built-in model is missing from this installation ({path}): pass -m FILE, or "
-        "-m RealESRGAN_x4plus to download the official Real-ESRGAN model, or train one with "
-        "`esrgan quickstart`"
+        f"the built-in model is missing from this installation ({path}): pass -m FILE or -m RealESRGAN_x4plus"
     )
 
 
