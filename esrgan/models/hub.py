@@ -209,7 +209,8 @@ def _builtin(name: str) -> Path:
     if name != "builtin":
         raise ESRGANError(f"{name} is not included in this installation (only builtin is)")
     raise ESRGANError(
-        f"the built-in model is missing from this installation ({path}): pass -m FILE or -m RealESRGAN_x4plus"
+        f"the built-in model is missing from this installation ({path}): pass -m FILE or "
+        "-m RealESRGAN_x4plus, or train one with `esrgan quickstart`"
     )
 
 
