@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from esrgan.analysis.tables import EvalTables
 from esrgan.data.datasets import ValidationDataset
 from esrgan.errors import ESRGANError
 from esrgan.images.bicubic import bicubic_upscale
@@ -116,9 +115,8 @@ def check_niqe_possible(dataset: ValidationDataset, crop_border: int) -> None:
     if not any((h // BLOCK_SIZE) * (w // BLOCK_SIZE) >= 2 for h, w in inner.values() if h > 0 and w > 0):
         name, (h, w) = next(iter(sizes.items()))
         raise ESRGANError(
-            f"no image is large enough for NIQE (two {BLOCK_SIZE}x{BLOCK_SIZE} blocks after a "
-            f"{crop_border}-pixel border; e.g. {name} is {w}x{h}), so there is no perceptual score to plot; "
-            "use larger images or give Ma's model"
+            f"no image is large enough for NIQE (e.g. {name}, {w}x{h}, after a {crop_border}-pixel border), "
+            "so there is no perceptual score to plot: use larger images or give Ma's model"
         )
 
 
@@ -286,8 +284,10 @@ def run_pairs(
 
 
 @dataclass
-class EvalResult(EvalTables):
-    """Per-image values and set-level numbers of each model (rows in `models` order, bicubic first)."""
+class EvalResult:
+    """Per-image values and set-level numbers of each model (rows in `models` order, bicubic first).
+
+    Its tables (JSON, CSV, Markdown, terminal) are functions of `esrgan.analysis.tables`."""
 
     models: list[str]
     metrics: list[str]

@@ -58,6 +58,6 @@ def check_output_pixels(
     if pixels > limit:
         need = pixels * bytes_per_pixel / 2**30
         raise ESRGANError(
-            f"{what} would have {pixels:,} pixels (about {need:,.1f} GiB), more than the {limit:,} that fit "
-            f"in the {avail / 2**30:.1f} GiB of RAM available; use a smaller scale or image, {hint}"
+            f"{what} would need about {need:,.1f} GiB, more than fits in the {avail / 2**30:.1f} GiB of RAM "
+            f"available: use a smaller scale or image, {hint}"
         )

@@ -383,7 +383,7 @@ def test_every_environment_switch_reads_on_and_off_alike(monkeypatch, word, on):
     model = hub.MODELS[0]
 
     def switches() -> list[bool]:
-        mirror_only = model.urls[0] not in download.candidate_urls(model)
+        mirror_only = model.urls[0] not in hub.candidate_urls(model)
         return [hub.offline_mode(), downloads_disabled_by_environment(), mirror_only]
 
     monkeypatch.delenv("ESRGAN_MIRROR", raising=False)

@@ -23,7 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from esrgan.errors import ESRGANError
     from esrgan.models import hub
-    from esrgan.models.download import download_model, import_file
 
     if args.source and len(args.names) != 1:
         raise ESRGANError("--from takes one NAME")
@@ -38,12 +37,12 @@ def run(args: argparse.Namespace) -> int:
         models.append(model)
     for model in models:
         if args.source:
-            path = import_file(model, args.source, allow_unverified=args.allow_unverified)
+            path = hub.fetch_model(model, source=args.source, allow_unverified=args.allow_unverified)
             print(f"{model.name}: verified and copied to {path}")
         elif hub.is_cached(model):
             print(f"{model.name}: already cached at {hub.cached_path(model)}")
         else:
-            path = download_model(model, allow_unverified=args.allow_unverified)
+            path = hub.fetch_model(model, allow_unverified=args.allow_unverified)
             check = "sha256 verified" if model.sha256 else "NOT verified: no published sha256"
             print(f"{model.name}: downloaded to {path} ({path.stat().st_size / 2**20:.1f} MB, {check})")
     return 0

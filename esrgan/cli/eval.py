@@ -55,6 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from esrgan import load_model
+    from esrgan.analysis.tables import eval_text, write_eval_tables
     from esrgan.cli.options import resolve_device
     from esrgan.evaluation import BICUBIC, evaluate
     from esrgan.inference.wrapped import with_test_time_options
@@ -84,9 +85,9 @@ def run(args: argparse.Namespace) -> int:
         aggregation=args.aggregate,
         ma_model=args.ma_model,
     )
-    print(result.format_table(per_image=args.per_image))
+    print(eval_text(result, per_image=args.per_image))
     if args.out:
-        paths = result.write(args.out)
+        paths = write_eval_tables(result, args.out)
         print("wrote " + ", ".join(str(p) for p in paths))
     return 0
 

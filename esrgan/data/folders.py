@@ -59,8 +59,7 @@ def match_lr_files(hr_files: Sequence[Path], lr_dir: str | Path, scale: int) -> 
     if missing:
         raise ESRGANError(
             f"no LR image in '{lr_dir}' for {len(missing)} HR image(s): {_names(missing)} "
-            f"(LR names must be the HR name, optionally with an 'x{scale}' suffix, e.g. "
-            f"'{Path(missing[0]).stem}x{scale}.png')"
+            f"(name LR files as the HR, or with an 'x{scale}' suffix: '{Path(missing[0]).stem}x{scale}.png')"
         )
     return matched
 

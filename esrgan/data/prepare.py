@@ -146,9 +146,8 @@ def _check_options(crop: int, step: int, thresh_size: int, lr_scales: tuple[int,
             low, high = value // multiple * multiple, (value // multiple + 1) * multiple
             valid = f"{low} or {high}" if low else str(high)
             raise ESRGANError(
-                f"{name} {value} is not a multiple of the LR scale(s) {', '.join(map(str, lr_scales))}, so "
-                f"the LR sub-images would not line up with the HR ones; use a multiple of {multiple} "
-                f"(e.g. {valid})"
+                f"{name} {value} is not a multiple of the LR scale(s) {', '.join(map(str, lr_scales))}: "
+                f"use a multiple of {multiple} (e.g. {valid})"
             )
 
 

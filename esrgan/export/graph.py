@@ -126,9 +126,7 @@ def build_graph(model: nn.Module | ModelDescriptor) -> Graph:
         _srvgg(b, module)
     else:
         raise ESRGANError(
-            f"cannot export {desc.architecture}: export supports RRDBNet, SRResNet and SRVGGNetCompact "
-            "generators (ensemble, back projection and image interpolation are applied around the "
-            "exported network)"
+            f"cannot export {desc.architecture}: export supports RRDBNet, SRResNet and SRVGGNetCompact"
         )
     graph.ops[-1].output = OUTPUT
     return graph
@@ -191,33 +189,3 @@ def _srvgg(b: _Builder, net: nn.Module) -> None:
     shuffled = b.add("pixel_shuffle", [feat], factor=net.scale)
     base = b.add("nearest", [INPUT], factor=net.scale)
     b.add("sum", [shuffled, base])
-
-
-def run_graph(graph: Graph, x: torch.Tensor) -> torch.Tensor:
-    """Evaluate the graph with torch ops: an independent check of the graph against the module."""
-    import torch.nn.functional as F
-
-    blobs = {INPUT: x}
-    for op in graph.ops:
-        a = [blobs[i] for i in op.inputs]
-        if op.kind == "conv":
-            w = torch.from_numpy(op.weight)
-            y = F.conv2d(a[0], w, torch.from_numpy(op.bias), padding=w.shape[-1] // 2)
-            blobs[op.output] = y if op.slope is None else F.leaky_relu(y, op.slope)
-        elif op.kind == "prelu":
-            blobs[op.output] = F.prelu(a[0], torch.from_numpy(op.weight))
-        elif op.kind == "concat":
-            blobs[op.output] = torch.cat(a, 1)
-        elif op.kind == "sum":
-            blobs[op.output] = op.coeffs[0] * a[0] + op.coeffs[1] * a[1]
-        elif op.kind == "nearest2x":
-            blobs[op.output] = F.interpolate(a[0], scale_factor=2, mode="nearest")
-        elif op.kind == "nearest":
-            blobs[op.output] = F.interpolate(a[0], scale_factor=op.factor, mode="nearest")
-        elif op.kind == "pixel_shuffle":
-            blobs[op.output] = F.pixel_shuffle(a[0], op.factor)
-        elif op.kind == "pixel_unshuffle":
-            blobs[op.output] = F.pixel_unshuffle(a[0], op.factor)
-        else:
-            raise AssertionError(op.kind)
-    return blobs[OUTPUT]

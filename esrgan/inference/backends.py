@@ -29,6 +29,7 @@ from torch import nn
 from esrgan.errors import ESRGANError
 from esrgan.inference.device import BACKENDS, is_vulkan, vulkan_index
 from esrgan.models.descriptor import ModelDescriptor, describe
+from esrgan.models.ncnn_import import Layer, read_param
 
 NCNN_BLOB_NAMES = (("data", "output"), ("in0", "out0"))
 ONNX_SUFFIXES = (".onnx",)
@@ -286,9 +287,7 @@ def load_ncnn(path: str | os.PathLike, device: str | None = None) -> NcnnGenerat
     for p in (param, weights):
         if not p.is_file():
             raise ESRGANError(f"{p}: no such file (an ncnn model is a .param and a .bin of the same name)")
-    text = param.read_text(errors="replace")
-    if not text.lstrip().startswith("7767517"):
-        raise ESRGANError(f"{param}: not an ncnn .param file (no 7767517 magic on its first line)")
+    layers = read_param(param)  # the package's one .param parser (it checks the magic)
     net = _ncnn_net(None if device is None else str(device))
     with _quiet_stderr():
         if net.load_param(str(param)) != 0:
@@ -302,7 +301,7 @@ def load_ncnn(path: str | os.PathLike, device: str | None = None) -> NcnnGenerat
             f"{param}: input/output blobs {inputs}/{outputs}; expected 'data'/'output' "
             "(realesrgan-ncnn-vulkan) or 'in0'/'out0' (pnnx)"
         )
-    in_ch, multiple = _ncnn_input_facts(text, names[0])
+    in_ch, multiple = _ncnn_input_facts(layers, names[0])
     try:
         return NcnnGenerator(net, names, source=str(param), in_ch=in_ch, size_multiple=multiple)
     except ESRGANError:
@@ -311,35 +310,25 @@ def load_ncnn(path: str | os.PathLike, device: str | None = None) -> NcnnGenerat
         raise ESRGANError(f"{param}: ncnn cannot run this model ({' '.join(str(exc).split())})") from None
 
 
-def _ncnn_input_facts(text: str, input_blob: str) -> tuple[int, int]:
-    """(input channels, size multiple) read from the layers after the input: Reorg strides, first conv."""
-    layers = []
-    for line in text.splitlines()[2:]:
-        parts = line.split()
-        if len(parts) < 4:
-            continue
-        n_in, n_out = int(parts[2]), int(parts[3])
-        ins, outs = parts[4 : 4 + n_in], parts[4 + n_in : 4 + n_in + n_out]
-        params = dict(p.split("=", 1) for p in parts[4 + n_in + n_out :] if "=" in p)
-        layers.append((parts[0], ins, outs, params))
-    blob, multiple = input_blob, 1
+def _ncnn_input_facts(layers: list[Layer], blob: str) -> tuple[int, int]:
+    """(input channels, size multiple) from the layers after the input: pixel-unshuffles, first conv.
+
+    Read, not probed as for ONNX: ncnn runs a conv on any number of input channels without an error."""
+    multiple = 1
     for _ in range(len(layers)):
-        layer = next((lay for lay in layers if blob in lay[1]), None)
-        if layer is None or not layer[2]:
+        layer = next((lay for lay in layers if blob in lay.inputs), None)
+        if layer is None or not layer.outputs:
             break
-        kind, _, outs, params = layer
-        stride = int(params.get("3", 1))
-        if kind == "Convolution" and stride > 1:  # our exports' pixel-unshuffle (one-hot weights)
+        stride = layer.int("3", 1)
+        if layer.kind == "Convolution" and stride > 1:  # our exports' pixel-unshuffle (one-hot weights)
             multiple *= stride
-            blob = outs[0]
-            continue
-        if kind == "Convolution":
-            k = int(params.get("1", 1)) * int(params.get("11", params.get("1", 1)))
-            channels = int(params.get("6", 0)) // max(1, int(params.get("0", 1)) * k)
+        elif layer.kind == "Convolution":
+            k = layer.int("1", 1) * layer.int("11", layer.int("1", 1))
+            channels = layer.int("6") // max(1, layer.int("0", 1) * k)
             return max(1, channels // (multiple * multiple)), multiple
-        if kind in ("Reorg", "PixelUnshuffle"):
-            multiple *= int(params.get("0", 1))
-        blob = outs[0]
+        elif layer.kind in ("Reorg", "PixelUnshuffle"):
+            multiple *= layer.int("0", 1)
+        blob = layer.outputs[0]
     return 3, multiple
 
 

@@ -300,8 +300,7 @@ def check_existing(tasks: list[Task], existing: str) -> tuple[list[Task], list[P
     if present and existing == "refuse":
         more = f" (and {len(present) - 1} more)" if len(present) > 1 else ""
         raise ESRGANError(
-            f"{present[0].target} exists{more}; pass --force to overwrite or --skip-existing to keep "
-            "existing outputs"
+            f"{present[0].target} exists{more}; pass --force to overwrite or --skip-existing to keep it"
         )
     if existing == "skip":
         kept = {t.target for t in present}

@@ -61,8 +61,7 @@ def denoise_twin(spec: str) -> str:
             raise ESRGANError(f"--denoise: the weak-denoise twin of {spec} is missing (expected {twin})")
         return str(twin)
     raise ESRGANError(
-        f"--denoise works with {GENERAL} only (it blends it with its twin {WEAK_DENOISE}); "
-        f"{spec} has no denoise twin"
+        f"--denoise works with {GENERAL} only (blended with {WEAK_DENOISE}); {spec} has no denoise twin"
     )
 
 

@@ -26,8 +26,8 @@ def from_image(image: Any) -> tuple[np.ndarray, np.ndarray | None, ImageKind]:
         return _from_pil(image)
     if isinstance(image, (str, bytes, os.PathLike)):
         raise ESRGANError(
-            f"got a file path ({os.fsdecode(image)!r}), not an image: read it first with "
-            "esrgan.images.image_io.read_image (or PIL.Image.open), or pass a numpy array or PIL image"
+            f"got a file path ({os.fsdecode(image)!r}), not an image: read it with "
+            "esrgan.images.image_io.read_image, or pass a numpy array or PIL image"
         )
     a = np.asarray(image)
     if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[2] not in (1, 2, 3, 4)):
@@ -41,8 +41,7 @@ def from_image(image: Any) -> tuple[np.ndarray, np.ndarray | None, ImageKind]:
             raise ESRGANError("the float image holds NaN or inf values")
         if a.size and (a.max() > 2.0 or a.min() < -1.0):
             raise ESRGANError(
-                f"float images must hold values in [0, 1] (this one spans {a.min():g}..{a.max():g}); "
-                "divide 8-bit data by 255 or pass uint8"
+                f"float images must hold values in [0, 1], not {a.min():g}..{a.max():g}: divide by 255"
             )
     elif a.dtype not in (np.uint8, np.uint16):
         raise ESRGANError(f"unsupported pixel type {a.dtype}: use uint8, uint16 or float in [0, 1]")

@@ -51,8 +51,7 @@ def check_int8(device: torch.device | str | None = "cpu", flags: frozenset[str] 
         )
     if not cpu_info.int8_dot_flags(flags):
         raise ESRGANError(
-            "int8 needs a CPU with VNNI (AVX512-VNNI or AVX-VNNI) or AMX; this one has none, so int8 "
-            "would be no faster than fp32: drop --int8"
+            "int8 needs a CPU with VNNI (AVX512-VNNI, AVX-VNNI) or AMX to beat fp32: drop --int8"
         )
 
 
@@ -75,8 +74,7 @@ def calibration_batches(in_ch: int, scale: int, multiple: int) -> list[np.ndarra
     photos = [p for p in sample_photos() if photo_name(p) not in DEFAULT_HOLDOUT][:CALIBRATION_PHOTOS]
     if not photos:
         raise ESRGANError(
-            "int8 calibration needs the sample photos that scikit-image, scikit-learn or matplotlib "
-            "ship: pip install scikit-image"
+            "int8 calibration needs the sample photos of scikit-image: pip install scikit-image"
         )
     side = CALIBRATION_CROP * multiple
     batches = []

@@ -59,10 +59,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     if dtype == torch.bfloat16 and device.type == "cpu":
         if cpu_has_native_bf16():
             return dtype
-        raise ESRGANError(
-            "bf16 needs a CUDA GPU or a CPU with native bf16 (AVX512-BF16 or AMX); this CPU would "
-            "emulate it, slower than fp32: drop --bf16"
-        )
+        raise ESRGANError("bf16 needs a CUDA GPU or a CPU with native bf16 (AVX512-BF16 or AMX): drop --bf16")
     if dtype == torch.bfloat16:  # a device that is neither CUDA nor CPU
         raise ESRGANError(f"bf16 runs on CUDA or a CPU with native bf16, not on {device.type}: drop --bf16")
     raise ESRGANError(

@@ -280,37 +280,26 @@ def check_tile(tile: int) -> int:
     return int(tile)
 
 
-def estimate_bytes_per_pixel(model: torch.nn.Module | ModelDescriptor, dtype: torch.dtype) -> float:
-    """Rough peak activation bytes per LR pixel of one forward pass.
-
-    Assumes the widest conv's features live at HR resolution a few times over (the upsampling
-    tail dominates RRDBNet: about four 64-channel HR tensors alive at once) plus the dense
-    blocks' concatenations at LR.
-    """
-    desc = describe(model)
-    width = max((m.out_channels for m in desc.model.modules() if isinstance(m, torch.nn.Conv2d)), default=64)
-    scale = desc.scale
-    itemsize = torch.empty(0, dtype=dtype).element_size()
-    return itemsize * width * (4 * scale * scale + 8)
-
-
 def auto_tile(model: torch.nn.Module | ModelDescriptor, device: torch.device, dtype: torch.dtype) -> int:
     """Largest tile that fits the memory available; on CPU also no larger than the fastest size.
 
-    CPU: throughput is flat up to about 192 px tiles and falls for larger ones (activations
-    leave the cache), so at most CPU_TILE unless memory is short. CUDA: as large as fits in
-    60% of free memory, up to 1024 px; an out-of-memory error still halves it. Sizes are at the
-    network body's resolution: x2/x1 models pixel-unshuffle their input by 2/4, so their tiles
-    are 2/4x larger.
+    Peak activation bytes per LR pixel: the widest conv's features at HR a few times over (the
+    upsampling tail dominates RRDBNet: about four 64-channel HR tensors alive at once) plus the dense
+    blocks' concatenations at LR. CPU: throughput is flat up to about 192 px tiles and falls for larger
+    ones (activations leave the cache), so at most CPU_TILE unless memory is short. CUDA: as large as
+    fits in 60% of free memory, up to 1024 px; an out-of-memory error still halves it. Sizes are at the
+    network body's resolution: x2/x1 models pixel-unshuffle their input by 2/4, so their tiles are
+    2/4x larger.
     """
-    per_px = estimate_bytes_per_pixel(model, dtype)
-    multiple = describe(model).size_multiple
+    desc = describe(model)
+    width = max((m.out_channels for m in desc.model.modules() if isinstance(m, torch.nn.Conv2d)), default=64)
+    per_px = torch.empty(0, dtype=dtype).element_size() * width * (4 * desc.scale**2 + 8)
     if device.type == "cuda":
         free, _ = torch.cuda.mem_get_info(device)
         fit = int(math.sqrt(0.6 * free / per_px))
-        return max(MIN_TILE, min(GPU_MAX_TILE * multiple, fit // 32 * 32))
+        return max(MIN_TILE, min(GPU_MAX_TILE * desc.size_multiple, fit // 32 * 32))
     avail = available_memory()
-    cap = CPU_TILE * multiple
+    cap = CPU_TILE * desc.size_multiple
     fit = int(math.sqrt(0.25 * avail / per_px)) if avail else cap
     return max(MIN_TILE, min(cap, fit // 16 * 16))
 
@@ -318,13 +307,6 @@ def auto_tile(model: torch.nn.Module | ModelDescriptor, device: torch.device, dt
 # Arrays of the output's size alive at once: the tiler's output, the caller's copy (`to_image`
 # joins colour and alpha) and the encoder's; a resize (outscale) adds float32 planes.
 OUTPUT_COPIES = 3
-
-
-def output_shape(height: int, width: int, scale: int, outscale: float | None) -> tuple[int, int]:
-    """(rows, cols) of the final image: the model's output, or round(size * outscale)."""
-    if outscale is None or outscale == scale:
-        return height * scale, width * scale
-    return max(1, round(height * outscale)), max(1, round(width * outscale))
 
 
 def check_output_size(
@@ -338,12 +320,14 @@ def check_output_size(
     max_output_pixels: int | None = None,
 ) -> None:
     """ESRGANError, before any work, if upscaling an H x W image would not fit in memory (or the limit)."""
-    model_px = height * scale * width * scale
-    out_h, out_w = output_shape(height, width, scale, outscale)
-    resized = (out_h, out_w) != (height * scale, width * scale)
-    # While resizing, the model's output and the final image are both alive.
-    pixels = model_px + out_h * out_w if resized else model_px
-    big_h, big_w = (out_h, out_w) if out_h * out_w >= model_px else (height * scale, width * scale)
+    model_hw = height * scale, width * scale
+    out_hw = model_hw
+    if outscale is not None and outscale != scale:
+        out_hw = max(1, round(height * outscale)), max(1, round(width * outscale))
+    resized = out_hw != model_hw
+    # While resizing, the model's output and the final image are both alive (16-bit in float32).
+    pixels = model_hw[0] * model_hw[1] + resized * out_hw[0] * out_hw[1]
+    big_h, big_w = max(model_hw, out_hw, key=lambda hw: hw[0] * hw[1])
     per_px = OUTPUT_COPIES * channels * (max(itemsize, 4) if resized and itemsize > 1 else itemsize)
     check_output_pixels(  # the limit counts the largest image; the bytes count both
         big_h * big_w,

@@ -191,8 +191,7 @@ class _Run:
             written = sorted(frames_out.glob(f"{self.out_stem}_*.png")) if frames_out.is_dir() else []
             if written:
                 raise ESRGANError(
-                    f"{written[0]} exists; pass --force to overwrite or --skip-existing to keep the frames "
-                    "written before"
+                    f"{written[0]} exists; pass --force to overwrite or --skip-existing to keep the frames"
                 )
         if frames_out is not None and source.others:
             log.warning("%s: --frames-out writes frames only; its audio/subtitles are not kept", source.path)

@@ -1,11 +1,11 @@
-"""Verified downloads of known models into the cache, through pooch.
+"""Verified downloads into a file, through pooch: handed what to fetch, it decides nothing else.
 
-pooch streams each URL to a temporary file in the cache folder and checks its sha256 before it
-moves it on; this module then checks the size (and, for BasicSR files, which publish only the
-first 8 hex digits of their sha256 in the file name, that prefix) before the atomic rename to the
-final name, so the cache only ever holds verified files and a failed or cut transfer leaves
-nothing behind. Mirrors (`ESRGAN_MIRROR`) are tried before the official URLs, in order. Every
-failure becomes one line: no network, HTTP status, wrong hash, wrong size, timeout, disk full.
+The caller (`esrgan.models.hub`) says which URLs, where to, and what the file must be (size,
+sha256 or BasicSR's 8-digit prefix), and has already decided that a download may happen (offline,
+verifiable). pooch streams each URL to a temporary file beside the target and checks its sha256;
+this module then checks the size and prefix before the atomic rename, so the target only ever holds
+a verified file and a failed or cut transfer leaves nothing behind. Every failure becomes one line:
+no network, HTTP status, wrong hash, wrong size, timeout, disk full.
 """
 
 from __future__ import annotations
@@ -16,32 +16,30 @@ import os
 import re
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from esrgan.atomic import atomic_path
-from esrgan.env import env_flag
 from esrgan.errors import ESRGANError
-from esrgan.models.hub import KnownModel, cached_path, offline_mode
 
 DEFAULT_TIMEOUT = 60.0  # seconds without data (requests' connect and read timeouts)
 FREE_SPACE_MARGIN = 16 * 2**20
 
 
+@dataclass(frozen=True)
+class Fetch:
+    """One file to fetch: its URLs (tried in order), where it goes and what it must be."""
+
+    name: str  # for messages and the progress bar
+    urls: tuple[str, ...]
+    target: Path
+    size: int | None = None
+    sha256: str | None = None
+    sha256_prefix: str | None = None  # BasicSR's file names carry the first 8 hex digits
+
+
 class DownloadFailed(Exception):
     """One URL failed in a way another mirror may not (not an OSError, so atomic_path passes it on)."""
-
-
-def mirror_bases() -> list[str]:
-    text = os.environ.get("ESRGAN_MIRROR", "")
-    return [base for base in re.split(r"[\s,]+", text) if base]
-
-
-def candidate_urls(model: KnownModel) -> list[str]:
-    """Mirrors first (base URL + file name), then the official URLs unless `ESRGAN_MIRROR_ONLY`."""
-    urls = [base.rstrip("/") + "/" + model.filename for base in mirror_bases()]
-    if not env_flag("ESRGAN_MIRROR_ONLY"):
-        urls += list(model.urls)
-    return urls
 
 
 def download_timeout() -> float:
@@ -55,43 +53,23 @@ def download_timeout() -> float:
     return value
 
 
-def _require_verifiable(model: KnownModel, what: str, allow_unverified: bool) -> None:
-    if not model.verifiable and not allow_unverified:
-        raise ESRGANError(
-            f"{model.name} has no published sha256, so {what} cannot be verified; "
-            "pass --allow-unverified to use it anyway"
-        )
-
-
-def download_model(
-    model: KnownModel, *, allow_unverified: bool = False, timeout: float | None = None
-) -> Path:
-    """Fetch `model` into the cache (trying each URL in order) and return its path."""
-    if offline_mode():
-        raise ESRGANError(f"downloads are off (--offline / ESRGAN_OFFLINE); {model.name} was not fetched")
-    _require_verifiable(model, "its download", allow_unverified)
-    urls = candidate_urls(model)
-    if not urls:
-        raise ESRGANError(
-            f"{model.name} has no direct download URL: fetch it by hand from {model.page}, then "
-            f"`esrgan download {model.name} --from FILE` (set ESRGAN_MIRROR to use a mirror)"
-        )
-    target = cached_path(model)
-    check_free_space(target.parent, model.size)
+def download(item: Fetch, *, timeout: float | None = None) -> Path:
+    """Fetch `item` to its target (trying each URL in order) and return the target."""
+    check_free_space(item.target.parent, item.size)
     timeout = download_timeout() if timeout is None else timeout
     failures: list[str] = []
-    for i, url in enumerate(urls):
+    for i, url in enumerate(item.urls):
         try:
-            fetch_url(url, model, target, timeout=timeout)
-            return target
+            fetch_url(url, item, timeout=timeout)
+            return item.target
         except DownloadFailed as exc:
             failures.append(f"{url}: {exc}")
-            if i + 1 < len(urls):
+            if i + 1 < len(item.urls):
                 print(f"esrgan: {url} failed ({exc}); trying the next URL", file=sys.stderr)
-    raise ESRGANError(f"could not download {model.name}: " + "; ".join(failures))
+    raise ESRGANError(f"could not download {item.name}: " + "; ".join(failures))
 
 
-def fetch_url(url: str, model: KnownModel, target: Path, *, timeout: float) -> None:
+def fetch_url(url: str, item: Fetch, *, timeout: float) -> None:
     """One attempt: pooch download with sha256 check, then size/prefix check, then rename."""
     try:
         import pooch
@@ -101,22 +79,22 @@ def fetch_url(url: str, model: KnownModel, target: Path, *, timeout: float) -> N
     from tqdm import tqdm
 
     bar = tqdm(
-        total=model.size or 0,
+        total=item.size or 0,
         unit="B",
         unit_scale=True,
         unit_divisor=1024,
-        desc=model.name,
+        desc=item.name,
         disable=None,  # no bar when stderr is not a terminal
         leave=False,
         file=sys.stderr,
     )
     downloader = pooch.HTTPDownloader(progressbar=bar, timeout=timeout, chunk_size=1 << 16)
-    known_hash = f"sha256:{model.sha256}" if model.sha256 else None
+    known_hash = f"sha256:{item.sha256}" if item.sha256 else None
     logger = pooch.get_logger()
     level = logger.level
     logger.setLevel("WARNING")  # pooch's own "Downloading ..." and hash notes would duplicate ours
     try:
-        with atomic_path(target) as tmp:
+        with atomic_path(item.target) as tmp:
             try:
                 pooch.retrieve(url, known_hash, fname=tmp.name, path=tmp.parent, downloader=downloader)
             except requests.RequestException as exc:
@@ -125,44 +103,44 @@ def fetch_url(url: str, model: KnownModel, target: Path, *, timeout: float) -> N
                 raise DownloadFailed(describe_hash_error(exc)) from None
             except OSError as exc:
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                    raise ESRGANError(f"disk full: cannot save {model.name} into {target.parent}") from None
+                    raise ESRGANError(
+                        f"disk full: cannot save {item.name} into {item.target.parent}"
+                    ) from None
                 raise
-            verify_file(tmp, model, check_sha256=False)
+            verify_file(tmp, item, check_sha256=False)
     finally:
         logger.setLevel(level)
         bar.close()
 
 
-def import_file(model: KnownModel, source: str | os.PathLike, *, allow_unverified: bool = False) -> Path:
-    """Copy a file fetched by hand into the cache, after the same checks as a download."""
+def import_file(item: Fetch, source: str | os.PathLike) -> Path:
+    """Copy a file fetched by hand to the target, after the same checks as a download."""
     source = Path(source)
     if not source.is_file():
         raise ESRGANError(f"--from {source}: file not found")
-    _require_verifiable(model, str(source), allow_unverified)
-    target = cached_path(model)
-    check_free_space(target.parent, source.stat().st_size)
-    with atomic_path(target) as tmp:
+    check_free_space(item.target.parent, source.stat().st_size)
+    with atomic_path(item.target) as tmp:
         shutil.copyfile(source, tmp)
         try:
-            verify_file(tmp, model, check_sha256=True)
+            verify_file(tmp, item, check_sha256=True)
         except DownloadFailed as exc:
-            raise ESRGANError(f"{source} is not {model.name}: {exc}") from None
-    return target
+            raise ESRGANError(f"{source} is not {item.name}: {exc}") from None
+    return item.target
 
 
-def verify_file(path: Path, model: KnownModel, *, check_sha256: bool) -> None:
+def verify_file(path: Path, item: Fetch, *, check_sha256: bool) -> None:
     """Size, then sha256 (or the BasicSR 8-digit prefix); raises DownloadFailed with the reason."""
     size = path.stat().st_size
-    if model.size is not None and size != model.size:
-        raise DownloadFailed(f"wrong size: {size} bytes, expected {model.size}")
-    if not (check_sha256 and model.sha256) and not model.sha256_prefix:
+    if item.size is not None and size != item.size:
+        raise DownloadFailed(f"wrong size: {size} bytes, expected {item.size}")
+    if not (check_sha256 and item.sha256) and not item.sha256_prefix:
         return
     digest = sha256_of(path)
-    if check_sha256 and model.sha256 and digest != model.sha256:
-        raise DownloadFailed(f"wrong sha256: got {digest[:16]}..., expected {model.sha256[:16]}...")
-    if model.sha256_prefix and not digest.startswith(model.sha256_prefix):
+    if check_sha256 and item.sha256 and digest != item.sha256:
+        raise DownloadFailed(f"wrong sha256: got {digest[:16]}..., expected {item.sha256[:16]}...")
+    if item.sha256_prefix and not digest.startswith(item.sha256_prefix):
         raise DownloadFailed(
-            f"wrong sha256: got {digest[:16]}..., the file name promises {model.sha256_prefix}..."
+            f"wrong sha256: got {digest[:16]}..., the file name promises {item.sha256_prefix}..."
         )
 
 

@@ -21,6 +21,7 @@ training config) and `heldout_scores` (PSNR-Y / SSIM-Y / NIQE on named held-out 
 from __future__ import annotations
 
 import os
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from esrgan.env import env_flag
 from esrgan.errors import ESRGANError
 from esrgan.models import official_ncnn
 from esrgan.models.catalogue import MODELS, KnownModel
+from esrgan.models.download import Fetch, download, import_file
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"  # package data; tests repoint it
 BUILTIN_FILES = {
@@ -146,21 +148,52 @@ def resolve_model(spec: str | os.PathLike, *, offline: bool = False) -> Path:
         )
     if is_cached(model):
         return cached_path(model)
-    if offline or offline_mode():
-        raise ESRGANError(
-            f"{model.name} is not downloaded yet and downloads are off (--offline / ESRGAN_OFFLINE): "
-            f"run `esrgan download {model.name}` while online, or put the file at {cached_path(model)}"
-        )
-    if not model.verifiable:
-        raise ESRGANError(
-            f"{model.name} has no published sha256, so a download cannot be verified: run "
-            f"`esrgan download {model.name} --allow-unverified` to fetch it anyway"
-        )
-    from esrgan.models.download import download_model
+    return fetch_model(model, offline=offline, announce=True)
 
-    size = f" ({human_size(model.size)})" if model.size else ""
-    print(f"esrgan: {model.name} is not cached; downloading it{size} into {cache_dir()}", file=sys.stderr)
-    return download_model(model)
+
+def candidate_urls(model: KnownModel) -> list[str]:
+    """Mirrors first (base URL + file name), then the official URLs unless `ESRGAN_MIRROR_ONLY`."""
+    bases = [base for base in re.split(r"[\s,]+", os.environ.get("ESRGAN_MIRROR", "")) if base]
+    urls = [base.rstrip("/") + "/" + model.filename for base in bases]
+    return urls + ([] if env_flag("ESRGAN_MIRROR_ONLY") else list(model.urls))
+
+
+def fetch_model(
+    model: KnownModel,
+    *,
+    source: str | os.PathLike | None = None,
+    allow_unverified: bool = False,
+    offline: bool = False,
+    announce: bool = False,
+) -> Path:
+    """`model` into the cache, verified: downloaded, or copied from `source` (a file fetched by hand).
+
+    The one place that decides whether a fetch may happen (offline, verifiable, a URL to fetch).
+    """
+    urls, target = tuple(candidate_urls(model)), cached_path(model)
+    item = Fetch(model.name, urls, target, model.size, model.sha256, model.sha256_prefix)
+    name = model.name
+    if source is None and (offline or offline_mode()):
+        raise ESRGANError(
+            f"{name} is not downloaded and downloads are off (--offline / ESRGAN_OFFLINE): "
+            f"run `esrgan download {name}` online, or put the file at {item.target}"
+        )
+    if not model.verifiable and not allow_unverified:
+        raise ESRGANError(
+            f"{name} has no published sha256, so it cannot be verified: "
+            f"`esrgan download {name} --allow-unverified` accepts it anyway"
+        )
+    if source is not None:
+        return import_file(item, source)
+    if not item.urls:
+        raise ESRGANError(
+            f"{name} has no direct download URL: fetch it by hand from {model.page}, then "
+            f"`esrgan download {name} --from FILE` (or set ESRGAN_MIRROR)"
+        )
+    if announce:
+        size = f" ({human_size(model.size)})" if model.size else ""
+        print(f"esrgan: {name} is not cached; downloading it{size} into {cache_dir()}", file=sys.stderr)
+    return download(item)
 
 
 def human_size(size: int | None) -> str:
@@ -176,9 +209,8 @@ def _builtin(name: str) -> Path:
     if name != "builtin":
         raise ESRGANError(f"{name} is not included in this installation (only builtin is)")
     raise ESRGANError(
-        f"the built-in model is missing from this installation ({path}): pass -m FILE, or "
-        "-m RealESRGAN_x4plus to download the official Real-ESRGAN model, or train one with "
-        "`esrgan quickstart`"
+        f"the built-in model is missing from this installation ({path}): pass -m FILE or "
+        "-m RealESRGAN_x4plus, or train one with `esrgan quickstart`"
     )
 
 

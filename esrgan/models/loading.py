@@ -145,9 +145,7 @@ def detect(state: dict[str, Tensor], source: str) -> tuple[str, str, dict[str, T
             cfg = rrdbnet.config_from_state(state)
             if cfg.scale == 2 and rrdbnet.upsample_stages(state) == 1:
                 raise ESRGANError(
-                    f"{source}: an x2 RRDBNet with one upsampling stage and no pixel-unshuffle (the 2018 "
-                    "'old arch' x2 layout) is not supported; this package's x2 RRDBNet is BasicSR's "
-                    "(pixel-unshuffle by 2, then the x4 body)"
+                    f"{source}: the 2018 'old arch' x2 layout (no pixel-unshuffle) is not supported"
                 )
             return "RRDBNet", fmt, state, cfg
         if srresnet.is_srresnet_state(state):

@@ -119,8 +119,8 @@ def read_ncnn(param: Path) -> Imported:
     if resize != 1.0:
         # realesr-animevideov3-x2/x3 are the x4 network with a bicubic resize appended.
         raise ESRGANError(
-            f"{param}: layer {resize_layer} resizes the network's output by {resize:g} (bicubic); a torch "
-            "generator has no such step: import the x4 pair, or run this one on --backend ncnn"
+            f"{param}: layer {resize_layer} resizes the network's output by {resize:g} (bicubic), "
+            "which torch cannot: use --backend ncnn"
         )
     if any(op.kind == "prelu" for op in ops):
         return Imported("SRVGGNetCompact", _match_srvgg(ops, names, source), fp16)

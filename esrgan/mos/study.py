@@ -212,8 +212,7 @@ def _sample_photos() -> list[Path]:
     photos = samples.sample_photos()
     if not photos:
         raise ESRGANError(
-            "no sample photos installed for calibration (pip install scikit-image scikit-learn "
-            "matplotlib); give --calibration-hr DIR with images that are not rated"
+            "no sample photos for calibration (pip install scikit-image): give --calibration-hr DIR"
         )
     return photos
 
@@ -234,8 +233,7 @@ def _calibration_images(
         if same is not None and not allow_overlap:
             if folder is not None:
                 raise ESRGANError(
-                    f"calibration image {path} has the pixels of rated HR image {same}: raters would "
-                    "see it labelled 5 first (SRGAN calibrates on other images); use other images, "
+                    f"calibration image {path} has the pixels of rated HR image {same}: use other images, "
                     "or --allow-calibration-overlap"
                 )
             continue

@@ -73,9 +73,8 @@ class RunLock:
             self.path.unlink(missing_ok=True)
             return
         raise ESRGANError(
-            f"{self.path.parent} is in use by another training run (process {pid} on {host}, since "
-            f"{since}); wait for it or choose another name/output_dir (if that run is gone, delete "
-            f"{self.path})"
+            f"{self.path.parent} is in use by another training run (process {pid} on {host}, since {since}); "
+            f"wait, or choose another name/output_dir (delete {self.path} if that run is gone)"
         )
 
     def __enter__(self) -> RunLock:

@@ -8,13 +8,13 @@ alpha rewrites its tensors with `torch.lerp(psnr, gan, alpha)`, which is exact a
 from __future__ import annotations
 
 import copy
-from collections import OrderedDict
 from typing import Any
 
 import torch
 
 from esrgan.inference.interpolation import check_same_architecture, validate_alpha
 from esrgan.models.descriptor import ModelDescriptor
+from esrgan.web.lru import LRU
 
 
 class PairBlender:
@@ -44,14 +44,7 @@ class BlendCache:
     """PairBlenders by (psnr id, gan id); the least recently used pair is dropped."""
 
     def __init__(self, size: int = 2) -> None:
-        self.size = size
-        self._pairs: OrderedDict[tuple[str, str], PairBlender] = OrderedDict()
+        self._pairs: LRU[tuple[str, str], PairBlender] = LRU(size)
 
     def get(self, key: tuple[str, str], psnr: Any, gan: Any) -> PairBlender:
-        blender = self._pairs.get(key)
-        if blender is None:
-            blender = self._pairs[key] = PairBlender(psnr, gan)
-        self._pairs.move_to_end(key)
-        while len(self._pairs) > self.size:
-            self._pairs.popitem(last=False)
-        return blender
+        return self._pairs.get_or_make(key, lambda: PairBlender(psnr, gan))

@@ -9,13 +9,13 @@ it) is not listed at all.
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from esrgan.errors import ESRGANError
 from esrgan.models.hub import SAVE_SUFFIXES
+from esrgan.web.lru import LRU
 
 MODEL_EXTENSIONS = SAVE_SUFFIXES  # checkpoints (not ncnn .bin weights)
 MAX_FILES = 500  # a huge folder must not make every page load slow
@@ -66,8 +66,7 @@ class ModelCatalog:
     def __init__(self, models_dir: str | os.PathLike | None, device: Any, cache_size: int = 4) -> None:
         self.models_dir = Path(models_dir).resolve() if models_dir else None
         self.device = device
-        self.cache_size = cache_size
-        self._loaded: OrderedDict[str, Any] = OrderedDict()
+        self._loaded: LRU[str, Any] = LRU(cache_size)
 
     def choices(self) -> list[ModelChoice]:
         out = [ModelChoice(f"name:{n}", _label(n), n) for n in hub_model_names()]
@@ -87,13 +86,9 @@ class ModelCatalog:
 
     def load(self, model_id: str) -> Any:
         """The ModelDescriptor for `model_id`, loaded once and kept (least recently used dropped)."""
-        if model_id in self._loaded:
-            self._loaded.move_to_end(model_id)
-            return self._loaded[model_id]
         import esrgan
 
-        desc = esrgan.load_model(self.resolve(model_id).source, device=self.device).eval()
-        self._loaded[model_id] = desc
-        while len(self._loaded) > self.cache_size:
-            self._loaded.popitem(last=False)
-        return desc
+        def load() -> Any:
+            return esrgan.load_model(self.resolve(model_id).source, device=self.device).eval()
+
+        return self._loaded.get_or_make(model_id, load)

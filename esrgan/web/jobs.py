@@ -13,7 +13,6 @@ import logging
 import secrets
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -61,7 +60,7 @@ class JobQueue:
         self.name = name
         # finished jobs kept per kind: full results are large, slider crops many and small
         self.keep = keep or {"upscale": 4, "crop": 8}
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
+        self._jobs: dict[str, Job] = {}  # in submission order: the oldest finished are dropped first
         self._pending: list[tuple[int, int, Job]] = []
         self._order = itertools.count()
         self._cond = threading.Condition()

@@ -12,8 +12,7 @@ import io
 import re
 import secrets
 import tempfile
-import threading
-from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from esrgan.inference.upscale import check_tile
 from esrgan.web.blend import BlendCache
 from esrgan.web.catalog import ModelCatalog
 from esrgan.web.jobs import Job, JobQueue, Progress
+from esrgan.web.lru import LRU
 
 MAX_CROP = 256  # LR pixels per side of a slider preview
 CROP_MARGIN = 8  # LR pixels of context around a crop, so its borders match the full image
@@ -100,10 +100,8 @@ class UpscaleService:
         self.catalog = catalog
         self.queue = queue
         self.blends = BlendCache()
-        self.keep_images = keep_images
-        self._images: OrderedDict[str, Uploaded] = OrderedDict()
-        self._lock = threading.Lock()
-        self._encoded: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._images: LRU[str, Uploaded] = LRU(keep_images)
+        self._encoded: LRU[tuple[str, str], bytes] = LRU(8)
 
     # -- uploads ---------------------------------------------------------------------------
     def add_image(self, path: Path, client_name: str | None) -> Uploaded:
@@ -121,15 +119,10 @@ class UpscaleService:
             icc_profile=data.icc_profile,
             mode=data.mode,
         )
-        with self._lock:
-            self._images[image.id] = image
-            while len(self._images) > self.keep_images:
-                self._images.popitem(last=False)
-        return image
+        return self._images.put(image.id, image)
 
     def image(self, image_id: Any) -> Uploaded:
-        with self._lock:
-            image = self._images.get(image_id) if isinstance(image_id, str) else None
+        image = self._images.get(image_id) if isinstance(image_id, str) else None
         if image is None:
             raise LookupError("unknown or expired image; upload it again")
         return image
@@ -212,17 +205,8 @@ class UpscaleService:
             raise ESRGANError(f"job is {job.state}" + (f": {job.error}" if job.error else ""))
         return job.result
 
-    def cached(self, key: tuple[str, str], make: Any) -> bytes:
-        with self._lock:
-            if key in self._encoded:
-                self._encoded.move_to_end(key)
-                return self._encoded[key]
-        data = make()
-        with self._lock:
-            self._encoded[key] = data
-            while len(self._encoded) > 8:
-                self._encoded.popitem(last=False)
-        return data
+    def cached(self, key: tuple[str, str], make: Callable[[], bytes]) -> bytes:
+        return self._encoded.get_or_make(key, make)
 
     def bicubic(self, result: Result) -> np.ndarray:
         """The source resized to the result's size with MATLAB-style bicubic (the 'before' view)."""

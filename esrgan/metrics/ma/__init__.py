@@ -48,8 +48,7 @@ def _check_size(luma: np.ndarray) -> None:
     h3, w3 = h // 2 // 2, w // 2 // 2
     if min(h, w) < _MIN_SIDE or math.ceil(h3 / 5) * math.ceil(w3 / 5) < _PCA_VALUES:
         raise ESRGANError(
-            f"Ma's score needs a larger image: {h}x{w} (after cropping) is too small; it needs sides of "
-            f"at least {_MIN_SIDE} and 25 5x5 blocks at 1/4 size (about 84x84 for a square)"
+            f"Ma's score needs a larger image than {h}x{w} (after cropping): about 84x84 or more"
         )
 
 

@@ -31,7 +31,7 @@ from esrgan.errors import ESRGANError
 
 FEATURE_WIDTHS = (18, 45, 75)
 _FIELDS = ("lDau", "rDau", "upper", "avnode", "mbest", "coef")
-_POSITIONS = {"lDau": 0, "rDau": 1, "nrnodes": 3, "upper": 4, "avnode": 5, "mbest": 6, "ntree": 8, "coef": 15}
+_POSITIONS = {"lDau": 0, "rDau": 1, "upper": 4, "avnode": 5, "mbest": 6, "ntree": 8, "coef": 15}
 _HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
 _SCIPY_HINT = "pip install scipy (or pip install 'esrgan[metrics]')"
 
@@ -93,19 +93,17 @@ def _load_cached(path: str, size: int, mtime_ns: int) -> MaModel:
     return _read_model(Path(path))
 
 
+# The official file's sha256 is not recorded here, so a file is checked by its structure: what the
+# forests' walk relies on (shapes, daughter and feature numbers in range), each as one clear line.
 def _read_model(path: Path) -> MaModel:
     try:
         with open(path, "rb") as f:
             head = f.read(520)
     except OSError as exc:
         raise ESRGANError(f"{path}: cannot read the Ma model ({exc.strerror or exc})") from None
-    if head.startswith(_HDF5_SIGNATURE) or head[512:520] == _HDF5_SIGNATURE or head.startswith(b"MATLAB 7.3"):
+    if head.startswith(b"MATLAB 7.3") or _HDF5_SIGNATURE in (head[:8], head[512:520]):
         raise ESRGANError(
-            f"{path}: a MATLAB v7.3 (HDF5) MAT file, which scipy cannot read; re-save it with save -v7"
-        )
-    if len(head) < 128 or not head.startswith(b"MATLAB") or head[126:128] not in (b"IM", b"MI"):
-        raise ESRGANError(
-            f"{path}: not a MATLAB MAT file (v5/v7); Ma's model is the sr-metric repo's model.mat"
+            f"{path}: a MATLAB v7.3 (HDF5) file, which scipy cannot read; re-save it with save -v7"
         )
     try:
         import scipy.io
@@ -113,21 +111,14 @@ def _read_model(path: Path) -> MaModel:
         raise ESRGANError(f"reading Ma's model.mat needs scipy: {_SCIPY_HINT}") from None
     try:
         data = scipy.io.loadmat(str(path), chars_as_strings=False)
-    except Exception as exc:  # scipy raises ValueError, TypeError, MatReadError... on damaged files
+    except Exception as exc:  # scipy raises ValueError, TypeError, MatReadError... on other files
         message = " ".join(str(exc).split()) or type(exc).__name__
-        raise ESRGANError(f"{path}: cannot read the MAT file ({message})") from None
+        raise ESRGANError(f"{path}: not a MATLAB MAT file (v5/v7) that scipy reads ({message})") from None
     model = data.get("model")
-    if not _is_struct(model):
-        raise ESRGANError(
-            f"{path}: no struct 'model' in the file (Ma's model.mat has model.rf and model.linear)"
-        )
+    if not _is_struct(model) or not {"rf", "linear"} <= set(model.dtype.names):
+        raise ESRGANError(f"{path}: no struct 'model' with fields 'rf' and 'linear' (as in Ma's model.mat)")
     record = model.reshape(-1)[0]
-    names = model.dtype.names
-    if "rf" not in names or "linear" not in names:
-        raise ESRGANError(
-            f"{path}: the struct 'model' has no 'rf' and 'linear' fields (it has {', '.join(names)})"
-        )
-    linear = _numeric(record["linear"], f"{path}: model.linear")
+    linear = _numeric(record["linear"], f"{path}: model.linear").reshape(-1)
     if linear.size != 4:
         raise ESRGANError(f"{path}: model.linear must hold 4 values, it holds {linear.size}")
     rf = record["rf"]
@@ -137,7 +128,7 @@ def _read_model(path: Path) -> MaModel:
         _read_forest(cell, f"{path}: model.rf{{{k + 1}}}", FEATURE_WIDTHS[k])
         for k, cell in enumerate(rf.reshape(-1, order="F"))
     )
-    return MaModel(forests, linear.reshape(-1))  # type: ignore[arg-type]
+    return MaModel(forests, linear)  # type: ignore[arg-type]
 
 
 def _is_struct(x: Any) -> bool:
@@ -147,42 +138,41 @@ def _is_struct(x: Any) -> bool:
 def _numeric(x: Any, what: str) -> np.ndarray:
     if not isinstance(x, np.ndarray) or x.dtype.kind not in "iufb":
         raise ESRGANError(f"{what} is not a numeric array")
-    a = x.astype(np.float64)
-    if not np.all(np.isfinite(a)):
-        raise ESRGANError(f"{what} holds non-finite values")
-    return a
+    return x.astype(np.float64)
 
 
 def _read_forest(cell: Any, what: str, width: int) -> RegressionForest:
     if not _is_struct(cell):
         raise ESRGANError(f"{what} is not a struct (a randomforest-matlab regression model)")
-    record = cell.reshape(-1)[0]
-    names = cell.dtype.names
-    fields = {}
-    for name in _FIELDS:
+    record, names = cell.reshape(-1)[0], cell.dtype.names
+    by_position = all(n not in names for n in _FIELDS)  # pyiqa-style: only the layout is known
+
+    def field(name: str) -> np.ndarray | None:
         if name in names:
-            fields[name] = record[name]
-        elif all(n not in names for n in _FIELDS) and len(names) > _POSITIONS[name]:
-            fields[name] = record[_POSITIONS[name]]  # pyiqa-style: only the layout is known
-        else:
+            return _numeric(record[name], f"{what}.{name}")
+        if by_position and len(names) > _POSITIONS[name]:
+            return _numeric(record[_POSITIONS[name]], f"{what}.{name}")
+        return None
+
+    def required(name: str) -> np.ndarray:
+        a = field(name)
+        if a is None:
             raise ESRGANError(f"{what} has no field '{name}' (not a randomforest-matlab regression model)")
-    arrays = {name: _numeric(fields[name], f"{what}.{name}") for name in _FIELDS}
+        return a
+
+    arrays = {name: required(name) for name in _FIELDS}
     coef = arrays.pop("coef").reshape(-1)
-    if coef.size != 2:
-        raise ESRGANError(f"{what}.coef must hold 2 values, it holds {coef.size}")
     shape = arrays["lDau"].shape
-    if len(shape) != 2 or any(a.shape != shape for a in arrays.values()) or 0 in shape:
-        sizes = ", ".join(f"{n} {a.shape}" for n, a in arrays.items())
-        raise ESRGANError(f"{what}: the tree arrays must all be nrnodes x ntree, got {sizes}")
-    # regRF_predict walks model.ntree trees, each nrnodes entries after the previous one.
-    for name, limit in (("nrnodes", shape[0]), ("ntree", shape[1])):
-        count = _count(record, names, name, what)
-        if count is not None and not (1 <= count <= limit if name == "ntree" else count == limit):
+    if coef.size != 2 or len(shape) != 2 or 0 in shape or any(a.shape != shape for a in arrays.values()):
+        raise ESRGANError(f"{what}: coef must hold 2 values and the tree arrays be nrnodes x ntree")
+    ntree = field("ntree")  # regRF_predict walks the first model.ntree columns
+    if ntree is not None:
+        count = int(ntree.reshape(-1)[0])
+        if not 1 <= count <= shape[1]:
             raise ESRGANError(
-                f"{what}.{name} is {count}, which does not fit the {shape[0]}x{shape[1]} tree arrays"
+                f"{what}.ntree is {count}, which does not fit the {shape[0]}x{shape[1]} tree arrays"
             )
-        if name == "ntree" and count is not None:
-            arrays = {n: a[:, :count] for n, a in arrays.items()}
+        arrays = {n: a[:, :count] for n, a in arrays.items()}
     # Trees become rows: (ntree, nrnodes).
     ldau, rdau, mbest = (arrays[n].T.astype(np.int64) for n in ("lDau", "rDau", "mbest"))
     nodes = np.arange(shape[0])[None, :]
@@ -202,17 +192,3 @@ def _read_forest(cell: Any, what: str, width: int) -> RegressionForest:
     for a in forest:
         a.flags.writeable = False
     return forest
-
-
-def _count(record: Any, names: tuple[str, ...], name: str, what: str) -> int | None:
-    """The scalar field `name` (by name, or by position in a pyiqa-style struct); None if absent."""
-    if name in names:
-        value = record[name]
-    elif all(n not in names for n in _FIELDS) and len(names) > _POSITIONS[name]:
-        value = record[_POSITIONS[name]]
-    else:
-        return None
-    a = _numeric(value, f"{what}.{name}").reshape(-1)
-    if a.size != 1 or a[0] != int(a[0]):
-        raise ESRGANError(f"{what}.{name} must be one whole number")
-    return int(a[0])
