@@ -1,7 +1,8 @@
 """Package a `builtin_real_x4` training run as `-m builtin-real`, with its held-out scores.
 
-    esrgan train configs/builtin_real_x4.yaml                        # distillation pairs + training
-    PYTHONPATH=. python docs/make_builtin_real.py runs/builtin_real_x4  # this script
+    esrgan train configs/builtin_real_x4.yaml                        # distillation pairs + L1 stage
+    esrgan train configs/builtin_real_x4_gan.yaml                    # optional: + discriminator
+    PYTHONPATH=. python docs/make_builtin_real.py runs/builtin_real_x4  # this script (or ..._gan)
 
 Scores, on the held-out photos (chelsea, china, grace_hopper: never trained on), for two LR sets:
 `realesrgan` (the training pipeline's degradation with the fixed validation seeds: the run's
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 from PIL import Image
+from safetensors import safe_open
 
 import esrgan
 from esrgan.images.bicubic import bicubic_downscale, bicubic_upscale, mod_crop
@@ -37,6 +39,26 @@ def jpeg(image: np.ndarray, quality: int = 40) -> np.ndarray:
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="JPEG", quality=quality)
     return np.asarray(Image.open(buf).convert("RGB"))
+
+
+def lineage(config: dict) -> dict:
+    """init, iterations and config of this run; for a stage 2 (started from a packaged stage-1 file,
+    e.g. configs/builtin_real_x4_gan.yaml) the stage-1 file's own init, iterations and config too."""
+    init = config["generator"].get("pretrained")
+    this = {"iterations": int(config["total_iters"]), "config": config}
+    if init == "realesr-animevideov3":
+        return {"init": "realesr-animevideov3 (official, BSD-3-Clause)", **this}
+    with safe_open(str(init), framework="pt") as f:
+        stage1 = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+    return {
+        "init": stage1["init"],
+        "iterations": stage1["iterations"] + this["iterations"],
+        "stages": [
+            {"iterations": stage1["iterations"], "config": stage1["config"]},
+            {**this, "init": f"stage 1 ({Path(init).name})"},
+        ],
+        "config": config,
+    }
 
 
 def timed(run, lr: np.ndarray) -> tuple[np.ndarray, float]:
@@ -101,9 +123,7 @@ def main(run_dir: Path) -> None:
             "degradation": "esrgan realesrgan pipeline (Real-ESRGAN defaults) on 384 px squares, "
             f"seed {config['seed']}; target: the teacher's 8-bit output on that LR",
         },
-        "init": "realesr-animevideov3 (official, BSD-3-Clause)",
-        "iterations": int(config["total_iters"]),
-        "config": config,
+        **lineage(config),
         "heldout_scores": {s: {n: v["mean"] for n, v in rows.items()} for s, rows in scores.items()},
         "license": "BSD-3-Clause",
     }
