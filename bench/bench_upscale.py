@@ -2,8 +2,7 @@
 
     python bench/bench_upscale.py --engines       # every CPU engine vs torch fp32, idle and busy
     python bench/bench_upscale.py                 # default: ~4-6 min on 2 busy cores
-    python bench/bench_upscale.py --tile-sweep    # also time the model per tile size (picks CPU_TILE)
-    python bench/bench_upscale.py --no-4k --sizes 64 128
+    python bench/bench_upscale.py --tile-sweep    # also per tile size (--no-4k, --sizes 64 128)
 
 For each input size (default 64, 128, 256, 512 px squares cut from skimage's astronaut photo):
   roofline  GFLOP/s of one 3x3 64->64 conv on a 1x64xSxS tensor, the faster of NCHW and
@@ -32,9 +31,8 @@ measurements, each the peak RSS (VmHWM) of a fresh subprocess:
             x4 upsampling (no activations): Python, torch, the input, the 398 MB uint8 output,
             tile reads, the band accumulators and the final conversion
   one tile  one forward of the real model on a tile of the auto size (weights + activations)
-The sum of the two increases over the bare process is an upper bound on the real run's peak,
-since the tile forwards run one at a time and free their activations in between. With ncnn
-installed both are repeated for the ncnn path (its tile size; ncnn's transformed weights).
+Their sum over the bare process bounds the real run's peak (tile forwards run one at a time and
+free their activations); with ncnn installed both are repeated for the ncnn path.
 """
 
 from __future__ import annotations
