@@ -144,7 +144,7 @@ def upscale(
         alpha_out = _resize(alpha_plane[..., None], height * scale, width * scale, "bicubic")
 
     if outscale is not None and outscale != scale:
-        oh, ow = max(1, round(height * outscale)), max(1, round(width * outscale))
+        oh, ow = output_shape(height, width, scale, outscale)
         colour_out = _resize(colour_out, oh, ow, "lanczos")
         if alpha_out is not None:
             alpha_out = _resize(alpha_out, oh, ow, "lanczos")
@@ -309,6 +309,13 @@ def auto_tile(model: torch.nn.Module | ModelDescriptor, device: torch.device, dt
 OUTPUT_COPIES = 3
 
 
+def output_shape(height: int, width: int, scale: int, outscale: float | None) -> tuple[int, int]:
+    """(rows, cols) of the final image: the model's output, or round(size * outscale)."""
+    if outscale is None or outscale == scale:
+        return height * scale, width * scale
+    return max(1, round(height * outscale)), max(1, round(width * outscale))
+
+
 def check_output_size(
     height: int,
     width: int,
@@ -321,9 +328,7 @@ def check_output_size(
 ) -> None:
     """ESRGANError, before any work, if upscaling an H x W image would not fit in memory (or the limit)."""
     model_hw = height * scale, width * scale
-    out_hw = model_hw
-    if outscale is not None and outscale != scale:
-        out_hw = max(1, round(height * outscale)), max(1, round(width * outscale))
+    out_hw = output_shape(height, width, scale, outscale)
     resized = out_hw != model_hw
     # While resizing, the model's output and the final image are both alive (16-bit in float32).
     pixels = model_hw[0] * model_hw[1] + resized * out_hw[0] * out_hw[1]
