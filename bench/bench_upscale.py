@@ -58,7 +58,7 @@ from esrgan.inference import cpu_info
 from esrgan.inference import upscale as upscale_module
 from esrgan.inference.auto_backend import choose_auto
 from esrgan.inference.backends import on_backend
-from esrgan.inference.engine import prepare_engine
+from esrgan.inference.engine import job_tile, prepare_engine
 from esrgan.inference.int8 import check_int8
 from esrgan.inference.precision import cpu_has_native_bf16
 from esrgan.inference.tiling import plan_axis
@@ -219,7 +219,7 @@ ENGINES = {  # name -> (backend, precision, the module it needs)
     "ncnn": ("ncnn", "fp32", "ncnn"),
     "onnx": ("onnx", "fp32", "onnxruntime"),
     "bf16": ("torch", "bf16", "torch"),
-    "int8": ("torch", "int8", "onnxruntime"),
+    "int8": ("onnx", "int8", "onnxruntime"),
 }
 
 
@@ -276,7 +276,7 @@ def engine_table(size: int, reps: int, busy: bool) -> None:
             cells += [f"{k}: {why}" for k, why in runs.items() if not callable(why)]
             once = ", ".join(f"{k} {v:.2f} s" for k, v in setup.items() if v >= 0.01)
             print(f"  {name:18s} " + " | ".join(cells), flush=True)
-            choice = choose_auto(model)
+            choice = choose_auto(model, job_tile(describe(model), "auto"))
             print(f"  {'':18s} auto picked {choice.engine}: {choice.reason}", flush=True)
             print(f"  {'':18s} once per run (conversion, probe, quantization): {once or 'none'}", flush=True)
     finally:

@@ -9,7 +9,7 @@ import pytest
 
 import esrgan
 from esrgan.errors import ESRGANError
-from esrgan.inference import auto_backend, cpu_info
+from esrgan.inference import auto_backend, backends, cpu_info
 from esrgan.inference.auto_backend import ProbeResult, is_exact, pick_engine
 from tests.backend_models import photo, textured_rrdbnet
 
@@ -53,6 +53,33 @@ def test_a_non_exact_engine_is_never_picked(tmp_path, monkeypatch):
         auto_backend, "probe", lambda *a: ProbeResult({"torch": 1.0, "ncnn": 0.1}, {"ncnn": False}, 2)
     )
     assert auto_backend.choose_auto(textured_rrdbnet(4), tile=16).engine == "torch"
+
+
+def test_the_probe_runs_at_the_jobs_tile_only_for_a_long_enough_job(tmp_path, monkeypatch):
+    from esrgan.inference.engine import prepare_engine
+
+    monkeypatch.setenv("ESRGAN_HOME", str(tmp_path))
+    monkeypatch.setattr(auto_backend, "installed_engines", lambda: ["onnx"])
+    tiles = []
+
+    def fake_probe(model, engines, tile, threads):
+        tiles.append(tile)
+        return ProbeResult({"torch": 1.0, "onnx": 0.5}, {"onnx": True}, threads)
+
+    monkeypatch.setattr(auto_backend, "probe", fake_probe)
+    # The engine the model would be put on stands in for the converted model.
+    monkeypatch.setattr(backends, "on_backend", lambda desc, engine, device, threads=None: (engine, device))
+    model, short = textured_rrdbnet(4), 48 * 48 * (auto_backend.PROBE_MIN_TILES - 1)
+    # Nothing cached and a job shorter than PROBE_MIN_TILES tiles: torch, unprobed, nothing cached.
+    engine, _, _ = prepare_engine(model, "auto", "cpu", tile=48, work_px=short)
+    assert engine == "torch" and tiles == [] and auto_backend.read_cache() == {}
+    # A long job probes once, at its own tile size, and runs the winner ...
+    assert prepare_engine(model, "auto", "cpu", tile=48, work_px=short * 2)[0] == "onnx"
+    assert tiles == [48]
+    # ... which a later short job at that tile size reads from the cache; another tile size is its own.
+    assert prepare_engine(model, "auto", "cpu", tile=48, work_px=1)[0] == "onnx"
+    assert prepare_engine(model, "auto", "cpu", tile=64, work_px=1)[0] == "torch"
+    assert tiles == [48]
 
 
 def test_int8_refused_without_vnni(monkeypatch):

@@ -13,10 +13,17 @@ from PIL import Image
 
 import esrgan
 from esrgan.data.degradations.pipeline import degrade_image
-from esrgan.images.image_io import load_rgb
+from esrgan.images.image_io import load_rgb, write_image
 from esrgan.models.srvgg import SRVGGNetCompact
 from esrgan.training.config import load_config
-from esrgan.training.distill import grid_starts, square_seed, squares, with_distillation
+from esrgan.training.distill import (
+    grid_starts,
+    square_seed,
+    squares,
+    texture,
+    textured_subset,
+    with_distillation,
+)
 from esrgan.training.trainer import train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -87,6 +94,32 @@ def test_pairs_are_the_teachers_output_on_the_degraded_square(tmp_path: Path):
     assert with_distillation(cfg, progress=False).data == made.data
     assert (Path(made.data.train_hr) / "p0_v0_0_0.png").stat().st_mtime_ns == stamp
     assert train(cfg).is_file()
+
+
+def test_texture_is_the_mean_luma_step():
+    ramp = np.repeat(np.arange(64, dtype=np.uint8)[None, :, None], 32, axis=0).repeat(3, axis=2)
+    assert texture(ramp) == pytest.approx(1.0, abs=1e-4)  # 1 level per column, 0 per row
+    stripes = np.zeros((8, 8, 3), np.uint8)
+    stripes[::2] = 200  # rows alternate 0 / 200: vertical steps of 200, no horizontal ones
+    assert texture(stripes) == pytest.approx(200.0 * 0.299 + 200 * 0.587 + 200 * 0.114, rel=1e-4)
+
+
+def test_textured_subset_keeps_the_most_textured_pairs_once(tmp_path: Path):
+    rng = np.random.default_rng(0)
+    for kind in ("train_lr", "train_target"):
+        (tmp_path / kind).mkdir()
+    for name, amplitude in [("flat", 0), ("faint", 8), ("busy", 80), ("busiest", 120)]:
+        target = np.clip(128 + rng.normal(0, amplitude + 1e-3, (16, 16, 3)), 0, 255).astype(np.uint8)
+        write_image(tmp_path / "train_target" / f"{name}.png", target)
+        write_image(tmp_path / "train_lr" / f"{name}.png", target[::4, ::4])
+    subset = textured_subset(tmp_path, 0.5)
+    for kind in ("train_lr", "train_target"):
+        assert sorted(p.stem for p in (subset / kind).iterdir()) == ["busiest", "busy"]
+        assert np.array_equal(load_rgb(subset / kind / "busy.png"), load_rgb(tmp_path / kind / "busy.png"))
+    (tmp_path / "train_target" / "flat.png").unlink()  # made once: a second call does not look again
+    assert textured_subset(tmp_path, 0.5) == subset
+    with pytest.raises(esrgan.ESRGANError, match="textured must be in"):
+        load_config(None, ["data.distill.textured=0"])
 
 
 def test_distillation_with_train_lr_is_refused(tmp_path: Path):

@@ -163,7 +163,10 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
     check_sizes(tasks, desc.scale, job.outscale, job.max_output_pixels)
     # The engine is chosen (for auto: probed or read from its cache) and the model converted once,
     # not per image; the images then run on it as they are.
-    model, engine_device, precision = prepare_engine(model, job.backend, vulkan or device, job.precision)
+    work = sum(task.header.height * task.header.width for task in tasks)
+    model, engine_device, precision = prepare_engine(
+        model, job.backend, vulkan or device, job.precision, tile=job.tile, work_px=work
+    )
     on_engine = dataclasses.replace(job, backend=None, precision=precision)
     start = time.perf_counter()
     _run_tasks(model, tasks, on_engine, engine_device, result, progress)

@@ -9,7 +9,10 @@ esrgan.inference.auto_backend), the model converted once, and what was picked an
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
+
+import torch
 
 from esrgan.inference.device import is_vulkan
 from esrgan.inference.precision import INT8, check_torch_only
@@ -25,10 +28,18 @@ def needs_engine(backend: str | None, device: Any, precision: str) -> bool:
 
 
 def prepare_engine(
-    model: Any, backend: str | None, device: Any, precision: str = "fp32"
+    model: Any,
+    backend: str | None,
+    device: Any,
+    precision: str = "fp32",
+    *,
+    tile: int | str | None = "auto",
+    work_px: float = math.inf,
 ) -> tuple[ModelDescriptor, Any, str]:
     """(descriptor over the model on its engine, the device to pass on, the precision left for the
-    tile runner). `backend` None or "torch" on a torch device keeps the model as it is, unless int8."""
+    tile runner). `backend` None or "torch" on a torch device keeps the model as it is, unless int8.
+    `tile` (the job's tile option) and `work_px` (LR pixels the job will upscale) tell `auto` at
+    which tile size to probe the engines and whether the job is long enough to pay for the probe."""
     from esrgan.inference import backends
     from esrgan.inference.auto_backend import EngineChoice, auto_probe_target, choose_auto
 
@@ -49,7 +60,8 @@ def prepare_engine(
         return desc, device, precision
     probed = auto_probe_target(desc.model, device, precision) if backend in (None, "auto") else None
     if probed is not None:
-        choice = choose_auto(probed)
+        side = job_tile(desc.with_model(probed), tile)
+        choice = choose_auto(probed, side, job_tiles=work_px / side**2)
     else:
         engine = backends.resolve_backend(backend or "auto", desc.model, device)
         why = f"--backend {backend}" if backend not in (None, "auto") else "auto, not probed"
@@ -59,6 +71,14 @@ def prepare_engine(
     log.debug("engine: %s%s (%s)", choice.engine, threads, choice.reason)
     desc, device = backends.on_backend(desc, choice.engine, device, choice.threads)
     return desc, device, precision
+
+
+def job_tile(desc: ModelDescriptor, tile: int | str | None) -> int:
+    """LR px of the tiles a CPU fp32 job runs (a whole-image job: the auto size, typical of photos)."""
+    from esrgan.inference.upscale import auto_tile, choose_tile
+
+    cpu, fp32 = torch.device("cpu"), torch.float32
+    return choose_tile(tile, desc, cpu, 0, 0, fp32) or auto_tile(desc, cpu, fp32)
 
 
 def _is_backend_model(model: Any) -> bool:

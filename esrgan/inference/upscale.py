@@ -95,7 +95,8 @@ def upscale(
     colour, alpha_plane, kind = from_image(image)
     desc = describe(model)
     if needs_engine(backend, device, precision):
-        desc, device, precision = prepare_engine(desc, backend, device, precision)
+        work = colour.shape[0] * colour.shape[1]
+        desc, device, precision = prepare_engine(desc, backend, device, precision, tile=tile, work_px=work)
     model, dev = model_on_device(desc.model, device)
     dtype = resolve_precision(precision, dev)
     scale, in_ch, out_ch, multiple = desc.scale, desc.in_ch, desc.out_ch, desc.size_multiple

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import os
 import re
 import sys
@@ -141,18 +142,21 @@ def upscale_video(
             return VideoResult(Path(opened.path), out)
         if frames_out is None and os.path.lexists(out) and existing != "overwrite":
             raise ESRGANError(f"{out} exists; pass --force to overwrite or --skip-existing to keep it")
-        model, upscale_options = _on_backend_once(model, upscale_options)
+        info = opened.info
+        work = info.width * info.height * (info.frames or math.inf)  # unknown count: a long job
+        model, upscale_options = _on_backend_once(model, upscale_options, work)
         run = _Run(opened, out, frames_out, options, existing, upscale_options, model)
         return run.go(_progress(progress, opened.path.name, opened.info.frames))
     finally:
         opened.close()
 
 
-def _on_backend_once(model: Any, kw: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def _on_backend_once(model: Any, kw: dict[str, Any], work_px: float) -> tuple[Any, dict[str, Any]]:
     backend, device, precision = kw.get("backend"), kw.get("device"), kw.get("precision", "fp32")
     if not needs_engine(backend, device, precision):
         return model, kw
-    desc, device, precision = prepare_engine(model, backend, device, precision)
+    tile = kw.get("tile", "auto")
+    desc, device, precision = prepare_engine(model, backend, device, precision, tile=tile, work_px=work_px)
     return desc, {**kw, "backend": None, "device": device, "precision": precision}
 
 

@@ -9,7 +9,9 @@ the teacher rather than at the photos. Before the first iteration:
   function of (seed, grid, photo name, position), so the LR does not depend on which other photos exist;
 - the teacher upscales each LR square whole; its 8-bit output is the L1 target;
 - validation photos are degraded whole (their own seeds) and their targets are the teacher's too,
-  so validation PSNR says how close the student gets to the teacher.
+  so validation PSNR says how close the student gets to the teacher;
+- with `textured` < 1, training uses only that fraction of the squares, those whose target has the
+  largest mean luma gradient (a subset folder of hard links beside the pairs; the cache is shared).
 
 The pairs are written once as PNG into `<output_dir>/distill/<key>/` and training reads them as a
 paired folder (`train_lr` / `train_hr`, degradation `bicubic`: the LR is used as it comes). The
@@ -24,6 +26,8 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
+import shutil
 import zlib
 from pathlib import Path
 from typing import Any
@@ -117,15 +121,46 @@ def with_distillation(cfg: Any, *, progress: bool = True) -> Any:
         _make_pairs(cfg, root, teacher_file, train, val, precision, progress)
         write_text_atomic(root / MANIFEST, json.dumps(facts, indent=2) + "\n")
     log.info("distillation pairs from %s (%s) in %s", distill.teacher, precision, root)
+    train_dir = root if distill.textured >= 1 else textured_subset(root, distill.textured)
     data = dataclasses.replace(
         cfg.data,
-        train_lr=str(root / "train_lr"),
-        train_hr=str(root / "train_target"),
+        train_lr=str(train_dir / "train_lr"),
+        train_hr=str(train_dir / "train_target"),
         val_lr=str(root / "val_lr") if val else None,
         val_hr=str(root / "val_target") if val else None,
         degradation="bicubic",
     )
     return dataclasses.replace(cfg, data=data)
+
+
+def texture(image: np.ndarray) -> float:
+    """Mean absolute horizontal + vertical difference of the luma (levels of 255): ~1 on flat sky."""
+    y = image[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return float(np.abs(np.diff(y, axis=0)).mean() + np.abs(np.diff(y, axis=1)).mean())
+
+
+def textured_subset(root: Path, fraction: float) -> Path:
+    """`root/textured-<percent>/` holding train_lr/ and train_target/ for the `fraction` of the
+    training pairs with the most textured targets (hard links, else copies); made once."""
+    subset = root / f"textured-{fraction * 100:g}"
+    if (subset / MANIFEST).is_file():
+        return subset
+    targets = list_images(root / "train_target", "distillation target")
+    scores = {p.name: texture(load_rgb(p)) for p in targets}
+    keep = sorted(scores, key=lambda name: (-scores[name], name))[: max(1, round(fraction * len(scores)))]
+    for kind in ("train_lr", "train_target"):
+        (subset / kind).mkdir(parents=True, exist_ok=True)
+        for name in keep:
+            dst = subset / kind / name
+            if not dst.exists():
+                try:
+                    os.link(root / kind / name, dst)
+                except OSError:  # a file system without hard links
+                    shutil.copyfile(root / kind / name, dst)
+    lowest = min(scores[name] for name in keep)
+    log.info("training on %d of %d squares, texture >= %.2f", len(keep), len(scores), lowest)
+    write_text_atomic(subset / MANIFEST, json.dumps({"texture": {n: scores[n] for n in keep}}, indent=1))
+    return subset
 
 
 def _jobs(cfg: Any, train: list[Path], val: list[Path]) -> list[tuple[Path, str, int, int, int, int, int]]:
