@@ -35,6 +35,7 @@ from esrgan.export.onnx import to_onnx
 from esrgan.images.bicubic import imresize
 from esrgan.images.image_io import load_rgb
 from esrgan.inference import cpu_info
+from esrgan.inference.backend_generators import OnnxGenerator, _import
 from esrgan.models.hub import cache_dir
 
 log = logging.getLogger(__name__)
@@ -136,8 +137,6 @@ def quantize(model: nn.Module, target: Path) -> None:
 
 def int8_from_module(model: nn.Module, threads: int | None = None) -> nn.Module:
     """`model` quantized to int8 and run by onnxruntime (calibrated once, then read from the cache)."""
-    from esrgan.inference.backends import OnnxGenerator, _import  # backends builds int8 models: a cycle
-
     _import("onnxruntime", "onnx")
     _import("onnx", "onnx")
     check_int8()
