@@ -330,6 +330,7 @@ def _tiny_x2() -> torch.nn.Module:
 
 def test_min_tile_is_one_value_for_the_api_and_the_command_line(monkeypatch):
     from esrgan.cli.options import tile_size
+    from esrgan.inference import tile_size as tile_size_module
     from esrgan.inference import upscale as upscale_module
 
     limit = upscale_module.MIN_TILE
@@ -338,7 +339,7 @@ def test_min_tile_is_one_value_for_the_api_and_the_command_line(monkeypatch):
         with pytest.raises((argparse.ArgumentTypeError, ESRGANError), match=f"at least {limit} px"):
             refuse(limit - 1)
     # The command line reads the library's value, not a copy: raising it moves both limits.
-    monkeypatch.setattr(upscale_module, "MIN_TILE", limit + 16)
+    monkeypatch.setattr(tile_size_module, "MIN_TILE", limit + 16)
     with pytest.raises(argparse.ArgumentTypeError, match=f"at least {limit + 16} px"):
         tile_size(str(limit + 8))
     with pytest.raises(ESRGANError, match=f"at least {limit + 16} px"):

@@ -15,6 +15,7 @@ from torch.nn import functional as F
 
 import esrgan
 from esrgan.errors import ESRGANError
+from esrgan.inference import tile_size
 from esrgan.inference import upscale as upscale_module
 from esrgan.inference.precision import is_out_of_memory
 from esrgan.inference.tiling import plan_axis, ramp_weights, tiled_upscale
@@ -231,7 +232,7 @@ def test_auto_tile(monkeypatch):
     model = RRDBNet(num_feat=64, num_block=1)
     cpu = upscale_module.auto_tile(model, torch.device("cpu"), torch.float32)
     assert cpu == upscale_module.CPU_TILE
-    monkeypatch.setattr(upscale_module, "available_memory", lambda: 200 * 2**20)
+    monkeypatch.setattr(tile_size, "available_memory", lambda: 200 * 2**20)
     small = upscale_module.auto_tile(model, torch.device("cpu"), torch.float32)
     assert upscale_module.MIN_TILE <= small < upscale_module.CPU_TILE
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (40 * 2**30, 80 * 2**30))

@@ -29,19 +29,18 @@ from esrgan.inference.device import model_on_device
 from esrgan.inference.engine import needs_engine, prepare_engine
 from esrgan.inference.image_convert import from_image, to_image
 from esrgan.inference.precision import TileRunner, is_out_of_memory, resolve_precision
+from esrgan.inference.tile_size import CPU_TILE as CPU_TILE  # `x as x`: still importable from here
+from esrgan.inference.tile_size import GPU_MAX_TILE as GPU_MAX_TILE
+from esrgan.inference.tile_size import MIN_TILE, choose_tile
+from esrgan.inference.tile_size import auto_tile as auto_tile
+from esrgan.inference.tile_size import check_tile as check_tile
 from esrgan.inference.tiling import count_tiles, prepadded_tiles, tiled_upscale
-from esrgan.memory import available_memory, check_output_pixels
+from esrgan.memory import check_output_pixels
 from esrgan.models.descriptor import ModelDescriptor, describe
 
 log = logging.getLogger(__name__)
 
 DEFAULT_OVERLAP = 16  # LR pixels; see bench/bench_upscale.py for the cost and tests for the seams
-# Largest CPU tile (LR px). Per-tile RRDB throughput measured on 2 EPYC cores (channels_last,
-# 23 blocks): 135 GFLOP/s at 144 px, 133 at 192, 124 at 256; larger tiles recompute less overlap
-# (a 512 px side: 3 tiles of 182 rather than 4 of 140), so 192. See bench/bench_upscale.py.
-CPU_TILE = 192
-GPU_MAX_TILE = 1024
-MIN_TILE = 32
 Progress = Callable[[int, int], None]  # (tiles done so far, total tiles)
 
 
@@ -250,59 +249,6 @@ def default_overlap(multiple: int, tile: int | None) -> int:
     if tile is not None:
         overlap = min(overlap, max(multiple, tile // 2 // multiple * multiple))
     return overlap
-
-
-def choose_tile(
-    tile: int | str | None,
-    model: torch.nn.Module | ModelDescriptor,
-    device: torch.device,
-    height: int,
-    width: int,
-    dtype: torch.dtype,
-) -> int | None:
-    """Resolve the tile option to LR pixels (None = one whole-image pass)."""
-    if tile is None or tile == 0:
-        return None
-    if isinstance(tile, str):
-        if tile != "auto":
-            try:
-                tile = int(tile)
-            except ValueError:
-                raise ESRGANError(f"tile must be a number of pixels or 'auto', not {tile!r}") from None
-            return choose_tile(tile, model, device, height, width, dtype)
-        return auto_tile(model, device, dtype)
-    return check_tile(tile)
-
-
-def check_tile(tile: int) -> int:
-    """A tile size in LR pixels, refused below MIN_TILE (the command line, web app and API share this)."""
-    if tile < MIN_TILE:
-        raise ESRGANError(f"tile must be at least {MIN_TILE} px (or 0 for no tiling), not {tile}")
-    return int(tile)
-
-
-def auto_tile(model: torch.nn.Module | ModelDescriptor, device: torch.device, dtype: torch.dtype) -> int:
-    """Largest tile that fits the memory available; on CPU also no larger than the fastest size.
-
-    Peak activation bytes per LR pixel: the widest conv's features at HR a few times over (the
-    upsampling tail dominates RRDBNet: about four 64-channel HR tensors alive at once) plus the dense
-    blocks' concatenations at LR. CPU: throughput is flat up to about 192 px tiles and falls for larger
-    ones (activations leave the cache), so at most CPU_TILE unless memory is short. CUDA: as large as
-    fits in 60% of free memory, up to 1024 px; an out-of-memory error still halves it. Sizes are at the
-    network body's resolution: x2/x1 models pixel-unshuffle their input by 2/4, so their tiles are
-    2/4x larger.
-    """
-    desc = describe(model)
-    width = max((m.out_channels for m in desc.model.modules() if isinstance(m, torch.nn.Conv2d)), default=64)
-    per_px = torch.empty(0, dtype=dtype).element_size() * width * (4 * desc.scale**2 + 8)
-    if device.type == "cuda":
-        free, _ = torch.cuda.mem_get_info(device)
-        fit = int(math.sqrt(0.6 * free / per_px))
-        return max(MIN_TILE, min(GPU_MAX_TILE * desc.size_multiple, fit // 32 * 32))
-    avail = available_memory()
-    cap = CPU_TILE * desc.size_multiple
-    fit = int(math.sqrt(0.25 * avail / per_px)) if avail else cap
-    return max(MIN_TILE, min(cap, fit // 16 * 16))
 
 
 # Arrays of the output's size alive at once: the tiler's output, the caller's copy (`to_image`
