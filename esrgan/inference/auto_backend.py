@@ -37,7 +37,13 @@ import numpy as np
 import torch
 from torch import nn
 
+from esrgan.atomic import write_text_atomic
+from esrgan.errors import ESRGANError
 from esrgan.inference import cpu_info
+from esrgan.inference.backends import _convertible, _core_generators, ncnn_from_module, onnx_from_module
+from esrgan.inference.device import is_vulkan, resolve_device
+from esrgan.models.descriptor import describe
+from esrgan.models.hub import cache_dir
 
 log = logging.getLogger(__name__)
 
@@ -74,9 +80,6 @@ class ProbeResult:
 def auto_probe_target(model: nn.Module, device: Any, precision: str = "fp32") -> nn.Module | None:
     """The network `auto` probes (the first core network) when it runs a checkpoint on the CPU in
     fp32; None where auto does not probe (CUDA, Vulkan, bf16/fp16, a model no engine converts)."""
-    from esrgan.inference.backends import _convertible, _core_generators
-    from esrgan.inference.device import is_vulkan, resolve_device
-
     cores = list(_core_generators(model))
     if precision.lower() != "fp32" or is_vulkan(device) or not all(_convertible(m) for m in cores):
         return None
@@ -112,8 +115,6 @@ def installed_engines() -> list[str]:
 
 
 def cache_path() -> Path:
-    from esrgan.models.hub import cache_dir
-
     return cache_dir().parent / CACHE_FILE
 
 
@@ -143,9 +144,6 @@ def read_cache(path: Path | None = None) -> dict[str, Any]:
 
 
 def write_cache(key: str, result: ProbeResult, path: Path | None = None) -> None:
-    from esrgan.atomic import write_text_atomic
-    from esrgan.errors import ESRGANError
-
     path = path or cache_path()
     entries = read_cache(path)
     entries[key] = {"seconds": result.seconds, "exact": result.exact, "threads": result.threads}
@@ -163,9 +161,6 @@ def _timed(fn: Any, x: Any) -> tuple[float, Any]:
 
 def probe(model: nn.Module, engines: list[str], tile: int, threads: int) -> ProbeResult:
     """Time one `tile` LR px tile on torch and on each engine (warm-up, then a timed run)."""
-    from esrgan.inference.backends import ncnn_from_module, onnx_from_module
-    from esrgan.models.descriptor import describe
-
     desc = describe(model)
     side = max(desc.size_multiple, tile // desc.size_multiple * desc.size_multiple)
     x = torch.from_numpy(np.random.default_rng(0).random((1, desc.in_ch, side, side), np.float32))

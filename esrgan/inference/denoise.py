@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from esrgan.errors import ESRGANError
+from esrgan.inference.backends import is_external_model_path
 from esrgan.inference.interpolation import interpolate, unit_interval
 from esrgan.models.descriptor import ModelDescriptor
+from esrgan.models.hub import known_model
 
 GENERAL, WEAK_DENOISE = "realesr-general-x4v3", "realesr-general-wdn-x4v3"
 
@@ -31,8 +33,6 @@ def check_denoise(model: str | None, strength: Any | None, *, blending: bool = F
 
     `strength` None: no `--denoise`, nothing to check.
     """
-    from esrgan.inference.backends import is_external_model_path
-
     if strength is None:
         return
     validate_denoise(strength)
@@ -47,8 +47,6 @@ def check_denoise(model: str | None, strength: Any | None, *, blending: bool = F
 
 def denoise_twin(spec: str) -> str:
     """The weak-denoise twin of `spec` (a model name or a file path), or an ESRGANError."""
-    from esrgan.models.hub import known_model
-
     path = Path(spec)
     known = None if path.exists() else known_model(spec)  # a file on disk is a file, like resolve_model
     if known is not None and known.name == GENERAL:

@@ -14,8 +14,13 @@ from typing import Any
 
 import torch
 
+from esrgan.errors import ESRGANError
+from esrgan.inference import backends
+from esrgan.inference.auto_backend import EngineChoice, auto_probe_target, choose_auto
 from esrgan.inference.device import is_vulkan
+from esrgan.inference.int8 import check_int8
 from esrgan.inference.precision import INT8, check_torch_only
+from esrgan.inference.tile_size import auto_tile, choose_tile
 from esrgan.models.descriptor import ModelDescriptor, describe
 
 log = logging.getLogger(__name__)
@@ -40,14 +45,8 @@ def prepare_engine(
     tile runner). `backend` None or "torch" on a torch device keeps the model as it is, unless int8.
     `tile` (the job's tile option) and `work_px` (LR pixels the job will upscale) tell `auto` at
     which tile size to probe the engines and whether the job is long enough to pay for the probe."""
-    from esrgan.inference import backends
-    from esrgan.inference.auto_backend import EngineChoice, auto_probe_target, choose_auto
-
     desc = describe(model)
     if precision.lower() == INT8:
-        from esrgan.errors import ESRGANError
-        from esrgan.inference.int8 import check_int8
-
         check_torch_only(precision, "ncnn" if is_vulkan(device) else backend)
         check_int8(device or "cpu")
         if _is_backend_model(desc.model):
@@ -75,13 +74,9 @@ def prepare_engine(
 
 def job_tile(desc: ModelDescriptor, tile: int | str | None) -> int:
     """LR px of the tiles a CPU fp32 job runs (a whole-image job: the auto size, typical of photos)."""
-    from esrgan.inference.upscale import auto_tile, choose_tile
-
     cpu, fp32 = torch.device("cpu"), torch.float32
     return choose_tile(tile, desc, cpu, 0, 0, fp32) or auto_tile(desc, cpu, fp32)
 
 
 def _is_backend_model(model: Any) -> bool:
-    from esrgan.inference.backends import BackendGenerator, _core_generators
-
-    return any(isinstance(m, BackendGenerator) for m in _core_generators(model))
+    return any(isinstance(m, backends.BackendGenerator) for m in backends._core_generators(model))

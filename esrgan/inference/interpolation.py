@@ -21,6 +21,7 @@ from torch import Tensor, nn
 
 from esrgan.errors import ESRGANError
 from esrgan.models.descriptor import IN_MEMORY, ModelDescriptor, describe
+from esrgan.models.loading import load_model
 
 ModelOrPath = ModelDescriptor | nn.Module | str | os.PathLike
 ImageT = TypeVar("ImageT")
@@ -131,8 +132,6 @@ def interpolate_images(psnr_image: ImageT, gan_image: ImageT, alpha: float) -> I
 def resolve_descriptor(model: ModelOrPath) -> ModelDescriptor:
     """A model's descriptor: a module or descriptor as it is, a path loaded in any supported format."""
     if isinstance(model, (str, os.PathLike)):
-        from esrgan.models.loading import load_model
-
         return load_model(model)
     return describe(model, source=f"<{type(model).__name__} in memory>")
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import esrgan
 from esrgan.errors import ESRGANError
 from esrgan.inference.device import resolve_device
 
@@ -37,7 +38,6 @@ def resolve_job_device(job: UpscaleJob) -> tuple[Any, str | None]:
 
 def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> Any:
     """The generator the job describes: its model with interpolation and test-time options applied."""
-    import esrgan
     from esrgan.inference import backends, denoise
     from esrgan.inference.wrapped import apply_inference_options
     from esrgan.models import official_ncnn

@@ -20,6 +20,7 @@ from collections.abc import Callable
 import torch
 
 from esrgan.errors import ESRGANError
+from esrgan.inference.int8 import check_int8
 
 log = logging.getLogger(__name__)
 
@@ -47,8 +48,6 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     """
     key = precision.lower()
     if key == INT8:
-        from esrgan.inference.int8 import check_int8
-
         check_int8(device)
         return torch.float32  # onnxruntime takes and gives float32; the int8 is inside its graph
     if key not in PRECISIONS:

@@ -29,6 +29,7 @@ from esrgan.inference.batch import (
 from esrgan.inference.job_model import load_job_model, resolve_job_device
 from esrgan.inference.video import VideoOptions, VideoResult, is_video_file, open_source, upscale_video
 from esrgan.inference.video_io import default_container
+from esrgan.models.descriptor import describe
 
 
 @dataclass
@@ -76,8 +77,6 @@ def run_video_job(job: UpscaleJob, options: VideoOptions, *, progress: bool = Fa
         opened.close()
 
     model = load_job_model(job, device, vulkan)
-    from esrgan.models.descriptor import describe
-
     desc = describe(model)
     _check_tile_overlap(job, desc.size_multiple)
     scale = job.outscale if job.outscale is not None else desc.scale

@@ -14,9 +14,15 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
+from esrgan.errors import ESRGANError
 from esrgan.inference.back_projection import back_project
 from esrgan.inference.ensemble import self_ensemble
-from esrgan.inference.interpolation import check_same_architecture, interpolate_images, validate_alpha
+from esrgan.inference.interpolation import (
+    check_same_architecture,
+    interpolate,
+    interpolate_images,
+    validate_alpha,
+)
 from esrgan.models.descriptor import ModelDescriptor, describe, module_of
 
 
@@ -84,9 +90,6 @@ def apply_inference_options(
     With `alpha` and `psnr_model`: network interpolation (a new blended network; nothing is written)
     or image interpolation (both run, outputs blended). Then the x8 self-ensemble and back projection.
     """
-    from esrgan.errors import ESRGANError
-    from esrgan.inference.interpolation import interpolate
-
     if (alpha is None) != (psnr_model is None):
         raise ESRGANError("--alpha and --psnr-model go together: alpha blends the PSNR model with the model")
     if interpolation not in ("network", "image"):
