@@ -90,7 +90,7 @@ def test_sweep_refuses_before_any_work_when_nothing_can_give_a_perceptual_score(
 
 
 def test_a_failing_report_leaves_nothing_and_an_existing_one_is_kept(small, tmp_path, capsys, monkeypatch):
-    import esrgan.analysis.compare
+    import esrgan.analysis.pages
 
     out = tmp_path / "cmp"
     args = ["compare", "--models", str(small / "psnr.pth"), "--hr", str(small / "hr"), "--no-niqe"]
@@ -99,7 +99,7 @@ def test_a_failing_report_leaves_nothing_and_an_existing_one_is_kept(small, tmp_
         raise esrgan.ESRGANError("plot failed")
 
     with monkeypatch.context() as m:
-        m.setattr(esrgan.analysis.compare, "plot_grid", broken_grid)
+        m.setattr(esrgan.analysis.pages, "plot_grid", broken_grid)  # the report page draws the grid
         assert main([*args, "-o", str(out)]) == 2
     assert "plot failed" in capsys.readouterr().err
     assert _files(tmp_path) == []  # no crops, csv or json from the failed run

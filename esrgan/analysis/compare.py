@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from esrgan.analysis.report import CropBox, cut, most_detailed_crop
+from esrgan.analysis.report import CropBox, cut, draw_box, most_detailed_crop, new_figure, save_figure
 from esrgan.errors import ESRGANError
 from esrgan.evaluation import (
     BICUBIC,
@@ -30,7 +30,10 @@ from esrgan.evaluation import (
     run_pairs,
 )
 from esrgan.inference.interpolation import ModelOrPath, resolve_model
+from esrgan.inference.wrapped import with_test_time_options
+from esrgan.metrics.perceptual_index import resolve_ma_model
 from esrgan.metrics.table import NOT_AVAILABLE
+from esrgan.models.descriptor import describe
 
 GROUND_TRUTH = "ground truth"
 
@@ -85,10 +88,6 @@ def compare_models(
     (checked before any work); without it the most detailed `crop_size` square of each ground-truth
     image is used. Models run through the tiled `esrgan.upscale` (`tile`, default "auto").
     """
-    from esrgan.inference.wrapped import with_test_time_options
-    from esrgan.metrics.perceptual_index import resolve_ma_model
-    from esrgan.models.descriptor import describe
-
     if not models:
         raise ESRGANError("no models to compare")
     if BICUBIC in models or GROUND_TRUTH in models:
@@ -161,8 +160,6 @@ def caption(metrics: Mapping[str, Any], perception: str) -> str:
 
 def plot_grid(result: ComparisonResult, path: str | os.PathLike, *, perception: str = "niqe") -> None:
     """The crop grid as one PNG: a row per image (location thumbnail, ground truth, bicubic, models)."""
-    from esrgan.analysis.report import draw_box, new_figure, save_figure
-
     if not result.images:
         raise ESRGANError("no images to show")
     columns = result.labels

@@ -7,8 +7,9 @@ complete, see `esrgan.atomic.atomic_directory`) and returns the terminal summary
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from esrgan.analysis.compare import ComparisonResult, caption, plot_grid
 from esrgan.analysis.report import (
     CropBox,
     cut,
@@ -25,14 +26,10 @@ from esrgan.analysis.report import (
     write_png,
     write_text,
 )
-from esrgan.analysis.sweep import safe_name
+from esrgan.analysis.sweep import SweepResult, plot_perception_distortion, safe_name
 from esrgan.analysis.tables import metric_rows_text
+from esrgan.evaluation import BenchmarkPair
 from esrgan.metrics.table import NOT_AVAILABLE
-
-if TYPE_CHECKING:
-    from esrgan.analysis.compare import ComparisonResult
-    from esrgan.analysis.sweep import SweepResult
-    from esrgan.evaluation import BenchmarkPair
 
 ENLARGE_TO = 160  # px: small crops are enlarged (nearest) to at least this side in the pages
 
@@ -84,8 +81,6 @@ class SweepCrops:
 
 def write_sweep_report(result: SweepResult, out: Path, crops: SweepCrops) -> str:
     """sweep.csv/.json, per_image.csv, perception_distortion.png and index.html; the summary text."""
-    from esrgan.analysis.sweep import plot_perception_distortion
-
     rows = result.rows()
     perception = plot_perception_distortion(result, out / "perception_distortion.png")
     write_csv(out / "sweep.csv", rows)
@@ -117,8 +112,6 @@ def write_sweep_report(result: SweepResult, out: Path, crops: SweepCrops) -> str
 
 def write_compare_report(result: ComparisonResult, out: Path, perception: str) -> str:
     """compare.png, compare.csv/.json, per_image.csv, crops/ and index.html; the summary text."""
-    from esrgan.analysis.compare import caption, plot_grid
-
     plot_grid(result, out / "compare.png", perception=perception)
     averages = result.averages()
     write_csv(out / "compare.csv", averages)

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from esrgan.analysis.report import new_figure, save_figure
 from esrgan.errors import ESRGANError
 from esrgan.losses.vgg19 import VGG19_LAYER_NAMES, VGG19FeatureExtractor, vgg19_layer_index
 
@@ -107,8 +108,6 @@ def _as_batch(image: np.ndarray | Tensor) -> Tensor:
 
 def plot_sparsity(results: list[LayerSparsity], path: str | Path, *, title: str) -> None:
     """Bar chart per conv layer: non-zero share before the ReLU and activated share after it."""
-    from esrgan.analysis.report import new_figure, save_figure
-
     fig = new_figure(9.0, 4.2)
     ax = fig.add_subplot()
     x = np.arange(len(results))
@@ -153,8 +152,6 @@ def plot_feature_maps(
     title: str,
 ) -> None:
     """Fig. 6 of the paper: a few channels of one layer before and after its ReLU."""
-    from esrgan.analysis.report import new_figure, save_figure
-
     index = vgg19_layer_index(layer)
     captured: dict[str, Tensor] = {}
     hooks = [

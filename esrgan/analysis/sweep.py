@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from esrgan.analysis.report import new_figure, save_figure
 from esrgan.errors import ESRGANError
 from esrgan.evaluation import (
     REPORT_KEYS,
@@ -41,6 +42,9 @@ from esrgan.inference.interpolation import (
     resolve_model,
     validate_alpha,
 )
+from esrgan.inference.wrapped import with_test_time_options
+from esrgan.metrics.perceptual_index import resolve_ma_model
+from esrgan.models.descriptor import describe
 
 # Called with (pair, {(method, alpha): integer output}, {(method, alpha): report metrics}) per image.
 ImageCallback = Callable[
@@ -150,10 +154,6 @@ def perception_distortion_sweep(
     checks before any work that a perceptual score can be computed: NIQE on at least one image
     (two 96x96 blocks), or Ma's model.
     """
-    from esrgan.inference.wrapped import with_test_time_options
-    from esrgan.metrics.perceptual_index import resolve_ma_model
-    from esrgan.models.descriptor import describe
-
     alphas = sorted({round(validate_alpha(a), _ALPHA_DECIMALS) + 0.0 for a in alphas})
     if not alphas:
         raise ESRGANError("no alphas to sweep")
@@ -302,8 +302,6 @@ def plot_perception_distortion(
 ) -> str:
     """Distortion on x, perceptual score (PI if computed, else NIQE) on y, one curve per method,
     each point labelled with its alpha. Returns the perceptual metric used."""
-    from esrgan.analysis.report import new_figure, save_figure
-
     perception = perception_metric(result)
     if all(getattr(p, perception) is None for p in result.points):
         raise ESRGANError(f"no {perception.upper()} to plot: no output had a score (flat images?)")

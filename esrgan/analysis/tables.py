@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from esrgan.atomic import atomic_directory, write_text_atomic
-from esrgan.metrics.table import METRICS, format_value
+from esrgan.metrics.table import METRICS, format_value, metric
 
 if TYPE_CHECKING:
     from esrgan.evaluation import EvalResult
@@ -176,8 +176,6 @@ def metric_rows_text(rows: Sequence[Mapping[str, Any]], text: Sequence[str], met
 
 
 def _header(key: str) -> str:
-    from esrgan.metrics.table import metric
-
     m = metric(key)
     label = f"{m.label}-Y" if key.endswith("_y") else m.label
     return f"{label} (PIRM)" if key.startswith("pirm_") else label

@@ -10,6 +10,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from esrgan.errors import ESRGANError
+from esrgan.export.graph import build_graph
+from esrgan.export.ncnn import write_ncnn
+from esrgan.export.onnx import write_onnx
+
 FORMATS = {".param": "ncnn", ".onnx": "onnx"}
 
 
@@ -19,9 +24,6 @@ def export_model(model: Any, path: str | os.PathLike, *, fp16: bool = False) -> 
     Returns the files written. `.param` writes the `.bin` beside it; fp16 stores the ncnn conv
     weights (or the whole ONNX graph) in float16.
     """
-    from esrgan.errors import ESRGANError
-    from esrgan.export.graph import build_graph
-
     path = Path(path)
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
@@ -29,18 +31,15 @@ def export_model(model: Any, path: str | os.PathLike, *, fp16: bool = False) -> 
             f"{path}: the output must end in .param (ncnn) or .onnx, not '{path.suffix or path.name}'"
         )
     if isinstance(model, (str, os.PathLike)):
+        # not at the top: models.loading -> models.ncnn_import -> esrgan.export.graph runs this file
         from esrgan.models.loading import load_model
 
         model = load_model(model)
     graph = build_graph(model)  # BatchNorm is folded with its running statistics (eval semantics)
     if kind == "ncnn":
-        from esrgan.export.ncnn import write_ncnn
-
         return list(write_ncnn(graph, path, fp16=fp16))
     try:
         import onnx  # noqa: F401
     except ImportError:
         raise ESRGANError("ONNX export needs the onnx package: pip install 'esrgan[onnx]'") from None
-    from esrgan.export.onnx import write_onnx
-
     return [write_onnx(graph, path, fp16=fp16)]

@@ -26,6 +26,9 @@ from torch import nn
 
 from esrgan.errors import ESRGANError
 from esrgan.models.descriptor import ModelDescriptor, describe, module_of
+from esrgan.models.rrdbnet import RESIDUAL_SCALE, RRDBNet
+from esrgan.models.srresnet import SRResNet
+from esrgan.models.srvgg import SRVGGNetCompact
 
 INPUT, OUTPUT = "data", "output"
 
@@ -110,10 +113,6 @@ class _Builder:
 
 def build_graph(model: nn.Module | ModelDescriptor) -> Graph:
     """The operation graph of one of our generators (RRDBNet, SRResNet), or an ESRGANError."""
-    from esrgan.models.rrdbnet import RRDBNet
-    from esrgan.models.srresnet import SRResNet
-    from esrgan.models.srvgg import SRVGGNetCompact
-
     desc = describe(model)
     module = module_of(model)
     graph = Graph(desc.scale, desc.in_ch, desc.out_ch, desc.size_multiple)
@@ -133,8 +132,6 @@ def build_graph(model: nn.Module | ModelDescriptor) -> Graph:
 
 
 def _rrdbnet(b: _Builder, net: nn.Module) -> None:
-    from esrgan.models.rrdbnet import RESIDUAL_SCALE
-
     slope = net.lrelu.negative_slope
     x = INPUT
     if net.unshuffle > 1:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from esrgan.atomic import write_bytes_atomic, write_text_atomic
 from esrgan.export.graph import INPUT, Graph
 
 MAGIC = 7767517
@@ -124,8 +125,6 @@ def bin_path(param_path: str | Path) -> Path:
 
 def write_ncnn(graph: Graph, param_path: str | Path, *, fp16: bool = False) -> tuple[Path, Path]:
     """Write `param_path` and its `.bin` atomically; returns both paths."""
-    from esrgan.atomic import write_bytes_atomic, write_text_atomic
-
     param, weights = to_ncnn(graph, fp16=fp16)
     param_path = Path(param_path)
     bin_file = bin_path(param_path)

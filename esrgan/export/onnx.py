@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from esrgan.atomic import write_bytes_atomic
 from esrgan.export.graph import INPUT, OUTPUT, Graph
 
 OPSET = 17
@@ -116,7 +117,5 @@ def to_onnx(graph: Graph, *, fp16: bool = False) -> Any:
 
 
 def write_onnx(graph: Graph, path: str | Path, *, fp16: bool = False) -> Path:
-    from esrgan.atomic import write_bytes_atomic
-
     write_bytes_atomic(path, to_onnx(graph, fp16=fp16).SerializeToString())
     return Path(path)

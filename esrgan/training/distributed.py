@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from esrgan.errors import ESRGANError
+
 
 @dataclass(frozen=True)
 class DistInfo:
@@ -45,8 +47,6 @@ def pick_device(name: str, info_local_rank: int | None = None) -> torch.device:
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            from esrgan.errors import ESRGANError
-
             raise ESRGANError("device 'cuda' requested but CUDA is not available; use --set device=cpu")
         if device.index is None:
             local = info_local_rank if info_local_rank is not None else int(os.environ.get("LOCAL_RANK", "0"))

@@ -20,7 +20,21 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from esrgan.analysis.compare import compare_models, plot_grid
+from esrgan.analysis.report import (
+    html_figure,
+    html_page,
+    html_table,
+    new_figure,
+    save_figure,
+    write_json,
+    write_text,
+)
+from esrgan.data.samples import materialize_sample_split
 from esrgan.errors import ESRGANError
+from esrgan.losses.vgg19 import load_vgg19_weights
+from esrgan.models.loading import load_model
+from esrgan.training import trainer  # trainer.train looked up at call time (tests wrap it)
 from esrgan.training.config import TrainConfig, load_config
 
 
@@ -87,8 +101,6 @@ def stage_config(
 
 def vgg_available(path: str | None) -> tuple[bool, str]:
     """Whether real VGG19 weights can be had (a path, the hub cache, or a download)."""
-    from esrgan.losses.vgg19 import load_vgg19_weights
-
     try:
         load_vgg19_weights(path)
         return True, "torchvision VGG19 (ImageNet) weights"
@@ -107,8 +119,6 @@ def measure_step_seconds(cfg: TrainConfig, steps: int = 3) -> float:
     import io
     import tempfile
 
-    from esrgan.training.trainer import train
-
     with tempfile.TemporaryDirectory(prefix="esrgan-timing-") as tmp:
         run_cfg = replace(
             cfg,
@@ -123,7 +133,7 @@ def measure_step_seconds(cfg: TrainConfig, steps: int = 3) -> float:
             progress=False,
         )
         with contextlib.redirect_stderr(io.StringIO()):
-            train(run_cfg)
+            trainer.train(run_cfg)
         records = _records(Path(tmp) / "timing" / "metrics.jsonl")
     speeds = sorted(r["speed/it_per_s"] for r in records[1:] if r.get("speed/it_per_s"))
     if not speeds:
@@ -142,9 +152,6 @@ def run_quickstart(
     force: bool = False,
     plan: QuickstartPlan | None = None,
 ) -> Path:
-    from esrgan.data.samples import materialize_sample_split
-    from esrgan.training.trainer import train
-
     plan = plan or QuickstartPlan(minutes=minutes)
     if out.exists() and any(out.iterdir()):
         if not force:
@@ -187,7 +194,7 @@ def run_quickstart(
         every = iters // 4
         cfg = replace(cfg, total_iters=iters, val_every=every, save_every=every)
         say(f"stage {stage}: {iters} iterations (~{step:.2f} s each, measured)")
-        finals[stage] = train(cfg)
+        finals[stage] = trainer.train(cfg)
 
     models_dir = out / "models"
     models_dir.mkdir(exist_ok=True)
@@ -214,10 +221,6 @@ def write_report(
     out: Path, psnr_path: Path, gan_path: Path, val_dir: Path, *, random_vgg: bool, seconds: float
 ) -> Path:
     """metrics table (bicubic vs PSNR vs GAN), crop grid PNG, loss curves, links to checkpoints."""
-    from esrgan.analysis.compare import compare_models, plot_grid
-    from esrgan.analysis.report import html_figure, html_page, html_table, write_json, write_text
-    from esrgan.models.loading import load_model
-
     labels = {"ESRGAN-PSNR (stage 1)": load_model(psnr_path), "ESRGAN-GAN (stage 2)": load_model(gan_path)}
     result = compare_models(labels, val_dir, crop_size=96, grid_images=3)
     rows = result.averages()
@@ -281,8 +284,6 @@ def _fmt(value: object) -> str:
 
 def plot_losses(runs_dir: Path, path: Path, *, bicubic_psnr: float | None = None) -> None:
     """Stage 1 and stage 2 loss curves, and validation PSNR-Y over both stages (stage 2 after 1)."""
-    from esrgan.analysis.report import new_figure, save_figure
-
     stage1, stage2 = (
         _records(runs_dir / STAGE_NAMES[1] / "metrics.jsonl"),
         _records(runs_dir / STAGE_NAMES[2] / "metrics.jsonl"),

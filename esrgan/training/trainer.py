@@ -17,7 +17,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from esrgan.data.datasets import PairedImageDataset, SingleImageDataset, ValidationDataset
 from esrgan.data.degradations.pipeline import TrainingDegradation
+from esrgan.data.sampler import TrainingSampler
 from esrgan.data.samples import with_sample_folders
 from esrgan.errors import ESRGANError
 from esrgan.losses.adversarial import discriminator_loss, generator_loss
@@ -221,8 +223,6 @@ def _train(
     )
     val_set = None
     if cfg.data.val_hr and dist.is_main:  # decoded once here, not at every validation
-        from esrgan.data.datasets import ValidationDataset
-
         limit = cfg.data.val_max_images if cfg.data.val_max_images > 0 else None
         val_set = ValidationDataset(cfg.data.val_hr, cfg.data.val_lr, cfg.generator.scale, max_images=limit)
     data_iter = iter(loader)
@@ -349,9 +349,6 @@ def _train(
 
 def _make_loader(cfg: TrainConfig, start_iter: int, dist: distributed.DistInfo, device: torch.device):
     from torch.utils.data import DataLoader
-
-    from esrgan.data.datasets import PairedImageDataset, SingleImageDataset
-    from esrgan.data.sampler import TrainingSampler
 
     d = cfg.data
     if not d.train_hr:

@@ -8,20 +8,17 @@ for it is left out of the mean (and the key is absent when no image has one), ne
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
 
+from esrgan.data.datasets import ValidationDataset
 from esrgan.evaluation import aggregate, dataset_pairs, model_runner, run_pairs
 from esrgan.images.image_io import write_image
 from esrgan.metrics.table import report_key
-
-if TYPE_CHECKING:
-    from esrgan.data.datasets import ValidationDataset
-    from esrgan.training.config import TrainConfig
-    from esrgan.training.logger import RunLogger
+from esrgan.training.config import TrainConfig
+from esrgan.training.logger import RunLogger
 
 
 def validate(

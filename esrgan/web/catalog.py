@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import esrgan
 from esrgan.errors import ESRGANError
-from esrgan.models.hub import SAVE_SUFFIXES
+from esrgan.models.hub import BUILTIN_PURPOSE, SAVE_SUFFIXES, available_models
 from esrgan.web.lru import LRU
 
 MODEL_EXTENSIONS = SAVE_SUFFIXES  # checkpoints (not ncnn .bin weights)
@@ -30,8 +31,6 @@ class ModelChoice:
 
 def hub_model_names() -> list[str]:
     """Built-in and downloaded model names from the hub."""
-    from esrgan.models.hub import available_models
-
     return list(available_models())
 
 
@@ -55,8 +54,6 @@ def model_files(folder: Path) -> list[Path]:
 
 def _label(name: str) -> str:
     """A hub name, with what it is for when it is a built-in (builtin: clean images; builtin-real: photos)."""
-    from esrgan.models.hub import BUILTIN_PURPOSE
-
     return f"{name} ({BUILTIN_PURPOSE[name]})" if name in BUILTIN_PURPOSE else name
 
 
@@ -86,7 +83,6 @@ class ModelCatalog:
 
     def load(self, model_id: str) -> Any:
         """The ModelDescriptor for `model_id`, loaded once and kept (least recently used dropped)."""
-        import esrgan
 
         def load() -> Any:
             return esrgan.load_model(self.resolve(model_id).source, device=self.device).eval()

@@ -32,6 +32,7 @@ from esrgan.errors import ESRGANError
 from esrgan.metrics.ma.features import block_dct_features, image_pyramid, svd_features
 from esrgan.metrics.ma.forest import MaModel, load_ma_model, predict_ma
 from esrgan.metrics.ma.pyramid import global_features
+from esrgan.metrics.niqe import integer_luma
 
 __all__ = ["MaModel", "load_ma_model", "ma_features", "ma_score", "ma_score_of_luma", "ma_scorer"]
 
@@ -81,7 +82,5 @@ def ma_scorer(model_path: str | os.PathLike[str]) -> Callable[[np.ndarray], floa
 def ma_score(img: Any, model_path: str | os.PathLike[str], *, crop_border: int = 4) -> float:
     """Ma's score of one image (any form `niqe` accepts): MATLAB Y channel rounded, `crop_border`
     pixels shaved at each edge, as PIRM 2018 computes it. Higher is better (0..10)."""
-    from esrgan.metrics.niqe import integer_luma
-
     model = load_ma_model(model_path)  # a bad model file is reported before any image work
     return ma_score_of_luma(integer_luma(img, crop_border=crop_border, y_channel=True), model)
