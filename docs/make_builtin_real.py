@@ -29,6 +29,7 @@ import esrgan
 from esrgan.images.bicubic import bicubic_downscale, bicubic_upscale, mod_crop
 from esrgan.images.image_io import load_rgb
 from esrgan.metrics import niqe, psnr, ssim
+from esrgan.models import hub
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET = ROOT / "esrgan" / "weights" / "builtin_real_x4.safetensors"
@@ -48,7 +49,8 @@ def lineage(config: dict) -> dict:
     this = {"iterations": int(config["total_iters"]), "config": config}
     if init == "realesr-animevideov3":
         return {"init": "realesr-animevideov3 (official, BSD-3-Clause)", **this}
-    with safe_open(str(init), framework="pt") as f:
+    # A path, or a name such as builtin-real (then read before this script replaces that file).
+    with safe_open(str(hub.resolve_model(init)), framework="pt") as f:
         stage1 = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
     return {
         "init": stage1["init"],

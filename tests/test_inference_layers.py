@@ -17,28 +17,8 @@ PACKAGE = Path(esrgan.inference.__file__).parent
 ROOT = PACKAGE.parent.parent
 ABOVE = ("esrgan.cli", "esrgan.web", "esrgan.training", "esrgan.analysis", "esrgan.evaluation")
 
-# The CLI parser imports batch (its FRAMES, OUTPUT_FORMATS), and batch imports job_model: what
-# these two import at the top, `esrgan --help` loads, and it loads neither numpy nor torch.
-_TORCH = "torch; batch and job_model load while the CLI parser is built"
-_PIL = "numpy and Pillow; batch loads while the CLI parser is built"
-_NETS = "the esrgan.models package loads the networks (torch); job_model loads with the CLI parser"
-LAZY = {
-    "batch.py:check_options -> esrgan.inference.denoise": _TORCH,
-    "batch.py:_check_tile_overlap -> esrgan.inference.tiling": _TORCH,
-    "batch.py:run_job -> esrgan.inference.engine": _TORCH,
-    "batch.py:run_job -> esrgan.models.descriptor": _TORCH,
-    "batch.py:collect_inputs -> esrgan.images.image_io": _PIL,
-    "batch.py:probe_inputs -> esrgan.images.image_io": _PIL,
-    "batch.py:check_sizes -> esrgan.inference.upscale": _TORCH,
-    "batch.py:upscale_file -> esrgan.images.image_io": _PIL,
-    "job_model.py:resolve_job_device -> esrgan.inference.backends": _TORCH,
-    "job_model.py:resolve_job_device -> esrgan.inference.precision": _TORCH,
-    "job_model.py:load_job_model -> esrgan.inference.backends": _TORCH,
-    "job_model.py:load_job_model -> esrgan.inference.denoise": _TORCH,
-    "job_model.py:load_job_model -> esrgan.inference.wrapped": _TORCH,
-    "job_model.py:load_job_model -> esrgan.models.official_ncnn": _NETS,
-    "job_model.py:load_job_model -> esrgan.models.hub": _NETS,
-}
+# None left: the CLI parser takes its choices from esrgan.inference.choices, which imports nothing.
+LAZY: dict[str, str] = {}
 
 
 def _targets(node: ast.Import | ast.ImportFrom) -> list[str]:

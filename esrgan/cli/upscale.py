@@ -26,8 +26,7 @@ from esrgan.cli.options import (
     positive_float,
 )
 from esrgan.errors import ESRGANError
-from esrgan.inference.batch import FRAMES, OUTPUT_FORMATS
-from esrgan.inference.device import BACKENDS
+from esrgan.inference.choices import BACKENDS, FRAMES, OUTPUT_FORMATS
 
 if TYPE_CHECKING:
     from esrgan.inference.batch import UpscaleJob

@@ -29,20 +29,19 @@ from typing import Any
 import esrgan
 from esrgan.atomic import make_folders, remove_if_empty
 from esrgan.errors import ESRGANError
-from esrgan.inference.device import BACKENDS
+from esrgan.images.image_io import IMAGE_EXTENSIONS, read_header, read_pixels, write_image
+from esrgan.inference.choices import BACKENDS, EXISTING, FRAMES, OUTPUT_FORMATS
+from esrgan.inference.denoise import check_denoise
+from esrgan.inference.engine import prepare_engine
 from esrgan.inference.job_model import load_job_model, resolve_job_device
-
-# Imported in the functions below: the image, model and engine modules (numpy, Pillow, torch).
-# `esrgan upscale` reads FRAMES and OUTPUT_FORMATS from here while it builds its parser, and
-# parsing the command line loads neither numpy nor torch (test_cli_corpus).
+from esrgan.inference.tiling import check_overlap
+from esrgan.inference.upscale import check_output_size
+from esrgan.models.descriptor import describe
 
 log = logging.getLogger(__name__)
 
 WRITABLE_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp"}
 GLOB_CHARS = set("*?[")
-EXISTING = ("refuse", "overwrite", "skip")
-FRAMES = ("error", "first", "all")
-OUTPUT_FORMATS = ("auto", "png", "jpg", "webp", "tif")  # `ext`; auto: the input's format
 
 
 @dataclass
@@ -113,7 +112,6 @@ class BatchResult:
 
 def check_options(job: UpscaleJob) -> None:
     """The job's own values, checked once (the command line checks most of them while parsing)."""
-    from esrgan.inference.denoise import check_denoise
 
     if not 1 <= job.quality <= 100:
         raise ESRGANError(f"--quality must be 1..100, not {job.quality}")
@@ -127,7 +125,6 @@ def check_options(job: UpscaleJob) -> None:
 
 def _check_tile_overlap(job: UpscaleJob, multiple: int) -> None:
     """Once the model is known: the overlap rule depends on its size multiple (pixel-unshuffle)."""
-    from esrgan.inference.tiling import check_overlap
 
     if isinstance(job.tile, int) and job.tile and job.tile_overlap is not None:
         try:
@@ -138,8 +135,6 @@ def _check_tile_overlap(job: UpscaleJob, multiple: int) -> None:
 
 def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
     """Check the whole job, then upscale every planned output; per-file failures are collected."""
-    from esrgan.inference.engine import prepare_engine
-    from esrgan.models.descriptor import describe
 
     check_options(job)
     device, vulkan = resolve_job_device(job)
@@ -176,7 +171,6 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
 
 def collect_inputs(specs: list[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Files as given, images inside folders (sorted, not recursive), glob matches (sorted)."""
-    from esrgan.images.image_io import IMAGE_EXTENSIONS
 
     found: list[Path] = []
     failures: list[tuple[Path, str]] = []
@@ -200,7 +194,6 @@ def probe_inputs(
     inputs: list[Path], frames: str, failures: list[tuple[Path, str]]
 ) -> tuple[list[tuple[Path, Any]], list[tuple[Path, str]]]:
     """Read every header (size, frame count) up front; unreadable and refused files become failures."""
-    from esrgan.images.image_io import read_header
 
     headers = []
     failures = list(failures)
@@ -316,7 +309,6 @@ def check_existing(tasks: list[Task], existing: str) -> tuple[list[Task], list[P
 
 def check_sizes(tasks: list[Task], scale: int, outscale: float | None, max_output_pixels: int | None) -> None:
     """Refuse the run if any output would not fit in memory (or exceeds max_output_pixels)."""
-    from esrgan.inference.upscale import check_output_size
 
     for task in tasks:
         try:
@@ -382,7 +374,6 @@ def upscale_file(model: Any, task: Task, job: UpscaleJob, device: Any, bar: Any 
 
     `device`: a torch device, or "vulkan[:N]" for ncnn on a Vulkan GPU.
     """
-    from esrgan.images.image_io import read_pixels, write_image
 
     data = read_pixels(task.source, frame=task.frame or 0)
     pixels = data.stacked()

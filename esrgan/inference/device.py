@@ -11,12 +11,11 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from esrgan.errors import ESRGANError
+from esrgan.inference.choices import BACKENDS  # noqa: F401 - named here by backends
 
 if TYPE_CHECKING:
     import torch
     from torch import nn
-
-BACKENDS = ("auto", "torch", "ncnn", "onnx")  # what runs the network (esrgan.inference.backends)
 
 
 def is_vulkan(device: Any) -> bool:

@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 import esrgan
 from esrgan.errors import ESRGANError
+from esrgan.inference import backends, denoise
 from esrgan.inference.device import resolve_device
+from esrgan.inference.precision import check_torch_only, resolve_precision
+from esrgan.inference.wrapped import apply_inference_options
+from esrgan.models import official_ncnn
+from esrgan.models.hub import resolve_model
 
 if TYPE_CHECKING:
     from esrgan.inference.batch import UpscaleJob
@@ -23,8 +28,6 @@ MODEL_NEEDED = (
 
 def resolve_job_device(job: UpscaleJob) -> tuple[Any, str | None]:
     """(torch device, "vulkan[:N]" or None), with precision and Vulkan refused before any work."""
-    from esrgan.inference import backends
-    from esrgan.inference.precision import check_torch_only, resolve_precision
 
     vulkan = job.device if backends.is_vulkan(job.device) else None
     if vulkan:
@@ -38,10 +41,6 @@ def resolve_job_device(job: UpscaleJob) -> tuple[Any, str | None]:
 
 def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> Any:
     """The generator the job describes: its model with interpolation and test-time options applied."""
-    from esrgan.inference import backends, denoise
-    from esrgan.inference.wrapped import apply_inference_options
-    from esrgan.models import official_ncnn
-    from esrgan.models.hub import resolve_model
 
     if not job.model:
         raise ESRGANError(MODEL_NEEDED)
