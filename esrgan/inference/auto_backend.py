@@ -206,8 +206,8 @@ def choose_auto(
             cached=True,
         )
     elif job_tiles < PROBE_MIN_TILES:
-        why = f"{tile} px tiles not probed yet, and a job of {job_tiles:.0f} is too short to probe"
-        return EngineChoice("torch", reason=f"{why} (one of >= {PROBE_MIN_TILES} tiles does, once)")
+        why = f"engines not probed yet at {tile} px tiles, and this job ({job_tiles:.1f} tiles) is"
+        return EngineChoice("torch", reason=f"{why} shorter than the {PROBE_MIN_TILES} a probe needs")
     else:
         result = probe(model, engines, tile, threads)
         if use_cache:
