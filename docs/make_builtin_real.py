@@ -1,8 +1,8 @@
 """Package a `builtin_real_x4` training run as `-m builtin-real`, with its held-out scores.
 
     esrgan train configs/builtin_real_x4.yaml                        # distillation pairs + L1 stage
-    esrgan train configs/builtin_real_x4_gan.yaml                    # optional: + discriminator
-    PYTHONPATH=. python docs/make_builtin_real.py runs/builtin_real_x4  # this script (or ..._gan)
+    esrgan train configs/builtin_real_x4_gan.yaml                    # + discriminator (packaged)
+    PYTHONPATH=. python docs/make_builtin_real.py runs/builtin_real_x4_gan  # this script
 
 Scores, on the held-out photos (chelsea, china, grace_hopper: never trained on), for two LR sets:
 `realesrgan` (the training pipeline's degradation with the fixed validation seeds: the run's
