@@ -1,6 +1,7 @@
-"""The package's layers, read from the source: errors -> images/data -> models/metrics -> inference ->
-evaluation -> training/analysis -> web/cli. A lower layer never imports a higher one, not even inside
-a function, so what a module needs is readable from its file top and no import cycle hides there.
+"""The package's layers, read from the source: errors -> images/data -> models/metrics -> export ->
+inference -> evaluation -> training/analysis -> web/cli. A lower layer never imports a higher one, not
+even inside a function, so what a module needs is readable from its file top and no import cycle
+hides there.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ import pytest
 import esrgan
 
 PACKAGE = Path(esrgan.__file__).parent
-ABOVE_MODELS = ("inference", "evaluation", "training", "analysis", "web", "cli")
+ABOVE_EXPORT = ("inference", "evaluation", "training", "analysis", "web", "cli")
+ABOVE_MODELS = ("export", *ABOVE_EXPORT)
 # a layer (a sub-package, or evaluation.py) -> the layers it must not import
 FORBIDDEN = {
     "models": ABOVE_MODELS,
     "metrics": ABOVE_MODELS,
     "data": ABOVE_MODELS,
+    "export": ABOVE_EXPORT,
     "evaluation": ("training", "analysis", "web", "cli"),
     "training": ("web", "cli"),
     "analysis": ("web", "cli"),

@@ -11,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from esrgan.errors import ESRGANError
-from esrgan.export.graph import build_graph
 from esrgan.export.ncnn import write_ncnn
 from esrgan.export.onnx import write_onnx
+from esrgan.models.graph import build_graph
+from esrgan.models.loading import load_model
 
 FORMATS = {".param": "ncnn", ".onnx": "onnx"}
 
@@ -31,9 +32,6 @@ def export_model(model: Any, path: str | os.PathLike, *, fp16: bool = False) -> 
             f"{path}: the output must end in .param (ncnn) or .onnx, not '{path.suffix or path.name}'"
         )
     if isinstance(model, (str, os.PathLike)):
-        # not at the top: models.loading -> models.ncnn_import -> esrgan.export.graph runs this file
-        from esrgan.models.loading import load_model
-
         model = load_model(model)
     graph = build_graph(model)  # BatchNorm is folded with its running statistics (eval semantics)
     if kind == "ncnn":

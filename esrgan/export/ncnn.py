@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from esrgan.atomic import write_bytes_atomic, write_text_atomic
-from esrgan.export.graph import INPUT, Graph
+from esrgan.models.graph import INPUT, Graph, unshuffle_weights
 
 MAGIC = 7767517
 FP16_TAG = 0x01306B47
@@ -98,16 +98,6 @@ def to_ncnn(graph: Graph, *, fp16: bool = False) -> tuple[str, bytes]:
         produced(op.output)
     header = f"{MAGIC}\n{len(lines)} {blob_count}\n"
     return header + "\n".join(lines) + "\n", weights.getvalue()
-
-
-def unshuffle_weights(channels: int, r: int) -> np.ndarray:
-    """(C*r*r, C, r, r) one-hot: output channel c*r*r + i*r + j reads pixel (i, j) of channel c."""
-    w = np.zeros((channels * r * r, channels, r, r), np.float32)
-    for c in range(channels):
-        for i in range(r):
-            for j in range(r):
-                w[c * r * r + i * r + j, c, i, j] = 1.0
-    return w
 
 
 def _write_weight(out: io.BytesIO, w: np.ndarray, fp16: bool) -> None:

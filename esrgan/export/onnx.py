@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from esrgan.atomic import write_bytes_atomic
-from esrgan.export.graph import INPUT, OUTPUT, Graph
+from esrgan.models.graph import INPUT, OUTPUT, Graph
 
 OPSET = 17
 

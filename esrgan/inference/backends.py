@@ -27,7 +27,6 @@ import torch
 from torch import nn
 
 from esrgan.errors import ESRGANError
-from esrgan.export.graph import INPUT, OUTPUT, build_graph
 from esrgan.export.ncnn import to_ncnn
 from esrgan.export.onnx import to_onnx
 from esrgan.inference.backend_generators import BackendGenerator, NcnnGenerator, OnnxGenerator, _import
@@ -35,6 +34,7 @@ from esrgan.inference.device import BACKENDS, is_vulkan, vulkan_index
 from esrgan.inference.int8 import int8_from_module
 from esrgan.inference.wrapped import GeneratorWrapper
 from esrgan.models.descriptor import ModelDescriptor, describe
+from esrgan.models.graph import INPUT, OUTPUT, build_graph
 from esrgan.models.ncnn_import import Layer, read_param
 from esrgan.models.rrdbnet import RRDBNet
 from esrgan.models.srresnet import SRResNet

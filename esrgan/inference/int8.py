@@ -30,12 +30,12 @@ from torch import nn
 from esrgan.atomic import atomic_path
 from esrgan.data.samples import DEFAULT_HOLDOUT, photo_name, sample_photos
 from esrgan.errors import ESRGANError
-from esrgan.export.graph import INPUT, build_graph
 from esrgan.export.onnx import to_onnx
 from esrgan.images.bicubic import imresize
 from esrgan.images.image_io import load_rgb
 from esrgan.inference import cpu_info
 from esrgan.inference.backend_generators import OnnxGenerator, _import
+from esrgan.models.graph import INPUT, build_graph
 from esrgan.models.hub import cache_dir
 
 log = logging.getLogger(__name__)

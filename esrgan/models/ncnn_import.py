@@ -6,7 +6,7 @@ does (src/modelbin.cpp): a Convolution's weights behind a 4-byte tag (0 or 0x000
 index per weight; 0x000D4B38 int8 is refused), its bias and PReLU slopes as raw float32. The whole
 file must be consumed: a `.bin` of another model or a truncated one is an error.
 
-Matching: the layers are normalised into the operation graph the exporter writes (esrgan/export/
+Matching: the layers are normalised into the operation graph the exporter writes (esrgan/models/
 graph.py): `Split` becomes aliases, a separate `ReLU` (leaky) after a conv is fused into it, and
 pnnx's `BinaryOp` mul-by-scalar + add becomes one weighted sum. RRDBNet: hyper-parameters are read
 from the conv shapes, an RRDBNet of that config is built and its exported graph is compared op by op
@@ -26,8 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from esrgan.errors import ESRGANError
-from esrgan.export.graph import Op, build_graph
-from esrgan.export.ncnn import unshuffle_weights
+from esrgan.models.graph import Op, build_graph, unshuffle_weights
 from esrgan.models.rrdbnet import RRDBNet
 
 FP16_TAG, INT8_TAG, FP32_SCALED_TAG = 0x01306B47, 0x000D4B38, 0x0002C056

@@ -1,4 +1,5 @@
-"""A generator as a flat list of image operations: what the ncnn and ONNX writers serialise.
+"""A generator as a flat list of image operations: what the ncnn and ONNX writers serialise and
+the ncnn reader (models.ncnn_import) rebuilds a network from.
 
 Our generators are read into a handful of operation kinds, each with numpy weights:
 
@@ -186,3 +187,13 @@ def _srvgg(b: _Builder, net: nn.Module) -> None:
     shuffled = b.add("pixel_shuffle", [feat], factor=net.scale)
     base = b.add("nearest", [INPUT], factor=net.scale)
     b.add("sum", [shuffled, base])
+
+
+def unshuffle_weights(channels: int, r: int) -> np.ndarray:
+    """(C*r*r, C, r, r) one-hot: output channel c*r*r + i*r + j reads pixel (i, j) of channel c."""
+    w = np.zeros((channels * r * r, channels, r, r), np.float32)
+    for c in range(channels):
+        for i in range(r):
+            for j in range(r):
+                w[c * r * r + i * r + j, c, i, j] = 1.0
+    return w
