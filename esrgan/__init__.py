@@ -6,7 +6,6 @@ The public functions below are thin wrappers that import their implementation on
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from esrgan.errors import ESRGANError
@@ -29,20 +28,9 @@ def load_model(path: str, *, device: str | torch.device = "cpu", backend: str = 
     module it holds (`desc(x)`, `desc.to(device)`), and `desc.model` is that module. An ncnn pair is
     imported into torch; `backend="ncnn"` runs it on ncnn as it is instead.
     """
-    from esrgan.models.loading import load_model as _load
+    from esrgan.inference.backends import load_on
 
-    if backend not in ("torch", "ncnn"):
-        raise ESRGANError(f"load_model backend must be 'torch' or 'ncnn', not {backend!r}")
-    if backend == "torch":
-        return _load(path, device=device)
-    # ncnn runs in esrgan.inference, a layer above models.loading: so the choice is made here
-    from esrgan.inference.backends import load_external, on_backend
-    from esrgan.models.official_ncnn import for_ncnn
-
-    spec = for_ncnn(path) if isinstance(path, str) else str(path)
-    if Path(spec).suffix.lower() == ".param":  # a .param (or a wheel model) runs on ncnn as it is
-        return load_external(spec)
-    return on_backend(_load(path), "ncnn", None)[0]  # a checkpoint, converted to ncnn in memory
+    return load_on(path, backend, device)
 
 
 def save_model(model: torch.nn.Module, path: str, **kwargs: Any) -> None:

