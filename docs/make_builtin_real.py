@@ -1,5 +1,9 @@
 """Package a `builtin_real_x4` training run as `-m builtin-real`, with its held-out scores.
 
+    PYTHONPATH=. python docs/make_builtin_real.py --train   # the whole recipe: both stages, then this
+
+or step by step:
+
     esrgan train configs/builtin_real_x4.yaml                        # distillation pairs + L1 stage
     esrgan train configs/builtin_real_x4_gan.yaml                    # + discriminator (packaged)
     PYTHONPATH=. python docs/make_builtin_real.py runs/builtin_real_x4_gan  # this script
@@ -150,5 +154,16 @@ def crop_figure(
     Image.fromarray(np.concatenate(tiles, axis=1)).save(out)
 
 
+def train_both_stages() -> Path:
+    """`esrgan train` on the two configs, in order (a finished stage is resumed, i.e. kept)."""
+    from esrgan.training.config import load_config
+    from esrgan.training.trainer import train
+
+    for name in ("builtin_real_x4", "builtin_real_x4_gan"):
+        cfg = load_config(ROOT / "configs" / f"{name}.yaml", [])
+        train(cfg, resume=True)
+    return Path(cfg.output_dir) / cfg.name
+
+
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    main(train_both_stages() if sys.argv[1:] == ["--train"] else Path(sys.argv[1]))
