@@ -84,10 +84,6 @@ class ImageData:
     def width(self) -> int:
         return int(self.pixels.shape[1])
 
-    @property
-    def is_gray(self) -> bool:
-        return self.pixels.shape[2] == 1
-
 
 # ---------------------------------------------------------------------------------------------
 # Reading

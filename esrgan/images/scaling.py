@@ -25,11 +25,6 @@ def peak_value(x: np.ndarray | np.dtype | type) -> float:
     return float(np.iinfo(dtype).max)
 
 
-def bits_of(x: np.ndarray) -> int:
-    """8 or 16: the bit depth an integer array's dtype holds."""
-    return 16 if x.dtype == np.uint16 else 8
-
-
 def to_float(a: np.ndarray, dtype: type = np.float32) -> np.ndarray:
     """uint8/uint16 samples as floats in [0, 1] (float32 by default); floats come back as they are."""
     if a.dtype.kind == "f":

@@ -45,13 +45,6 @@ def mesh_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
     return _grid(size)
 
 
-def covariance(sigma_x: float, sigma_y: float, theta: float) -> np.ndarray:
-    """R(theta) diag(sigma_x^2, sigma_y^2) R(theta)^T, theta in radians (counter-clockwise from x)."""
-    c, s = math.cos(theta), math.sin(theta)
-    rotation = np.array([[c, -s], [s, c]])
-    return rotation @ np.diag([sigma_x**2, sigma_y**2]) @ rotation.T
-
-
 def _quadratic_form(size: int, sigma_x: float, sigma_y: float | None, theta: float) -> np.ndarray:
     # q = [x y] Sigma^-1 [x y]^T, written in the kernel's own axes: (u / sigma_x)^2 + (v / sigma_y)^2.
     x, y = mesh_grid(size)
