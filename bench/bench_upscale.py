@@ -54,7 +54,7 @@ from torch import nn
 
 import esrgan
 from esrgan.errors import ESRGANError
-from esrgan.inference import cpu_info
+from esrgan.inference import cpu_info, tile_size
 from esrgan.inference import upscale as upscale_module
 from esrgan.inference.auto_backend import choose_auto
 from esrgan.inference.backends import on_backend
@@ -149,7 +149,7 @@ def throughput_table(
         roof_b, _ = roofline(size, max(3, reps))
         roof = max(roof_a, roof_b)
         ours, plain = flops / t_ours / 1e9, flops / t_plain / 1e9
-        tile = upscale_module.auto_tile(model, torch.device("cpu"), torch.float32)
+        tile = tile_size.auto_tile(model, torch.device("cpu"), torch.float32)
         plan = plan_axis(size, tile, upscale_module.default_overlap(1, tile))
         row = {
             "size": size,
@@ -352,7 +352,7 @@ def memory_child(kind: str, num_block: int) -> None:
         model = RRDBNet(num_block=num_block).eval()
         if kind == "tile-ncnn":
             model, _ = on_backend(describe(model), "ncnn", "cpu")
-        tile = upscale_module.auto_tile(model, torch.device("cpu"), torch.float32)
+        tile = tile_size.auto_tile(model, torch.device("cpu"), torch.float32)
         x = torch.rand(1, 3, tile, tile).contiguous(memory_format=torch.channels_last)
         before = _rss_mb()
         start = time.perf_counter()
@@ -414,7 +414,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {isa}, native bf16: {bf16}")
     mflop = f"{flop_px / 1e6:.2f} MFLOP per LR pixel (hooks), {closed / 1e6:.2f} (formula)"
     print(f"RRDBNet x4, {args.blocks} blocks: {mflop}")
-    tiling = f"tile {upscale_module.CPU_TILE}, overlap {upscale_module.DEFAULT_OVERLAP}"
+    tiling = f"tile {tile_size.CPU_TILE}, overlap {upscale_module.DEFAULT_OVERLAP}"
     print(f"default tiling on CPU: {tiling} (LR px)\n")
     print(f"backends timed end to end through esrgan.upscale: {', '.join(args.backends) or 'none'}")
     print(f"load average at start: {' '.join(f'{v:.1f}' for v in os.getloadavg())}")
@@ -440,7 +440,7 @@ def main() -> None:
             mem = memory_4k(args.blocks, ("pipeline-ncnn", "tile-ncnn"))
             pipe, tile = mem["pipeline-ncnn"], mem["tile-ncnn"]
             bound = pipe["peak_mb"] + (tile["peak_mb"] - tile["bare_mb"])
-            tile_px = upscale_module.CPU_TILE
+            tile_px = tile_size.CPU_TILE
             print(f"  ncnn pipeline, {tile_px} px tiles, stand-in: peak {pipe['peak_mb']:.0f} MB")
             print(f"  ncnn: one real tile: +{tile['peak_mb'] - tile['bare_mb']:.0f} MB over the bare one")
             print(f"  ncnn: upper bound on the real 4K run's peak: {bound:.0f} MB")

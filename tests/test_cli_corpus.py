@@ -331,11 +331,10 @@ def _tiny_x2() -> torch.nn.Module:
 def test_min_tile_is_one_value_for_the_api_and_the_command_line(monkeypatch):
     from esrgan.cli.options import tile_size
     from esrgan.inference import tile_size as tile_size_module
-    from esrgan.inference import upscale as upscale_module
 
-    limit = upscale_module.MIN_TILE
+    limit = tile_size_module.MIN_TILE
     assert tile_size(str(limit)) == limit
-    for refuse in (lambda size: tile_size(str(size)), lambda size: upscale_module.check_tile(size)):
+    for refuse in (lambda size: tile_size(str(size)), lambda size: tile_size_module.check_tile(size)):
         with pytest.raises((argparse.ArgumentTypeError, ESRGANError), match=f"at least {limit} px"):
             refuse(limit - 1)
     # The command line reads the library's value, not a copy: raising it moves both limits.

@@ -16,7 +16,6 @@ from torch.nn import functional as F
 import esrgan
 from esrgan.errors import ESRGANError
 from esrgan.inference import tile_size
-from esrgan.inference import upscale as upscale_module
 from esrgan.inference.precision import is_out_of_memory
 from esrgan.inference.tiling import plan_axis, ramp_weights, tiled_upscale
 from esrgan.models.rrdbnet import RRDBNet, init_weights_scaled
@@ -230,16 +229,16 @@ def test_is_out_of_memory():
 
 def test_auto_tile(monkeypatch):
     model = RRDBNet(num_feat=64, num_block=1)
-    cpu = upscale_module.auto_tile(model, torch.device("cpu"), torch.float32)
-    assert cpu == upscale_module.CPU_TILE
+    cpu = tile_size.auto_tile(model, torch.device("cpu"), torch.float32)
+    assert cpu == tile_size.CPU_TILE
     monkeypatch.setattr(tile_size, "available_memory", lambda: 200 * 2**20)
-    small = upscale_module.auto_tile(model, torch.device("cpu"), torch.float32)
-    assert upscale_module.MIN_TILE <= small < upscale_module.CPU_TILE
+    small = tile_size.auto_tile(model, torch.device("cpu"), torch.float32)
+    assert tile_size.MIN_TILE <= small < tile_size.CPU_TILE
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (40 * 2**30, 80 * 2**30))
-    big = upscale_module.auto_tile(model, torch.device("cuda", 0), torch.float16)
+    big = tile_size.auto_tile(model, torch.device("cuda", 0), torch.float16)
     monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (2 * 2**30, 80 * 2**30))
-    tight = upscale_module.auto_tile(model, torch.device("cuda", 0), torch.float16)
-    assert big == upscale_module.GPU_MAX_TILE and upscale_module.MIN_TILE <= tight < big
+    tight = tile_size.auto_tile(model, torch.device("cuda", 0), torch.float16)
+    assert big == tile_size.GPU_MAX_TILE and tile_size.MIN_TILE <= tight < big
 
 
 # --- the public API: kinds of images ---------------------------------------------------------

@@ -16,7 +16,8 @@ from esrgan.inference.device import resolve_device  # torch is imported only whe
 
 
 def tile_size(text: str) -> int | str | None:
-    """`auto`, `0`/`none` (one whole-image pass) or a number of LR pixels >= upscale.MIN_TILE."""
+    """`auto`, `0`/`none` (one whole-image pass) or a number of LR pixels >= MIN_TILE
+    (esrgan.inference.tile_size)."""
     value = text.strip().lower()
     if value == "auto":
         return "auto"
@@ -27,7 +28,7 @@ def tile_size(text: str) -> int | str | None:
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be 'auto', 0 or a number of pixels, not {text!r}") from None
     from esrgan.errors import ESRGANError
-    from esrgan.inference.upscale import check_tile  # torch: only when a size is given
+    from esrgan.inference.tile_size import check_tile  # torch: only when a size is given
 
     try:
         return check_tile(size)

@@ -30,7 +30,8 @@ from esrgan.errors import ESRGANError
 from esrgan.export.ncnn import to_ncnn
 from esrgan.export.onnx import to_onnx
 from esrgan.inference.backend_generators import BackendGenerator, NcnnGenerator, OnnxGenerator, _import
-from esrgan.inference.device import BACKENDS, is_vulkan, vulkan_index
+from esrgan.inference.choices import BACKENDS
+from esrgan.inference.device import is_vulkan, vulkan_index
 from esrgan.inference.int8 import int8_from_module
 from esrgan.inference.wrapped import GeneratorWrapper
 from esrgan.models.descriptor import ModelDescriptor, describe

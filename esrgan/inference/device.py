@@ -1,5 +1,5 @@
-"""Devices: `auto`/`cpu`/`cuda[:N]` for PyTorch, `vulkan[:N]` for ncnn, the backend names, and a
-model put on a device.
+"""Devices: `auto`/`cpu`/`cuda[:N]` for PyTorch, `vulkan[:N]` for ncnn, and a model put on a device
+(the backend names are in esrgan.inference.choices).
 
 The command line uses these names while it parses, so torch is imported only when a device is
 resolved, and ncnn not at all (`esrgan.inference.backends.check_vulkan` asks ncnn what GPUs exist).
@@ -11,7 +11,6 @@ import re
 from typing import TYPE_CHECKING, Any
 
 from esrgan.errors import ESRGANError
-from esrgan.inference.choices import BACKENDS  # noqa: F401 - named here by backends
 
 if TYPE_CHECKING:
     import torch

@@ -29,11 +29,7 @@ from esrgan.inference.device import model_on_device
 from esrgan.inference.engine import needs_engine, prepare_engine
 from esrgan.inference.image_convert import from_image, to_image
 from esrgan.inference.precision import TileRunner, is_out_of_memory, resolve_precision
-from esrgan.inference.tile_size import CPU_TILE as CPU_TILE  # `x as x`: still importable from here
-from esrgan.inference.tile_size import GPU_MAX_TILE as GPU_MAX_TILE
 from esrgan.inference.tile_size import MIN_TILE, choose_tile
-from esrgan.inference.tile_size import auto_tile as auto_tile
-from esrgan.inference.tile_size import check_tile as check_tile
 from esrgan.inference.tiling import count_tiles, prepadded_tiles, tiled_upscale
 from esrgan.memory import check_output_pixels
 from esrgan.models.descriptor import ModelDescriptor, describe

@@ -26,7 +26,7 @@ from esrgan.images.bicubic import imresize
 from esrgan.images.image_io import read_pixels, write_image
 from esrgan.images.scaling import to_float, to_integer
 from esrgan.inference.interpolation import validate_alpha
-from esrgan.inference.upscale import check_tile
+from esrgan.inference.tile_size import check_tile
 from esrgan.web.blend import BlendCache
 from esrgan.web.catalog import ModelCatalog
 from esrgan.web.jobs import Job, JobQueue, Progress
