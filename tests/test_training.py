@@ -211,6 +211,15 @@ def test_stage1_then_stage2_produce_loadable_models(photo_dirs, tmp_path):
     assert "RANDOM VGG19" in log and "gan_g" in (tmp_path / "s2/metrics.jsonl").read_text()
 
 
+def test_a_run_trains_on_the_fourier_term_and_refuses_a_window_over_the_crop(photo_dirs, tmp_path) -> None:
+    steps = {"loss.fourier_weight": 1.0, "loss.fourier_window": 16, "total_iters": 2, "save_every": 2}
+    train(load_config(None, tiny_overrides(photo_dirs, tmp_path, "f", **steps)))
+    assert "loss/fourier" in (tmp_path / "f" / "metrics.jsonl").read_text()
+    steps["loss.fourier_window"] = 64  # data.hr_crop is 32
+    with pytest.raises(ESRGANError, match="fourier_window 64 exceeds data.hr_crop 32"):
+        train(load_config(None, tiny_overrides(photo_dirs, tmp_path, "g", **steps)))
+
+
 def test_refuses_to_overwrite_a_run_without_resume(photo_dirs, tmp_path):
     over = tiny_overrides(photo_dirs, tmp_path, "r", total_iters=3, val_every=100)
     train(load_config(None, over))

@@ -1,6 +1,7 @@
-"""Training losses: pixel (L1/MSE), VGG19 perceptual, and adversarial (vanilla, RaGAN, LSGAN, hinge)."""
+"""Training losses: pixel (L1/MSE), Fourier amplitude, VGG19 perceptual, adversarial (RaGAN and others)."""
 
 from esrgan.losses.adversarial import GAN_TYPES, check_gan_type, discriminator_loss, generator_loss
+from esrgan.losses.fourier import FourierLoss, window_amplitudes
 from esrgan.losses.perceptual import (
     PERCEPTUAL_PRESETS,
     SRGAN_FEATURE_SCALE,
@@ -26,6 +27,7 @@ __all__ = [
     "VGG19_LAYER_NAMES",
     "VGG19_WEIGHTS_FILENAME",
     "VGG19_WEIGHTS_URL",
+    "FourierLoss",
     "PerceptualLoss",
     "PixelLoss",
     "VGG19FeatureExtractor",
@@ -37,4 +39,5 @@ __all__ = [
     "perceptual_loss_preset",
     "vgg19_layer_index",
     "vgg19_weights_cache_path",
+    "window_amplitudes",
 ]

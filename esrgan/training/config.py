@@ -103,6 +103,8 @@ class LossConfig:
     perceptual_feature_scale: float = 1.0
     vgg_weights: str | None = None  # path; None: the torch hub cache (vgg19-dcbb9e9d.pth)
     vgg_random_init: bool = False  # random VGG features: tests and offline experiments only
+    fourier_weight: float = 0.0  # 0 disables the Fourier-amplitude loss (esrgan/losses/fourier.py)
+    fourier_window: int = 32  # its window side in HR pixels, at most data.hr_crop
     gan_type: GanType = "ragan"
     gan_weight: float = 0.0  # 0 disables the discriminator (stage 1); ESRGAN 5e-3, SRGAN 1e-3
 
@@ -338,9 +340,10 @@ def _check_ranges(config: Any, prefix: str) -> None:
         need(0 < config.gamma <= 1, "gamma", "must be in (0, 1]")
         need(config.grad_clip >= 0, "grad_clip", "must be >= 0")
     elif isinstance(config, LossConfig):
-        weights = ("pixel_weight", "perceptual_weight", "gan_weight")
+        weights = ("pixel_weight", "perceptual_weight", "fourier_weight", "gan_weight")
         for key in weights:
             need(getattr(config, key) >= 0, key, "must be >= 0")
+        need(config.fourier_window >= 2, "fourier_window", "must be >= 2")
         if not any(getattr(config, key) > 0 for key in weights):
             raise ESRGANError(
                 f"no loss to train on: set one of {', '.join(prefix + k for k in weights)} above 0"

@@ -23,6 +23,7 @@ from esrgan.data.sampler import TrainingSampler
 from esrgan.data.samples import with_sample_folders
 from esrgan.errors import ESRGANError
 from esrgan.losses.adversarial import discriminator_loss, generator_loss
+from esrgan.losses.fourier import FourierLoss
 from esrgan.losses.perceptual import PerceptualLoss
 from esrgan.losses.pixel import PixelLoss
 from esrgan.models.discriminator import SRGANDiscriminator, VGGDiscriminator
@@ -159,6 +160,13 @@ def _train(
     net_g.to(device)
     ema = EMA(net_g, cfg.ema_decay) if cfg.ema_decay > 0 else None
     pixel_loss = PixelLoss(cfg.loss.pixel, cfg.loss.pixel_weight) if cfg.loss.pixel_weight > 0 else None
+    fourier = None
+    if cfg.loss.fourier_weight > 0:
+        if cfg.loss.fourier_window > cfg.data.hr_crop:
+            raise ESRGANError(
+                f"loss.fourier_window {cfg.loss.fourier_window} exceeds data.hr_crop {cfg.data.hr_crop}"
+            )
+        fourier = FourierLoss(cfg.loss.fourier_window, cfg.loss.fourier_weight)
     perceptual = None
     if cfg.loss.perceptual_weight > 0:
         perceptual = PerceptualLoss(
@@ -259,6 +267,8 @@ def _train(
             terms: dict[str, Tensor] = {}
             if pixel_loss is not None:
                 terms["pixel"] = pixel_loss(sr.float(), hr_img)
+            if fourier is not None:
+                terms["fourier"] = fourier(sr.float(), hr_img)
             if perceptual is not None:
                 terms["perceptual"] = perceptual(sr.float(), hr_img)
             if net_d is not None:
