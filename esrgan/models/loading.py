@@ -4,10 +4,8 @@ Reading: `.pth`/`.pt`/`.ckpt`/`.bin` through `torch.load(weights_only=True)` (ne
 code) or `.safetensors`; BasicSR wrappers (`params_ema` preferred over `params`), `module.` and
 `_orig_mod.` prefixes, bare state dicts. The architecture (RRDBNet, SRResNet, BasicSR's MSRResNet,
 Real-ESRGAN's SRVGGNetCompact) and its hyper-parameters are read from key patterns and tensor
-shapes (see each model file). Where the file carries our metadata (`save_model` writes it) and
-it disagrees with the shape reading, the metadata wins and a warning says so: the shapes are
-ambiguous for an x4 RRDBNet whose in_ch is 4x
-or 16x its out_ch (in_ch 4 or 12 with 1 or 3 outputs reads as a pixel-unshuffled x2 model).
+shapes (see each model file); where our metadata (`save_model` writes it) disagrees, the metadata
+wins with a warning (see rrdbnet.config_from_state for the ambiguity).
 Writing: BasicSR keys, `{"params_ema", "params"}` in `.pth`, or `.safetensors` with the
 hyper-parameters in its metadata.
 """
@@ -29,7 +27,7 @@ from esrgan.atomic import atomic_path
 from esrgan.errors import ESRGANError
 from esrgan.models import msrresnet, rrdbnet, srresnet, srvgg
 from esrgan.models.descriptor import ModelDescriptor, check_against_model, describe, module_of
-from esrgan.models.hub import SAVE_SUFFIXES, resolve_model
+from esrgan.models.hub import SAVE_SUFFIXES, json_or_text, resolve_model
 from esrgan.models.ncnn_import import read_ncnn
 
 log = logging.getLogger(__name__)
@@ -59,7 +57,7 @@ def read_state_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
 
         try:
             with safe_open(str(path), framework="pt") as f:
-                meta = {k: _json_or_text(v) for k, v in (f.metadata() or {}).items()}
+                meta = {k: json_or_text(v) for k, v in (f.metadata() or {}).items()}
                 return {k: f.get_tensor(k) for k in f.keys()}, meta, "safetensors"  # noqa: SIM118
         except (SafetensorError, OSError, ValueError) as exc:
             raise ESRGANError(f"{path} is not a readable .safetensors file ({_first_line(exc)})") from None
@@ -125,13 +123,6 @@ def _is_pickle(path: Path) -> bool:
     return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
-def _json_or_text(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     return text[0][:200] if text else type(exc).__name__
@@ -186,14 +177,8 @@ def build_from_state(
     if meta_cfg != shape_cfg:
         model, problem = _try_build(architecture, meta_cfg, state)
         if model is not None:
-            log.warning(
-                "%s: the file's metadata (%s) disagrees with the reading of its tensor shapes (%s); "
-                "using the metadata (shapes alone are ambiguous for an x4 RRDBNet with in_ch 4x or 16x "
-                "its out_ch)",
-                source,
-                _differences(meta_cfg, shape_cfg),
-                _differences(shape_cfg, meta_cfg),
-            )
+            diff = _differences(meta_cfg, shape_cfg), _differences(shape_cfg, meta_cfg)
+            log.warning("%s: metadata (%s) disagrees with the shapes (%s); using the metadata", source, *diff)
             return model, fmt
         log.warning(
             "%s: the file's metadata does not fit its weights (%s); reading the shapes", source, problem
@@ -244,13 +229,11 @@ def load_model(
     device: str | torch.device = "cpu",
     weights: str | None = None,
 ) -> ModelDescriptor:
-    """Load a generator from any supported file, or a model name (`esrgan models`); the architecture
-    is detected from the weights. An ncnn `.param` (with its `.bin`) is imported into the torch
-    generator it describes (esrgan/models/ncnn_import.py).
+    """Load a generator from any supported file, an ncnn `.param` (imported into the torch generator
+    it describes) or a model name (`esrgan models`); the architecture is detected from the weights.
 
     `weights` picks a wrapper key ("params", "params_ema"); by default `params_ema` is preferred.
-    Running on ncnn instead (`esrgan.load_model(path, backend="ncnn")`) is chosen in the package's
-    `load_model`: the ncnn runtime is esrgan.inference, above this layer.
+    The ncnn runtime (`esrgan.load_model(path, backend="ncnn")`) is esrgan.inference, above this layer.
     """
     path = resolve_model(path)
     if Path(path).suffix.lower() == ".param":  # an ncnn pair, imported into the torch generator
@@ -265,8 +248,8 @@ def load_model(
             raise ESRGANError(f"{path}: {exc}") from None
     model, fmt = build_from_state(state, obj, str(path), meta)
     fmt = "ncnn" if container == "ncnn" else fmt
-    desc = replace(describe(model, source=str(path)), key_format=fmt, container=container, wrapper=wrapper)
-    desc = replace(desc, metadata=meta)
+    desc = describe(model, source=str(path))
+    desc = replace(desc, key_format=fmt, container=container, wrapper=wrapper, metadata=meta)
     check_against_model(desc)
     return desc.to(device)
 
@@ -283,8 +266,7 @@ def check_save_suffix(path: str | os.PathLike) -> None:
     """Refuse an output name `save_model` would not write as its suffix says (before any work)."""
     suffix = Path(path).suffix.lower()
     if suffix not in SAVE_SUFFIXES:
-        names = ", ".join(SAVE_SUFFIXES[:-1]) + " or " + SAVE_SUFFIXES[-1]
-        raise ESRGANError(f"output must end in {names}, not '{suffix or Path(path).name}'")
+        raise ESRGANError(f"output must end in {', '.join(SAVE_SUFFIXES)}, not '{suffix or Path(path).name}'")
 
 
 def save_model(
