@@ -28,9 +28,7 @@ def export_model(model: Any, path: str | os.PathLike, *, fp16: bool = False) -> 
     path = Path(path)
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
-        raise ESRGANError(
-            f"{path}: the output must end in .param (ncnn) or .onnx, not '{path.suffix or path.name}'"
-        )
+        raise ESRGANError(f"{path}: must end in .param (ncnn) or .onnx, not '{path.suffix or path.name}'")
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
     graph = build_graph(model)  # BatchNorm is folded with its running statistics (eval semantics)

@@ -6,16 +6,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KnownModel:
-    """One published checkpoint. `sha256`/`size` None: no source publishes them (never guessed)."""
+    """One published checkpoint. `sha256`/`size` None: no source publishes them (never guessed).
+
+    The defaults are the commonest release: Real-ESRGAN's x4 RRDBNet."""
 
     name: str
     filename: str  # name in the cache and on mirrors
-    architecture: str
-    scale: int
-    shape: str  # hyper-parameters, as OpenModelDB writes them
-    license: str
+    architecture: str = "RRDBNet"
+    scale: int = 4
+    shape: str = "64nf 23nb gc32"  # hyper-parameters, as OpenModelDB writes them
+    license: str = "BSD-3-Clause"
     publisher: str
     page: str  # where a person can fetch it by hand
     urls: tuple[str, ...]  # direct downloads, tried in order after any mirror
@@ -41,9 +43,6 @@ MODELS: tuple[KnownModel, ...] = (
     KnownModel(
         name="RRDB_ESRGAN_x4",
         filename="RRDB_ESRGAN_x4.pth",
-        architecture="RRDBNet",
-        scale=4,
-        shape="64nf 23nb gc32",
         license="Apache-2.0",
         publisher="ESRGAN repository (xinntao/ESRGAN), the paper's final model",
         page="https://drive.google.com/drive/u/0/folders/17VYV_SoZZesU6mbxz2dMAIccSSlqLecY",
@@ -59,9 +58,6 @@ MODELS: tuple[KnownModel, ...] = (
     KnownModel(
         name="RRDB_PSNR_x4",
         filename="RRDB_PSNR_x4.pth",
-        architecture="RRDBNet",
-        scale=4,
-        shape="64nf 23nb gc32",
         license="Apache-2.0",
         publisher="ESRGAN repository (xinntao/ESRGAN), the PSNR-oriented model",
         page="https://drive.google.com/open?id=1ldwajXL50uC7PCS63B4Wato6Dnk-svNL",
@@ -73,9 +69,6 @@ MODELS: tuple[KnownModel, ...] = (
     KnownModel(
         name="ESRGAN_SRx4_DF2KOST_official",
         filename="ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",
-        architecture="RRDBNet",
-        scale=4,
-        shape="64nf 23nb gc32",
         license="Apache-2.0",
         publisher="BasicSR (XPixelGroup/BasicSR), official ESRGAN",
         page="https://github.com/xinntao/Real-ESRGAN/blob/master/docs/model_zoo.md",
@@ -88,9 +81,6 @@ MODELS: tuple[KnownModel, ...] = (
     KnownModel(
         name="ESRGAN_PSNR_SRx4_DF2K_official",
         filename="ESRGAN_PSNR_SRx4_DF2K_official-150ff491.pth",
-        architecture="RRDBNet",
-        scale=4,
-        shape="64nf 23nb gc32",
         license="Apache-2.0",
         publisher="BasicSR (XPixelGroup/BasicSR), official ESRNet (PSNR-oriented)",
         page="https://drive.google.com/file/d/1swaV5iBMFfg-DL6ZyiARztbhutDCWXMM",
@@ -103,10 +93,6 @@ MODELS: tuple[KnownModel, ...] = (
     KnownModel(
         name="RealESRGAN_x4plus",
         filename="RealESRGAN_x4plus.pth",
-        architecture="RRDBNet",
-        scale=4,
-        shape="64nf 23nb gc32",
-        license="BSD-3-Clause",
         publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.1.0",
         page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.1.0",
         urls=(f"{RE}/v0.1.0/RealESRGAN_x4plus.pth",),
@@ -118,10 +104,7 @@ MODELS: tuple[KnownModel, ...] = (
     KnownModel(
         name="RealESRGAN_x2plus",
         filename="RealESRGAN_x2plus.pth",
-        architecture="RRDBNet",
         scale=2,
-        shape="64nf 23nb gc32",
-        license="BSD-3-Clause",
         publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.2.1",
         page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.2.1",
         urls=(f"{RE}/v0.2.1/RealESRGAN_x2plus.pth",),
@@ -133,10 +116,6 @@ MODELS: tuple[KnownModel, ...] = (
     KnownModel(
         name="RealESRNet_x4plus",
         filename="RealESRNet_x4plus.pth",
-        architecture="RRDBNet",
-        scale=4,
-        shape="64nf 23nb gc32",
-        license="BSD-3-Clause",
         publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.1.1",
         page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.1.1",
         urls=(f"{RE}/v0.1.1/RealESRNet_x4plus.pth",),
@@ -149,10 +128,7 @@ MODELS: tuple[KnownModel, ...] = (
     KnownModel(
         name="RealESRGAN_x4plus_anime_6B",
         filename="RealESRGAN_x4plus_anime_6B.pth",
-        architecture="RRDBNet",
-        scale=4,
         shape="64nf 6nb gc32",
-        license="BSD-3-Clause",
         publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.2.2.4",
         page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.2.2.4",
         urls=(f"{RE}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth",),
@@ -165,9 +141,7 @@ MODELS: tuple[KnownModel, ...] = (
         name="realesr-animevideov3",
         filename="realesr-animevideov3.pth",
         architecture="SRVGGNetCompact",
-        scale=4,
         shape="64nf 16nc",
-        license="BSD-3-Clause",
         publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.2.5.0, anime video (XS size)",
         page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.2.5.0",
         urls=(f"{RE}/v0.2.5.0/realesr-animevideov3.pth",),
@@ -180,9 +154,7 @@ MODELS: tuple[KnownModel, ...] = (
         name="realesr-general-x4v3",
         filename="realesr-general-x4v3.pth",
         architecture="SRVGGNetCompact",
-        scale=4,
         shape="64nf 32nc",
-        license="BSD-3-Clause",
         publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.2.5.0, general scenes (S size); "
         "--denoise blends it with realesr-general-wdn-x4v3",
         page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.2.5.0",
@@ -196,9 +168,7 @@ MODELS: tuple[KnownModel, ...] = (
         name="realesr-general-wdn-x4v3",
         filename="realesr-general-wdn-x4v3.pth",
         architecture="SRVGGNetCompact",
-        scale=4,
         shape="64nf 32nc",
-        license="BSD-3-Clause",
         publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.2.5.0, the weak-denoise twin of "
         "realesr-general-x4v3",
         page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.2.5.0",

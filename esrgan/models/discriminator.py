@@ -39,10 +39,7 @@ class VGGDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-2:] != (self.input_size, self.input_size):
-            raise ValueError(
-                f"VGGDiscriminator expects {self.input_size}x{self.input_size} input, "
-                f"got {tuple(x.shape[-2:])}"
-            )
+            raise ValueError(f"VGGDiscriminator takes {self.input_size}px squares, not {tuple(x.shape[2:])}")
         feat = self.lrelu(self.conv0_0(x))
         feat = self.lrelu(self.bn0_1(self.conv0_1(feat)))
         for i in range(1, 5):

@@ -71,11 +71,8 @@ def download(item: Fetch, *, timeout: float | None = None) -> Path:
 
 def fetch_url(url: str, item: Fetch, *, timeout: float) -> None:
     """One attempt: pooch download with sha256 check, then size/prefix check, then rename."""
-    try:
-        import pooch
-        import requests
-    except ImportError:
-        raise ESRGANError("downloading models needs pooch: pip install pooch") from None
+    import pooch  # not at the top: pooch and requests take a while to import, and most runs never download
+    import requests
     from tqdm import tqdm
 
     bar = tqdm(

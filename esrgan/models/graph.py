@@ -95,9 +95,7 @@ def build_graph(model: nn.Module | ModelDescriptor) -> Graph:
     elif isinstance(module, SRVGGNetCompact):
         _srvgg(b, module)
     else:
-        raise ESRGANError(
-            f"cannot export {desc.architecture}: export supports RRDBNet, SRResNet and SRVGGNetCompact"
-        )
+        raise ESRGANError(f"cannot export {desc.architecture}: only RRDBNet, SRResNet and SRVGGNetCompact")
     graph.ops[-1].output = OUTPUT
     return graph
 

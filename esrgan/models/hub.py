@@ -29,6 +29,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+import platformdirs  # a dependency of pooch, which is ours
+
 from esrgan.env import env_flag
 from esrgan.errors import ESRGANError
 from esrgan.models import official_ncnn
@@ -54,15 +56,9 @@ MODEL_SUFFIXES = (*SAVE_SUFFIXES, ".ckpt", ".bin")  # what a path to a checkpoin
 
 def known_model(name: str) -> KnownModel | None:
     """The registry entry for a name (exact, then case-insensitive, then by file name)."""
-    for match in (
-        lambda m: m.name == name,
-        lambda m: m.name.lower() == name.lower(),
-        lambda m: m.filename.lower() == name.lower(),
-    ):
-        for model in MODELS:
-            if match(model):
-                return model
-    return None
+    low = name.lower()
+    tests = (lambda m: m.name == name, lambda m: m.name.lower() == low, lambda m: m.filename.lower() == low)
+    return next((m for match in tests for m in MODELS if match(m)), None)
 
 
 def builtin_path(name: str = "builtin") -> Path:
@@ -74,10 +70,6 @@ def cache_dir() -> Path:
     home = os.environ.get("ESRGAN_HOME")
     if home:
         return Path(home).expanduser() / "models"
-    try:
-        import platformdirs
-    except ImportError:  # pooch brings platformdirs; keep working without either
-        return Path.home() / ".cache" / "esrgan" / "models"
     return Path(platformdirs.user_cache_dir("esrgan", appauthor=False)) / "models"
 
 

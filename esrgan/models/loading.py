@@ -237,9 +237,8 @@ def load_model(
     """
     path = resolve_model(path)
     if Path(path).suffix.lower() == ".param":  # an ncnn pair, imported into the torch generator
-        imported = read_ncnn(Path(path))
-        meta, container, wrapper = {"ncnn_fp16_weights": imported.fp16}, "ncnn", None
-        obj, state = {}, imported.state
+        state, fp16 = read_ncnn(Path(path))
+        obj, meta, container, wrapper = {}, {"ncnn_fp16_weights": fp16}, "ncnn", None
     else:
         obj, meta, container = read_state_file(path)
         try:

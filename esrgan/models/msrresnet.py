@@ -68,27 +68,16 @@ class MSRResNet(nn.Module):
 
 
 def is_msrresnet_state(state: dict[str, Tensor]) -> bool:
-    keys = (
-        "conv_first.weight",
-        "body.0.conv1.weight",
-        "upconv1.weight",
-        "conv_hr.weight",
-        "conv_last.weight",
-    )
-    return all(k in state for k in keys) and "prelu_first.weight" not in state
+    keys = ("conv_first", "body.0.conv1", "upconv1", "conv_hr", "conv_last")
+    return all(f"{k}.weight" in state for k in keys) and "prelu_first.weight" not in state
 
 
 def config_from_state(state: dict[str, Tensor]) -> MSRResNetConfig:
     """Hyper-parameters from tensor shapes: two upsampling convs mean x4, one means x2 or x3."""
     first, last = state["conv_first.weight"], state["conv_last.weight"]
     num_feat = first.shape[0]
-    if "upconv2.weight" in state:
-        scale = 4
-    else:
-        ratio = state["upconv1.weight"].shape[0] // num_feat  # r^2
-        scale = {4: 2, 9: 3}.get(ratio, 0)
-        if scale == 0:
-            raise ValueError(
-                f"upconv1 has {state['upconv1.weight'].shape[0]} channels for {num_feat} features"
-            )
+    up = state["upconv1.weight"].shape[0]
+    scale = 4 if "upconv2.weight" in state else {4: 2, 9: 3}.get(up // num_feat, 0)  # up = r^2 * num_feat
+    if scale == 0:
+        raise ValueError(f"upconv1 has {up} channels for {num_feat} features")
     return MSRResNetConfig(first.shape[1], last.shape[0], scale, num_feat, num_blocks(state))

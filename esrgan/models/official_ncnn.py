@@ -75,14 +75,12 @@ def torch_file(model: WheelModel, cache: Path) -> Path:
     # not at the top: models.loading -> models.hub -> this module (a name is resolved, then loaded)
     from esrgan.models.loading import load_model, read_state_file, save_model
 
-    param = model.param()
-    if param is None:
-        raise ESRGANError(f"{model.name}: {WHEEL} is not installed (pip install 'esrgan[official]')")
     if not model.torch_ok:
         raise ESRGANError(
             f"{model.name} is an x4 network plus a bicubic resize (ncnn only): use --backend ncnn, or "
             f"-m realesr-animevideov3 --outscale {model.scale}"
         )
+    param = model.param()  # not None: resolve_model only passes a wheel_model() that has its files
     weights = param.with_suffix(".bin")
     stamp = f"{weights.stat().st_size}:{weights.stat().st_mtime_ns}"
     path = cache / f"{model.name}.from-ncnn-fp16.safetensors"

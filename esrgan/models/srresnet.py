@@ -102,11 +102,5 @@ def config_from_state(state: dict[str, Tensor]) -> SRResNetConfig:
             raise ValueError("x3 models are not supported (an SRResNet with a PixelShuffle(3) stage)")
         if channels != num_feat * 4:
             raise ValueError(f"upsample.{stage}.conv has {channels} outputs, not 4 x {num_feat} features")
-    return SRResNetConfig(
-        in_ch=first.shape[1],
-        out_ch=last.shape[0],
-        scale=2 ** len(stages),
-        num_feat=num_feat,
-        num_block=num_blocks(state),
-        batch_norm="body.0.bn1.weight" in state,
-    )
+    bn = "body.0.bn1.weight" in state
+    return SRResNetConfig(first.shape[1], last.shape[0], 2 ** len(stages), num_feat, num_blocks(state), bn)

@@ -16,6 +16,7 @@ realesrgan-ncnn-vulkan hold the same x4 weights, byte for byte, followed by a bi
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from torch import Tensor, nn
@@ -102,12 +103,8 @@ def is_srvgg_state(state: dict[str, Tensor]) -> bool:
     """`body.0.weight` a conv and every tensor `body.{i}.weight|bias`, convs at 0, 2, 4, ... only."""
     if "body.0.weight" not in state or state["body.0.weight"].dim() != 4:
         return False
-    for key in state:
-        parts = key.split(".")
-        if len(parts) != 3 or parts[0] != "body" or not parts[1].isdigit():
-            return False
-        if parts[2] not in ("weight", "bias"):
-            return False
+    if not all(re.fullmatch(r"body\.\d+\.(weight|bias)", key) for key in state):
+        return False
     convs = _conv_indices(state)
     return len(convs) >= 2 and convs == list(range(0, 2 * len(convs), 2))
 

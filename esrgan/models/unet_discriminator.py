@@ -50,22 +50,13 @@ class UNetDiscriminatorSN(nn.Module):
         x1 = act(self.conv1(x0), 0.2)
         x2 = act(self.conv2(x1), 0.2)
         x3 = act(self.conv3(x2), 0.2)
-        y = act(self.conv4(_up(x3)), 0.2)
-        if self.skip_connection:
-            y = y + x2
-        y = act(self.conv5(_up(y)), 0.2)
-        if self.skip_connection:
-            y = y + x1
-        y = act(self.conv6(_up(y)), 0.2)
-        if self.skip_connection:
-            y = y + x0
+        y = x3
+        for conv, skip in ((self.conv4, x2), (self.conv5, x1), (self.conv6, x0)):
+            y = act(conv(F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)), 0.2)
+            y = y + skip if self.skip_connection else y
         y = act(self.conv7(y), 0.2)
         y = act(self.conv8(y), 0.2)
         return self.conv9(y)
-
-
-def _up(x: Tensor) -> Tensor:
-    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
 def load_discriminator_weights(model: nn.Module, path: str) -> None:
@@ -75,7 +66,5 @@ def load_discriminator_weights(model: nn.Module, path: str) -> None:
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise ESRGANError(
-            f"discriminator.pretrained {path} does not fit {type(model).__name__} "
-            f"({' '.join(str(exc).split())[:200]})"
-        ) from None
+        what = f"discriminator.pretrained {path} does not fit {type(model).__name__}"
+        raise ESRGANError(f"{what} ({' '.join(str(exc).split())[:200]})") from None
