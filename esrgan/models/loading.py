@@ -81,14 +81,11 @@ def read_state_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
 
 def unwrap_state(obj: dict[str, Any], weights: str | None = None) -> tuple[dict[str, Tensor], str | None]:
     """Find the generator's state dict inside a wrapper (`weights`: that key only); strip prefixes."""
-    wrapper = None
-    if weights is not None and not (isinstance(obj.get(weights), dict) and obj[weights]):
+    keys = WRAPPER_KEYS if weights is None else (weights,)
+    wrapper = next((k for k in keys if isinstance(obj.get(k), dict) and obj[k]), None)
+    if weights is not None and wrapper is None:
         raise ESRGANError(f"the file holds no '{weights}' weights (it has: {', '.join(map(str, obj))})")
-    for key in (weights,) if weights is not None else WRAPPER_KEYS:
-        if isinstance(obj.get(key), dict) and obj[key]:
-            obj, wrapper = obj[key], key
-            break
-    state = {k: v for k, v in obj.items() if isinstance(v, Tensor)}
+    state = {k: v for k, v in (obj if wrapper is None else obj[wrapper]).items() if isinstance(v, Tensor)}
     for prefix in PREFIXES:
         if state and all(k.startswith(prefix) for k in state):
             state = {k[len(prefix) :]: v for k, v in state.items()}
@@ -112,8 +109,7 @@ def describe_unsupported(state: dict[str, Tensor], obj: dict[str, Any]) -> str:
         return "state dict looks like an EDSR/RCAN model; not supported"
     if not keys:
         return "no tensors found"
-    sample = ", ".join(sorted(keys)[:3])
-    return f"unrecognised architecture ({len(keys)} tensors, e.g. {sample})"
+    return f"unrecognised architecture ({len(keys)} tensors, e.g. {', '.join(sorted(keys)[:3])})"
 
 
 def _is_pickle(path: Path) -> bool:
@@ -136,9 +132,7 @@ def detect(state: dict[str, Tensor], source: str) -> tuple[str, str, dict[str, T
             state = rrdbnet.to_basicsr_keys(state)
             cfg = rrdbnet.config_from_state(state)
             if cfg.scale == 2 and rrdbnet.upsample_stages(state) == 1:
-                raise ESRGANError(
-                    f"{source}: the 2018 'old arch' x2 layout (no pixel-unshuffle) is not supported"
-                )
+                raise ESRGANError(f"{source}: 2018 'old arch' x2 layout (no pixel-unshuffle): unsupported")
             return "RRDBNet", fmt, state, cfg
         if srresnet.is_srresnet_state(state):
             return "SRResNet", "esrgan", state, srresnet.config_from_state(state)
@@ -164,25 +158,21 @@ def config_from_metadata(meta: dict[str, Any], architecture: str, shape_cfg: Any
 
 
 def build_from_state(
-    state: dict[str, Tensor], obj: dict[str, Any], source: str, meta: dict[str, Any] | None = None
+    state: dict[str, Tensor], obj: dict[str, Any], source: str, meta: dict[str, Any]
 ) -> tuple[nn.Module, str]:
-    """Construct the right architecture for a state dict and load it. Returns (model, key format).
-
-    The file's metadata wins over the shape reading where both describe a model the weights fit.
-    """
+    """(model, key format): the detected architecture built and loaded; the file's metadata wins over
+    the shape reading where both describe a model the weights fit."""
     architecture, fmt, state, shape_cfg = detect(state, source)
     if not architecture:
         raise ESRGANError(f"{source}: {describe_unsupported(state, obj)}")
-    meta_cfg = config_from_metadata(meta or {}, architecture, shape_cfg)
+    meta_cfg = config_from_metadata(meta, architecture, shape_cfg)
     if meta_cfg != shape_cfg:
         model, problem = _try_build(architecture, meta_cfg, state)
         if model is not None:
             diff = _differences(meta_cfg, shape_cfg), _differences(shape_cfg, meta_cfg)
             log.warning("%s: metadata (%s) disagrees with the shapes (%s); using the metadata", source, *diff)
             return model, fmt
-        log.warning(
-            "%s: the file's metadata does not fit its weights (%s); reading the shapes", source, problem
-        )
+        log.warning("%s: the metadata does not fit the weights (%s); reading the shapes", source, problem)
     model, problem = _try_build(architecture, shape_cfg, state)
     if model is None:
         raise ESRGANError(f"{source}: weights do not fit the detected {architecture}: {problem}")

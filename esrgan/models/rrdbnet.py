@@ -66,11 +66,6 @@ class RRDBNetConfig(GeneratorShape):
     num_grow: int = 32
 
 
-def unshuffle_factor(scale: int) -> int:
-    """Scales below 4 run the x4 body on a pixel-unshuffled input (BasicSR convention)."""
-    return {1: 4, 2: 2}.get(scale, 1)
-
-
 class RRDBNet(nn.Module):
     """ESRGAN generator. Defaults are the paper's x4 model: 16,697,987 parameters."""
 
@@ -90,15 +85,14 @@ class RRDBNet(nn.Module):
         self.scale = scale
         self.in_ch = in_ch
         self.out_ch = out_ch
-        self.unshuffle = unshuffle_factor(scale)
-        num_up = int(math.log2(scale * self.unshuffle))
+        self.unshuffle = {1: 4, 2: 2}.get(scale, 1)  # x1/x2 run the x4 body on a pixel-unshuffled input
+        self.num_up = int(math.log2(scale * self.unshuffle))
 
         self.conv_first = nn.Conv2d(in_ch * self.unshuffle**2, num_feat, 3, 1, 1)
         self.body = nn.Sequential(*(RRDB(num_feat, num_grow) for _ in range(num_block)))
         self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         # conv_up1, conv_up2 (and conv_up3 at x8): named attributes so the keys match BasicSR.
-        self.num_up = num_up
-        for i in range(1, num_up + 1):
+        for i in range(1, self.num_up + 1):
             setattr(self, f"conv_up{i}", nn.Conv2d(num_feat, num_feat, 3, 1, 1))
         self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(num_feat, out_ch, 3, 1, 1)
@@ -122,11 +116,8 @@ class RRDBNet(nn.Module):
 
 
 def init_weights_scaled(module: nn.Module, scale: float) -> None:
-    """Kaiming-normal then x`scale`, biases 0: the paper's 'smaller initialisation'.
-
-    The 2018 training code applied it to every generator conv, which is what we do: it keeps
-    the residual branches near identity at the start of training.
-    """
+    """Kaiming-normal then x`scale`, biases 0: the paper's 'smaller initialisation', on every conv
+    as the 2018 training code did (it keeps the residual branches near identity at the start)."""
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight)
@@ -141,11 +132,10 @@ def init_near_identity(model: RRDBNet) -> None:
 
     The first `in_ch` feature channels carry the input through every conv: an identity in
     conv_first, conv_hr and conv_last, and in each conv_upN the 3x3 filter [1,2,1]x[1,2,1]/16,
-    which after a nearest x2 upsampling is exactly bilinear x2 interpolation. LeakyReLU is the
-    identity on those non-negative values. So the untrained network already upscales about as
-    well as bilinear interpolation and training only has to learn the refinement. The paper's x0.1
-    init starts from a near-zero output, which a short CPU run never recovers from (SPEC section
-    5). The weights remain an ordinary RRDBNet: saved files are unchanged.
+    which after a nearest x2 upsampling is exactly bilinear x2 interpolation (LeakyReLU is the
+    identity on those non-negative values), so training only has to learn the refinement. The
+    paper's x0.1 init starts from a near-zero output, which a short CPU run never recovers from
+    (SPEC section 5). The weights remain an ordinary RRDBNet.
     """
     if model.unshuffle != 1 or model.in_ch != model.out_ch:
         raise ValueError("identity initialisation needs scale 4 or 8 and in_ch == out_ch")
@@ -188,7 +178,6 @@ def init_near_identity(model: RRDBNet) -> None:
 _OLD_BLOCK = re.compile(r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(weight|bias)$")
 _OLD_TRUNK = re.compile(r"^model\.1\.sub\.(\d+)\.(weight|bias)$")
 _OLD_SEQ = re.compile(r"^model\.(\d+)\.(weight|bias)$")
-_ESRGAN2019_BLOCK = re.compile(r"^RRDB_trunk\.(\d+)\.RDB(\d)\.conv(\d)\.(weight|bias)$")
 _2019_RENAMES = {
     "trunk_conv": "conv_body",
     "HRconv": "conv_hr",
@@ -217,13 +206,8 @@ def to_basicsr_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
     if fmt == "ESRGAN (2019)":
         out = {}
         for key, value in state.items():
-            m = _ESRGAN2019_BLOCK.match(key)
-            if m:
-                i, j, k, kind = m.groups()
-                out[f"body.{i}.rdb{j}.conv{k}.{kind}"] = value
-            else:
-                name, _, kind = key.rpartition(".")
-                out[f"{_2019_RENAMES.get(name, name)}.{kind}"] = value
+            name, _, kind = re.sub(r"^RRDB_trunk\.(\d+)\.RDB", r"body.\1.rdb", key).rpartition(".")
+            out[f"{_2019_RENAMES.get(name, name)}.{kind}"] = value
         return out
     if fmt == "old-arch (2018)":
         return _old_arch_to_basicsr(state)
@@ -241,9 +225,8 @@ def _old_arch_to_basicsr(state: dict[str, Tensor]) -> dict[str, Tensor]:
     up_idx = [i for i in seq if 1 < i < conv_hr_idx]
     out = {}
     for key, value in state.items():
-        if m := _OLD_BLOCK.match(key):
-            i, j, k, kind = m.groups()
-            out[f"body.{i}.rdb{j}.conv{k}.{kind}"] = value
+        if _OLD_BLOCK.match(key):
+            out[_OLD_BLOCK.sub(r"body.\1.rdb\2.conv\3.\4", key)] = value
         elif m := _OLD_TRUNK.match(key):
             out[f"conv_body.{m.group(2)}"] = value
         elif m := _OLD_SEQ.match(key):
