@@ -13,9 +13,8 @@ Settings (environment):
   name is appended), for a local mirror or a test server. `ESRGAN_MIRROR_ONLY=1`: mirrors only.
 - `ESRGAN_DOWNLOAD_TIMEOUT`: seconds without data before a download attempt fails (default 60).
 
-The built-in model's safetensors metadata carries, as JSON strings, besides the architecture keys
-that `save_model` writes: `training_data` (what it was trained on), `iterations`, `config` (the
-training config) and `heldout_scores` (PSNR-Y / SSIM-Y / NIQE on named held-out photos).
+A built-in's safetensors metadata adds, as JSON strings, BUILTIN_METADATA_KEYS to `save_model`'s:
+what it was trained on, for how long, the training config and PSNR-Y / SSIM-Y / NIQE on held-out photos.
 """
 
 from __future__ import annotations
@@ -88,10 +87,7 @@ def offline_mode() -> bool:
 
 
 def available_models() -> list[str]:
-    """Names usable right now without a download: the packaged built-ins, then cached models.
-
-    For model pickers (the web app): each name can be passed to `esrgan.load_model`.
-    """
+    """Names `esrgan.load_model` takes now without a download (for model pickers): built-ins, cached."""
     names = [name for name in BUILTIN_FILES if builtin_path(name).is_file()]
     names += [m.name for m in MODELS if is_cached(m)]
     return names + [w.name for w in official_ncnn.WHEEL_MODELS if _wheel_only(w.name) and w.torch_ok]
@@ -122,10 +118,8 @@ def all_names() -> list[str]:
 
 
 def resolve_model(spec: str | os.PathLike, *, offline: bool = False) -> Path:
-    """The file for `-m SPEC`: a path as given, a built-in, or a known name (downloaded if needed).
-
-    `offline` (or `ESRGAN_OFFLINE=1`): a name that is not cached is an error naming what to fetch.
-    """
+    """The file for `-m SPEC`: a path as given, a built-in, or a known name (downloaded if needed;
+    with `offline` or `ESRGAN_OFFLINE=1` an error naming what to fetch)."""
     path = Path(spec)
     if path.exists() or not isinstance(spec, str):
         return path
@@ -161,10 +155,8 @@ def fetch_model(
     offline: bool = False,
     announce: bool = False,
 ) -> Path:
-    """`model` into the cache, verified: downloaded, or copied from `source` (a file fetched by hand).
-
-    The one place that decides whether a fetch may happen (offline, verifiable, a URL to fetch).
-    """
+    """`model` into the cache, verified: downloaded, or copied from `source` (a file fetched by hand);
+    the one place that decides whether a fetch may happen (offline, verifiable, a URL to fetch)."""
     urls, target = tuple(candidate_urls(model)), cached_path(model)
     item = Fetch(model.name, urls, target, model.size, model.sha256, model.sha256_prefix)
     name = model.name
@@ -203,10 +195,7 @@ def _builtin(name: str) -> Path:
         return path
     if name != "builtin":
         raise ESRGANError(f"{name} is not included in this installation (only builtin is)")
-    raise ESRGANError(
-        f"the built-in model is missing from this installation ({path}): pass -m FILE or "
-        "-m RealESRGAN_x4plus, or train one with `esrgan quickstart`"
-    )
+    raise ESRGANError(f"the built-in model is missing ({path}): pass -m FILE or -m RealESRGAN_x4plus")
 
 
 # model_table's columns, in their order (the JSON of `esrgan models --json`)
