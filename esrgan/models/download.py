@@ -2,8 +2,8 @@
 
 The caller (`esrgan.models.hub`) says which URLs, where to, and what the file must be (size,
 sha256 or BasicSR's 8-digit prefix), and has already decided that a download may happen (offline,
-verifiable). pooch streams each URL to a temporary file beside the target and checks its sha256;
-this module then checks the size and prefix before the atomic rename, so the target only ever holds
+verifiable). pooch streams each URL to a temporary file beside the target; this module then
+checks its size and sha256 (or prefix) before the atomic rename, so the target only ever holds
 a verified file and a failed or cut transfer leaves nothing behind. Every failure becomes one line:
 no network, HTTP status, wrong hash, wrong size, timeout, disk full.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import re
 import shutil
 import sys
 from dataclasses import dataclass
@@ -70,7 +69,7 @@ def download(item: Fetch, *, timeout: float | None = None) -> Path:
 
 
 def fetch_url(url: str, item: Fetch, *, timeout: float) -> None:
-    """One attempt: pooch download with sha256 check, then size/prefix check, then rename."""
+    """One attempt: pooch download, then size and sha256 check, then rename."""
     import pooch  # not at the top: pooch and requests take a while to import, and most runs never download
     import requests
     from tqdm import tqdm
@@ -86,25 +85,20 @@ def fetch_url(url: str, item: Fetch, *, timeout: float) -> None:
         file=sys.stderr,
     )
     downloader = pooch.HTTPDownloader(progressbar=bar, timeout=timeout, chunk_size=1 << 16)
-    known_hash = f"sha256:{item.sha256}" if item.sha256 else None
     logger = pooch.get_logger()
     level = logger.level
     logger.setLevel("WARNING")  # pooch's own "Downloading ..." and hash notes would duplicate ours
     try:
         with atomic_path(item.target) as tmp:
             try:
-                pooch.retrieve(url, known_hash, fname=tmp.name, path=tmp.parent, downloader=downloader)
+                pooch.retrieve(url, None, fname=tmp.name, path=tmp.parent, downloader=downloader)
             except requests.RequestException as exc:
                 raise DownloadFailed(describe_request_error(exc, timeout)) from None
-            except ValueError as exc:  # pooch: hash mismatch
-                raise DownloadFailed(describe_hash_error(exc)) from None
             except OSError as exc:
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                    raise ESRGANError(
-                        f"disk full: cannot save {item.name} into {item.target.parent}"
-                    ) from None
+                    raise ESRGANError(f"disk full: cannot save {item.name} in {item.target.parent}") from None
                 raise
-            verify_file(tmp, item, check_sha256=False)
+            verify_file(tmp, item)
     finally:
         logger.setLevel(level)
         bar.close()
@@ -119,21 +113,21 @@ def import_file(item: Fetch, source: str | os.PathLike) -> Path:
     with atomic_path(item.target) as tmp:
         shutil.copyfile(source, tmp)
         try:
-            verify_file(tmp, item, check_sha256=True)
+            verify_file(tmp, item)
         except DownloadFailed as exc:
             raise ESRGANError(f"{source} is not {item.name}: {exc}") from None
     return item.target
 
 
-def verify_file(path: Path, item: Fetch, *, check_sha256: bool) -> None:
+def verify_file(path: Path, item: Fetch) -> None:
     """Size, then sha256 (or the BasicSR 8-digit prefix); raises DownloadFailed with the reason."""
     size = path.stat().st_size
     if item.size is not None and size != item.size:
         raise DownloadFailed(f"wrong size: {size} bytes, expected {item.size}")
-    if not (check_sha256 and item.sha256) and not item.sha256_prefix:
+    if not item.sha256 and not item.sha256_prefix:
         return
     digest = sha256_of(path)
-    if check_sha256 and item.sha256 and digest != item.sha256:
+    if item.sha256 and digest != item.sha256:
         raise DownloadFailed(f"wrong sha256: got {digest[:16]}..., expected {item.sha256[:16]}...")
     if item.sha256_prefix and not digest.startswith(item.sha256_prefix):
         raise DownloadFailed(
@@ -156,10 +150,8 @@ def check_free_space(folder: Path, needed: int | None) -> None:
     except OSError as exc:
         raise ESRGANError(f"cannot use the model cache {folder} ({exc.strerror or exc})") from None
     if needed is not None and free < needed + FREE_SPACE_MARGIN:
-        raise ESRGANError(
-            f"disk full: {free / 2**20:.0f} MB free in {folder}, {needed / 2**20:.0f} MB needed "
-            "(set ESRGAN_HOME to a folder with more room)"
-        )
+        mb = f"{free / 2**20:.0f} MB free in {folder}, {needed / 2**20:.0f} MB needed"
+        raise ESRGANError(f"disk full: {mb} (set ESRGAN_HOME to a folder with more room)")
 
 
 def describe_request_error(exc: Exception, timeout: float) -> str:
@@ -180,10 +172,3 @@ def describe_request_error(exc: Exception, timeout: float) -> str:
             return "cannot connect (connection refused)"
         return "no network or server unreachable"
     return f"download failed ({type(exc).__name__})"
-
-
-def describe_hash_error(exc: ValueError) -> str:
-    match = re.search(r"expected (?:sha256:)?([0-9a-f]{8,}) but got ([0-9a-f]{8,})", str(exc))
-    if match:
-        return f"wrong sha256: got {match.group(2)[:16]}..., expected {match.group(1)[:16]}...; discarded"
-    return f"wrong sha256; discarded ({' '.join(str(exc).split())[:120]})"
