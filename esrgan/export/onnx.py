@@ -33,61 +33,47 @@ def to_onnx(graph: Graph, *, fp16: bool = False) -> Any:
         inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
+    def node(kind: str, inputs: list[str], output: str, **attrs: Any) -> None:
+        nodes.append(helper.make_node(kind, inputs, [output], **attrs))
+
     # nearest2x ops carry factor 2, so both resize kinds share one scales tensor per factor.
     for factor in sorted({op.factor for op in graph.ops if op.kind in ("nearest2x", "nearest")}):
         const(f"scales_{factor}x", np.array([1, 1, factor, factor], np.float32))
     for n, op in enumerate(graph.ops):
-        out = op.output
+        out, x = op.output, op.inputs[0]
         if op.kind == "conv":
             assert op.weight is not None and op.bias is not None
             k = op.weight.shape[-1]
             conv_out = out if op.slope is None else f"{out}_pre"
             w = const(f"conv{n}.weight", op.weight.astype(dtype))
             b = const(f"conv{n}.bias", op.bias.astype(dtype))
-            nodes.append(
-                helper.make_node(
-                    "Conv", [op.inputs[0], w, b], [conv_out], kernel_shape=[k, k], pads=[k // 2] * 4
-                )
-            )
+            node("Conv", [x, w, b], conv_out, kernel_shape=[k, k], pads=[k // 2] * 4)
             if op.slope is not None:
-                nodes.append(helper.make_node("LeakyRelu", [conv_out], [out], alpha=op.slope))
+                node("LeakyRelu", [conv_out], out, alpha=op.slope)
         elif op.kind == "prelu":
             assert op.weight is not None
-            slope = const(f"prelu{n}.weight", op.weight.astype(dtype).reshape(-1, 1, 1))
-            nodes.append(helper.make_node("PRelu", [op.inputs[0], slope], [out]))
+            node("PRelu", [x, const(f"prelu{n}.weight", op.weight.astype(dtype).reshape(-1, 1, 1))], out)
         elif op.kind == "concat":
-            nodes.append(helper.make_node("Concat", op.inputs, [out], axis=1))
+            node("Concat", op.inputs, out, axis=1)
         elif op.kind == "sum":
             a, b = op.inputs
             if op.coeffs[0] != 1.0:
-                a_scaled = f"{out}_scaled"
-                c = const(f"sum{n}.coeff", np.array(op.coeffs[0], dtype))
-                nodes.append(helper.make_node("Mul", [a, c], [a_scaled]))
-                a = a_scaled
+                node("Mul", [a, const(f"sum{n}.coeff", np.array(op.coeffs[0], dtype))], f"{out}_scaled")
+                a = f"{out}_scaled"
             assert op.coeffs[1] == 1.0
-            nodes.append(helper.make_node("Add", [a, b], [out]))
+            node("Add", [a, b], out)
         elif op.kind in ("nearest2x", "nearest"):
             # asymmetric + floor: output pixel (y, x) reads input (y // s, x // s), as torch's nearest.
-            nodes.append(
-                helper.make_node(
-                    "Resize",
-                    [op.inputs[0], "", f"scales_{op.factor}x"],
-                    [out],
-                    mode="nearest",
-                    coordinate_transformation_mode="asymmetric",
-                    nearest_mode="floor",
-                )
-            )
+            modes = {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+            node("Resize", [x, "", f"scales_{op.factor}x"], out, mode="nearest", **modes)
         elif op.kind == "pixel_shuffle":
-            nodes.append(helper.make_node("DepthToSpace", op.inputs, [out], blocksize=op.factor, mode="CRD"))
+            node("DepthToSpace", op.inputs, out, blocksize=op.factor, mode="CRD")
         elif op.kind == "pixel_unshuffle":
             # ONNX's SpaceToDepth orders channels differently from torch; a strided one-hot conv is
             # exact (each output is one input times 1) and keeps torch's order.
             r = op.factor
             w = const(f"unshuffle{n}.weight", unshuffle_weights(graph.in_ch, r).astype(dtype))
-            nodes.append(
-                helper.make_node("Conv", [op.inputs[0], w], [out], kernel_shape=[r, r], strides=[r, r])
-            )
+            node("Conv", [x, w], out, kernel_shape=[r, r], strides=[r, r])
         else:
             raise AssertionError(op.kind)
     assert nodes[-1].output[0] == OUTPUT

@@ -1,12 +1,9 @@
-"""`ModelDescriptor`: a generator together with the facts every caller needs about it.
+"""`ModelDescriptor` (what `load_model` returns): a generator and the facts every caller needs.
 
-`load_model` returns one. Scale, channels and the size multiple are read once, when the model is
-loaded or wrapped, and checked against each other there; no caller guesses a default. The
-descriptor runs like the module it holds (`desc(x)`, `desc.to(device)`, `desc.eval()`), so code
-that treated `load_model`'s result as an `nn.Module` keeps working, and `desc.model` is the module.
-
-A generator here maps NCHW in [0, 1] to NCHW `scale` times larger; its input height and width
-must be multiples of `size_multiple` (x2/x1 RRDBNets pixel-unshuffle their input by 2/4).
+Scale, channels and the size multiple are read once, when the model is loaded or wrapped, and checked
+there; no caller guesses a default. It runs like the module it holds (`desc(x)`, `desc.to(device)`,
+`desc.eval()`); `desc.model` is the module. A generator maps NCHW in [0, 1] to NCHW `scale` times
+larger; input sides must be multiples of `size_multiple` (x2/x1 RRDBNets pixel-unshuffle by 2/4).
 """
 
 from __future__ import annotations

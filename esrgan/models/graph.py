@@ -83,17 +83,13 @@ class _Builder:
 
 
 def build_graph(model: nn.Module | ModelDescriptor) -> Graph:
-    """The operation graph of one of our generators (RRDBNet, SRResNet), or an ESRGANError."""
-    desc = describe(model)
-    module = module_of(model)
+    """The operation graph of one of our generators, or an ESRGANError."""
+    desc, module = describe(model), module_of(model)
+    builders = {RRDBNet: _rrdbnet, SRResNet: _srresnet, SRVGGNetCompact: _srvgg}
+    build = next((f for cls, f in builders.items() if isinstance(module, cls)), None)
     graph = Graph(desc.scale, desc.in_ch, desc.out_ch, desc.size_multiple)
-    b = _Builder(graph)
-    if isinstance(module, RRDBNet):
-        _rrdbnet(b, module)
-    elif isinstance(module, SRResNet):
-        _srresnet(b, module)
-    elif isinstance(module, SRVGGNetCompact):
-        _srvgg(b, module)
+    if build is not None:
+        build(_Builder(graph), module)
     else:
         raise ESRGANError(f"cannot export {desc.architecture}: only RRDBNet, SRResNet and SRVGGNetCompact")
     graph.ops[-1].output = OUTPUT

@@ -19,8 +19,6 @@ from torch.nn import functional as F
 from esrgan.models.rrdbnet import init_weights_scaled
 from esrgan.models.shapes import GeneratorShape, num_blocks
 
-SCALES = (2, 3, 4)
-
 
 class ResidualBlockNoBN(nn.Module):
     def __init__(self, num_feat: int) -> None:
@@ -44,7 +42,7 @@ class MSRResNet(nn.Module):
         self, in_ch: int = 3, out_ch: int = 3, scale: int = 4, num_feat: int = 64, num_block: int = 16
     ) -> None:
         super().__init__()
-        if scale not in SCALES:
+        if scale not in (2, 3, 4):
             raise ValueError(f"MSRResNet supports scale 2, 3 or 4, not {scale}")
         self.config = MSRResNetConfig(in_ch, out_ch, scale, num_feat, num_block)
         self.scale, self.in_ch, self.out_ch = scale, in_ch, out_ch

@@ -82,9 +82,7 @@ class RRDBNet(nn.Module):
         if scale not in (1, 2, 4, 8):
             raise ValueError(f"RRDBNet supports scale 1, 2, 4 or 8, not {scale}")
         self.config = RRDBNetConfig(in_ch, out_ch, scale, num_feat, num_block, num_grow)
-        self.scale = scale
-        self.in_ch = in_ch
-        self.out_ch = out_ch
+        self.scale, self.in_ch, self.out_ch = scale, in_ch, out_ch
         self.unshuffle = {1: 4, 2: 2}.get(scale, 1)  # x1/x2 run the x4 body on a pixel-unshuffled input
         self.num_up = int(math.log2(scale * self.unshuffle))
 
