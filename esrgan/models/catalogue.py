@@ -8,9 +8,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, kw_only=True)
 class KnownModel:
-    """One published checkpoint. `sha256`/`size` None: no source publishes them (never guessed).
-
-    The defaults are the commonest release: Real-ESRGAN's x4 RRDBNet."""
+    """One published checkpoint (defaults: the commonest, Real-ESRGAN's x4 RRDBNet). `sha256`/`size`
+    None: no source publishes them (never guessed)."""
 
     name: str
     filename: str  # name in the cache and on mirrors

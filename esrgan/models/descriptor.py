@@ -87,19 +87,12 @@ def describe(model: nn.Module | ModelDescriptor, *, source: str = IN_MEMORY) -> 
         return model
     if not isinstance(model, nn.Module):
         raise ESRGANError(f"expected a model (from esrgan.load_model), got {type(model).__name__}")
-    missing = [name for name in ("scale", "in_ch", "out_ch", "size_multiple") if not hasattr(model, name)]
+    names = ("scale", "in_ch", "out_ch", "size_multiple")  # the fields between `architecture` and `config`
+    missing = [name for name in names if not hasattr(model, name)]
     if missing:
         raise ESRGANError(f"{type(model).__name__} is not a generator this package knows (no {missing[0]})")
-    return ModelDescriptor(
-        model=model,
-        architecture=type(model).__name__,
-        scale=int(model.scale),
-        in_ch=int(model.in_ch),
-        out_ch=int(model.out_ch),
-        size_multiple=int(model.size_multiple),
-        config=getattr(model, "config", None),
-        source=source,
-    )
+    facts = [int(getattr(model, name)) for name in names]
+    return ModelDescriptor(model, type(model).__name__, *facts, getattr(model, "config", None), source=source)
 
 
 @torch.no_grad()

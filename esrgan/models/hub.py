@@ -195,7 +195,8 @@ def _builtin(name: str) -> Path:
         return path
     if name != "builtin":
         raise ESRGANError(f"{name} is not included in this installation (only builtin is)")
-    raise ESRGANError(f"the built-in model is missing ({path}): pass -m FILE or -m RealESRGAN_x4plus")
+    hint = "pass -m FILE or -m RealESRGAN_x4plus, or train one with `esrgan quickstart`"
+    raise ESRGANError(f"the built-in model is missing from this installation ({path}): {hint}")
 
 
 # model_table's columns, in their order (the JSON of `esrgan models --json`)

@@ -201,8 +201,6 @@ def _fit_problem(model: nn.Module, state: dict[str, Tensor]) -> str:
     ]
     problems += [f"missing {k}" for k in expected if k not in state]
     problems += [f"unexpected {k}" for k in state if k not in expected]
-    if not problems:
-        return ""
     more = f" (and {len(problems) - 2} more)" if len(problems) > 2 else ""
     return "; ".join(problems[:2]) + more
 
@@ -221,10 +219,7 @@ def load_model(
 ) -> ModelDescriptor:
     """Load a generator from any supported file, an ncnn `.param` (imported into the torch generator
     it describes) or a model name (`esrgan models`); the architecture is detected from the weights.
-
-    `weights` picks a wrapper key ("params", "params_ema"); by default `params_ema` is preferred.
-    The ncnn runtime (`esrgan.load_model(path, backend="ncnn")`) is esrgan.inference, above this layer.
-    """
+    `weights` picks a wrapper key ("params", "params_ema"); by default `params_ema` is preferred."""
     path = resolve_model(path)
     if Path(path).suffix.lower() == ".param":  # an ncnn pair, imported into the torch generator
         state, fp16 = read_ncnn(Path(path))

@@ -60,10 +60,8 @@ def read_param(path: Path) -> list[Layer]:
             n_in, n_out = int(parts[2]), int(parts[3])
         except (IndexError, ValueError):
             raise ESRGANError(f"{path}: malformed layer line: {ln[:80]}") from None
-        params = {}
-        for item in parts[4 + n_in + n_out :]:
-            key, _, value = item.partition("=")
-            params[str(int(key[4:])) if key.startswith("-233") else key] = value
+        pairs = (item.partition("=") for item in parts[4 + n_in + n_out :])
+        params = {str(int(k[4:])) if k.startswith("-233") else k: v for k, _, v in pairs}  # -233xx: array xx
         ins, outs = parts[4 : 4 + n_in], parts[4 + n_in : 4 + n_in + n_out]
         layers.append(Layer(parts[0], parts[1], ins, outs, params))
     return layers
@@ -104,8 +102,7 @@ def read_ncnn(param: Path) -> tuple[dict[str, Tensor], bool]:
     for p in (param, weights):
         if not p.is_file():
             raise ESRGANError(f"{p}: no such file (an ncnn model is a .param and a .bin of the same name)")
-    layers = read_param(param)
-    ops, names, fp16 = _normalise(layers, _Bin(weights.read_bytes(), weights), param)
+    ops, names, fp16 = _normalise(read_param(param), _Bin(weights.read_bytes(), weights), param)
     if ops and ops[-1].kind == "bicubic":  # realesr-animevideov3-x2/x3: the x4 network, then a resize
         if ops[-1].coeffs[0] != 1.0:
             raise ESRGANError(

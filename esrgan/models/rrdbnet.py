@@ -245,11 +245,9 @@ def _old_arch_to_basicsr(state: dict[str, Tensor]) -> dict[str, Tensor]:
 def config_from_state(state: dict[str, Tensor]) -> RRDBNetConfig:
     """Read the hyper-parameters from a BasicSR-keyed state dict's tensor shapes.
 
-    Ambiguous without the file's metadata: a first conv with 4x or 16x as many input channels as
-    the model has outputs reads as a pixel-unshuffled x2 or x1 model (Real-ESRGAN's x2/x1), so a
-    true x4 model with in_ch 4 or 12 (1 or 3 outputs), or 16 or 48, reads as x2 or x1 here.
-    `load_model` lets the checkpoint's own metadata decide in that case.
-    """
+    Ambiguous: a first conv with 4x or 16x as many input channels as outputs reads as a pixel-unshuffled
+    x2 or x1 model (Real-ESRGAN's), so a true x4 model with in_ch 4 or 12 (1 or 3 outputs), or 16 or
+    48, reads as x2 or x1 here; `load_model` lets the checkpoint's own metadata decide."""
     first = state["conv_first.weight"]  # (num_feat, in_ch * unshuffle^2, 3, 3)
     last = state["conv_last.weight"]  # (out_ch, num_feat, 3, 3)
     num_feat, in_total = first.shape[0], first.shape[1]
