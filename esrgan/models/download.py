@@ -23,6 +23,7 @@ from esrgan.errors import ESRGANError
 
 DEFAULT_TIMEOUT = 60.0  # seconds without data (requests' connect and read timeouts)
 FREE_SPACE_MARGIN = 16 * 2**20
+IN_BYTES = {"unit": "B", "unit_scale": True, "unit_divisor": 1024}  # the progress bar counts KiB, MiB
 
 
 @dataclass(frozen=True)
@@ -74,16 +75,8 @@ def fetch_url(url: str, item: Fetch, *, timeout: float) -> None:
     import requests
     from tqdm import tqdm
 
-    bar = tqdm(
-        total=item.size or 0,
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        desc=item.name,
-        disable=None,  # no bar when stderr is not a terminal
-        leave=False,
-        file=sys.stderr,
-    )
+    # disable=None: no bar when stderr is not a terminal
+    bar = tqdm(total=item.size or 0, desc=item.name, disable=None, leave=False, file=sys.stderr, **IN_BYTES)
     downloader = pooch.HTTPDownloader(progressbar=bar, timeout=timeout, chunk_size=1 << 16)
     logger = pooch.get_logger()
     level = logger.level

@@ -36,17 +36,14 @@ class WheelModel:
         return path if path is not None and path.is_file() and path.with_suffix(".bin").is_file() else None
 
 
+RESIZED = "x4 net + bicubic"  # the shape of the x2/x3 files: the x4 network, then a bicubic resize
 WHEEL_MODELS: tuple[WheelModel, ...] = (
     WheelModel("RealESRGAN_x4plus", "realesrgan-x4plus", "RRDBNet", 4, "64nf 23nb gc32"),
     WheelModel("RealESRGAN_x4plus_anime_6B", "realesrgan-x4plus-anime", "RRDBNet", 4, "64nf 6nb gc32"),
     WheelModel("realesr-animevideov3", "realesr-animevideov3-x4", "SRVGGNetCompact", 4, "64nf 16nc prelu"),
     WheelModel("realesr-animevideov3-x4", "realesr-animevideov3-x4", "SRVGGNetCompact", 4, "64nf 16nc prelu"),
-    WheelModel(
-        "realesr-animevideov3-x3", "realesr-animevideov3-x3", "SRVGGNetCompact", 3, "x4 net + bicubic", False
-    ),
-    WheelModel(
-        "realesr-animevideov3-x2", "realesr-animevideov3-x2", "SRVGGNetCompact", 2, "x4 net + bicubic", False
-    ),
+    WheelModel("realesr-animevideov3-x3", "realesr-animevideov3-x3", "SRVGGNetCompact", 3, RESIZED, False),
+    WheelModel("realesr-animevideov3-x2", "realesr-animevideov3-x2", "SRVGGNetCompact", 2, RESIZED, False),
 )
 
 
@@ -64,10 +61,7 @@ def models_dir() -> Path | None:
 
 def wheel_model(name: str) -> WheelModel | None:
     """The wheel's model for a name (case-insensitive), if the wheel is installed and has its files."""
-    for m in WHEEL_MODELS:
-        if m.name.lower() == name.lower():
-            return m if m.param() is not None else None
-    return None
+    return next((m for m in WHEEL_MODELS if m.name.lower() == name.lower() and m.param() is not None), None)
 
 
 def torch_file(model: WheelModel, cache: Path) -> Path:
@@ -100,5 +94,4 @@ def torch_file(model: WheelModel, cache: Path) -> Path:
 def for_ncnn(spec: str) -> str:
     """`-m SPEC` on the ncnn backend: the wheel's `.param` for one of its names, else SPEC itself."""
     model = None if Path(spec).exists() else wheel_model(spec)
-    param = model.param() if model is not None else None
-    return str(param) if param is not None else spec
+    return spec if model is None else str(model.param())
