@@ -1,9 +1,8 @@
 """ONNX model from one of our generators, written from the operation graph with `onnx.helper`.
 
-Written directly rather than traced by `torch.onnx.export`: the graph is a dozen operator kinds,
-the result does not depend on which exporter the installed torch ships (TorchScript or dynamo,
-which needs `onnxscript`), and height and width are dynamic by construction. Opset 17; input
-`data` (N, C, H, W) and output `output`, float32 (or float16 with `fp16=True`, for GPUs).
+Not traced by `torch.onnx.export`: a dozen operator kinds, the same whichever exporter torch ships
+(TorchScript or dynamo, which needs `onnxscript`), dynamic height and width by construction. Opset
+17; `data` (N, C, H, W) -> `output`, float32 (or float16 with `fp16=True`, for GPUs).
 """
 
 from __future__ import annotations

@@ -1,7 +1,5 @@
-"""A generator as a flat list of image operations: what the ncnn and ONNX writers serialise and
-the ncnn reader (models.ncnn_import) rebuilds a network from.
-
-Our generators are read into a handful of operation kinds, each with numpy weights:
+"""A generator as a flat list of operations (numpy weights): what the ncnn and ONNX writers serialise
+and the ncnn reader (models.ncnn_import) rebuilds a network from.
 
     conv             3x3/9x9 (any odd k) stride 1 conv with bias, optionally followed by LeakyReLU(slope)
     prelu            per-channel PReLU
@@ -12,9 +10,8 @@ Our generators are read into a handful of operation kinds, each with numpy weigh
     pixel_shuffle    torch.nn.PixelShuffle(factor) (channel c*r*r + i*r + j -> pixel (i, j) of c)
     pixel_unshuffle  torch.nn.functional.pixel_unshuffle(factor), its inverse
 
-BatchNorm (SRResNet with BN, eval mode) is folded into the conv before it, so no writer needs it.
-The graph's input is `data` and its output `output`: NCHW RGB (or gray/RGBA) in [0, 1], like
-realesrgan-ncnn-vulkan's models.
+BatchNorm (SRResNet, eval mode) is folded into the conv before it. Blobs `data` -> `output`: NCHW
+RGB (or gray/RGBA) in [0, 1], like realesrgan-ncnn-vulkan's models.
 """
 
 from __future__ import annotations

@@ -1,13 +1,11 @@
 """Model names: the built-in model, the official releases, and the cache they are downloaded into.
 
-`resolve_model(spec)` turns what a user passes as `-m` into a file: an existing path is returned as
-it is; `builtin` / `builtin-x2` are files shipped inside the package (`esrgan/weights/`); a known
-name (`esrgan models` lists them) is the cached file, downloaded on first use unless offline.
-`esrgan.load_model` calls it, so every command and config key that takes a model takes a name.
+`resolve_model(spec)` turns `-m SPEC` into a file: an existing path as it is, a built-in from
+`esrgan/weights/`, a known name (`esrgan models`) from the cache, downloaded on first use unless
+offline. `esrgan.load_model` calls it, so everything that takes a model takes a name.
 
 Settings (environment):
-- `ESRGAN_HOME`: cache root; files go to `$ESRGAN_HOME/models/` (default: the platform's user cache
-  folder, e.g. `~/.cache/esrgan/models` on Linux).
+- `ESRGAN_HOME`: files go to `$ESRGAN_HOME/models/` (default: user cache, e.g. ~/.cache/esrgan/models).
 - `ESRGAN_OFFLINE=1` (or `--offline`): never download; say what to fetch instead.
 - `ESRGAN_MIRROR="URL [URL...]"`: base URLs tried, in order, before the official ones (the file
   name is appended), for a local mirror or a test server. `ESRGAN_MIRROR_ONLY=1`: mirrors only.

@@ -4,9 +4,8 @@
     -> x4: 2 x [upconv 64->256, PixelShuffle 2, LeakyReLU 0.1]; x2/x3: 1 x [upconv, PixelShuffle r]
     -> conv_hr 3x3 + LeakyReLU 0.1 -> conv_last 3x3, plus a bilinear `scale`x copy of the input
 
-No BatchNorm; the body has no long skip (the bilinear copy of the input plays that part). At x4
-with 64 features and 16 blocks: 1,517,571 parameters. Key names are BasicSR's (`conv_first`,
-`body.{i}.conv1/conv2`, `upconv1`, `upconv2`, `conv_hr`, `conv_last`), so its files load as they are.
+No BatchNorm, no long skip (the bilinear copy plays that part). At x4, 64 features, 16 blocks:
+1,517,571 parameters. Key names are BasicSR's, so its files load as they are.
 """
 
 from __future__ import annotations

@@ -5,10 +5,9 @@ Layout (all computation in LR space, no BatchNorm):
     conv_first -> num_block x RRDB -> conv_body -> (+ conv_first output)
     -> log2(scale) x [nearest x2, conv_upN, LeakyReLU 0.2] -> conv_hr, LeakyReLU 0.2 -> conv_last
 
-Scales 1 and 2 pixel-unshuffle the input by 4 or 2 first and then run the x4 body, as the
-later reference code (BasicSR / Real-ESRGAN) does. The bottom half of this file maps the three
-key formats users bring (2018 "old arch", 2019 ESRGAN repo, BasicSR) onto ours and reads the
-hyper-parameters from tensor shapes.
+Scales 1 and 2 pixel-unshuffle the input by 4 or 2, then run the x4 body (BasicSR / Real-ESRGAN).
+The bottom half maps the key formats users bring (2018 "old arch", 2019 ESRGAN repo, BasicSR) onto
+ours and reads the hyper-parameters from tensor shapes.
 """
 
 from __future__ import annotations
@@ -126,14 +125,12 @@ def init_weights_scaled(module: nn.Module, scale: float) -> None:
 
 @torch.no_grad()
 def init_near_identity(model: RRDBNet) -> None:
-    """Start as smooth (bilinear-like) upscaling plus the usual small random residual weights.
+    """Start as bilinear upscaling plus the usual small random residual weights (an ordinary RRDBNet).
 
-    The first `in_ch` feature channels carry the input through every conv: an identity in
-    conv_first, conv_hr and conv_last, and in each conv_upN the 3x3 filter [1,2,1]x[1,2,1]/16,
-    which after a nearest x2 upsampling is exactly bilinear x2 interpolation (LeakyReLU is the
-    identity on those non-negative values), so training only has to learn the refinement. The
-    paper's x0.1 init starts from a near-zero output, which a short CPU run never recovers from
-    (SPEC section 5). The weights remain an ordinary RRDBNet.
+    The first `in_ch` feature channels carry the input through every conv: an identity in conv_first,
+    conv_hr and conv_last, and in each conv_upN [1,2,1]x[1,2,1]/16, which after a nearest x2 is
+    exactly bilinear x2 (LeakyReLU is the identity on those non-negative values). The paper's x0.1
+    init starts from a near-zero output, which a short CPU run never recovers from (SPEC section 5).
     """
     if model.unshuffle != 1 or model.in_ch != model.out_ch:
         raise ValueError("identity initialisation needs scale 4 or 8 and in_ch == out_ch")

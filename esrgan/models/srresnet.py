@@ -4,9 +4,8 @@
     -> conv_body 3x3 + BN + long skip -> log2(scale) x [conv 64->256, PixelShuffle x2, PReLU]
     -> conv_last 9x9
 
-ESRGAN's first ablation step removes every BatchNorm (`batch_norm=False`). Our key names are the
-attribute names below; no released checkpoint uses this exact layout, so there is no foreign
-mapping to keep here (BasicSR's BN-free "MSRResNet" is a different layout: see msrresnet.py).
+ESRGAN's first ablation step removes every BatchNorm (`batch_norm=False`). No released checkpoint
+uses this layout, so the keys are our attribute names (BasicSR's "MSRResNet" is msrresnet.py).
 """
 
 from __future__ import annotations
