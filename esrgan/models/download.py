@@ -1,11 +1,10 @@
 """Verified downloads into a file, through pooch: handed what to fetch, it decides nothing else.
 
-The caller (`esrgan.models.hub`) says which URLs, where to, and what the file must be (size,
-sha256 or BasicSR's 8-digit prefix), and has already decided that a download may happen (offline,
-verifiable). pooch streams each URL to a temporary file beside the target; this module then
-checks its size and sha256 (or prefix) before the atomic rename, so the target only ever holds
-a verified file and a failed or cut transfer leaves nothing behind. Every failure becomes one line:
-no network, HTTP status, wrong hash, wrong size, timeout, disk full.
+The caller (`esrgan.models.hub`) gives the model (size, sha256 or BasicSR's 8-digit prefix), the URLs
+and the target, having decided that a download may happen. pooch streams each URL to a temporary file
+beside the target; its size and sha256 are checked before the atomic rename, so the target only ever
+holds a verified file. Every failure is one line: no network, HTTP status, wrong hash or size, timeout,
+disk full.
 """
 
 from __future__ import annotations
@@ -15,27 +14,15 @@ import hashlib
 import os
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from esrgan.atomic import atomic_path
 from esrgan.errors import ESRGANError
+from esrgan.models.catalogue import KnownModel
 
 DEFAULT_TIMEOUT = 60.0  # seconds without data (requests' connect and read timeouts)
 FREE_SPACE_MARGIN = 16 * 2**20
 IN_BYTES = {"unit": "B", "unit_scale": True, "unit_divisor": 1024}  # the progress bar counts KiB, MiB
-
-
-@dataclass(frozen=True)
-class Fetch:
-    """One file to fetch: its URLs (tried in order), where it goes and what it must be."""
-
-    name: str  # for messages and the progress bar
-    urls: tuple[str, ...]
-    target: Path
-    size: int | None = None
-    sha256: str | None = None
-    sha256_prefix: str | None = None  # BasicSR's file names carry the first 8 hex digits
 
 
 class DownloadFailed(Exception):
@@ -53,23 +40,23 @@ def download_timeout() -> float:
     return value
 
 
-def download(item: Fetch, *, timeout: float | None = None) -> Path:
-    """Fetch `item` to its target (trying each URL in order) and return the target."""
-    check_free_space(item.target.parent, item.size)
-    timeout = download_timeout() if timeout is None else timeout
+def download(item: KnownModel, urls: list[str], target: Path) -> Path:
+    """Fetch `item` to `target`, trying each URL in order, and return the target."""
+    check_free_space(target.parent, item.size)
+    timeout = download_timeout()
     failures: list[str] = []
-    for i, url in enumerate(item.urls):
+    for i, url in enumerate(urls):
         try:
-            fetch_url(url, item, timeout=timeout)
-            return item.target
+            fetch_url(url, item, target, timeout=timeout)
+            return target
         except DownloadFailed as exc:
             failures.append(f"{url}: {exc}")
-            if i + 1 < len(item.urls):
+            if i + 1 < len(urls):
                 print(f"esrgan: {url} failed ({exc}); trying the next URL", file=sys.stderr)
     raise ESRGANError(f"could not download {item.name}: " + "; ".join(failures))
 
 
-def fetch_url(url: str, item: Fetch, *, timeout: float) -> None:
+def fetch_url(url: str, item: KnownModel, target: Path, *, timeout: float) -> None:
     """One attempt: pooch download, then size and sha256 check, then rename."""
     import pooch  # not at the top: pooch and requests take a while to import, and most runs never download
     import requests
@@ -82,14 +69,14 @@ def fetch_url(url: str, item: Fetch, *, timeout: float) -> None:
     level = logger.level
     logger.setLevel("WARNING")  # pooch's own "Downloading ..." and hash notes would duplicate ours
     try:
-        with atomic_path(item.target) as tmp:
+        with atomic_path(target) as tmp:
             try:
                 pooch.retrieve(url, None, fname=tmp.name, path=tmp.parent, downloader=downloader)
             except requests.RequestException as exc:
                 raise DownloadFailed(describe_request_error(exc, timeout)) from None
             except OSError as exc:
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                    raise ESRGANError(f"disk full: cannot save {item.name} in {item.target.parent}") from None
+                    raise ESRGANError(f"disk full: cannot save {item.name} in {target.parent}") from None
                 raise
             verify_file(tmp, item)
     finally:
@@ -97,22 +84,22 @@ def fetch_url(url: str, item: Fetch, *, timeout: float) -> None:
         bar.close()
 
 
-def import_file(item: Fetch, source: str | os.PathLike) -> Path:
-    """Copy a file fetched by hand to the target, after the same checks as a download."""
+def import_file(item: KnownModel, target: Path, source: str | os.PathLike) -> Path:
+    """Copy a file fetched by hand to `target`, after the same checks as a download."""
     source = Path(source)
     if not source.is_file():
         raise ESRGANError(f"--from {source}: file not found")
-    check_free_space(item.target.parent, source.stat().st_size)
-    with atomic_path(item.target) as tmp:
+    check_free_space(target.parent, source.stat().st_size)
+    with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
         try:
             verify_file(tmp, item)
         except DownloadFailed as exc:
             raise ESRGANError(f"{source} is not {item.name}: {exc}") from None
-    return item.target
+    return target
 
 
-def verify_file(path: Path, item: Fetch) -> None:
+def verify_file(path: Path, item: KnownModel) -> None:
     """Size, then sha256 (or the BasicSR 8-digit prefix); raises DownloadFailed with the reason."""
     size = path.stat().st_size
     if item.size is not None and size != item.size:

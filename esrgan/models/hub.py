@@ -33,7 +33,7 @@ from esrgan.env import env_flag
 from esrgan.errors import ESRGANError
 from esrgan.models import official_ncnn
 from esrgan.models.catalogue import MODELS, KnownModel
-from esrgan.models.download import Fetch, download, import_file
+from esrgan.models.download import download, import_file
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"  # package data; tests repoint it
 BUILTIN_FILES = {
@@ -154,13 +154,11 @@ def fetch_model(
 ) -> Path:
     """`model` into the cache, verified: downloaded, or copied from `source` (a file fetched by hand);
     the one place that decides whether a fetch may happen (offline, verifiable, a URL to fetch)."""
-    urls, target = tuple(candidate_urls(model)), cached_path(model)
-    item = Fetch(model.name, urls, target, model.size, model.sha256, model.sha256_prefix)
-    name = model.name
+    name, urls, target = model.name, candidate_urls(model), cached_path(model)
     if source is None and (offline or offline_mode()):
         raise ESRGANError(
             f"{name} is not downloaded and downloads are off (--offline / ESRGAN_OFFLINE): "
-            f"run `esrgan download {name}` online, or put the file at {item.target}"
+            f"run `esrgan download {name}` online, or put the file at {target}"
         )
     if not model.verifiable and not allow_unverified:
         raise ESRGANError(
@@ -168,8 +166,8 @@ def fetch_model(
             f"`esrgan download {name} --allow-unverified` accepts it anyway"
         )
     if source is not None:
-        return import_file(item, source)
-    if not item.urls:
+        return import_file(model, target, source)
+    if not urls:
         raise ESRGANError(
             f"{name} has no direct download URL: fetch it by hand from {model.page}, then "
             f"`esrgan download {name} --from FILE` (or set ESRGAN_MIRROR)"
@@ -177,7 +175,7 @@ def fetch_model(
     if announce:
         size = f" ({human_size(model.size)})" if model.size else ""
         print(f"esrgan: {name} is not cached; downloading it{size} into {cache_dir()}", file=sys.stderr)
-    return download(item)
+    return download(model, urls, target)
 
 
 def human_size(size: int | None) -> str:

