@@ -40,7 +40,7 @@ class ModelDescriptor:
             what = f"x{self.scale}, {self.in_ch}->{self.out_ch} channels, multiple {self.size_multiple}"
             raise ESRGANError(f"{self.source}: inconsistent model description ({what})")
 
-    # -- runs like the module it holds ------------------------------------------------------
+    # It runs like the module it holds:
     def __call__(self, x: Tensor) -> Tensor:
         return self.model(x)
 
@@ -66,7 +66,6 @@ class ModelDescriptor:
     def state_dict(self) -> dict[str, Tensor]:
         return self.model.state_dict()
 
-    # -- facts --------------------------------------------------------------------------------
     @property
     def num_params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())

@@ -10,12 +10,9 @@ from torch import Tensor, nn
 
 
 class VGGDiscriminator(nn.Module):
-    """3x3 s1 conv + 4x4 s2 conv pairs at 64, 128, 256, 512, 512 channels, BN after every conv
-    but the first, LeakyReLU 0.2, then Linear(512*s*s, 100) -> LeakyReLU -> Linear(100, 1).
-
-    `input_size` must be a multiple of 32 (five stride-2 convs): 96, 128 (the paper), 256...
-    At 128 it has 14,499,401 parameters.
-    """
+    """3x3 s1 conv + 4x4 s2 conv pairs at 64, 128, 256, 512, 512 channels, BN after every conv but
+    the first, LeakyReLU 0.2, then Linear(512*s*s, 100) -> LeakyReLU -> Linear(100, 1). `input_size`:
+    a multiple of 32 (five stride-2 convs), 128 in the paper (14,499,401 parameters)."""
 
     def __init__(self, in_ch: int = 3, num_feat: int = 64, input_size: int = 128) -> None:
         super().__init__()

@@ -208,10 +208,7 @@ def _differences(a: Any, b: Any) -> str:
 
 
 def load_model(
-    path: str | os.PathLike,
-    *,
-    device: str | torch.device = "cpu",
-    weights: str | None = None,
+    path: str | os.PathLike, *, device: str | torch.device = "cpu", weights: str | None = None
 ) -> ModelDescriptor:
     """Load a generator from any supported file, an ncnn `.param` (imported into the torch generator
     it describes) or a model name (`esrgan models`); the architecture is detected from the weights.
@@ -256,13 +253,10 @@ def save_model(
     params_ema: dict[str, Tensor] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> None:
-    """Write a generator atomically (temp file + rename); an unwritable path is one ESRGANError.
-
-    `.pth`: `{"params": ..., "params_ema": ... (if given), "meta": {...}}` with BasicSR key names, so
-    BasicSR, Real-ESRGAN, spandrel (chaiNNer, ComfyUI) and this package all read it.
-    `.safetensors`: the EMA weights if given, else the model's, with the hyper-parameters and
-    `metadata` as JSON strings in the header metadata.
-    """
+    """Write a generator atomically; an unwritable path is one ESRGANError. `.pth`: `{"params",
+    "params_ema" (if given), "meta"}` with BasicSR keys, which BasicSR, Real-ESRGAN, spandrel (chaiNNer,
+    ComfyUI) and this package read; `.safetensors`: the EMA weights if given, else the model's, with
+    the hyper-parameters and `metadata` as JSON strings in the header."""
     state = _cpu(_unwrapped(model).state_dict())
     meta: dict[str, Any] = {**model_config(model), **(metadata or {})}
     with atomic_path(path) as tmp:
