@@ -106,12 +106,9 @@ def builtin_metadata(name: str = "builtin") -> dict[str, str]:
 
 def all_names() -> list[str]:
     """Every name `resolve_model` accepts (a missing `builtin-x2` is left out)."""
-    return (
-        ["builtin"]
-        + [n for n in BUILTIN_FILES if n != "builtin" and builtin_path(n).is_file()]
-        + [m.name for m in MODELS]
-        + [w.name for w in official_ncnn.WHEEL_MODELS if known_model(w.name) is None and w.param()]
-    )
+    names = [n for n in BUILTIN_FILES if n == "builtin" or builtin_path(n).is_file()]
+    names += [m.name for m in MODELS]
+    return names + [w.name for w in official_ncnn.WHEEL_MODELS if known_model(w.name) is None and w.param()]
 
 
 def resolve_model(spec: str | os.PathLike, *, offline: bool = False) -> Path:
@@ -156,22 +153,16 @@ def fetch_model(
     the one place that decides whether a fetch may happen (offline, verifiable, a URL to fetch)."""
     name, urls, target = model.name, candidate_urls(model), cached_path(model)
     if source is None and (offline or offline_mode()):
-        raise ESRGANError(
-            f"{name} is not downloaded and downloads are off (--offline / ESRGAN_OFFLINE): "
-            f"run `esrgan download {name}` online, or put the file at {target}"
-        )
+        todo = f"run `esrgan download {name}` online, or put the file at {target}"
+        raise ESRGANError(f"{name} is not cached and downloads are off (--offline, ESRGAN_OFFLINE): {todo}")
     if not model.verifiable and not allow_unverified:
-        raise ESRGANError(
-            f"{name} has no published sha256, so it cannot be verified: "
-            f"`esrgan download {name} --allow-unverified` accepts it anyway"
-        )
+        todo = f"`esrgan download {name} --allow-unverified` accepts it anyway"
+        raise ESRGANError(f"{name} has no published sha256, so it cannot be verified: {todo}")
     if source is not None:
         return import_file(model, target, source)
     if not urls:
-        raise ESRGANError(
-            f"{name} has no direct download URL: fetch it by hand from {model.page}, then "
-            f"`esrgan download {name} --from FILE` (or set ESRGAN_MIRROR)"
-        )
+        todo = f"then `esrgan download {name} --from FILE` (or set ESRGAN_MIRROR)"
+        raise ESRGANError(f"{name} has no direct download URL: fetch it by hand from {model.page}, {todo}")
     if announce:
         size = f" ({human_size(model.size)})" if model.size else ""
         print(f"esrgan: {name} is not cached; downloading it{size} into {cache_dir()}", file=sys.stderr)

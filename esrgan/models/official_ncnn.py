@@ -68,10 +68,8 @@ def torch_file(model: WheelModel, cache: Path) -> Path:
     from esrgan.models.loading import load_model, read_state_file, save_model
 
     if not model.torch_ok:
-        raise ESRGANError(
-            f"{model.name} is an x4 network plus a bicubic resize (ncnn only): use --backend ncnn, or "
-            f"-m realesr-animevideov3 --outscale {model.scale}"
-        )
+        todo = f"use --backend ncnn, or -m realesr-animevideov3 --outscale {model.scale}"
+        raise ESRGANError(f"{model.name} is an x4 network plus a bicubic resize (ncnn only): {todo}")
     param = model.param()  # not None: resolve_model only passes a wheel_model() that has its files
     weights = param.with_suffix(".bin")
     stamp = f"{weights.stat().st_size}:{weights.stat().st_mtime_ns}"
