@@ -110,9 +110,7 @@ def verify_file(path: Path, item: KnownModel) -> None:
     if item.sha256 and digest != item.sha256:
         raise DownloadFailed(f"wrong sha256: got {digest[:16]}..., expected {item.sha256[:16]}...")
     if item.sha256_prefix and not digest.startswith(item.sha256_prefix):
-        raise DownloadFailed(
-            f"wrong sha256: got {digest[:16]}..., the file name promises {item.sha256_prefix}..."
-        )
+        raise DownloadFailed(f"wrong sha256: got {digest[:16]}..., the name promises {item.sha256_prefix}...")
 
 
 def sha256_of(path: Path) -> str:

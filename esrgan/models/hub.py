@@ -126,9 +126,8 @@ def resolve_model(spec: str | os.PathLike, *, offline: bool = False) -> Path:
     if model is None:
         if os.sep in spec or "/" in spec or path.suffix.lower() in MODEL_SUFFIXES:
             return path  # a file path: load_model reports it as not found
-        raise ESRGANError(
-            f"{spec!r} is neither a model file nor a known model name ({', '.join(all_names())})"
-        )
+        names = ", ".join(all_names())
+        raise ESRGANError(f"{spec!r} is neither a model file nor a known model name ({names})")
     if is_cached(model):
         return cached_path(model)
     return fetch_model(model, offline=offline, announce=True)
