@@ -83,12 +83,9 @@ def to_onnx(graph: Graph, *, fp16: bool = False) -> Any:
         [helper.make_tensor_value_info(OUTPUT, elem, ["N", graph.out_ch, "H_out", "W_out"])],
         initializer=inits,
     )
-    model = helper.make_model(
-        graph_proto,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="esrgan",
-        doc_string=f"x{graph.scale} SR, NCHW in [0, 1], sides multiples of {graph.size_multiple}",
-    )
+    doc = f"x{graph.scale} SR, NCHW in [0, 1], sides multiples of {graph.size_multiple}"
+    opset = [helper.make_opsetid("", OPSET)]
+    model = helper.make_model(graph_proto, opset_imports=opset, producer_name="esrgan", doc_string=doc)
     model.ir_version = 8  # readable by onnxruntime >= 1.10
     onnx.checker.check_model(model)
     return model

@@ -147,10 +147,7 @@ def config_from_metadata(meta: dict[str, Any], architecture: str, shape_cfg: Any
         return shape_cfg
     names = {f.name: type(getattr(shape_cfg, f.name)) for f in fields(shape_cfg)}
     given = {k: meta[k] for k in names if k in meta and type(meta[k]) is names[k]}
-    try:
-        return replace(shape_cfg, **given)
-    except (TypeError, ValueError):
-        return shape_cfg
+    return replace(shape_cfg, **given)  # cannot fail: known fields of the right types, no validation
 
 
 def build_from_state(

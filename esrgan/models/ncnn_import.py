@@ -297,13 +297,7 @@ def _match_srvgg(ops: list[Op], names: list[str], source: str) -> dict[str, Tens
     if len(ops) - n != 3 or n % 2 == 0 or shuffle is None or up is None or total is None:
         at = names[n] if n < len(ops) else names[-1]
         raise _misfit(source, at, "SRVGGNetCompact ends in conv, pixel shuffle, upsampled input and a sum")
-    ok = (
-        shuffle.inputs == [blob]
-        and up.inputs == ["data"]
-        and up.factor == shuffle.factor
-        and sorted(total.inputs) == sorted([shuffle.output, up.output])
-        and total.coeffs == (1.0, 1.0)
-    )
-    if not ok:
+    wired = shuffle.inputs == [blob] and up.inputs == ["data"] and up.factor == shuffle.factor
+    if not wired or sorted(total.inputs) != sorted([shuffle.output, up.output]) or total.coeffs != (1.0, 1.0):
         raise _misfit(source, names[-1], "the output is not the pixel shuffle plus the upsampled input")
     return state

@@ -251,12 +251,9 @@ def config_from_state(state: dict[str, Tensor]) -> RRDBNetConfig:
     out_ch = last.shape[0]
     num_grow = state["body.0.rdb1.conv1.weight"].shape[0]
     num_up = upsample_stages(state)
-    if in_total == out_ch * 16 and num_up == 2:
-        in_ch, scale = out_ch, 1
-    elif in_total == out_ch * 4 and num_up == 2:
-        in_ch, scale = out_ch, 2
-    else:
-        in_ch, scale = in_total, 2**num_up
+    # An x4 body whose first conv takes 16x or 4x the outputs' channels: an x1 or x2 model.
+    unshuffle = {out_ch * 16: 4, out_ch * 4: 2}.get(in_total, 1) if num_up == 2 else 1
+    in_ch, scale = in_total // unshuffle**2, 2**num_up // unshuffle
     return RRDBNetConfig(in_ch, out_ch, scale, num_feat, num_blocks(state), num_grow)
 
 
