@@ -199,9 +199,8 @@ def _fit_problem(model: nn.Module, state: dict[str, Tensor]) -> str:
 
 
 def _differences(a: Any, b: Any) -> str:
-    return ", ".join(
-        f"{f.name}={getattr(a, f.name)}" for f in fields(a) if getattr(a, f.name) != getattr(b, f.name)
-    )
+    theirs = asdict(b)
+    return ", ".join(f"{k}={v}" for k, v in asdict(a).items() if v != theirs[k])
 
 
 def load_model(

@@ -47,8 +47,7 @@ class UNetDiscriminatorSN(nn.Module):
         x0 = act(self.conv0(x), 0.2)
         x1 = act(self.conv1(x0), 0.2)
         x2 = act(self.conv2(x1), 0.2)
-        x3 = act(self.conv3(x2), 0.2)
-        y = x3
+        y = act(self.conv3(x2), 0.2)
         for conv, skip in ((self.conv4, x2), (self.conv5, x1), (self.conv6, x0)):
             y = act(conv(F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)), 0.2)
             y = y + skip if self.skip_connection else y
