@@ -20,17 +20,12 @@ FORMATS = {".param": "ncnn", ".onnx": "onnx"}
 
 
 def export_model(model: Any, path: str | os.PathLike, *, fp16: bool = False) -> list[Path]:
-    """Write `model` (a module, descriptor or checkpoint path) in the format `path`'s extension names.
-
-    Returns the files written. `.param` writes the `.bin` beside it; fp16 stores the ncnn conv
-    weights (or the whole ONNX graph) in float16.
-    """
+    """Write `model` (a module, descriptor or checkpoint path) in the format `path`'s extension names
+    (`.param`: and the `.bin` beside it); return the files. fp16: ncnn conv weights or all of ONNX."""
     path = Path(path)
     kind = FORMATS.get(path.suffix.lower())
     if kind is None:
-        raise ESRGANError(
-            f"{path}: the output must end in .param (ncnn) or .onnx, not '{path.suffix or path.name}'"
-        )
+        raise ESRGANError(f"{path}: must end in .param (ncnn) or .onnx, not '{path.suffix or path.name}'")
     if isinstance(model, (str, os.PathLike)):
         model = load_model(model)
     graph = build_graph(model)  # BatchNorm is folded with its running statistics (eval semantics)

@@ -2,14 +2,10 @@
 
 The `.param` text is ncnn's: the magic 7767517, `layer_count blob_count`, then one line per layer,
 `Type name n_in n_out inputs... outputs... id=value ...` (arrays as `-233xx=count,v1,v2`). A blob
-read by several layers goes through a `Split`. Pixel-unshuffle is written as a stride-r convolution
-with one-hot weights (realesrgan-ncnn-vulkan's ncnn has no Reorg layer). The `.bin` holds each
-layer's weights in layer order: a conv's weights behind a 4-byte storage tag (0: float32,
-0x01306B47: float16), its bias and PReLU slopes as raw float32. Both layouts are from ncnn's wiki
-("param and model file structure", "operation param weight table").
-
-The input blob is `data` and the output `output`, RGB in [0, 1]: the names and range
-realesrgan-ncnn-vulkan and Upscayl use.
+read by several layers goes through a `Split`. The `.bin` holds the weights in layer order: a conv's
+behind a 4-byte tag (0: float32, 0x01306B47: float16), biases and PReLU slopes as raw float32 (ncnn
+wiki: "param and model file structure", "operation param weight table"). Blobs `data` -> `output`,
+RGB in [0, 1], as realesrgan-ncnn-vulkan and Upscayl use.
 """
 
 from __future__ import annotations
@@ -23,14 +19,10 @@ import numpy as np
 
 from esrgan.atomic import write_bytes_atomic, write_text_atomic
 from esrgan.models.graph import INPUT, Graph, unshuffle_weights
+from esrgan.models.ncnn_import import FP16_TAG
 
 MAGIC = 7767517
-FP16_TAG = 0x01306B47
 LEAKY_RELU = 2  # Convolution activation_type
-
-
-def _floats(values: list[float]) -> str:
-    return ",".join(f"{v:.8e}" for v in values)
 
 
 def to_ncnn(graph: Graph, *, fp16: bool = False) -> tuple[str, bytes]:
@@ -78,10 +70,8 @@ def to_ncnn(graph: Graph, *, fp16: bool = False) -> tuple[str, bytes]:
         elif op.kind == "concat":
             emit("Concat", name, ins, [op.output], "0=0")
         elif op.kind == "sum":
-            emit("Eltwise", name, ins, [op.output], f"0=1 -23301=2,{_floats(list(op.coeffs))}")
-        elif op.kind == "nearest2x":
-            emit("Interp", name, ins, [op.output], "0=1 1=2.0 2=2.0")
-        elif op.kind == "nearest":
+            emit("Eltwise", name, ins, [op.output], "0=1 -23301=2," + ",".join(f"{v:.8e}" for v in op.coeffs))
+        elif op.kind in ("nearest2x", "nearest"):  # nearest2x ops carry factor 2
             emit("Interp", name, ins, [op.output], f"0=1 1={op.factor:.1f} 2={op.factor:.1f}")
         elif op.kind == "pixel_shuffle":
             emit("PixelShuffle", name, ins, [op.output], f"0={op.factor}")
@@ -116,8 +106,7 @@ def bin_path(param_path: str | Path) -> Path:
 def write_ncnn(graph: Graph, param_path: str | Path, *, fp16: bool = False) -> tuple[Path, Path]:
     """Write `param_path` and its `.bin` atomically; returns both paths."""
     param, weights = to_ncnn(graph, fp16=fp16)
-    param_path = Path(param_path)
-    bin_file = bin_path(param_path)
+    param_path, bin_file = Path(param_path), bin_path(param_path)
     write_bytes_atomic(bin_file, weights)  # the .bin first: a .param never points at a missing .bin
     write_text_atomic(param_path, param)
     return param_path, bin_file

@@ -1,9 +1,8 @@
 """ONNX model from one of our generators, written from the operation graph with `onnx.helper`.
 
-Written directly rather than traced by `torch.onnx.export`: the graph is a dozen operator kinds,
-the result does not depend on which exporter the installed torch ships (TorchScript or dynamo,
-which needs `onnxscript`), and height and width are dynamic by construction. Opset 17; input
-`data` (N, C, H, W) and output `output`, float32 (or float16 with `fp16=True`, for GPUs).
+Not traced by `torch.onnx.export`: a dozen operator kinds, the same whichever exporter torch ships
+(TorchScript or dynamo, which needs `onnxscript`), dynamic height and width by construction. Opset
+17; `data` (N, C, H, W) -> `output`, float32 (or float16 with `fp16=True`, for GPUs).
 """
 
 from __future__ import annotations
@@ -14,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from esrgan.atomic import write_bytes_atomic
-from esrgan.models.graph import INPUT, OUTPUT, Graph
+from esrgan.models.graph import INPUT, OUTPUT, Graph, unshuffle_weights
 
 OPSET = 17
 
@@ -33,68 +32,47 @@ def to_onnx(graph: Graph, *, fp16: bool = False) -> Any:
         inits.append(numpy_helper.from_array(np.ascontiguousarray(value), name))
         return name
 
-    scales = "scales_2x"
-    if any(op.kind == "nearest2x" for op in graph.ops):
-        const(scales, np.array([1, 1, 2, 2], np.float32))
-    for factor in sorted({op.factor for op in graph.ops if op.kind == "nearest"}):
+    def node(kind: str, inputs: list[str], output: str, **attrs: Any) -> None:
+        nodes.append(helper.make_node(kind, inputs, [output], **attrs))
+
+    # nearest2x ops carry factor 2, so both resize kinds share one scales tensor per factor.
+    for factor in sorted({op.factor for op in graph.ops if op.kind in ("nearest2x", "nearest")}):
         const(f"scales_{factor}x", np.array([1, 1, factor, factor], np.float32))
     for n, op in enumerate(graph.ops):
-        out = op.output
+        out, x = op.output, op.inputs[0]
         if op.kind == "conv":
             assert op.weight is not None and op.bias is not None
             k = op.weight.shape[-1]
             conv_out = out if op.slope is None else f"{out}_pre"
             w = const(f"conv{n}.weight", op.weight.astype(dtype))
             b = const(f"conv{n}.bias", op.bias.astype(dtype))
-            nodes.append(
-                helper.make_node(
-                    "Conv", [op.inputs[0], w, b], [conv_out], kernel_shape=[k, k], pads=[k // 2] * 4
-                )
-            )
+            node("Conv", [x, w, b], conv_out, kernel_shape=[k, k], pads=[k // 2] * 4)
             if op.slope is not None:
-                nodes.append(helper.make_node("LeakyRelu", [conv_out], [out], alpha=op.slope))
+                node("LeakyRelu", [conv_out], out, alpha=op.slope)
         elif op.kind == "prelu":
             assert op.weight is not None
-            slope = const(f"prelu{n}.weight", op.weight.astype(dtype).reshape(-1, 1, 1))
-            nodes.append(helper.make_node("PRelu", [op.inputs[0], slope], [out]))
+            node("PRelu", [x, const(f"prelu{n}.weight", op.weight.astype(dtype).reshape(-1, 1, 1))], out)
         elif op.kind == "concat":
-            nodes.append(helper.make_node("Concat", op.inputs, [out], axis=1))
+            node("Concat", op.inputs, out, axis=1)
         elif op.kind == "sum":
             a, b = op.inputs
             if op.coeffs[0] != 1.0:
-                a_scaled = f"{out}_scaled"
-                c = const(f"sum{n}.coeff", np.array(op.coeffs[0], dtype))
-                nodes.append(helper.make_node("Mul", [a, c], [a_scaled]))
-                a = a_scaled
+                node("Mul", [a, const(f"sum{n}.coeff", np.array(op.coeffs[0], dtype))], f"{out}_scaled")
+                a = f"{out}_scaled"
             assert op.coeffs[1] == 1.0
-            nodes.append(helper.make_node("Add", [a, b], [out]))
+            node("Add", [a, b], out)
         elif op.kind in ("nearest2x", "nearest"):
             # asymmetric + floor: output pixel (y, x) reads input (y // s, x // s), as torch's nearest.
-            nodes.append(
-                helper.make_node(
-                    "Resize",
-                    [op.inputs[0], "", scales if op.kind == "nearest2x" else f"scales_{op.factor}x"],
-                    [out],
-                    mode="nearest",
-                    coordinate_transformation_mode="asymmetric",
-                    nearest_mode="floor",
-                )
-            )
+            modes = {"coordinate_transformation_mode": "asymmetric", "nearest_mode": "floor"}
+            node("Resize", [x, "", f"scales_{op.factor}x"], out, mode="nearest", **modes)
         elif op.kind == "pixel_shuffle":
-            nodes.append(helper.make_node("DepthToSpace", op.inputs, [out], blocksize=op.factor, mode="CRD"))
+            node("DepthToSpace", op.inputs, out, blocksize=op.factor, mode="CRD")
         elif op.kind == "pixel_unshuffle":
             # ONNX's SpaceToDepth orders channels differently from torch; a strided one-hot conv is
             # exact (each output is one input times 1) and keeps torch's order.
-            r, c = op.factor, graph.in_ch
-            eye = np.zeros((c * r * r, c, r, r), dtype)
-            for ch in range(c):
-                for i in range(r):
-                    for j in range(r):
-                        eye[ch * r * r + i * r + j, ch, i, j] = 1
-            w = const(f"unshuffle{n}.weight", eye)
-            nodes.append(
-                helper.make_node("Conv", [op.inputs[0], w], [out], kernel_shape=[r, r], strides=[r, r])
-            )
+            r = op.factor
+            w = const(f"unshuffle{n}.weight", unshuffle_weights(graph.in_ch, r).astype(dtype))
+            node("Conv", [x, w], out, kernel_shape=[r, r], strides=[r, r])
         else:
             raise AssertionError(op.kind)
     assert nodes[-1].output[0] == OUTPUT
@@ -105,12 +83,9 @@ def to_onnx(graph: Graph, *, fp16: bool = False) -> Any:
         [helper.make_tensor_value_info(OUTPUT, elem, ["N", graph.out_ch, "H_out", "W_out"])],
         initializer=inits,
     )
-    model = helper.make_model(
-        graph_proto,
-        opset_imports=[helper.make_opsetid("", OPSET)],
-        producer_name="esrgan",
-        doc_string=f"x{graph.scale} SR, NCHW in [0, 1], sides multiples of {graph.size_multiple}",
-    )
+    doc = f"x{graph.scale} SR, NCHW in [0, 1], sides multiples of {graph.size_multiple}"
+    opset = [helper.make_opsetid("", OPSET)]
+    model = helper.make_model(graph_proto, opset_imports=opset, producer_name="esrgan", doc_string=doc)
     model.ir_version = 8  # readable by onnxruntime >= 1.10
     onnx.checker.check_model(model)
     return model

@@ -4,18 +4,20 @@ license and shape, and where those facts were read (data only; `hub.py` resolves
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class KnownModel:
-    """One published checkpoint. `sha256`/`size` None: no source publishes them (never guessed)."""
+    """One published checkpoint (defaults: the commonest, Real-ESRGAN's x4 RRDBNet). `sha256`/`size`
+    None: no source publishes them (never guessed)."""
 
     name: str
     filename: str  # name in the cache and on mirrors
-    architecture: str
-    scale: int
-    shape: str  # hyper-parameters, as OpenModelDB writes them
-    license: str
+    architecture: str = "RRDBNet"
+    scale: int = 4
+    shape: str = "64nf 23nb gc32"  # hyper-parameters, as OpenModelDB writes them
+    license: str = "BSD-3-Clause"
     publisher: str
     page: str  # where a person can fetch it by hand
     urls: tuple[str, ...]  # direct downloads, tried in order after any mirror
@@ -31,6 +33,14 @@ class KnownModel:
 
 
 RE = "https://github.com/xinntao/Real-ESRGAN/releases/download"
+
+
+def release(tag: str, filename: str) -> dict[str, Any]:
+    """The file, page and URL of a Real-ESRGAN GitHub release asset."""
+    page = f"https://github.com/xinntao/Real-ESRGAN/releases/tag/{tag}"
+    return {"filename": filename, "page": page, "urls": (f"{RE}/{tag}/{filename}",)}
+
+
 OMDB = "OpenModelDB/open-model-database data/models/{}.json (size, sha256, URL)"
 AUR = "AUR python-realesrgan PKGBUILD (sha256sums of the release files)"
 RE_ZOO = "xinntao/Real-ESRGAN docs/model_zoo.md (URL)"
@@ -41,9 +51,6 @@ MODELS: tuple[KnownModel, ...] = (
     KnownModel(
         name="RRDB_ESRGAN_x4",
         filename="RRDB_ESRGAN_x4.pth",
-        architecture="RRDBNet",
-        scale=4,
-        shape="64nf 23nb gc32",
         license="Apache-2.0",
         publisher="ESRGAN repository (xinntao/ESRGAN), the paper's final model",
         page="https://drive.google.com/drive/u/0/folders/17VYV_SoZZesU6mbxz2dMAIccSSlqLecY",
@@ -59,9 +66,6 @@ MODELS: tuple[KnownModel, ...] = (
     KnownModel(
         name="RRDB_PSNR_x4",
         filename="RRDB_PSNR_x4.pth",
-        architecture="RRDBNet",
-        scale=4,
-        shape="64nf 23nb gc32",
         license="Apache-2.0",
         publisher="ESRGAN repository (xinntao/ESRGAN), the PSNR-oriented model",
         page="https://drive.google.com/open?id=1ldwajXL50uC7PCS63B4Wato6Dnk-svNL",
@@ -73,9 +77,6 @@ MODELS: tuple[KnownModel, ...] = (
     KnownModel(
         name="ESRGAN_SRx4_DF2KOST_official",
         filename="ESRGAN_SRx4_DF2KOST_official-ff704c30.pth",
-        architecture="RRDBNet",
-        scale=4,
-        shape="64nf 23nb gc32",
         license="Apache-2.0",
         publisher="BasicSR (XPixelGroup/BasicSR), official ESRGAN",
         page="https://github.com/xinntao/Real-ESRGAN/blob/master/docs/model_zoo.md",
@@ -88,9 +89,6 @@ MODELS: tuple[KnownModel, ...] = (
     KnownModel(
         name="ESRGAN_PSNR_SRx4_DF2K_official",
         filename="ESRGAN_PSNR_SRx4_DF2K_official-150ff491.pth",
-        architecture="RRDBNet",
-        scale=4,
-        shape="64nf 23nb gc32",
         license="Apache-2.0",
         publisher="BasicSR (XPixelGroup/BasicSR), official ESRNet (PSNR-oriented)",
         page="https://drive.google.com/file/d/1swaV5iBMFfg-DL6ZyiARztbhutDCWXMM",
@@ -102,14 +100,8 @@ MODELS: tuple[KnownModel, ...] = (
     ),
     KnownModel(
         name="RealESRGAN_x4plus",
-        filename="RealESRGAN_x4plus.pth",
-        architecture="RRDBNet",
-        scale=4,
-        shape="64nf 23nb gc32",
-        license="BSD-3-Clause",
         publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.1.0",
-        page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.1.0",
-        urls=(f"{RE}/v0.1.0/RealESRGAN_x4plus.pth",),
+        **release("v0.1.0", "RealESRGAN_x4plus.pth"),
         size=67040989,
         sha256="4fa0d38905f75ac06eb49a7951b426670021be3018265fd191d2125df9d682f1",
         sources=(OMDB.format("4x-realesrgan-x4plus"), AUR, RE_ZOO),
@@ -117,14 +109,9 @@ MODELS: tuple[KnownModel, ...] = (
     ),
     KnownModel(
         name="RealESRGAN_x2plus",
-        filename="RealESRGAN_x2plus.pth",
-        architecture="RRDBNet",
         scale=2,
-        shape="64nf 23nb gc32",
-        license="BSD-3-Clause",
         publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.2.1",
-        page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.2.1",
-        urls=(f"{RE}/v0.2.1/RealESRGAN_x2plus.pth",),
+        **release("v0.2.1", "RealESRGAN_x2plus.pth"),
         size=67061725,
         sha256="49fafd45f8fd7aa8d31ab2a22d14d91b536c34494a5cfe31eb5d89c2fa266abb",
         sources=(OMDB.format("2x-realesrgan-x2plus"), AUR, RE_ZOO),
@@ -132,14 +119,8 @@ MODELS: tuple[KnownModel, ...] = (
     ),
     KnownModel(
         name="RealESRNet_x4plus",
-        filename="RealESRNet_x4plus.pth",
-        architecture="RRDBNet",
-        scale=4,
-        shape="64nf 23nb gc32",
-        license="BSD-3-Clause",
         publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.1.1",
-        page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.1.1",
-        urls=(f"{RE}/v0.1.1/RealESRNet_x4plus.pth",),
+        **release("v0.1.1", "RealESRNet_x4plus.pth"),
         size=67040989,
         sha256="a820b9bde89a874d7599d545567308ce6c128fc8754a53208eda016d40aa81df",
         # Not in OpenModelDB; two independent downstream projects agree on the hash.
@@ -148,14 +129,9 @@ MODELS: tuple[KnownModel, ...] = (
     ),
     KnownModel(
         name="RealESRGAN_x4plus_anime_6B",
-        filename="RealESRGAN_x4plus_anime_6B.pth",
-        architecture="RRDBNet",
-        scale=4,
         shape="64nf 6nb gc32",
-        license="BSD-3-Clause",
         publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.2.2.4",
-        page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.2.2.4",
-        urls=(f"{RE}/v0.2.2.4/RealESRGAN_x4plus_anime_6B.pth",),
+        **release("v0.2.2.4", "RealESRGAN_x4plus_anime_6B.pth"),
         size=17938799,
         sha256="f872d837d3c90ed2e05227bed711af5671a6fd1c9f7d7e91c911a61f155e99da",
         sources=(OMDB.format("4x-realesrgan-x4plus-anime-6b"), AUR, RE_ZOO),
@@ -163,14 +139,10 @@ MODELS: tuple[KnownModel, ...] = (
     ),
     KnownModel(
         name="realesr-animevideov3",
-        filename="realesr-animevideov3.pth",
         architecture="SRVGGNetCompact",
-        scale=4,
         shape="64nf 16nc",
-        license="BSD-3-Clause",
         publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.2.5.0, anime video (XS size)",
-        page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.2.5.0",
-        urls=(f"{RE}/v0.2.5.0/realesr-animevideov3.pth",),
+        **release("v0.2.5.0", "realesr-animevideov3.pth"),
         size=2504012,
         sha256="b8a8376811077954d82ca3fcf476f1ac3da3e8a68a4f4d71363008000a18b75d",
         sources=(PIXELUP, "TensoRaws/ccrestoration model config (sha256 of the same file)", RE_INFER),
@@ -178,15 +150,11 @@ MODELS: tuple[KnownModel, ...] = (
     ),
     KnownModel(
         name="realesr-general-x4v3",
-        filename="realesr-general-x4v3.pth",
         architecture="SRVGGNetCompact",
-        scale=4,
         shape="64nf 32nc",
-        license="BSD-3-Clause",
         publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.2.5.0, general scenes (S size); "
         "--denoise blends it with realesr-general-wdn-x4v3",
-        page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.2.5.0",
-        urls=(f"{RE}/v0.2.5.0/realesr-general-x4v3.pth",),
+        **release("v0.2.5.0", "realesr-general-x4v3.pth"),
         size=4885111,
         sha256="8dc7edb9ac80ccdc30c3a5dca6616509367f05fbc184ad95b731f05bece96292",
         sources=(OMDB.format("4x-realesr-general-x4v3"), AUR, PIXELUP, RE_INFER),
@@ -194,15 +162,11 @@ MODELS: tuple[KnownModel, ...] = (
     ),
     KnownModel(
         name="realesr-general-wdn-x4v3",
-        filename="realesr-general-wdn-x4v3.pth",
         architecture="SRVGGNetCompact",
-        scale=4,
         shape="64nf 32nc",
-        license="BSD-3-Clause",
         publisher="Real-ESRGAN (xinntao/Real-ESRGAN) release v0.2.5.0, the weak-denoise twin of "
         "realesr-general-x4v3",
-        page="https://github.com/xinntao/Real-ESRGAN/releases/tag/v0.2.5.0",
-        urls=(f"{RE}/v0.2.5.0/realesr-general-wdn-x4v3.pth",),
+        **release("v0.2.5.0", "realesr-general-wdn-x4v3.pth"),
         size=4885111,
         sha256="1641f8c4464b9f097c9fdda5589273713f67cf59f3d909e0bd688f0cee269dca",
         sources=(AUR, PIXELUP, RE_INFER),

@@ -1,12 +1,9 @@
-"""`ModelDescriptor`: a generator together with the facts every caller needs about it.
+"""`ModelDescriptor` (what `load_model` returns): a generator and the facts every caller needs.
 
-`load_model` returns one. Scale, channels and the size multiple are read once, when the model is
-loaded or wrapped, and checked against each other there; no caller guesses a default. The
-descriptor runs like the module it holds (`desc(x)`, `desc.to(device)`, `desc.eval()`), so code
-that treated `load_model`'s result as an `nn.Module` keeps working, and `desc.model` is the module.
-
-A generator here maps NCHW in [0, 1] to NCHW `scale` times larger; its input height and width
-must be multiples of `size_multiple` (x2/x1 RRDBNets pixel-unshuffle their input by 2/4).
+Scale, channels and the size multiple are read once, when the model is loaded or wrapped, and checked
+there; no caller guesses a default. It runs like the module it holds (`desc(x)`, `desc.to(device)`,
+`desc.eval()`); `desc.model` is the module. A generator maps NCHW in [0, 1] to NCHW `scale` times
+larger; input sides must be multiples of `size_multiple` (x2/x1 RRDBNets pixel-unshuffle by 2/4).
 """
 
 from __future__ import annotations
@@ -40,12 +37,10 @@ class ModelDescriptor:
 
     def __post_init__(self) -> None:
         if self.scale not in (1, 2, 3, 4, 8) or self.in_ch < 1 or self.out_ch < 1 or self.size_multiple < 1:
-            raise ESRGANError(
-                f"{self.source}: inconsistent model description (scale {self.scale}, channels "
-                f"{self.in_ch}->{self.out_ch}, size multiple {self.size_multiple})"
-            )
+            what = f"x{self.scale}, {self.in_ch}->{self.out_ch} channels, multiple {self.size_multiple}"
+            raise ESRGANError(f"{self.source}: inconsistent model description ({what})")
 
-    # -- runs like the module it holds ------------------------------------------------------
+    # It runs like the module it holds:
     def __call__(self, x: Tensor) -> Tensor:
         return self.model(x)
 
@@ -71,7 +66,6 @@ class ModelDescriptor:
     def state_dict(self) -> dict[str, Tensor]:
         return self.model.state_dict()
 
-    # -- facts --------------------------------------------------------------------------------
     @property
     def num_params(self) -> int:
         return sum(p.numel() for p in self.model.parameters())
@@ -86,42 +80,23 @@ class ModelDescriptor:
 
 
 def describe(model: nn.Module | ModelDescriptor, *, source: str = IN_MEMORY) -> ModelDescriptor:
-    """The descriptor of a model: itself if it is one, else read from one of this package's generators.
-
-    Generators built here (RRDBNet, SRResNet and the test-time wrappers around them) carry their
-    scale and channels as attributes set in `__init__`; any other module is refused rather than
-    guessed at.
-    """
+    """The descriptor of a model: itself if it is one, else read from the `scale`, `in_ch`, `out_ch`
+    and `size_multiple` attributes this package's generators set; any other module is refused."""
     if isinstance(model, ModelDescriptor):
         return model
     if not isinstance(model, nn.Module):
-        raise ESRGANError(
-            f"expected a model (from esrgan.load_model) or an nn.Module, got {type(model).__name__}"
-        )
-    missing = [name for name in ("scale", "in_ch", "out_ch", "size_multiple") if not hasattr(model, name)]
+        raise ESRGANError(f"expected a model (from esrgan.load_model), got {type(model).__name__}")
+    names = ("scale", "in_ch", "out_ch", "size_multiple")  # the fields between `architecture` and `config`
+    missing = [name for name in names if not hasattr(model, name)]
     if missing:
-        raise ESRGANError(
-            f"{type(model).__name__} is not a generator this package knows (it has no {', '.join(missing)}); "
-            "load it with esrgan.load_model or wrap it in a ModelDescriptor"
-        )
-    return ModelDescriptor(
-        model=model,
-        architecture=type(model).__name__,
-        scale=int(model.scale),
-        in_ch=int(model.in_ch),
-        out_ch=int(model.out_ch),
-        size_multiple=int(model.size_multiple),
-        config=getattr(model, "config", None),
-        source=source,
-    )
+        raise ESRGANError(f"{type(model).__name__} is not a generator this package knows (no {missing[0]})")
+    facts = [int(getattr(model, name)) for name in names]
+    return ModelDescriptor(model, type(model).__name__, *facts, getattr(model, "config", None), source=source)
 
 
 @torch.no_grad()
 def check_against_model(desc: ModelDescriptor) -> None:
-    """Run the model once on the smallest input it accepts: the output must be what `desc` says.
-
-    One pixel per size multiple, so it costs a few milliseconds even for the full RRDBNet.
-    """
+    """Run the model once on its smallest input (milliseconds): the output must be what `desc` says."""
     param = next(desc.model.parameters(), None)
     m = desc.size_multiple
     x = torch.zeros(1, desc.in_ch, m, m, device=param.device if param is not None else None)
@@ -130,18 +105,13 @@ def check_against_model(desc: ModelDescriptor) -> None:
     try:
         y = desc.model(x if param is None else x.to(param.dtype))
     except RuntimeError as exc:
-        raise ESRGANError(
-            f"{desc.source}: the model does not run on {desc.in_ch}-channel input "
-            f"({' '.join(str(exc).split())})"
-        ) from None
+        why = " ".join(str(exc).split())
+        raise ESRGANError(f"{desc.source}: fails on {desc.in_ch}-channel input ({why})") from None
     finally:
         desc.model.train(was_training)
     expected = (1, desc.out_ch, m * desc.scale, m * desc.scale)
     if tuple(y.shape) != expected:
-        raise ESRGANError(
-            f"{desc.source}: described as x{desc.scale} {desc.in_ch}->{desc.out_ch} channels, but a "
-            f"{m}x{m} input gives {tuple(y.shape)[1:]} (channels, height, width)"
-        )
+        raise ESRGANError(f"{desc.source}: {m}x{m} input gave {tuple(y.shape)[1:]}, not {expected[1:]}")
 
 
 def module_of(model: nn.Module | ModelDescriptor) -> nn.Module:

@@ -10,12 +10,9 @@ from torch import Tensor, nn
 
 
 class VGGDiscriminator(nn.Module):
-    """3x3 s1 conv + 4x4 s2 conv pairs at 64, 128, 256, 512, 512 channels, BN after every conv
-    but the first, LeakyReLU 0.2, then Linear(512*s*s, 100) -> LeakyReLU -> Linear(100, 1).
-
-    `input_size` must be a multiple of 32 (five stride-2 convs): 96, 128 (the paper), 256...
-    At 128 it has 14,499,401 parameters.
-    """
+    """3x3 s1 conv + 4x4 s2 conv pairs at 64, 128, 256, 512, 512 channels, BN after every conv but
+    the first, LeakyReLU 0.2, then Linear(512*s*s, 100) -> LeakyReLU -> Linear(100, 1). `input_size`:
+    a multiple of 32 (five stride-2 convs), 128 in the paper (14,499,401 parameters)."""
 
     def __init__(self, in_ch: int = 3, num_feat: int = 64, input_size: int = 128) -> None:
         super().__init__()
@@ -39,10 +36,7 @@ class VGGDiscriminator(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-2:] != (self.input_size, self.input_size):
-            raise ValueError(
-                f"VGGDiscriminator expects {self.input_size}x{self.input_size} input, "
-                f"got {tuple(x.shape[-2:])}"
-            )
+            raise ValueError(f"VGGDiscriminator takes {self.input_size}px squares, not {tuple(x.shape[2:])}")
         feat = self.lrelu(self.conv0_0(x))
         feat = self.lrelu(self.bn0_1(self.conv0_1(feat)))
         for i in range(1, 5):

@@ -1,11 +1,10 @@
 """Verified downloads into a file, through pooch: handed what to fetch, it decides nothing else.
 
-The caller (`esrgan.models.hub`) says which URLs, where to, and what the file must be (size,
-sha256 or BasicSR's 8-digit prefix), and has already decided that a download may happen (offline,
-verifiable). pooch streams each URL to a temporary file beside the target and checks its sha256;
-this module then checks the size and prefix before the atomic rename, so the target only ever holds
-a verified file and a failed or cut transfer leaves nothing behind. Every failure becomes one line:
-no network, HTTP status, wrong hash, wrong size, timeout, disk full.
+The caller (`esrgan.models.hub`) gives the model (size, sha256 or BasicSR's 8-digit prefix), the URLs
+and the target, having decided that a download may happen. pooch streams each URL to a temporary file
+beside the target; its size and sha256 are checked before the atomic rename, so the target only ever
+holds a verified file. Every failure is one line: no network, HTTP status, wrong hash or size, timeout,
+disk full.
 """
 
 from __future__ import annotations
@@ -13,29 +12,17 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import re
 import shutil
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from esrgan.atomic import atomic_path
 from esrgan.errors import ESRGANError
+from esrgan.models.catalogue import KnownModel
 
 DEFAULT_TIMEOUT = 60.0  # seconds without data (requests' connect and read timeouts)
 FREE_SPACE_MARGIN = 16 * 2**20
-
-
-@dataclass(frozen=True)
-class Fetch:
-    """One file to fetch: its URLs (tried in order), where it goes and what it must be."""
-
-    name: str  # for messages and the progress bar
-    urls: tuple[str, ...]
-    target: Path
-    size: int | None = None
-    sha256: str | None = None
-    sha256_prefix: str | None = None  # BasicSR's file names carry the first 8 hex digits
+IN_BYTES = {"unit": "B", "unit_scale": True, "unit_divisor": 1024}  # the progress bar counts KiB, MiB
 
 
 class DownloadFailed(Exception):
@@ -53,95 +40,77 @@ def download_timeout() -> float:
     return value
 
 
-def download(item: Fetch, *, timeout: float | None = None) -> Path:
-    """Fetch `item` to its target (trying each URL in order) and return the target."""
-    check_free_space(item.target.parent, item.size)
-    timeout = download_timeout() if timeout is None else timeout
+def download(item: KnownModel, urls: list[str], target: Path) -> Path:
+    """Fetch `item` to `target`, trying each URL in order, and return the target."""
+    check_free_space(target.parent, item.size)
+    timeout = download_timeout()
     failures: list[str] = []
-    for i, url in enumerate(item.urls):
+    for i, url in enumerate(urls):
         try:
-            fetch_url(url, item, timeout=timeout)
-            return item.target
+            fetch_url(url, item, target, timeout=timeout)
+            return target
         except DownloadFailed as exc:
             failures.append(f"{url}: {exc}")
-            if i + 1 < len(item.urls):
+            if i + 1 < len(urls):
                 print(f"esrgan: {url} failed ({exc}); trying the next URL", file=sys.stderr)
     raise ESRGANError(f"could not download {item.name}: " + "; ".join(failures))
 
 
-def fetch_url(url: str, item: Fetch, *, timeout: float) -> None:
-    """One attempt: pooch download with sha256 check, then size/prefix check, then rename."""
-    try:
-        import pooch
-        import requests
-    except ImportError:
-        raise ESRGANError("downloading models needs pooch: pip install pooch") from None
+def fetch_url(url: str, item: KnownModel, target: Path, *, timeout: float) -> None:
+    """One attempt: pooch download, then size and sha256 check, then rename."""
+    import pooch  # not at the top: pooch and requests take a while to import, and most runs never download
+    import requests
     from tqdm import tqdm
 
-    bar = tqdm(
-        total=item.size or 0,
-        unit="B",
-        unit_scale=True,
-        unit_divisor=1024,
-        desc=item.name,
-        disable=None,  # no bar when stderr is not a terminal
-        leave=False,
-        file=sys.stderr,
-    )
+    # disable=None: no bar when stderr is not a terminal
+    bar = tqdm(total=item.size or 0, desc=item.name, disable=None, leave=False, file=sys.stderr, **IN_BYTES)
     downloader = pooch.HTTPDownloader(progressbar=bar, timeout=timeout, chunk_size=1 << 16)
-    known_hash = f"sha256:{item.sha256}" if item.sha256 else None
     logger = pooch.get_logger()
     level = logger.level
     logger.setLevel("WARNING")  # pooch's own "Downloading ..." and hash notes would duplicate ours
     try:
-        with atomic_path(item.target) as tmp:
+        with atomic_path(target) as tmp:
             try:
-                pooch.retrieve(url, known_hash, fname=tmp.name, path=tmp.parent, downloader=downloader)
+                pooch.retrieve(url, None, fname=tmp.name, path=tmp.parent, downloader=downloader)
             except requests.RequestException as exc:
                 raise DownloadFailed(describe_request_error(exc, timeout)) from None
-            except ValueError as exc:  # pooch: hash mismatch
-                raise DownloadFailed(describe_hash_error(exc)) from None
             except OSError as exc:
                 if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-                    raise ESRGANError(
-                        f"disk full: cannot save {item.name} into {item.target.parent}"
-                    ) from None
+                    raise ESRGANError(f"disk full: cannot save {item.name} in {target.parent}") from None
                 raise
-            verify_file(tmp, item, check_sha256=False)
+            verify_file(tmp, item)
     finally:
         logger.setLevel(level)
         bar.close()
 
 
-def import_file(item: Fetch, source: str | os.PathLike) -> Path:
-    """Copy a file fetched by hand to the target, after the same checks as a download."""
+def import_file(item: KnownModel, target: Path, source: str | os.PathLike) -> Path:
+    """Copy a file fetched by hand to `target`, after the same checks as a download."""
     source = Path(source)
     if not source.is_file():
         raise ESRGANError(f"--from {source}: file not found")
-    check_free_space(item.target.parent, source.stat().st_size)
-    with atomic_path(item.target) as tmp:
+    check_free_space(target.parent, source.stat().st_size)
+    with atomic_path(target) as tmp:
         shutil.copyfile(source, tmp)
         try:
-            verify_file(tmp, item, check_sha256=True)
+            verify_file(tmp, item)
         except DownloadFailed as exc:
             raise ESRGANError(f"{source} is not {item.name}: {exc}") from None
-    return item.target
+    return target
 
 
-def verify_file(path: Path, item: Fetch, *, check_sha256: bool) -> None:
+def verify_file(path: Path, item: KnownModel) -> None:
     """Size, then sha256 (or the BasicSR 8-digit prefix); raises DownloadFailed with the reason."""
     size = path.stat().st_size
     if item.size is not None and size != item.size:
         raise DownloadFailed(f"wrong size: {size} bytes, expected {item.size}")
-    if not (check_sha256 and item.sha256) and not item.sha256_prefix:
+    if not item.sha256 and not item.sha256_prefix:
         return
     digest = sha256_of(path)
-    if check_sha256 and item.sha256 and digest != item.sha256:
+    if item.sha256 and digest != item.sha256:
         raise DownloadFailed(f"wrong sha256: got {digest[:16]}..., expected {item.sha256[:16]}...")
     if item.sha256_prefix and not digest.startswith(item.sha256_prefix):
-        raise DownloadFailed(
-            f"wrong sha256: got {digest[:16]}..., the file name promises {item.sha256_prefix}..."
-        )
+        raise DownloadFailed(f"wrong sha256: got {digest[:16]}..., the name promises {item.sha256_prefix}...")
 
 
 def sha256_of(path: Path) -> str:
@@ -159,10 +128,8 @@ def check_free_space(folder: Path, needed: int | None) -> None:
     except OSError as exc:
         raise ESRGANError(f"cannot use the model cache {folder} ({exc.strerror or exc})") from None
     if needed is not None and free < needed + FREE_SPACE_MARGIN:
-        raise ESRGANError(
-            f"disk full: {free / 2**20:.0f} MB free in {folder}, {needed / 2**20:.0f} MB needed "
-            "(set ESRGAN_HOME to a folder with more room)"
-        )
+        mb = f"{free / 2**20:.0f} MB free in {folder}, {needed / 2**20:.0f} MB needed"
+        raise ESRGANError(f"disk full: {mb} (set ESRGAN_HOME to a folder with more room)")
 
 
 def describe_request_error(exc: Exception, timeout: float) -> str:
@@ -183,10 +150,3 @@ def describe_request_error(exc: Exception, timeout: float) -> str:
             return "cannot connect (connection refused)"
         return "no network or server unreachable"
     return f"download failed ({type(exc).__name__})"
-
-
-def describe_hash_error(exc: ValueError) -> str:
-    match = re.search(r"expected (?:sha256:)?([0-9a-f]{8,}) but got ([0-9a-f]{8,})", str(exc))
-    if match:
-        return f"wrong sha256: got {match.group(2)[:16]}..., expected {match.group(1)[:16]}...; discarded"
-    return f"wrong sha256; discarded ({' '.join(str(exc).split())[:120]})"

@@ -1,7 +1,5 @@
-"""A generator as a flat list of image operations: what the ncnn and ONNX writers serialise and
-the ncnn reader (models.ncnn_import) rebuilds a network from.
-
-Our generators are read into a handful of operation kinds, each with numpy weights:
+"""A generator as a flat list of operations (numpy weights): what the ncnn and ONNX writers serialise
+and the ncnn reader (models.ncnn_import) rebuilds a network from.
 
     conv             3x3/9x9 (any odd k) stride 1 conv with bias, optionally followed by LeakyReLU(slope)
     prelu            per-channel PReLU
@@ -12,9 +10,8 @@ Our generators are read into a handful of operation kinds, each with numpy weigh
     pixel_shuffle    torch.nn.PixelShuffle(factor) (channel c*r*r + i*r + j -> pixel (i, j) of c)
     pixel_unshuffle  torch.nn.functional.pixel_unshuffle(factor), its inverse
 
-BatchNorm (SRResNet with BN, eval mode) is folded into the conv before it, so no writer needs it.
-The graph's input is `data` and its output `output`: NCHW RGB (or gray/RGBA) in [0, 1], like
-realesrgan-ncnn-vulkan's models.
+BatchNorm (SRResNet, eval mode) is folded into the conv before it. Blobs `data` -> `output`: NCHW
+RGB (or gray/RGBA) in [0, 1], like realesrgan-ncnn-vulkan's models.
 """
 
 from __future__ import annotations
@@ -54,22 +51,6 @@ class Graph:
     size_multiple: int
     ops: list[Op] = field(default_factory=list)
 
-    def conv_flops_per_pixel(self) -> float:
-        """2 x multiply-adds of every conv per LR input pixel (convs at HR counted at their size)."""
-        area = {INPUT: 1.0}
-        flops = 0.0
-        for op in self.ops:
-            a = area[op.inputs[0]]
-            if op.kind in ("nearest2x", "nearest", "pixel_shuffle"):
-                a *= (2 if op.kind == "nearest2x" else op.factor) ** 2
-            elif op.kind == "pixel_unshuffle":
-                a /= op.factor**2
-            elif op.kind == "conv":
-                assert op.weight is not None
-                flops += 2.0 * op.weight[0].size * op.weight.shape[0] * a
-            area[op.output] = a
-        return flops
-
 
 class _Builder:
     def __init__(self, graph: Graph) -> None:
@@ -83,51 +64,31 @@ class _Builder:
         return name
 
     def conv(self, x: str, conv: nn.Conv2d, slope: float | None = None, bn: nn.Module | None = None) -> str:
-        if conv.stride != (1, 1) or conv.dilation != (1, 1) or conv.groups != 1:
-            raise ESRGANError("export supports stride-1, undilated, ungrouped convolutions only")
-        k = conv.kernel_size
-        if k[0] != k[1] or k[0] % 2 == 0 or conv.padding != (k[0] // 2, k[1] // 2):
-            raise ESRGANError(f"export supports odd square 'same' convolutions, not kernel {k}")
+        # Our generators build only stride-1 'same' convs, so only weights and bias are read.
         weight = conv.weight.detach().double()
-        bias = (
-            conv.bias.detach().double() if conv.bias is not None else torch.zeros(conv.out_channels).double()
-        )
+        zero = torch.zeros(conv.out_channels, dtype=torch.float64)
+        bias = zero if conv.bias is None else conv.bias.detach().double()
         if isinstance(bn, nn.BatchNorm2d):
             # eval-mode BN after the conv: y = (conv - mean) * gamma / sqrt(var + eps) + beta
-            assert bn.running_mean is not None and bn.running_var is not None
-            gamma = bn.weight.detach().double() if bn.weight is not None else torch.ones(conv.out_channels)
-            beta = bn.bias.detach().double() if bn.bias is not None else torch.zeros(conv.out_channels)
-            factor = gamma / torch.sqrt(bn.running_var.double() + bn.eps)
+            factor = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
             weight = weight * factor[:, None, None, None]
-            bias = (bias - bn.running_mean.double()) * factor + beta
-        return self.add(
-            "conv",
-            [x],
-            weight=weight.float().numpy().copy(),
-            bias=bias.float().numpy().copy(),
-            slope=slope,
-        )
+            bias = (bias - bn.running_mean.double()) * factor + bn.bias.detach().double()
+        return self.add("conv", [x], weight=weight.float().numpy(), bias=bias.float().numpy(), slope=slope)
 
     def prelu(self, x: str, prelu: nn.PReLU) -> str:
         return self.add("prelu", [x], weight=prelu.weight.detach().float().numpy().copy())
 
 
 def build_graph(model: nn.Module | ModelDescriptor) -> Graph:
-    """The operation graph of one of our generators (RRDBNet, SRResNet), or an ESRGANError."""
-    desc = describe(model)
-    module = module_of(model)
+    """The operation graph of one of our generators, or an ESRGANError."""
+    desc, module = describe(model), module_of(model)
+    builders = {RRDBNet: _rrdbnet, SRResNet: _srresnet, SRVGGNetCompact: _srvgg}
+    build = next((f for cls, f in builders.items() if isinstance(module, cls)), None)
     graph = Graph(desc.scale, desc.in_ch, desc.out_ch, desc.size_multiple)
-    b = _Builder(graph)
-    if isinstance(module, RRDBNet):
-        _rrdbnet(b, module)
-    elif isinstance(module, SRResNet):
-        _srresnet(b, module)
-    elif isinstance(module, SRVGGNetCompact):
-        _srvgg(b, module)
+    if build is not None:
+        build(_Builder(graph), module)
     else:
-        raise ESRGANError(
-            f"cannot export {desc.architecture}: export supports RRDBNet, SRResNet and SRVGGNetCompact"
-        )
+        raise ESRGANError(f"cannot export {desc.architecture}: only RRDBNet, SRResNet and SRVGGNetCompact")
     graph.ops[-1].output = OUTPUT
     return graph
 
@@ -172,10 +133,7 @@ def _srvgg(b: _Builder, net: nn.Module) -> None:
     """Convs with their activations, pixel shuffle, plus the nearest-upsampled input."""
     feat = INPUT
     layers = list(net.body)
-    i = 0
-    while i < len(layers):
-        conv = layers[i]
-        act = layers[i + 1] if i + 1 < len(layers) else None
+    for conv, act in zip(layers[::2], [*layers[1::2], None], strict=True):
         if isinstance(act, nn.PReLU):
             feat = b.prelu(b.conv(feat, conv), act)
         elif isinstance(act, (nn.ReLU, nn.LeakyReLU)):
@@ -183,7 +141,6 @@ def _srvgg(b: _Builder, net: nn.Module) -> None:
             feat = b.conv(feat, conv, act.negative_slope if isinstance(act, nn.LeakyReLU) else 0.0)
         else:
             feat = b.conv(feat, conv)
-        i += 2
     shuffled = b.add("pixel_shuffle", [feat], factor=net.scale)
     base = b.add("nearest", [INPUT], factor=net.scale)
     b.add("sum", [shuffled, base])
@@ -191,9 +148,5 @@ def _srvgg(b: _Builder, net: nn.Module) -> None:
 
 def unshuffle_weights(channels: int, r: int) -> np.ndarray:
     """(C*r*r, C, r, r) one-hot: output channel c*r*r + i*r + j reads pixel (i, j) of channel c."""
-    w = np.zeros((channels * r * r, channels, r, r), np.float32)
-    for c in range(channels):
-        for i in range(r):
-            for j in range(r):
-                w[c * r * r + i * r + j, c, i, j] = 1.0
-    return w
+    # Output c*r*r + i*r + j is input (c, i, j) flattened: the identity, reshaped.
+    return np.eye(channels * r * r, dtype=np.float32).reshape(channels * r * r, channels, r, r)

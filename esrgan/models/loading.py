@@ -4,10 +4,8 @@ Reading: `.pth`/`.pt`/`.ckpt`/`.bin` through `torch.load(weights_only=True)` (ne
 code) or `.safetensors`; BasicSR wrappers (`params_ema` preferred over `params`), `module.` and
 `_orig_mod.` prefixes, bare state dicts. The architecture (RRDBNet, SRResNet, BasicSR's MSRResNet,
 Real-ESRGAN's SRVGGNetCompact) and its hyper-parameters are read from key patterns and tensor
-shapes (see each model file). Where the file carries our metadata (`save_model` writes it) and
-it disagrees with the shape reading, the metadata wins and a warning says so: the shapes are
-ambiguous for an x4 RRDBNet whose in_ch is 4x
-or 16x its out_ch (in_ch 4 or 12 with 1 or 3 outputs reads as a pixel-unshuffled x2 model).
+shapes (see each model file); where our metadata (`save_model` writes it) disagrees, the metadata
+wins with a warning (see rrdbnet.config_from_state for the ambiguity).
 Writing: BasicSR keys, `{"params_ema", "params"}` in `.pth`, or `.safetensors` with the
 hyper-parameters in its metadata.
 """
@@ -23,13 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from esrgan.atomic import atomic_path
 from esrgan.errors import ESRGANError
 from esrgan.models import msrresnet, rrdbnet, srresnet, srvgg
 from esrgan.models.descriptor import ModelDescriptor, check_against_model, describe, module_of
-from esrgan.models.hub import SAVE_SUFFIXES, resolve_model
+from esrgan.models.hub import SAVE_SUFFIXES, json_or_text, resolve_model
 from esrgan.models.ncnn_import import read_ncnn
 
 log = logging.getLogger(__name__)
@@ -55,14 +55,13 @@ def read_state_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
     if path.stat().st_size == 0:
         raise ESRGANError(f"model file is empty (0 bytes): {path}")
     if path.suffix.lower() == ".safetensors":
-        from safetensors import SafetensorError, safe_open
-
         try:
             with safe_open(str(path), framework="pt") as f:
-                meta = {k: _json_or_text(v) for k, v in (f.metadata() or {}).items()}
+                meta = {k: json_or_text(v) for k, v in (f.metadata() or {}).items()}
                 return {k: f.get_tensor(k) for k in f.keys()}, meta, "safetensors"  # noqa: SIM118
         except (SafetensorError, OSError, ValueError) as exc:
-            raise ESRGANError(f"{path} is not a readable .safetensors file ({_first_line(exc)})") from None
+            why = (str(exc).strip() or type(exc).__name__).splitlines()[0][:200]
+            raise ESRGANError(f"{path} is not a readable .safetensors file ({why})") from None
     try:
         with warnings.catch_warnings():  # torch warns about pickle protocols before refusing
             warnings.simplefilter("ignore")
@@ -83,14 +82,11 @@ def read_state_file(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, 
 
 def unwrap_state(obj: dict[str, Any], weights: str | None = None) -> tuple[dict[str, Tensor], str | None]:
     """Find the generator's state dict inside a wrapper (`weights`: that key only); strip prefixes."""
-    wrapper = None
-    if weights is not None and not (isinstance(obj.get(weights), dict) and obj[weights]):
+    keys = WRAPPER_KEYS if weights is None else (weights,)
+    wrapper = next((k for k in keys if isinstance(obj.get(k), dict) and obj[k]), None)
+    if weights is not None and wrapper is None:
         raise ESRGANError(f"the file holds no '{weights}' weights (it has: {', '.join(map(str, obj))})")
-    for key in (weights,) if weights is not None else WRAPPER_KEYS:
-        if isinstance(obj.get(key), dict) and obj[key]:
-            obj, wrapper = obj[key], key
-            break
-    state = {k: v for k, v in obj.items() if isinstance(v, Tensor)}
+    state = {k: v for k, v in (obj if wrapper is None else obj[wrapper]).items() if isinstance(v, Tensor)}
     for prefix in PREFIXES:
         if state and all(k.startswith(prefix) for k in state):
             state = {k[len(prefix) :]: v for k, v in state.items()}
@@ -114,8 +110,7 @@ def describe_unsupported(state: dict[str, Tensor], obj: dict[str, Any]) -> str:
         return "state dict looks like an EDSR/RCAN model; not supported"
     if not keys:
         return "no tensors found"
-    sample = ", ".join(sorted(keys)[:3])
-    return f"unrecognised architecture ({len(keys)} tensors, e.g. {sample})"
+    return f"unrecognised architecture ({len(keys)} tensors, e.g. {', '.join(sorted(keys)[:3])})"
 
 
 def _is_pickle(path: Path) -> bool:
@@ -123,18 +118,6 @@ def _is_pickle(path: Path) -> bool:
     with open(path, "rb") as f:
         head = f.read(2)
     return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
-
-
-def _json_or_text(value: str) -> Any:
-    try:
-        return json.loads(value)
-    except ValueError:
-        return value
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0][:200] if text else type(exc).__name__
 
 
 def detect(state: dict[str, Tensor], source: str) -> tuple[str, str, dict[str, Tensor], Any]:
@@ -145,9 +128,7 @@ def detect(state: dict[str, Tensor], source: str) -> tuple[str, str, dict[str, T
             state = rrdbnet.to_basicsr_keys(state)
             cfg = rrdbnet.config_from_state(state)
             if cfg.scale == 2 and rrdbnet.upsample_stages(state) == 1:
-                raise ESRGANError(
-                    f"{source}: the 2018 'old arch' x2 layout (no pixel-unshuffle) is not supported"
-                )
+                raise ESRGANError(f"{source}: 2018 'old arch' x2 layout (no pixel-unshuffle): unsupported")
             return "RRDBNet", fmt, state, cfg
         if srresnet.is_srresnet_state(state):
             return "SRResNet", "esrgan", state, srresnet.config_from_state(state)
@@ -166,38 +147,25 @@ def config_from_metadata(meta: dict[str, Any], architecture: str, shape_cfg: Any
         return shape_cfg
     names = {f.name: type(getattr(shape_cfg, f.name)) for f in fields(shape_cfg)}
     given = {k: meta[k] for k in names if k in meta and type(meta[k]) is names[k]}
-    try:
-        return replace(shape_cfg, **given)
-    except (TypeError, ValueError):
-        return shape_cfg
+    return replace(shape_cfg, **given)  # cannot fail: known fields of the right types, no validation
 
 
 def build_from_state(
-    state: dict[str, Tensor], obj: dict[str, Any], source: str, meta: dict[str, Any] | None = None
+    state: dict[str, Tensor], obj: dict[str, Any], source: str, meta: dict[str, Any]
 ) -> tuple[nn.Module, str]:
-    """Construct the right architecture for a state dict and load it. Returns (model, key format).
-
-    The file's metadata wins over the shape reading where both describe a model the weights fit.
-    """
+    """(model, key format): the detected architecture built and loaded; the file's metadata wins over
+    the shape reading where both describe a model the weights fit."""
     architecture, fmt, state, shape_cfg = detect(state, source)
     if not architecture:
         raise ESRGANError(f"{source}: {describe_unsupported(state, obj)}")
-    meta_cfg = config_from_metadata(meta or {}, architecture, shape_cfg)
+    meta_cfg = config_from_metadata(meta, architecture, shape_cfg)
     if meta_cfg != shape_cfg:
         model, problem = _try_build(architecture, meta_cfg, state)
         if model is not None:
-            log.warning(
-                "%s: the file's metadata (%s) disagrees with the reading of its tensor shapes (%s); "
-                "using the metadata (shapes alone are ambiguous for an x4 RRDBNet with in_ch 4x or 16x "
-                "its out_ch)",
-                source,
-                _differences(meta_cfg, shape_cfg),
-                _differences(shape_cfg, meta_cfg),
-            )
+            diff = _differences(meta_cfg, shape_cfg), _differences(shape_cfg, meta_cfg)
+            log.warning("%s: metadata (%s) disagrees with the shapes (%s); using the metadata", source, *diff)
             return model, fmt
-        log.warning(
-            "%s: the file's metadata does not fit its weights (%s); reading the shapes", source, problem
-        )
+        log.warning("%s: the metadata does not fit the weights (%s); reading the shapes", source, problem)
     model, problem = _try_build(architecture, shape_cfg, state)
     if model is None:
         raise ESRGANError(f"{source}: weights do not fit the detected {architecture}: {problem}")
@@ -226,37 +194,25 @@ def _fit_problem(model: nn.Module, state: dict[str, Tensor]) -> str:
     ]
     problems += [f"missing {k}" for k in expected if k not in state]
     problems += [f"unexpected {k}" for k in state if k not in expected]
-    if not problems:
-        return ""
     more = f" (and {len(problems) - 2} more)" if len(problems) > 2 else ""
     return "; ".join(problems[:2]) + more
 
 
 def _differences(a: Any, b: Any) -> str:
-    return ", ".join(
-        f"{f.name}={getattr(a, f.name)}" for f in fields(a) if getattr(a, f.name) != getattr(b, f.name)
-    )
+    theirs = asdict(b)
+    return ", ".join(f"{k}={v}" for k, v in asdict(a).items() if v != theirs[k])
 
 
 def load_model(
-    path: str | os.PathLike,
-    *,
-    device: str | torch.device = "cpu",
-    weights: str | None = None,
+    path: str | os.PathLike, *, device: str | torch.device = "cpu", weights: str | None = None
 ) -> ModelDescriptor:
-    """Load a generator from any supported file, or a model name (`esrgan models`); the architecture
-    is detected from the weights. An ncnn `.param` (with its `.bin`) is imported into the torch
-    generator it describes (esrgan/models/ncnn_import.py).
-
-    `weights` picks a wrapper key ("params", "params_ema"); by default `params_ema` is preferred.
-    Running on ncnn instead (`esrgan.load_model(path, backend="ncnn")`) is chosen in the package's
-    `load_model`: the ncnn runtime is esrgan.inference, above this layer.
-    """
+    """Load a generator from any supported file, an ncnn `.param` (imported into the torch generator
+    it describes) or a model name (`esrgan models`); the architecture is detected from the weights.
+    `weights` picks a wrapper key ("params", "params_ema"); by default `params_ema` is preferred."""
     path = resolve_model(path)
     if Path(path).suffix.lower() == ".param":  # an ncnn pair, imported into the torch generator
-        imported = read_ncnn(Path(path))
-        meta, container, wrapper = {"ncnn_fp16_weights": imported.fp16}, "ncnn", None
-        obj, state = {}, imported.state
+        state, fp16 = read_ncnn(Path(path))
+        obj, meta, container, wrapper = {}, {"ncnn_fp16_weights": fp16}, "ncnn", None
     else:
         obj, meta, container = read_state_file(path)
         try:
@@ -265,8 +221,8 @@ def load_model(
             raise ESRGANError(f"{path}: {exc}") from None
     model, fmt = build_from_state(state, obj, str(path), meta)
     fmt = "ncnn" if container == "ncnn" else fmt
-    desc = replace(describe(model, source=str(path)), key_format=fmt, container=container, wrapper=wrapper)
-    desc = replace(desc, metadata=meta)
+    desc = describe(model, source=str(path))
+    desc = replace(desc, key_format=fmt, container=container, wrapper=wrapper, metadata=meta)
     check_against_model(desc)
     return desc.to(device)
 
@@ -283,8 +239,7 @@ def check_save_suffix(path: str | os.PathLike) -> None:
     """Refuse an output name `save_model` would not write as its suffix says (before any work)."""
     suffix = Path(path).suffix.lower()
     if suffix not in SAVE_SUFFIXES:
-        names = ", ".join(SAVE_SUFFIXES[:-1]) + " or " + SAVE_SUFFIXES[-1]
-        raise ESRGANError(f"output must end in {names}, not '{suffix or Path(path).name}'")
+        raise ESRGANError(f"output must end in {', '.join(SAVE_SUFFIXES)}, not '{suffix or Path(path).name}'")
 
 
 def save_model(
@@ -294,19 +249,14 @@ def save_model(
     params_ema: dict[str, Tensor] | None = None,
     metadata: dict[str, Any] | None = None,
 ) -> None:
-    """Write a generator atomically (temp file + rename); an unwritable path is one ESRGANError.
-
-    `.pth`: `{"params": ..., "params_ema": ... (if given), "meta": {...}}` with BasicSR key names, so
-    BasicSR, Real-ESRGAN, spandrel (chaiNNer, ComfyUI) and this package all read it.
-    `.safetensors`: the EMA weights if given, else the model's, with the hyper-parameters and
-    `metadata` as JSON strings in the header metadata.
-    """
+    """Write a generator atomically; an unwritable path is one ESRGANError. `.pth`: `{"params",
+    "params_ema" (if given), "meta"}` with BasicSR keys, which BasicSR, Real-ESRGAN, spandrel (chaiNNer,
+    ComfyUI) and this package read; `.safetensors`: the EMA weights if given, else the model's, with
+    the hyper-parameters and `metadata` as JSON strings in the header."""
     state = _cpu(_unwrapped(model).state_dict())
     meta: dict[str, Any] = {**model_config(model), **(metadata or {})}
     with atomic_path(path) as tmp:
         if Path(path).suffix.lower() == ".safetensors":
-            from safetensors.torch import save_file
-
             weights = _cpu(params_ema) if params_ema is not None else state
             save_file(weights, str(tmp), metadata={k: json.dumps(v) for k, v in meta.items()})
         else:

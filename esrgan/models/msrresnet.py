@@ -4,9 +4,8 @@
     -> x4: 2 x [upconv 64->256, PixelShuffle 2, LeakyReLU 0.1]; x2/x3: 1 x [upconv, PixelShuffle r]
     -> conv_hr 3x3 + LeakyReLU 0.1 -> conv_last 3x3, plus a bilinear `scale`x copy of the input
 
-No BatchNorm; the body has no long skip (the bilinear copy of the input plays that part). At x4
-with 64 features and 16 blocks: 1,517,571 parameters. Key names are BasicSR's (`conv_first`,
-`body.{i}.conv1/conv2`, `upconv1`, `upconv2`, `conv_hr`, `conv_last`), so its files load as they are.
+No BatchNorm, no long skip (the bilinear copy plays that part). At x4, 64 features, 16 blocks:
+1,517,571 parameters. Key names are BasicSR's, so its files load as they are.
 """
 
 from __future__ import annotations
@@ -18,8 +17,6 @@ from torch.nn import functional as F
 
 from esrgan.models.rrdbnet import init_weights_scaled
 from esrgan.models.shapes import GeneratorShape, num_blocks
-
-SCALES = (2, 3, 4)
 
 
 class ResidualBlockNoBN(nn.Module):
@@ -44,7 +41,7 @@ class MSRResNet(nn.Module):
         self, in_ch: int = 3, out_ch: int = 3, scale: int = 4, num_feat: int = 64, num_block: int = 16
     ) -> None:
         super().__init__()
-        if scale not in SCALES:
+        if scale not in (2, 3, 4):
             raise ValueError(f"MSRResNet supports scale 2, 3 or 4, not {scale}")
         self.config = MSRResNetConfig(in_ch, out_ch, scale, num_feat, num_block)
         self.scale, self.in_ch, self.out_ch = scale, in_ch, out_ch
@@ -68,27 +65,16 @@ class MSRResNet(nn.Module):
 
 
 def is_msrresnet_state(state: dict[str, Tensor]) -> bool:
-    keys = (
-        "conv_first.weight",
-        "body.0.conv1.weight",
-        "upconv1.weight",
-        "conv_hr.weight",
-        "conv_last.weight",
-    )
-    return all(k in state for k in keys) and "prelu_first.weight" not in state
+    keys = ("conv_first", "body.0.conv1", "upconv1", "conv_hr", "conv_last")
+    return all(f"{k}.weight" in state for k in keys) and "prelu_first.weight" not in state
 
 
 def config_from_state(state: dict[str, Tensor]) -> MSRResNetConfig:
     """Hyper-parameters from tensor shapes: two upsampling convs mean x4, one means x2 or x3."""
     first, last = state["conv_first.weight"], state["conv_last.weight"]
     num_feat = first.shape[0]
-    if "upconv2.weight" in state:
-        scale = 4
-    else:
-        ratio = state["upconv1.weight"].shape[0] // num_feat  # r^2
-        scale = {4: 2, 9: 3}.get(ratio, 0)
-        if scale == 0:
-            raise ValueError(
-                f"upconv1 has {state['upconv1.weight'].shape[0]} channels for {num_feat} features"
-            )
+    up = state["upconv1.weight"].shape[0]
+    scale = 4 if "upconv2.weight" in state else {4: 2, 9: 3}.get(up // num_feat, 0)  # up = r^2 * num_feat
+    if scale == 0:
+        raise ValueError(f"upconv1 has {up} channels for {num_feat} features")
     return MSRResNetConfig(first.shape[1], last.shape[0], scale, num_feat, num_blocks(state))

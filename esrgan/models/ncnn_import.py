@@ -6,12 +6,10 @@ does (src/modelbin.cpp): a Convolution's weights behind a 4-byte tag (0 or 0x000
 index per weight; 0x000D4B38 int8 is refused), its bias and PReLU slopes as raw float32. The whole
 file must be consumed: a `.bin` of another model or a truncated one is an error.
 
-Matching: the layers are normalised into the operation graph the exporter writes (esrgan/models/
-graph.py): `Split` becomes aliases, a separate `ReLU` (leaky) after a conv is fused into it, and
-pnnx's `BinaryOp` mul-by-scalar + add becomes one weighted sum. RRDBNet: hyper-parameters are read
-from the conv shapes, an RRDBNet of that config is built and its exported graph is compared op by op
-(kinds, shapes, coefficients and which blob feeds which); SRVGGNetCompact: the conv/PReLU chain,
-pixel shuffle and the nearest-upsampled input. The first layer that does not fit is named.
+Matching: the layers are normalised into graph.py's operations (`Split`s become aliases, a `ReLU`
+after a conv is fused into it, pnnx's `BinaryOp` mul + add becomes one weighted sum). An RRDBNet is
+compared op by op with the graph of the RRDBNet its conv shapes describe; an SRVGGNetCompact is
+its conv/PReLU chain, pixel shuffle and upsampled input. The first layer that does not fit is named.
 """
 
 from __future__ import annotations
@@ -49,13 +47,6 @@ class Layer:
         return [float(v) for v in values.split(",")[1:]] if values else []
 
 
-@dataclass
-class Imported:
-    architecture: str
-    state: dict[str, Tensor]
-    fp16: bool  # the .bin stored the conv weights as float16
-
-
 def read_param(path: Path) -> list[Layer]:
     lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     if not lines or lines[0].strip() != "7767517":
@@ -67,10 +58,8 @@ def read_param(path: Path) -> list[Layer]:
             n_in, n_out = int(parts[2]), int(parts[3])
         except (IndexError, ValueError):
             raise ESRGANError(f"{path}: malformed layer line: {ln[:80]}") from None
-        params = {}
-        for item in parts[4 + n_in + n_out :]:
-            key, _, value = item.partition("=")
-            params[str(int(key[4:])) if key.startswith("-233") else key] = value
+        pairs = (item.partition("=") for item in parts[4 + n_in + n_out :])
+        params = {str(int(k[4:])) if k.startswith("-233") else k: v for k, _, v in pairs}  # -233xx: array xx
         ins, outs = parts[4 : 4 + n_in], parts[4 + n_in : 4 + n_in + n_out]
         layers.append(Layer(parts[0], parts[1], ins, outs, params))
     return layers
@@ -105,30 +94,25 @@ class _Bin:
         return table[index], False
 
 
-def read_ncnn(param: Path) -> Imported:
-    """Parse and match `param` and its `.bin`; an ESRGANError names what does not fit."""
+def read_ncnn(param: Path) -> tuple[dict[str, Tensor], bool]:
+    """(state dict, the .bin stored the conv weights as float16) for `param` and its `.bin`."""
     weights = param.with_suffix(".bin")
     for p in (param, weights):
         if not p.is_file():
             raise ESRGANError(f"{p}: no such file (an ncnn model is a .param and a .bin of the same name)")
-    layers = read_param(param)
-    ops, names, fp16, source = _normalise(layers, _Bin(weights.read_bytes(), weights), param)
-    resize = 1.0
-    if ops and ops[-1].kind == "bicubic":
-        resize, resize_layer = ops[-1].coeffs[0], names[-1]
+    ops, names, fp16 = _normalise(read_param(param), _Bin(weights.read_bytes(), weights), param)
+    if ops and ops[-1].kind == "bicubic":  # realesr-animevideov3-x2/x3: the x4 network, then a resize
+        if ops[-1].coeffs[0] != 1.0:
+            raise ESRGANError(
+                f"{param}: layer {names[-1]} resizes the network's output by {ops[-1].coeffs[0]:g} "
+                "(bicubic), which torch cannot: use --backend ncnn"
+            )
         ops, names = ops[:-1], names[:-1]
-    if resize != 1.0:
-        # realesr-animevideov3-x2/x3 are the x4 network with a bicubic resize appended.
-        raise ESRGANError(
-            f"{param}: layer {resize_layer} resizes the network's output by {resize:g} (bicubic), "
-            "which torch cannot: use --backend ncnn"
-        )
-    if any(op.kind == "prelu" for op in ops):
-        return Imported("SRVGGNetCompact", _match_srvgg(ops, names, source), fp16)
-    return Imported("RRDBNet", _match_rrdbnet(ops, names, source), fp16)
+    match = _match_srvgg if any(op.kind == "prelu" for op in ops) else _match_rrdbnet
+    return match(ops, names, str(param)), fp16
 
 
-def _normalise(layers: list[Layer], weights: _Bin, param: Path) -> tuple[list[Op], list[str], bool, str]:
+def _normalise(layers: list[Layer], weights: _Bin, param: Path) -> tuple[list[Op], list[str], bool]:
     """Our graph ops (inputs resolved through Splits), the ncnn layer name of each, fp16 flag."""
     alias: dict[str, str] = {}
     producer: dict[str, Op] = {}
@@ -136,11 +120,10 @@ def _normalise(layers: list[Layer], weights: _Bin, param: Path) -> tuple[list[Op
     ops: list[Op] = []
     names: list[str] = []
     fp16 = False
-    source = str(param)
 
     def unknown(layer: Layer, why: str = "") -> ESRGANError:
         what = why or f"a {layer.kind} layer has no place in RRDBNet or SRVGGNetCompact"
-        return ESRGANError(f"{param}: first layer that does not fit: {layer.kind} {layer.name} ({what})")
+        return _misfit(str(param), f"{layer.kind} {layer.name}", what)
 
     def add(layer: Layer, op: Op) -> None:
         ops.append(op)
@@ -210,13 +193,11 @@ def _normalise(layers: list[Layer], weights: _Bin, param: Path) -> tuple[list[Op
         else:
             raise unknown(layer)
     if weights.pos != len(weights.data):
-        raise ESRGANError(
-            f"{weights.path}: {len(weights.data) - weights.pos} bytes left over after the last layer's "
-            f"weights: not the weights of {param.name}"
-        )
+        left = len(weights.data) - weights.pos
+        raise ESRGANError(f"{weights.path}: {left} bytes left over: not the weights of {param.name}")
     if ops:
         ops[-1].output = "output"
-    return ops, names, fp16, source
+    return ops, names, fp16
 
 
 def _unshuffle_conv(
@@ -228,10 +209,9 @@ def _unshuffle_conv(
         raise unknown(layer, "a strided convolution that is not a pixel-unshuffle")
     w, _ = weights.tagged(size, layer)
     channels = n_out // (r * r)
-    if n_out % (r * r) or size != n_out * channels * r * r:
+    shape_ok = not n_out % (r * r) and size == n_out * channels * r * r
+    if not (shape_ok and np.array_equal(w.reshape(n_out, channels, r, r), unshuffle_weights(channels, r))):
         raise unknown(layer, "a strided convolution that is not a pixel-unshuffle")
-    if not np.array_equal(w.reshape(n_out, channels, r, r), unshuffle_weights(channels, r)):
-        raise unknown(layer, "a strided convolution whose weights are not a pixel-unshuffle")
     return Op("pixel_unshuffle", ins, out, factor=r)
 
 
@@ -307,29 +287,17 @@ def _match_srvgg(ops: list[Op], names: list[str], source: str) -> dict[str, Tens
         op = ops[n]
         want = "conv" if n % 2 == 0 else "prelu"
         if op.kind != want or op.inputs != [blob] or (op.kind == "conv" and op.slope is not None):
-            raise _misfit(
-                source, names[n], f"SRVGGNetCompact alternates conv and PReLU here, expected {want}"
-            )
+            raise _misfit(source, names[n], f"SRVGGNetCompact alternates conv and PReLU, expected {want}")
         state[f"body.{n}.weight"] = torch.from_numpy(op.weight.copy())  # type: ignore[union-attr]
         if op.kind == "conv":
             state[f"body.{n}.bias"] = torch.from_numpy(op.bias.copy())  # type: ignore[union-attr]
         blob, n = op.output, n + 1
-    tail = {op.kind: op for op in ops[n:]}
-    shuffle, up, total = (
-        tail.get("pixel_shuffle"),
-        tail.get("nearest") or tail.get("nearest2x"),
-        tail.get("sum"),
-    )
+    end = {op.kind: op for op in ops[n:]}
+    shuffle, total, up = end.get("pixel_shuffle"), end.get("sum"), end.get("nearest", end.get("nearest2x"))
     if len(ops) - n != 3 or n % 2 == 0 or shuffle is None or up is None or total is None:
         at = names[n] if n < len(ops) else names[-1]
         raise _misfit(source, at, "SRVGGNetCompact ends in conv, pixel shuffle, upsampled input and a sum")
-    ok = (
-        shuffle.inputs == [blob]
-        and up.inputs == ["data"]
-        and up.factor == shuffle.factor
-        and sorted(total.inputs) == sorted([shuffle.output, up.output])
-        and total.coeffs == (1.0, 1.0)
-    )
-    if not ok:
+    wired = shuffle.inputs == [blob] and up.inputs == ["data"] and up.factor == shuffle.factor
+    if not wired or sorted(total.inputs) != sorted([shuffle.output, up.output]) or total.coeffs != (1.0, 1.0):
         raise _misfit(source, names[-1], "the output is not the pixel shuffle plus the upsampled input")
     return state

@@ -5,10 +5,9 @@ Layout (all computation in LR space, no BatchNorm):
     conv_first -> num_block x RRDB -> conv_body -> (+ conv_first output)
     -> log2(scale) x [nearest x2, conv_upN, LeakyReLU 0.2] -> conv_hr, LeakyReLU 0.2 -> conv_last
 
-Scales 1 and 2 pixel-unshuffle the input by 4 or 2 first and then run the x4 body, as the
-later reference code (BasicSR / Real-ESRGAN) does. The bottom half of this file maps the three
-key formats users bring (2018 "old arch", 2019 ESRGAN repo, BasicSR) onto ours and reads the
-hyper-parameters from tensor shapes.
+Scales 1 and 2 pixel-unshuffle the input by 4 or 2, then run the x4 body (BasicSR / Real-ESRGAN).
+The bottom half maps the key formats users bring (2018 "old arch", 2019 ESRGAN repo, BasicSR) onto
+ours and reads the hyper-parameters from tensor shapes.
 """
 
 from __future__ import annotations
@@ -66,11 +65,6 @@ class RRDBNetConfig(GeneratorShape):
     num_grow: int = 32
 
 
-def unshuffle_factor(scale: int) -> int:
-    """Scales below 4 run the x4 body on a pixel-unshuffled input (BasicSR convention)."""
-    return {1: 4, 2: 2}.get(scale, 1)
-
-
 class RRDBNet(nn.Module):
     """ESRGAN generator. Defaults are the paper's x4 model: 16,697,987 parameters."""
 
@@ -87,18 +81,15 @@ class RRDBNet(nn.Module):
         if scale not in (1, 2, 4, 8):
             raise ValueError(f"RRDBNet supports scale 1, 2, 4 or 8, not {scale}")
         self.config = RRDBNetConfig(in_ch, out_ch, scale, num_feat, num_block, num_grow)
-        self.scale = scale
-        self.in_ch = in_ch
-        self.out_ch = out_ch
-        self.unshuffle = unshuffle_factor(scale)
-        num_up = int(math.log2(scale * self.unshuffle))
+        self.scale, self.in_ch, self.out_ch = scale, in_ch, out_ch
+        self.unshuffle = {1: 4, 2: 2}.get(scale, 1)  # x1/x2 run the x4 body on a pixel-unshuffled input
+        self.num_up = int(math.log2(scale * self.unshuffle))
 
         self.conv_first = nn.Conv2d(in_ch * self.unshuffle**2, num_feat, 3, 1, 1)
         self.body = nn.Sequential(*(RRDB(num_feat, num_grow) for _ in range(num_block)))
         self.conv_body = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         # conv_up1, conv_up2 (and conv_up3 at x8): named attributes so the keys match BasicSR.
-        self.num_up = num_up
-        for i in range(1, num_up + 1):
+        for i in range(1, self.num_up + 1):
             setattr(self, f"conv_up{i}", nn.Conv2d(num_feat, num_feat, 3, 1, 1))
         self.conv_hr = nn.Conv2d(num_feat, num_feat, 3, 1, 1)
         self.conv_last = nn.Conv2d(num_feat, out_ch, 3, 1, 1)
@@ -122,11 +113,8 @@ class RRDBNet(nn.Module):
 
 
 def init_weights_scaled(module: nn.Module, scale: float) -> None:
-    """Kaiming-normal then x`scale`, biases 0: the paper's 'smaller initialisation'.
-
-    The 2018 training code applied it to every generator conv, which is what we do: it keeps
-    the residual branches near identity at the start of training.
-    """
+    """Kaiming-normal then x`scale`, biases 0: the paper's 'smaller initialisation', on every conv
+    as the 2018 training code did (it keeps the residual branches near identity at the start)."""
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight)
@@ -137,15 +125,12 @@ def init_weights_scaled(module: nn.Module, scale: float) -> None:
 
 @torch.no_grad()
 def init_near_identity(model: RRDBNet) -> None:
-    """Start as smooth (bilinear-like) upscaling plus the usual small random residual weights.
+    """Start as bilinear upscaling plus the usual small random residual weights (an ordinary RRDBNet).
 
-    The first `in_ch` feature channels carry the input through every conv: an identity in
-    conv_first, conv_hr and conv_last, and in each conv_upN the 3x3 filter [1,2,1]x[1,2,1]/16,
-    which after a nearest x2 upsampling is exactly bilinear x2 interpolation. LeakyReLU is the
-    identity on those non-negative values. So the untrained network already upscales about as
-    well as bilinear interpolation and training only has to learn the refinement. The paper's x0.1
-    init starts from a near-zero output, which a short CPU run never recovers from (SPEC section
-    5). The weights remain an ordinary RRDBNet: saved files are unchanged.
+    The first `in_ch` feature channels carry the input through every conv: an identity in conv_first,
+    conv_hr and conv_last, and in each conv_upN [1,2,1]x[1,2,1]/16, which after a nearest x2 is
+    exactly bilinear x2 (LeakyReLU is the identity on those non-negative values). The paper's x0.1
+    init starts from a near-zero output, which a short CPU run never recovers from (SPEC section 5).
     """
     if model.unshuffle != 1 or model.in_ch != model.out_ch:
         raise ValueError("identity initialisation needs scale 4 or 8 and in_ch == out_ch")
@@ -188,7 +173,6 @@ def init_near_identity(model: RRDBNet) -> None:
 _OLD_BLOCK = re.compile(r"^model\.1\.sub\.(\d+)\.RDB(\d)\.conv(\d)\.0\.(weight|bias)$")
 _OLD_TRUNK = re.compile(r"^model\.1\.sub\.(\d+)\.(weight|bias)$")
 _OLD_SEQ = re.compile(r"^model\.(\d+)\.(weight|bias)$")
-_ESRGAN2019_BLOCK = re.compile(r"^RRDB_trunk\.(\d+)\.RDB(\d)\.conv(\d)\.(weight|bias)$")
 _2019_RENAMES = {
     "trunk_conv": "conv_body",
     "HRconv": "conv_hr",
@@ -217,13 +201,8 @@ def to_basicsr_keys(state: dict[str, Tensor]) -> dict[str, Tensor]:
     if fmt == "ESRGAN (2019)":
         out = {}
         for key, value in state.items():
-            m = _ESRGAN2019_BLOCK.match(key)
-            if m:
-                i, j, k, kind = m.groups()
-                out[f"body.{i}.rdb{j}.conv{k}.{kind}"] = value
-            else:
-                name, _, kind = key.rpartition(".")
-                out[f"{_2019_RENAMES.get(name, name)}.{kind}"] = value
+            name, _, kind = re.sub(r"^RRDB_trunk\.(\d+)\.RDB", r"body.\1.rdb", key).rpartition(".")
+            out[f"{_2019_RENAMES.get(name, name)}.{kind}"] = value
         return out
     if fmt == "old-arch (2018)":
         return _old_arch_to_basicsr(state)
@@ -241,9 +220,8 @@ def _old_arch_to_basicsr(state: dict[str, Tensor]) -> dict[str, Tensor]:
     up_idx = [i for i in seq if 1 < i < conv_hr_idx]
     out = {}
     for key, value in state.items():
-        if m := _OLD_BLOCK.match(key):
-            i, j, k, kind = m.groups()
-            out[f"body.{i}.rdb{j}.conv{k}.{kind}"] = value
+        if _OLD_BLOCK.match(key):
+            out[_OLD_BLOCK.sub(r"body.\1.rdb\2.conv\3.\4", key)] = value
         elif m := _OLD_TRUNK.match(key):
             out[f"conv_body.{m.group(2)}"] = value
         elif m := _OLD_SEQ.match(key):
@@ -264,23 +242,18 @@ def _old_arch_to_basicsr(state: dict[str, Tensor]) -> dict[str, Tensor]:
 def config_from_state(state: dict[str, Tensor]) -> RRDBNetConfig:
     """Read the hyper-parameters from a BasicSR-keyed state dict's tensor shapes.
 
-    Ambiguous without the file's metadata: a first conv with 4x or 16x as many input channels as
-    the model has outputs reads as a pixel-unshuffled x2 or x1 model (Real-ESRGAN's x2/x1), so a
-    true x4 model with in_ch 4 or 12 (1 or 3 outputs), or 16 or 48, reads as x2 or x1 here.
-    `load_model` lets the checkpoint's own metadata decide in that case.
-    """
+    Ambiguous: a first conv with 4x or 16x as many input channels as outputs reads as a pixel-unshuffled
+    x2 or x1 model (Real-ESRGAN's), so a true x4 model with in_ch 4 or 12 (1 or 3 outputs), or 16 or
+    48, reads as x2 or x1 here; `load_model` lets the checkpoint's own metadata decide."""
     first = state["conv_first.weight"]  # (num_feat, in_ch * unshuffle^2, 3, 3)
     last = state["conv_last.weight"]  # (out_ch, num_feat, 3, 3)
     num_feat, in_total = first.shape[0], first.shape[1]
     out_ch = last.shape[0]
     num_grow = state["body.0.rdb1.conv1.weight"].shape[0]
     num_up = upsample_stages(state)
-    if in_total == out_ch * 16 and num_up == 2:
-        in_ch, scale = out_ch, 1
-    elif in_total == out_ch * 4 and num_up == 2:
-        in_ch, scale = out_ch, 2
-    else:
-        in_ch, scale = in_total, 2**num_up
+    # An x4 body whose first conv takes 16x or 4x the outputs' channels: an x1 or x2 model.
+    unshuffle = {out_ch * 16: 4, out_ch * 4: 2}.get(in_total, 1) if num_up == 2 else 1
+    in_ch, scale = in_total // unshuffle**2, 2**num_up // unshuffle
     return RRDBNetConfig(in_ch, out_ch, scale, num_feat, num_blocks(state), num_grow)
 
 

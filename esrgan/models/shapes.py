@@ -17,9 +17,9 @@ class GeneratorShape:
     num_feat: int = 64
 
 
-def num_blocks(state: dict[str, Tensor], prefix: str = "body.") -> int:
-    """How many numbered blocks `prefix{i}.` a state dict holds (1 + the largest index)."""
-    indices = [int(k[len(prefix) :].split(".", 1)[0]) for k in state if k.startswith(prefix)]
+def num_blocks(state: dict[str, Tensor]) -> int:
+    """How many numbered blocks `body.{i}.` a state dict holds (1 + the largest index)."""
+    indices = [int(k.split(".", 2)[1]) for k in state if k.startswith("body.")]
     if not indices:
-        raise ValueError(f"no {prefix}N tensors")
+        raise ValueError("no body.N tensors")
     return 1 + max(indices)

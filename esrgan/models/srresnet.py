@@ -4,9 +4,8 @@
     -> conv_body 3x3 + BN + long skip -> log2(scale) x [conv 64->256, PixelShuffle x2, PReLU]
     -> conv_last 9x9
 
-ESRGAN's first ablation step removes every BatchNorm (`batch_norm=False`). Our key names are the
-attribute names below; no released checkpoint uses this exact layout, so there is no foreign
-mapping to keep here (BasicSR's BN-free "MSRResNet" is a different layout: see msrresnet.py).
+ESRGAN's first ablation step removes every BatchNorm (`batch_norm=False`). No released checkpoint
+uses this layout, so the keys are our attribute names (BasicSR's "MSRResNet" is msrresnet.py).
 """
 
 from __future__ import annotations
@@ -102,11 +101,5 @@ def config_from_state(state: dict[str, Tensor]) -> SRResNetConfig:
             raise ValueError("x3 models are not supported (an SRResNet with a PixelShuffle(3) stage)")
         if channels != num_feat * 4:
             raise ValueError(f"upsample.{stage}.conv has {channels} outputs, not 4 x {num_feat} features")
-    return SRResNetConfig(
-        in_ch=first.shape[1],
-        out_ch=last.shape[0],
-        scale=2 ** len(stages),
-        num_feat=num_feat,
-        num_block=num_blocks(state),
-        batch_norm="body.0.bn1.weight" in state,
-    )
+    bn = "body.0.bn1.weight" in state
+    return SRResNetConfig(first.shape[1], last.shape[0], 2 ** len(stages), num_feat, num_blocks(state), bn)

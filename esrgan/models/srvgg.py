@@ -5,17 +5,16 @@ Layout (all in LR space, no residual blocks, no BatchNorm):
     conv 3x3 in->F, act -> num_conv x [conv 3x3 F->F, act] -> conv 3x3 F->out*scale^2
     -> PixelShuffle(scale), plus the nearest-upsampled input
 
-`act` is PReLU with one slope per channel (the released models), ReLU or LeakyReLU 0.1. The
-layers are one flat list, so the keys are `body.{i}.weight/bias`: convs at even indices 0, 2, ...,
-2 * num_conv + 2 and the PReLU slopes (`body.{odd}.weight`, shape [F]) between them. Released
-files: `realesr-animevideov3.pth` (F=64, 16 body convs, x4; the x2/x3 ncnn files shipped with
-realesrgan-ncnn-vulkan hold the same x4 weights, byte for byte, followed by a bicubic `Interp` by
-0.5 / 0.75), `realesr-general-x4v3.pth` and `realesr-general-wdn-x4v3.pth` (F=64, 32 body convs, x4).
+`act` is PReLU with one slope per channel (the released models), ReLU or LeakyReLU 0.1. Keys are
+`body.{i}.weight/bias` of one flat list: convs at 0, 2, ..., 2 * num_conv + 2, PReLU slopes ([F])
+between. Released: `realesr-animevideov3.pth` (F=64, 16 convs, x4; realesrgan-ncnn-vulkan's x2/x3
+files are the same weights plus a bicubic `Interp`), `realesr-general-(wdn-)x4v3.pth` (F=64, 32, x4).
 """
 
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 
 from torch import Tensor, nn
@@ -102,12 +101,8 @@ def is_srvgg_state(state: dict[str, Tensor]) -> bool:
     """`body.0.weight` a conv and every tensor `body.{i}.weight|bias`, convs at 0, 2, 4, ... only."""
     if "body.0.weight" not in state or state["body.0.weight"].dim() != 4:
         return False
-    for key in state:
-        parts = key.split(".")
-        if len(parts) != 3 or parts[0] != "body" or not parts[1].isdigit():
-            return False
-        if parts[2] not in ("weight", "bias"):
-            return False
+    if not all(re.fullmatch(r"body\.\d+\.(weight|bias)", key) for key in state):
+        return False
     convs = _conv_indices(state)
     return len(convs) >= 2 and convs == list(range(0, 2 * len(convs), 2))
 

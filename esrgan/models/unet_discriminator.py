@@ -1,8 +1,8 @@
 """Real-ESRGAN's U-Net discriminator with spectral normalisation: one realness logit per pixel.
 
-A per-pixel verdict gives the generator detailed gradients (which regions look fake) instead of one
-number per crop, and spectral normalisation keeps the stronger discriminator stable (Real-ESRGAN,
-section 3.3). Layout (num_feat F, LeakyReLU 0.2 after every conv but the last):
+A per-pixel verdict tells the generator which regions look fake; spectral normalisation keeps the
+stronger discriminator stable (Real-ESRGAN, section 3.3). Layout (F features, LeakyReLU 0.2 after
+every conv but the last):
 
     conv0 3x3 in->F (bias, no SN)
     conv1..3 4x4 stride 2, F->2F->4F->8F (SN, no bias)                       encoder
@@ -10,10 +10,8 @@ section 3.3). Layout (num_feat F, LeakyReLU 0.2 after every conv but the last):
         4F->2F (+ conv1's), 2F->F (+ conv0's)                                decoder, skip connections
     conv7, conv8 3x3 F->F (SN, no bias); conv9 3x3 F->1 (bias, no SN)        head
 
-Spectral norm is `torch.nn.utils.spectral_norm`, whose state-dict keys (`conv1.weight_orig`,
-`conv1.weight_u`, `conv1.weight_v`, ...) are those of Real-ESRGAN's released discriminator files
-(`RealESRGAN_x4plus_netD.pth`, weights under "params"), so they load as they are. Inputs need sides
-divisible by 8 (three stride-2 convs, three x2 upsamplings); the output has the input's size.
+`torch.nn.utils.spectral_norm`'s keys (`conv1.weight_orig`, `_u`, `_v`) are those of Real-ESRGAN's
+`RealESRGAN_x4plus_netD.pth` ("params"), so it loads as it is. Sides divisible by 8; output size = input's.
 """
 
 from __future__ import annotations
@@ -49,23 +47,13 @@ class UNetDiscriminatorSN(nn.Module):
         x0 = act(self.conv0(x), 0.2)
         x1 = act(self.conv1(x0), 0.2)
         x2 = act(self.conv2(x1), 0.2)
-        x3 = act(self.conv3(x2), 0.2)
-        y = act(self.conv4(_up(x3)), 0.2)
-        if self.skip_connection:
-            y = y + x2
-        y = act(self.conv5(_up(y)), 0.2)
-        if self.skip_connection:
-            y = y + x1
-        y = act(self.conv6(_up(y)), 0.2)
-        if self.skip_connection:
-            y = y + x0
+        y = act(self.conv3(x2), 0.2)
+        for conv, skip in ((self.conv4, x2), (self.conv5, x1), (self.conv6, x0)):
+            y = act(conv(F.interpolate(y, scale_factor=2, mode="bilinear", align_corners=False)), 0.2)
+            y = y + skip if self.skip_connection else y
         y = act(self.conv7(y), 0.2)
         y = act(self.conv8(y), 0.2)
         return self.conv9(y)
-
-
-def _up(x: Tensor) -> Tensor:
-    return F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=False)
 
 
 def load_discriminator_weights(model: nn.Module, path: str) -> None:
@@ -75,7 +63,5 @@ def load_discriminator_weights(model: nn.Module, path: str) -> None:
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        raise ESRGANError(
-            f"discriminator.pretrained {path} does not fit {type(model).__name__} "
-            f"({' '.join(str(exc).split())[:200]})"
-        ) from None
+        what = f"discriminator.pretrained {path} does not fit {type(model).__name__}"
+        raise ESRGANError(f"{what} ({' '.join(str(exc).split())[:200]})") from None
