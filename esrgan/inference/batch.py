@@ -112,7 +112,6 @@ class BatchResult:
 
 def check_options(job: UpscaleJob) -> None:
     """The job's own values, checked once (the command line checks most of them while parsing)."""
-
     if not 1 <= job.quality <= 100:
         raise ESRGANError(f"--quality must be 1..100, not {job.quality}")
     choices = {"existing": EXISTING, "frames": FRAMES, "ext": OUTPUT_FORMATS, "backend": BACKENDS}
@@ -125,7 +124,6 @@ def check_options(job: UpscaleJob) -> None:
 
 def _check_tile_overlap(job: UpscaleJob, multiple: int) -> None:
     """Once the model is known: the overlap rule depends on its size multiple (pixel-unshuffle)."""
-
     if isinstance(job.tile, int) and job.tile and job.tile_overlap is not None:
         try:
             check_overlap(job.tile, job.tile_overlap, multiple)
@@ -135,7 +133,6 @@ def _check_tile_overlap(job: UpscaleJob, multiple: int) -> None:
 
 def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
     """Check the whole job, then upscale every planned output; per-file failures are collected."""
-
     check_options(job)
     device, vulkan = resolve_job_device(job)
 
@@ -171,7 +168,6 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
 
 def collect_inputs(specs: list[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Files as given, images inside folders (sorted, not recursive), glob matches (sorted)."""
-
     found: list[Path] = []
     failures: list[tuple[Path, str]] = []
     for spec in specs:
@@ -194,7 +190,6 @@ def probe_inputs(
     inputs: list[Path], frames: str, failures: list[tuple[Path, str]]
 ) -> tuple[list[tuple[Path, Any]], list[tuple[Path, str]]]:
     """Read every header (size, frame count) up front; unreadable and refused files become failures."""
-
     headers = []
     failures = list(failures)
     for path in inputs:
@@ -204,13 +199,10 @@ def probe_inputs(
             failures.append((path, str(exc)))
             continue
         if header.frames > 1 and frames == "error":
-            failures.append(
-                (
-                    path,
-                    f"has {header.frames} frames (animation or pages); pass --frames first to upscale "
-                    "the first one, or --frames all to write each as NAME_f0001...",
-                )
+            why = (
+                f"has {header.frames} frames; pass --frames first (the first) or --frames all (NAME_f0001...)"
             )
+            failures.append((path, why))
             continue
         headers.append((path, header))
     return headers, failures
@@ -309,19 +301,11 @@ def check_existing(tasks: list[Task], existing: str) -> tuple[list[Task], list[P
 
 def check_sizes(tasks: list[Task], scale: int, outscale: float | None, max_output_pixels: int | None) -> None:
     """Refuse the run if any output would not fit in memory (or exceeds max_output_pixels)."""
-
-    for task in tasks:
+    for task in tasks:  # from the header (esrgan.upscale checks the decoded image again)
+        h = task.header
         try:
-            # From the header (esrgan.upscale checks the decoded image again).
-            h = task.header
             check_output_size(
-                h.height,
-                h.width,
-                h.channels,
-                h.bytes_per_sample,
-                scale,
-                outscale,
-                max_output_pixels=max_output_pixels,
+                h.height, h.width, h.channels, h.bytes_per_sample, scale, outscale, max_output_pixels
             )
         except ESRGANError as exc:
             raise ESRGANError(f"{task.source}: {exc}") from None
@@ -343,6 +327,12 @@ def check_output_folder(path: Path) -> None:
         raise ESRGANError(f"cannot write into output folder {path} ({exc.strerror or exc})") from None
     finally:
         remove_if_empty(created)
+
+
+def upscale_options(job: UpscaleJob, device: Any) -> dict[str, Any]:
+    """The job's keywords for `esrgan.upscale` (images) and `upscale_video` (videos)."""
+    names = ("tile", "tile_overlap", "prepad", "outscale", "precision", "max_output_pixels", "backend")
+    return {**{n: getattr(job, n) for n in names}, "device": device, "alpha": job.alpha_upsampler}
 
 
 def _run_tasks(
@@ -385,25 +375,9 @@ def upscale_file(model: Any, task: Task, job: UpscaleJob, device: Any, bar: Any 
         bar.update(done - bar.n)
 
     result = esrgan.upscale(
-        model,
-        pixels,
-        tile=job.tile,
-        tile_overlap=job.tile_overlap,
-        prepad=job.prepad,
-        outscale=job.outscale,
-        precision=job.precision,
-        device=device,
-        progress=on_tiles if bar is not None else False,
-        alpha=job.alpha_upsampler,
-        max_output_pixels=job.max_output_pixels,
-        backend=job.backend,
+        model, pixels, **upscale_options(job, device), progress=on_tiles if bar is not None else False
     )
-    try:
-        task.target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ESRGANError(
-            f"cannot create output folder {task.target.parent} ({exc.strerror or exc})"
-        ) from None
+    make_folders(task.target.parent)
     write_image(
         task.target, result, bit_depth=data.bit_depth, quality=job.quality, icc_profile=data.icc_profile
     )

@@ -67,8 +67,6 @@ def plan_axis(length: int, max_tile: int | None, overlap: int, multiple: int = 1
     (or a tile at least as long as the axis) gives a single tile: the whole image, padded up to a
     multiple of `multiple`.
     """
-    if length <= 0:
-        raise ValueError(f"axis length must be positive, got {length}")
     whole = _ceil_to(length, multiple)
     if max_tile is None or max_tile >= whole:
         return AxisPlan(whole, (0,))
@@ -124,8 +122,6 @@ def tiled_upscale(
     no tile is ever skipped.
     """
     height, width = src.shape[:2]
-    if dst.shape[0] != height * scale or dst.shape[1] != width * scale:
-        raise ValueError(f"dst shape {dst.shape} does not match src {src.shape} x{scale}")
     ys, xs = plan_axis(height, tile, overlap, multiple), plan_axis(width, tile, overlap, multiple)
     ramp = effective_overlap(overlap, multiple) * scale
     wx_cache: dict[tuple[bool, bool], np.ndarray] = {}
@@ -142,10 +138,7 @@ def tiled_upscale(
             out = run(torch.from_numpy(x))
             expected = (len(batch), out.shape[1], ys.tile * scale, xs.tile * scale)
             if tuple(out.shape) != expected:
-                raise ESRGANError(
-                    f"the model returned shape {tuple(out.shape)} for input {tuple(x.shape)}; "
-                    f"expected {expected} for a x{scale} model"
-                )
+                raise ESRGANError(f"the model returned shape {tuple(out.shape)} for input {tuple(x.shape)}")
             hwc = out.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy()
             if acc is None:
                 acc = np.zeros((band_rows, acc_cols, hwc.shape[3]), np.float32)
@@ -194,15 +187,16 @@ def _finalise_rows(acc: np.ndarray, wacc: np.ndarray, dst: np.ndarray, row0: int
     if rows <= 0:
         return
     cols = dst.shape[1]
-    weights = wacc[:rows, :cols]
-    if not np.all(weights > 0):
-        raise RuntimeError("internal error: part of the output was covered by no tile")
-    values = acc[:rows, :cols] / weights[..., None]
+    dst[row0 : row0 + rows] = _for_dst(acc[:rows, :cols] / wacc[:rows, :cols, None], dst)
+
+
+def _for_dst(values: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Float (H, W, C) output in `dst`'s channels (the mean for a 1-channel pass) and dtype."""
     if dst.shape[2] == 1 and values.shape[2] > 1:
         values = values.mean(axis=2, keepdims=True)
     elif dst.shape[2] != values.shape[2]:
         raise ESRGANError(f"the model returns {values.shape[2]} channels, expected {dst.shape[2]}")
-    dst[row0 : row0 + rows] = quantise(values, dst.dtype)
+    return quantise(values, dst.dtype)
 
 
 def quantise(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -251,11 +245,6 @@ def prepadded_tiles(
                 raise ESRGANError(f"the model returned shape {tuple(out.shape)} for input {part.shape}")
             c = pad * scale
             hwc = out[0, :, c : c + (y1 - y0) * scale, c : c + (x1 - x0) * scale].float().permute(1, 2, 0)
-            values = hwc.cpu().numpy().copy()
-            if dst.shape[2] == 1 and values.shape[2] > 1:
-                values = values.mean(axis=2, keepdims=True)
-            elif dst.shape[2] != values.shape[2]:
-                raise ESRGANError(f"the model returns {values.shape[2]} channels, expected {dst.shape[2]}")
-            dst[y0 * scale : y1 * scale, x0 * scale : x1 * scale] = quantise(values, dst.dtype)
+            dst[y0 * scale : y1 * scale, x0 * scale : x1 * scale] = _for_dst(hwc.cpu().numpy().copy(), dst)
             if on_tiles is not None:
                 on_tiles(1)

@@ -99,15 +99,8 @@ def upscale(
 
     passes = _plan_passes(colour, alpha_plane, in_ch, out_ch, alpha)
     out_dtype = colour.dtype if colour.dtype in (np.uint8, np.uint16) else np.dtype(np.float32)
-    check_output_size(
-        height,
-        width,
-        channels + (alpha_plane is not None),
-        out_dtype.itemsize,
-        scale,
-        outscale,
-        max_output_pixels=max_output_pixels,
-    )
+    planes = channels + (alpha_plane is not None)
+    check_output_size(height, width, planes, out_dtype.itemsize, scale, outscale, max_output_pixels)
     colour_out = np.empty((height * scale, width * scale, channels), out_dtype)
     alpha_by_model = any(target == "alpha" for _, target, _ in passes)
     alpha_out = np.empty((height * scale, width * scale, 1), out_dtype) if alpha_by_model else None
@@ -115,6 +108,7 @@ def upscale(
     tile_px = choose_tile(tile, desc.with_model(model), dev, height, width, dtype)
     if tile_overlap is None:
         tile_overlap = default_overlap(multiple, tile_px)
+    plan = dict(scale=scale, overlap=tile_overlap, multiple=multiple, batch_size=batch_size or 1)
     runner = TileRunner(model, dev, dtype)
     was_training = model.training
     model.eval()
@@ -127,9 +121,7 @@ def upscale(
                     runner, src, dst_view, scale=scale, tile=tile_px, pad=prepad, multiple=multiple
                 )
                 continue
-            tile_px = _run_with_oom_fallback(
-                runner, src, dst_view, scale, tile_px, tile_overlap, multiple, batch_size, dev, progress
-            )
+            tile_px = _run_with_oom_fallback(runner, src, dst_view, tile_px, dev, progress, **plan)
     finally:
         model.train(was_training)
     if runner.fp32_redone:
@@ -176,30 +168,18 @@ def _run_with_oom_fallback(
     runner: TileRunner,
     src: np.ndarray,
     dst: np.ndarray,
-    scale: int,
     tile: int | None,
-    overlap: int,
-    multiple: int,
-    batch_size: int | None,
     device: torch.device,
     progress: bool | Progress,
+    **plan: int,
 ) -> int | None:
+    """`tiled_upscale` with `plan` (scale, overlap, multiple, batch_size); the tile that worked."""
     height, width = src.shape[:2]
     while True:
-        total = count_tiles(height, width, tile, overlap, multiple)
+        total = count_tiles(height, width, tile, plan["overlap"], plan["multiple"])
         callback, close = _progress(progress, total)
         try:
-            tiled_upscale(
-                runner,
-                src,
-                dst,
-                scale=scale,
-                tile=tile,
-                overlap=overlap,
-                multiple=multiple,
-                batch_size=batch_size or 1,
-                on_tiles=callback,
-            )
+            tiled_upscale(runner, src, dst, tile=tile, on_tiles=callback, **plan)
             return tile
         except Exception as exc:
             if not is_out_of_memory(exc):
@@ -266,8 +246,7 @@ def check_output_size(
     itemsize: int,
     scale: int,
     outscale: float | None,
-    *,
-    max_output_pixels: int | None = None,
+    limit: int | None,
 ) -> None:
     """ESRGANError, before any work, if upscaling an H x W image would not fit in memory (or the limit)."""
     model_hw = height * scale, width * scale
@@ -281,7 +260,7 @@ def check_output_size(
         big_h * big_w,
         per_px * pixels / (big_h * big_w),
         what=f"upscaling {width}x{height} to {big_w}x{big_h}",
-        max_output_pixels=max_output_pixels,
+        max_output_pixels=limit,
     )
 
 

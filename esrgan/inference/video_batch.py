@@ -25,6 +25,7 @@ from esrgan.inference.batch import (
     check_options,
     check_output_folder,
     output_name,
+    upscale_options,
 )
 from esrgan.inference.job_model import load_job_model, resolve_job_device
 from esrgan.inference.video import VideoOptions, VideoResult, is_video_file, open_source, upscale_video
@@ -105,15 +106,7 @@ def run_video_job(job: UpscaleJob, options: VideoOptions, *, progress: bool = Fa
             options=options,
             existing=job.existing,
             progress=progress,
-            tile=job.tile,
-            tile_overlap=job.tile_overlap,
-            outscale=job.outscale,
-            precision=job.precision,
-            device=vulkan or device,
-            alpha=job.alpha_upsampler,
-            max_output_pixels=job.max_output_pixels,
-            backend=job.backend,
-            prepad=job.prepad,
+            **upscale_options(job, vulkan or device),
         )
         result.videos.append(video)
     return result
