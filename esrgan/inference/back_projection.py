@@ -25,8 +25,7 @@ def integer_scale(sr: Tensor, lr: Tensor) -> int:
     (h, w), (lh, lw) = tuple(sr.shape[-2:]), tuple(lr.shape[-2:])
     if lh < 1 or lw < 1 or h % lh or w % lw or h // lh != w // lw:
         raise ESRGANError(
-            f"back projection needs an SR image an integer multiple of its LR input, got {h}x{w} "
-            f"and {lh}x{lw}"
+            f"back projection needs an SR image an integer multiple of its LR, not {h}x{w}, {lh}x{lw}"
         )
     return h // lh
 
@@ -46,14 +45,10 @@ def back_project(sr: Tensor, lr: Tensor, iterations: int = 1) -> Tensor:
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise ESRGANError(f"back-projection iterations must be a non-negative integer, got {iterations!r}")
     scale = integer_scale(sr, lr)
-    if iterations == 0:
-        return sr.clone()
-    size_hr = tuple(sr.shape[-2:])
-    lr = lr.to(sr.dtype)
+    size_hr, lr = tuple(sr.shape[-2:]), lr.to(sr.dtype)
     for _ in range(iterations):
-        error = lr - downscale_to(sr, lr)
-        sr = sr + imresize(error, float(scale), output_size=size_hr)
-    return sr
+        sr = sr + imresize(lr - downscale_to(sr, lr), float(scale), output_size=size_hr)
+    return sr.clone() if iterations == 0 else sr
 
 
 def lr_consistency_rmse(sr: Tensor, lr: Tensor) -> float:

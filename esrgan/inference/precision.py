@@ -57,9 +57,7 @@ def resolve_precision(precision: str, device: torch.device) -> torch.dtype:
     if dtype == torch.float32 or device.type == "cuda" or bf16_cpu:
         return dtype
     if dtype == torch.bfloat16:
-        raise ESRGANError(
-            "bf16 needs a CUDA GPU or a CPU with native bf16 (AVX512-BF16 or AMX): drop --bf16"
-        )
+        raise ESRGANError("bf16 needs a CUDA GPU or a CPU with native bf16 (AVX512-BF16 or AMX): drop --bf16")
     raise ESRGANError(f"{key} needs a CUDA GPU (device here: {device.type}): drop --half")
 
 

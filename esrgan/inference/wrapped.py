@@ -99,7 +99,6 @@ def apply_inference_options(
             f"back-projection iterations must be a non-negative integer, got {back_projection!r}"
         )
     if alpha is not None and psnr_model is not None:
-        alpha = validate_alpha(alpha)
         if interpolation == "network":
             model = interpolate(psnr_model, model, alpha)
         else:
