@@ -109,7 +109,6 @@ def _quiet_quantizer() -> Iterator[None]:
 
 def quantize(model: nn.Module, target: Path) -> None:
     """Write the int8 QDQ ONNX model of `model` to `target` (atomically), calibrated on sample photos."""
-    import onnx  # noqa: F401 - the onnx extra, named in the error if missing
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     graph = build_graph(model)
@@ -139,7 +138,6 @@ def int8_from_module(model: nn.Module, threads: int | None = None) -> nn.Module:
     """`model` quantized to int8 and run by onnxruntime (calibrated once, then read from the cache)."""
     _import("onnxruntime", "onnx")
     _import("onnx", "onnx")
-    check_int8()
     path = int8_cache_dir() / f"{type(model).__name__}-{weights_hash(model)}.int8.onnx"
     if not path.is_file():
         log.info("int8: calibrating %s on sample photos (once; cached as %s)", type(model).__name__, path)
