@@ -254,25 +254,22 @@ def _identity_key(path: Path) -> str:
     return os.path.normcase(os.path.realpath(path))
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode): hard links and case-insensitive names are one file; None for no file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def check_not_inputs(tasks: list[Task], inputs: list[Path]) -> None:
     """Refuse the run if any output would land on an input (same path, or the same file)."""
-    names: dict[str, Path] = {}
-    files: dict[tuple[int, int], Path] = {}
-    for path in inputs:
-        names[_identity_key(path)] = path
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue  # missing inputs fail on their own
-        files[(st.st_dev, st.st_ino)] = path
+    names = {_identity_key(path): path for path in inputs}
+    files = {_file_id(path): path for path in inputs}
+    files.pop(None, None)  # missing inputs fail on their own
     for task in tasks:
-        clash = names.get(_identity_key(task.target))
-        if clash is None:
-            try:
-                st = os.stat(task.target)
-                clash = files.get((st.st_dev, st.st_ino))
-            except OSError:
-                pass
+        clash = names.get(_identity_key(task.target)) or files.get(_file_id(task.target))
         if clash is not None:
             same = os.path.normpath(clash) == os.path.normpath(task.target)
             where = "" if same else f" (as {task.target})"

@@ -75,7 +75,7 @@ def prepare_engine(
 def job_tile(desc: ModelDescriptor, tile: int | str | None) -> int:
     """LR px of the tiles a CPU fp32 job runs (a whole-image job: the auto size, typical of photos)."""
     cpu, fp32 = torch.device("cpu"), torch.float32
-    return choose_tile(tile, desc, cpu, 0, 0, fp32) or auto_tile(desc, cpu, fp32)
+    return choose_tile(tile, desc, cpu, fp32) or auto_tile(desc, cpu, fp32)
 
 
 def _is_backend_model(model: Any) -> bool:

@@ -105,7 +105,7 @@ def upscale(
     alpha_by_model = any(target == "alpha" for _, target, _ in passes)
     alpha_out = np.empty((height * scale, width * scale, 1), out_dtype) if alpha_by_model else None
 
-    tile_px = choose_tile(tile, desc.with_model(model), dev, height, width, dtype)
+    tile_px = choose_tile(tile, desc.with_model(model), dev, dtype)
     if tile_overlap is None:
         tile_overlap = default_overlap(multiple, tile_px)
     plan = dict(scale=scale, overlap=tile_overlap, multiple=multiple, batch_size=batch_size or 1)
