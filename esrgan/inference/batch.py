@@ -17,7 +17,6 @@ the first output is written, so a refused run leaves nothing behind.
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import logging
 import os
@@ -32,7 +31,7 @@ from esrgan.errors import ESRGANError
 from esrgan.images.image_io import IMAGE_EXTENSIONS, read_header, read_pixels, write_image
 from esrgan.inference.choices import BACKENDS, EXISTING, FRAMES, OUTPUT_FORMATS
 from esrgan.inference.denoise import check_denoise
-from esrgan.inference.engine import prepare_engine
+from esrgan.inference.engine import on_engine
 from esrgan.inference.job_model import load_job_model, resolve_job_device
 from esrgan.inference.tiling import check_overlap
 from esrgan.inference.upscale import check_output_size
@@ -153,15 +152,11 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
     check_not_inputs(tasks, inputs)
     tasks, result.skipped = check_existing(tasks, job.existing)
     check_sizes(tasks, desc.scale, job.outscale, job.max_output_pixels)
-    # The engine is chosen (for auto: probed or read from its cache) and the model converted once,
-    # not per image; the images then run on it as they are.
+    # The engine is chosen (for auto: probed or read from its cache) and the model converted once.
     work = sum(task.header.height * task.header.width for task in tasks)
-    model, engine_device, precision = prepare_engine(
-        model, job.backend, vulkan or device, job.precision, tile=job.tile, work_px=work
-    )
-    on_engine = dataclasses.replace(job, backend=None, precision=precision)
+    model, options = on_engine(model, upscale_options(job, vulkan or device), work)
     start = time.perf_counter()
-    _run_tasks(model, tasks, on_engine, engine_device, result, progress)
+    _run_tasks(model, tasks, job, options, result, progress)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -333,7 +328,12 @@ def upscale_options(job: UpscaleJob, device: Any) -> dict[str, Any]:
 
 
 def _run_tasks(
-    model: Any, tasks: list[Task], job: UpscaleJob, device: Any, result: BatchResult, progress: bool
+    model: Any,
+    tasks: list[Task],
+    job: UpscaleJob,
+    options: dict[str, Any],
+    result: BatchResult,
+    progress: bool,
 ) -> None:
     from tqdm import tqdm
 
@@ -345,7 +345,7 @@ def _run_tasks(
         for task in images:
             images.set_postfix_str(task.source.name)
             try:
-                upscale_file(model, task, job, device, tiles)
+                upscale_file(model, task, job, options, tiles)
                 result.written.append(task.target)
             except ESRGANError as exc:
                 result.failures.append((task.source, str(exc)))
@@ -356,12 +356,8 @@ def _run_tasks(
         images.close()
 
 
-def upscale_file(model: Any, task: Task, job: UpscaleJob, device: Any, bar: Any = None) -> None:
-    """Read one input (or one of its frames), upscale it, write it atomically.
-
-    `device`: a torch device, or "vulkan[:N]" for ncnn on a Vulkan GPU.
-    """
-
+def upscale_file(model: Any, task: Task, job: UpscaleJob, options: dict[str, Any], bar: Any = None) -> None:
+    """Read one input (or one of its frames), upscale it (`options`: esrgan.upscale's), write it."""
     data = read_pixels(task.source, frame=task.frame or 0)
     pixels = data.stacked()
     data.pixels = data.alpha = None  # type: ignore[assignment]  # free the decoded copy early
@@ -371,9 +367,7 @@ def upscale_file(model: Any, task: Task, job: UpscaleJob, device: Any, bar: Any 
             bar.reset(total=total)
         bar.update(done - bar.n)
 
-    result = esrgan.upscale(
-        model, pixels, **upscale_options(job, device), progress=on_tiles if bar is not None else False
-    )
+    result = esrgan.upscale(model, pixels, **options, progress=on_tiles if bar is not None else False)
     make_folders(task.target.parent)
     write_image(
         task.target, result, bit_depth=data.bit_depth, quality=job.quality, icc_profile=data.icc_profile

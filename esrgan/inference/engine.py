@@ -72,6 +72,16 @@ def prepare_engine(
     return desc, device, precision
 
 
+def on_engine(model: Any, kw: dict[str, Any], work_px: float) -> tuple[Any, dict[str, Any]]:
+    """(`model` on its engine, the `esrgan.upscale` keywords left for it): converted once a job."""
+    backend, device, precision = kw.get("backend"), kw.get("device"), kw.get("precision", "fp32")
+    if not needs_engine(backend, device, precision):
+        return model, kw
+    tile = kw.get("tile", "auto")
+    desc, device, precision = prepare_engine(model, backend, device, precision, tile=tile, work_px=work_px)
+    return desc, {**kw, "backend": None, "device": device, "precision": precision}
+
+
 def job_tile(desc: ModelDescriptor, tile: int | str | None) -> int:
     """LR px of the tiles a CPU fp32 job runs (a whole-image job: the auto size, typical of photos)."""
     cpu, fp32 = torch.device("cpu"), torch.float32

@@ -31,7 +31,7 @@ from esrgan.atomic import make_folders, remove_if_empty
 from esrgan.errors import ESRGANError
 from esrgan.images.image_io import write_image
 from esrgan.inference.batch import collect_inputs
-from esrgan.inference.engine import needs_engine, prepare_engine
+from esrgan.inference.engine import on_engine
 from esrgan.inference.video_io import (
     VIDEO_EXTENSIONS,
     Decoded,
@@ -144,20 +144,11 @@ def upscale_video(
             raise ESRGANError(f"{out} exists; pass --force to overwrite or --skip-existing to keep it")
         info = opened.info
         work = info.width * info.height * (info.frames or math.inf)  # unknown count: a long job
-        model, upscale_options = _on_backend_once(model, upscale_options, work)
+        model, upscale_options = on_engine(model, upscale_options, work)
         run = _Run(opened, out, frames_out, options, existing, upscale_options, model)
         return run.go(_progress(progress, opened.path.name, opened.info.frames))
     finally:
         opened.close()
-
-
-def _on_backend_once(model: Any, kw: dict[str, Any], work_px: float) -> tuple[Any, dict[str, Any]]:
-    backend, device, precision = kw.get("backend"), kw.get("device"), kw.get("precision", "fp32")
-    if not needs_engine(backend, device, precision):
-        return model, kw
-    tile = kw.get("tile", "auto")
-    desc, device, precision = prepare_engine(model, backend, device, precision, tile=tile, work_px=work_px)
-    return desc, {**kw, "backend": None, "device": device, "precision": precision}
 
 
 class _Run:
