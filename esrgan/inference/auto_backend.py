@@ -130,20 +130,19 @@ def _version(module: str) -> str:
         return "?"
 
 
-def read_cache(path: Path | None = None) -> dict[str, Any]:
+def read_cache() -> dict[str, Any]:
     try:
-        data = json.loads((path or cache_path()).read_text())
+        data = json.loads(cache_path().read_text())
     except (OSError, ValueError):
         return {}  # no cache yet, or a damaged one: probe again and rewrite it
     return data if isinstance(data, dict) else {}
 
 
-def write_cache(key: str, result: ProbeResult, path: Path | None = None) -> None:
-    path = path or cache_path()
-    entries = read_cache(path)
+def write_cache(key: str, result: ProbeResult) -> None:
+    entries = read_cache()
     entries[key] = {"seconds": result.seconds, "exact": result.exact, "threads": result.threads}
     try:
-        write_text_atomic(path, json.dumps(entries, indent=1, sort_keys=True))
+        write_text_atomic(cache_path(), json.dumps(entries, indent=1, sort_keys=True))
     except ESRGANError as exc:  # a read-only cache costs a probe per run, not the run
         log.warning("could not cache the engine probe: %s", exc)
 

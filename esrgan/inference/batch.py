@@ -91,11 +91,8 @@ class BatchResult:
     seconds: float = 0.0
 
     def failure_lines(self) -> list[str]:
-        lines = []
-        for path, message in self.failures:
-            text = message if message.startswith(str(path)) else f"{path}: {message}"
-            lines.append(" ".join(text.split()))
-        return lines
+        texts = (m if m.startswith(str(path)) else f"{path}: {m}" for path, m in self.failures)
+        return [" ".join(text.split()) for text in texts]
 
     def summary(self) -> str:
         kept = f"{len(self.skipped)} skipped (output exists), " if self.skipped else ""

@@ -49,7 +49,7 @@ def prepare_engine(
     if precision.lower() == INT8:
         check_torch_only(precision, "ncnn" if is_vulkan(device) else backend)
         check_int8(device or "cpu")
-        if _is_backend_model(desc.model):
+        if any(isinstance(m, backends.BackendGenerator) for m in backends._core_generators(desc.model)):
             raise ESRGANError("int8 quantizes checkpoints; this model is an ncnn/ONNX file: drop --int8")
         desc, device = backends.on_backend(desc, "int8", device)
         log.debug("engine: int8 on onnxruntime (weights per channel, calibrated on sample photos)")
@@ -86,7 +86,3 @@ def job_tile(desc: ModelDescriptor, tile: int | str | None) -> int:
     """LR px of the tiles a CPU fp32 job runs (a whole-image job: the auto size, typical of photos)."""
     cpu, fp32 = torch.device("cpu"), torch.float32
     return choose_tile(tile, desc, cpu, fp32) or auto_tile(desc, cpu, fp32)
-
-
-def _is_backend_model(model: Any) -> bool:
-    return any(isinstance(m, backends.BackendGenerator) for m in backends._core_generators(model))

@@ -56,10 +56,6 @@ def check_int8(device: torch.device | str | None = "cpu", flags: frozenset[str] 
         )
 
 
-def int8_cache_dir() -> Path:
-    return cache_dir().parent / "int8"
-
-
 def weights_hash(model: nn.Module) -> str:
     """sha256 of the architecture name and every weight: what the quantized file is named by."""
     digest = hashlib.sha256(type(model).__name__.encode())
@@ -138,7 +134,7 @@ def int8_from_module(model: nn.Module, threads: int | None = None) -> nn.Module:
     """`model` quantized to int8 and run by onnxruntime (calibrated once, then read from the cache)."""
     _import("onnxruntime", "onnx")
     _import("onnx", "onnx")
-    path = int8_cache_dir() / f"{type(model).__name__}-{weights_hash(model)}.int8.onnx"
+    path = cache_dir().parent / "int8" / f"{type(model).__name__}-{weights_hash(model)}.int8.onnx"
     if not path.is_file():
         log.info("int8: calibrating %s on sample photos (once; cached as %s)", type(model).__name__, path)
         quantize(model, path)

@@ -182,12 +182,9 @@ class _Run:
             raise ESRGANError(
                 f"--container must be one of {', '.join(CONTAINERS)}, not {options.container!r}"
             )
-        if frames_out is not None and existing == "refuse":
-            written = sorted(frames_out.glob(f"{self.out_stem}_*.png")) if frames_out.is_dir() else []
-            if written:
-                raise ESRGANError(
-                    f"{written[0]} exists; pass --force to overwrite or --skip-existing to keep the frames"
-                )
+        written = sorted(frames_out.glob(f"{self.out_stem}_*.png")) if frames_out else []  # none: no folder
+        if written and existing == "refuse":
+            raise ESRGANError(f"{written[0]} exists; pass --force to overwrite or --skip-existing to keep it")
         if frames_out is not None and source.others:
             log.warning("%s: --frames-out writes frames only; its audio/subtitles are not kept", source.path)
 

@@ -66,10 +66,6 @@ def run_video_job(job: UpscaleJob, options: VideoOptions, *, progress: bool = Fa
         raise ESRGANError("--frames-out takes one video (or frame sequence) per run")
     outdir = Path(job.output) if frames_out is None else frames_out
     check_output_folder(outdir)
-    if options.fps is None:
-        for spec in job.inputs:
-            if not Path(spec).is_file():
-                raise ESRGANError(f"{spec}: no such file")
     sources = []  # probed now, reopened when their turn comes: bad inputs fail before any work
     for spec in job.inputs:
         opened = open_source(spec, options.fps)
