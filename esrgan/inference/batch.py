@@ -33,7 +33,6 @@ from esrgan.inference.choices import BACKENDS, EXISTING, FRAMES, OUTPUT_FORMATS
 from esrgan.inference.denoise import check_denoise
 from esrgan.inference.engine import on_engine
 from esrgan.inference.job_model import load_job_model, resolve_job_device
-from esrgan.inference.tiling import check_overlap
 from esrgan.inference.upscale import check_output_size
 from esrgan.models.descriptor import describe
 
@@ -118,15 +117,6 @@ def check_options(job: UpscaleJob) -> None:
     check_denoise(job.model, job.denoise, blending=job.alpha is not None or bool(job.psnr_model))
 
 
-def _check_tile_overlap(job: UpscaleJob, multiple: int) -> None:
-    """Once the model is known: the overlap rule depends on its size multiple (pixel-unshuffle)."""
-    if isinstance(job.tile, int) and job.tile and job.tile_overlap is not None:
-        try:
-            check_overlap(job.tile, job.tile_overlap, multiple)
-        except ESRGANError as exc:
-            raise ESRGANError(f"--tile {job.tile} --tile-overlap {job.tile_overlap}: {exc}") from None
-
-
 def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
     """Check the whole job, then upscale every planned output; per-file failures are collected."""
     check_options(job)
@@ -143,7 +133,6 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
         return result
     model = load_job_model(job, device, vulkan)
     desc = describe(model)
-    _check_tile_overlap(job, desc.size_multiple)
     scale = job.outscale if job.outscale is not None else desc.scale
     tasks = plan_tasks(headers, outdir, scale, job.ext, job.frames)
     check_not_inputs(tasks, inputs)

@@ -12,8 +12,10 @@ from esrgan.errors import ESRGANError
 from esrgan.inference import backends, denoise
 from esrgan.inference.device import resolve_device
 from esrgan.inference.precision import check_torch_only, resolve_precision
+from esrgan.inference.tiling import check_overlap
 from esrgan.inference.wrapped import apply_inference_options
 from esrgan.models import official_ncnn
+from esrgan.models.descriptor import describe
 from esrgan.models.hub import resolve_model
 
 if TYPE_CHECKING:
@@ -40,7 +42,8 @@ def resolve_job_device(job: UpscaleJob) -> tuple[Any, str | None]:
 
 
 def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> Any:
-    """The generator the job describes: its model with interpolation and test-time options applied."""
+    """The generator the job describes: its model with interpolation and test-time options applied,
+    its tile overlap checked."""
 
     if not job.model:
         raise ESRGANError(MODEL_NEEDED)
@@ -61,7 +64,7 @@ def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> A
     else:
         model = load(job.model)
     psnr_model = load(job.psnr_model) if job.psnr_model else None
-    return apply_inference_options(
+    model = apply_inference_options(
         model,
         psnr_model=psnr_model,
         alpha=job.alpha,
@@ -69,3 +72,10 @@ def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> A
         ensemble=job.ensemble,
         back_projection=job.back_projection,
     )
+    multiple = describe(model).size_multiple  # the overlap rule depends on it (pixel-unshuffle)
+    if isinstance(job.tile, int) and job.tile and job.tile_overlap is not None:
+        try:
+            check_overlap(job.tile, job.tile_overlap, multiple)
+        except ESRGANError as exc:
+            raise ESRGANError(f"--tile {job.tile} --tile-overlap {job.tile_overlap}: {exc}") from None
+    return model

@@ -105,9 +105,7 @@ class TileRunner:
     """
 
     def __init__(self, model: torch.nn.Module, device: torch.device, dtype: torch.dtype) -> None:
-        self.model = model
-        self.device = device
-        self.dtype = dtype
+        self.model, self.device, self.dtype = model, device, dtype
         self.low = copy.deepcopy(model).to(dtype) if dtype != torch.float32 else None
         self.fp32_redone = 0
 

@@ -124,7 +124,6 @@ def tiled_upscale(
     height, width = src.shape[:2]
     ys, xs = plan_axis(height, tile, overlap, multiple), plan_axis(width, tile, overlap, multiple)
     ramp = effective_overlap(overlap, multiple) * scale
-    wx_cache: dict[tuple[bool, bool], np.ndarray] = {}
     band_rows, acc_cols = ys.tile * scale, xs.padded_length * scale
     acc: np.ndarray | None = None  # (band_rows, acc_cols, C_out) float32, allocated on first output
     wacc = np.zeros((band_rows, acc_cols), np.float32)
@@ -143,10 +142,7 @@ def tiled_upscale(
             if acc is None:
                 acc = np.zeros((band_rows, acc_cols, hwc.shape[3]), np.float32)
             for (x0, xi), tile_out in zip(batch, hwc, strict=True):
-                key = (xi > 0, xi < len(xs.starts) - 1)
-                if key not in wx_cache:
-                    wx_cache[key] = ramp_weights(xs.tile * scale, ramp, *key)
-                w = wy[:, None] * wx_cache[key][None, :]
+                w = np.outer(wy, ramp_weights(xs.tile * scale, ramp, xi > 0, xi < len(xs.starts) - 1))
                 c0 = x0 * scale
                 acc[:, c0 : c0 + xs.tile * scale] += tile_out * w[..., None]
                 wacc[:, c0 : c0 + xs.tile * scale] += w
@@ -168,12 +164,8 @@ def _read_tile(src: np.ndarray, y0: int, x0: int, th: int, tw: int) -> np.ndarra
     """One (C, th, tw) float32 tile; parts past the image edge are mirrored in (reflect)."""
     part = src[y0 : y0 + th, x0 : x0 + tw]
     h, w = part.shape[:2]
-    if part.dtype == np.uint8:
-        part = part.astype(np.float32) * np.float32(1 / 255)
-    elif part.dtype == np.uint16:
-        part = part.astype(np.float32) * np.float32(1 / 65535)
-    else:
-        part = part.astype(np.float32)
+    peak = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}.get(part.dtype, 1)
+    part = part.astype(np.float32) * np.float32(1 / peak)
     if h < th or w < tw:
         # Reflect needs the pad to be shorter than the image; tiny images fall back to edge copies.
         mode = "reflect" if th - h < h and tw - w < w else "edge"

@@ -19,7 +19,6 @@ from esrgan.errors import ESRGANError
 from esrgan.inference.batch import (
     Task,
     UpscaleJob,
-    _check_tile_overlap,
     check_existing,
     check_not_inputs,
     check_options,
@@ -75,7 +74,6 @@ def run_video_job(job: UpscaleJob, options: VideoOptions, *, progress: bool = Fa
 
     model = load_job_model(job, device, vulkan)
     desc = describe(model)
-    _check_tile_overlap(job, desc.size_multiple)
     scale = job.outscale if job.outscale is not None else desc.scale
     tasks = []
     for spec, name, container in sources:

@@ -124,11 +124,8 @@ class VideoReader:
             ctx.width, ctx.height, Fraction(rate), Fraction(stream.time_base), frames,
             Colour.of_stream(ctx, ctx.height),
         )  # fmt: skip
-        self.others = [
-            s
-            for s in self.container.streams
-            if s.type in ("audio", "subtitle") and s.codec_context is not None
-        ]
+        streams = self.container.streams
+        self.others = [s for s in streams if s.type in ("audio", "subtitle") and s.codec_context is not None]
 
     def items(self) -> Iterator[Decoded | Any]:
         """Decoded video frames and the other streams' packets, in file order."""
@@ -291,10 +288,7 @@ def default_container(codec: str, others: list[Any]) -> str:
     names |= {"vp9" if "vpx-vp9" in n else "av1" if "av1" in n else n for n in set(names)}
     video_ok = bool(names & MP4_CODECS)
     streams_ok = all(
-        (s.codec_context.name in MP4_SUBTITLES)
-        if s.type == "subtitle"
-        else s.codec_context.name in MP4_CODECS
-        for s in others
+        s.codec_context.name in (MP4_SUBTITLES if s.type == "subtitle" else MP4_CODECS) for s in others
     )
     return "mp4" if video_ok and streams_ok else "mkv"
 
