@@ -1,9 +1,8 @@
-"""The backend models: `nn.Module`s whose forward runs on ncnn or onnxruntime, not PyTorch.
-
-Apart from esrgan.inference.backends (which makes them) so that esrgan.inference.int8, which
-backends calls for `--int8`, can build its onnxruntime model from here without importing backends
-back. The engines themselves (ncnn, onnxruntime) are optional packages, imported when a model is
-made or run."""
+"""The backend models: `nn.Module`s (no parameters) whose forward runs a float32 NCHW CPU batch in
+[0, 1] on ncnn or onnxruntime, with the `scale`, `in_ch`, `out_ch` and `size_multiple` of every
+generator, so the tiler and the test-time wrappers run around them unchanged. Apart from
+esrgan.inference.backends so that esrgan.inference.int8 builds on them without a cycle; the engines
+are optional packages, imported when a model is made."""
 
 from __future__ import annotations
 
@@ -133,7 +132,7 @@ class OnnxGenerator(BackendGenerator):
         for multiple in (size_multiple,) if size_multiple else (1, 2, 4):
             side = PROBE + multiple
             try:
-                probe = self._run(np.full((1, in_ch, side, side), 0.5, np.float32))
+                probe = self.run_numpy(np.full((1, in_ch, side, side), 0.5, np.float32))
             except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors: a size it does not take
                 last = " ".join(str(exc).split())[:160]
                 continue
@@ -148,12 +147,9 @@ class OnnxGenerator(BackendGenerator):
             return
         raise ESRGANError(f"{source}: not an image-to-image model ({last or 'its output is not an image'})")
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
+    def run_numpy(self, x: np.ndarray) -> np.ndarray:
         out = self.session.run([self.names[1]], {self.names[0]: x.astype(self.dtype, copy=False)})[0]
         return np.asarray(out, np.float32)
-
-    def run_numpy(self, x: np.ndarray) -> np.ndarray:
-        return self._run(x)
 
 
 def _scale_from_probe(out_hw: tuple[int, ...], side: int, source: str) -> int:

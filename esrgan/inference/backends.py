@@ -1,9 +1,5 @@
-"""Inference backends: the tile forward run by ncnn or onnxruntime instead of PyTorch.
-
-A backend model is an `nn.Module` (no parameters) whose forward takes a float32 NCHW CPU batch in
-[0, 1] and returns the float32 output, with the `scale`, `in_ch`, `out_ch` and `size_multiple`
-every generator here carries, so `esrgan.upscale`'s tiler and test-time wrappers (self-ensemble,
-back projection, interpolation) run around it unchanged.
+"""Inference backends: the tile forward run by ncnn or onnxruntime instead of PyTorch (the models
+are esrgan.inference.backend_generators').
 
 On the CPU ncnn's Winograd 3x3 kernels do fewer multiplications than PyTorch's direct
 convolutions; whether that makes it faster depends on the CPU, the model and the load, so
@@ -11,8 +7,7 @@ convolutions; whether that makes it faster depends on the CPU, the model and the
 
 Models come from our checkpoints, converted in memory (not cached: well under a second for the
 23-block model), or from files other tools made: ncnn `.param`/`.bin` with blobs `data`/`output`
-(realesrgan-ncnn-vulkan, Upscayl) or `in0`/`out0` (pnnx), and `.onnx`. The model classes are in
-esrgan.inference.backend_generators (esrgan.inference.int8 builds on them too)."""
+(realesrgan-ncnn-vulkan, Upscayl) or `in0`/`out0` (pnnx), and `.onnx`."""
 
 from __future__ import annotations
 
