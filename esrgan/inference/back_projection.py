@@ -24,9 +24,7 @@ def integer_scale(sr: Tensor, lr: Tensor) -> int:
     """The integer factor between an SR tensor and its LR input (same on both axes), or ESRGANError."""
     (h, w), (lh, lw) = tuple(sr.shape[-2:]), tuple(lr.shape[-2:])
     if lh < 1 or lw < 1 or h % lh or w % lw or h // lh != w // lw:
-        raise ESRGANError(
-            f"back projection needs an SR image an integer multiple of its LR, not {h}x{w}, {lh}x{lw}"
-        )
+        raise ESRGANError(f"back projection: SR {h}x{w} is not an integer multiple of LR {lh}x{lw}")
     return h // lh
 
 

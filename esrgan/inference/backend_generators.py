@@ -21,9 +21,7 @@ def _import(name: str, extra: str) -> Any:
     try:
         return __import__(name)
     except ImportError:
-        raise ESRGANError(
-            f"the {extra} backend needs the {name} package: pip install 'esrgan[{extra}]'"
-        ) from None
+        raise ESRGANError(f"the {extra} backend needs {name}: pip install 'esrgan[{extra}]'") from None
 
 
 class BackendGenerator(nn.Module):
@@ -42,9 +40,7 @@ class BackendGenerator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.detach().to("cpu", torch.float32)
         if x.ndim != 4 or x.shape[1] != self.in_ch:
-            raise ESRGANError(
-                f"{self.source}: expected an (N, {self.in_ch}, H, W) batch, got {tuple(x.shape)}"
-            )
+            raise ESRGANError(f"{self.source}: expected (N, {self.in_ch}, H, W), got {tuple(x.shape)}")
         return torch.from_numpy(self.run_numpy(x.contiguous().numpy()))
 
     def run_numpy(self, x: np.ndarray) -> np.ndarray:
@@ -87,9 +83,7 @@ class NcnnGenerator(BackendGenerator):
         ex.input(self.names[0], mat)
         ret, out = ex.extract(self.names[1])
         if ret != 0:
-            raise ESRGANError(
-                f"{getattr(self, 'source', 'ncnn')}: ncnn failed to run the network (code {ret})"
-            )
+            raise ESRGANError(f"{getattr(self, 'source', 'ncnn')}: ncnn could not run it (code {ret})")
         result = np.array(out)  # a copy: `out` is ncnn's memory
         del ex, mat, arr
         return result

@@ -215,9 +215,7 @@ def resolve_backend(backend: str, model: nn.Module, device: Any) -> str:
     if vulkan and backend != "ncnn":
         raise ESRGANError(f"Vulkan devices run the ncnn backend, not {backend}")
     if engines and engines != {backend}:
-        raise ESRGANError(
-            f"this is an {'/'.join(sorted(engines))} model; it cannot run on the {backend} backend"
-        )
+        raise ESRGANError(f"this is an {'/'.join(sorted(engines))} model; it cannot run on {backend}")
     return backend
 
 

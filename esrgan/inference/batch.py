@@ -265,9 +265,7 @@ def check_existing(tasks: list[Task], existing: str) -> tuple[list[Task], list[P
     present = [t for t in tasks if os.path.lexists(t.target)]
     if present and existing == "refuse":
         more = f" (and {len(present) - 1} more)" if len(present) > 1 else ""
-        raise ESRGANError(
-            f"{present[0].target} exists{more}; pass --force to overwrite or --skip-existing to keep it"
-        )
+        raise ESRGANError(f"{present[0].target} exists{more}: --force overwrites, --skip-existing keeps it")
     if existing == "skip":
         kept = {t.target for t in present}
         return [t for t in tasks if t.target not in kept], [t.target for t in present]
@@ -277,14 +275,12 @@ def check_existing(tasks: list[Task], existing: str) -> tuple[list[Task], list[P
     return tasks, []
 
 
-def check_sizes(tasks: list[Task], scale: int, outscale: float | None, max_output_pixels: int | None) -> None:
+def check_sizes(tasks: list[Task], scale: int, outscale: float | None, limit: int | None) -> None:
     """Refuse the run if any output would not fit in memory (or exceeds max_output_pixels)."""
     for task in tasks:  # from the header (esrgan.upscale checks the decoded image again)
         h = task.header
         try:
-            check_output_size(
-                h.height, h.width, h.channels, h.bytes_per_sample, scale, outscale, max_output_pixels
-            )
+            check_output_size(h.height, h.width, h.channels, h.bytes_per_sample, scale, outscale, limit)
         except ESRGANError as exc:
             raise ESRGANError(f"{task.source}: {exc}") from None
 

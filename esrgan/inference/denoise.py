@@ -58,9 +58,7 @@ def denoise_twin(spec: str) -> str:
         if not twin.is_file():
             raise ESRGANError(f"--denoise: the weak-denoise twin of {spec} is missing (expected {twin})")
         return str(twin)
-    raise ESRGANError(
-        f"--denoise works with {GENERAL} only (blended with {WEAK_DENOISE}); {spec} has no denoise twin"
-    )
+    raise ESRGANError(f"--denoise needs {GENERAL} (blended with {WEAK_DENOISE}); {spec} has no denoise twin")
 
 
 def denoised(general: ModelDescriptor, weak_denoise: ModelDescriptor, strength: float) -> ModelDescriptor:

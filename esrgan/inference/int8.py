@@ -47,13 +47,9 @@ CALIBRATION_PHOTOS = 6  # crops come from this many training photos, one each
 def check_int8(device: torch.device | str | None = "cpu", flags: frozenset[str] | None = None) -> None:
     """An ESRGANError unless int8 can run well here: a CPU device with VNNI or AMX."""
     if device is not None and torch.device(device).type != "cpu":
-        raise ESRGANError(
-            f"int8 runs on the CPU (onnxruntime), not on {torch.device(device).type}: drop --int8"
-        )
+        raise ESRGANError(f"int8 runs on CPU (onnxruntime), not {torch.device(device).type}: drop --int8")
     if not cpu_info.int8_dot_flags(flags):
-        raise ESRGANError(
-            "int8 needs a CPU with VNNI (AVX512-VNNI, AVX-VNNI) or AMX to beat fp32: drop --int8"
-        )
+        raise ESRGANError("int8 needs VNNI (AVX512-VNNI, AVX-VNNI) or AMX to beat fp32: drop --int8")
 
 
 def weights_hash(model: nn.Module) -> str:
@@ -70,9 +66,7 @@ def calibration_batches(in_ch: int, scale: int, multiple: int) -> list[np.ndarra
     """(1, C, S, S) float32 LR crops in [0, 1]: training sample photos, bicubic-downscaled by `scale`."""
     photos = [p for p in sample_photos() if photo_name(p) not in DEFAULT_HOLDOUT][:CALIBRATION_PHOTOS]
     if not photos:
-        raise ESRGANError(
-            "int8 calibration needs the sample photos of scikit-image: pip install scikit-image"
-        )
+        raise ESRGANError("int8 calibration needs scikit-image's sample photos: pip install scikit-image")
     side = CALIBRATION_CROP * multiple
     batches = []
     for path in photos:

@@ -55,9 +55,7 @@ def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> A
     imported = job.backend == "torch" and Path(spec).suffix.lower() == ".param"  # ncnn -> torch
     if backends.is_external_model_path(spec) and not imported:  # .param/.onnx (or the wheel's files)
         if job.psnr_model and job.interpolation == "network":
-            raise ESRGANError(
-                "network interpolation (--alpha) blends checkpoints; it cannot use ncnn/ONNX files"
-            )
+            raise ESRGANError("network interpolation (--alpha) blends checkpoints, not ncnn/ONNX files")
         model = backends.load_external(spec, vulkan)
     elif job.denoise is not None:  # realesr-general-x4v3 blended with its wdn twin
         model = denoise.denoised(load(job.model), load(denoise.denoise_twin(job.model)), job.denoise)

@@ -119,9 +119,7 @@ class TileRunner:
         if self.low is None:
             out = self._forward(self.model, x, torch.float32)
             if not bool(torch.isfinite(out).all()):
-                raise ESRGANError(
-                    "the model produced NaN or inf values in fp32: the checkpoint may be corrupt"
-                )
+                raise ESRGANError("the model gave NaN or inf values in fp32: the checkpoint may be corrupt")
         else:
             out, redone = forward_with_fp32_fallback(
                 x,

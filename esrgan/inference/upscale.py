@@ -115,13 +115,11 @@ def upscale(
     try:
         for src, dst_target, ch in passes:
             dst = colour_out if dst_target == "colour" else alpha_out
-            dst_view = dst if ch is None else dst[..., ch : ch + 1]
+            view = dst if ch is None else dst[..., ch : ch + 1]
             if prepad:
-                prepadded_tiles(
-                    runner, src, dst_view, scale=scale, tile=tile_px, pad=prepad, multiple=multiple
-                )
+                prepadded_tiles(runner, src, view, scale=scale, tile=tile_px, pad=prepad, multiple=multiple)
                 continue
-            tile_px = _run_with_oom_fallback(runner, src, dst_view, tile_px, dev, progress, **plan)
+            tile_px = _run_with_oom_fallback(runner, src, view, tile_px, dev, progress, **plan)
     finally:
         model.train(was_training)
     if runner.fp32_redone:
@@ -152,9 +150,7 @@ def _plan_passes(
     elif in_ch == 1 and out_ch == 1 and channels == 3:
         passes.extend((colour[..., c : c + 1], "colour", c) for c in range(3))
     else:
-        raise ESRGANError(
-            f"the model maps {in_ch} to {out_ch} channels; cannot apply it to a {channels}-channel image"
-        )
+        raise ESRGANError(f"a model of {in_ch} to {out_ch} channels cannot take a {channels}-channel image")
     if alpha is not None and alpha_mode == "model" and not _is_constant(alpha):
         passes.append((np.broadcast_to(alpha[..., None], (*alpha.shape, in_ch)), "alpha", None))
     return passes
@@ -187,11 +183,8 @@ def _run_with_oom_fallback(
             current = tile or max(height, width)
             if current <= MIN_TILE:
                 raise ESRGANError(f"out of memory even with {current} px tiles on {device}") from exc
-            smaller = max(MIN_TILE, current // 2)
-            log.warning(
-                "out of memory with %d px tiles on %s; retrying with %d px tiles", current, device, smaller
-            )
-            tile = smaller
+            tile = max(MIN_TILE, current // 2)
+            log.warning("out of memory with %d px tiles on %s; retrying at %d px", current, device, tile)
             del exc
             if device.type == "cuda":
                 torch.cuda.empty_cache()

@@ -177,11 +177,9 @@ class _Run:
         self.crf = options.crf if options.crf is not None else default_crf
         check_encoder(codec, self.pix_fmt, options.crf)
         if options.odd_size not in ODD_SIZES:
-            raise ESRGANError(f"--odd-size must be one of {', '.join(ODD_SIZES)}, not {options.odd_size!r}")
+            raise ESRGANError(f"--odd-size must be one of {'/'.join(ODD_SIZES)}, not {options.odd_size!r}")
         if options.container not in CONTAINERS:
-            raise ESRGANError(
-                f"--container must be one of {', '.join(CONTAINERS)}, not {options.container!r}"
-            )
+            raise ESRGANError(f"--container must be one of {'/'.join(CONTAINERS)}, not {options.container!r}")
         written = sorted(frames_out.glob(f"{self.out_stem}_*.png")) if frames_out else []  # none: no folder
         if written and existing == "refuse":
             raise ESRGANError(f"{written[0]} exists; pass --force to overwrite or --skip-existing to keep it")
@@ -366,11 +364,8 @@ def _progress(progress: bool | Progress, name: str, total: int) -> Progress:
         rate = done / now if now else 0.0
         eta = f", ETA {_clock((n - done) / rate)}" if n and rate and n >= done else ""
         of = f"/{n}" if n else ""
-        print(
-            f"esrgan upscale: {name}: {done}{of} frames, {rate:.2f} frames/s{eta}",
-            file=sys.stderr,
-            flush=True,
-        )
+        line = f"esrgan upscale: {name}: {done}{of} frames, {rate:.2f} frames/s{eta}"
+        print(line, file=sys.stderr, flush=True)
 
     return on_line
 

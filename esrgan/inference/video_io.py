@@ -256,9 +256,7 @@ def _codec(name: str) -> Any:
     try:
         codec = av.Codec(name, "w")
     except (av.FFmpegError, ValueError):
-        raise ESRGANError(
-            f"unknown video encoder {name!r} (e.g. libx264, libx265, libvpx-vp9, ffv1)"
-        ) from None
+        raise ESRGANError(f"unknown video encoder {name!r} (e.g. libx264, libvpx-vp9, ffv1)") from None
     if codec.type != "video":
         raise ESRGANError(f"{name} is not a video encoder")
     return codec

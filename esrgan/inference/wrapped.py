@@ -114,9 +114,7 @@ def apply_inference_options(
     if interpolation not in ("network", "image"):
         raise ESRGANError(f"interpolation must be 'network' or 'image', not {interpolation!r}")
     if isinstance(back_projection, bool) or not isinstance(back_projection, int) or back_projection < 0:
-        raise ESRGANError(
-            f"back-projection iterations must be a non-negative integer, got {back_projection!r}"
-        )
+        raise ESRGANError(f"back-projection iterations must be a non-negative integer: {back_projection!r}")
     if alpha is not None and psnr_model is not None:
         if interpolation == "network":
             model = interpolate(psnr_model, model, alpha)
