@@ -118,9 +118,7 @@ def probe_key(model: nn.Module, tile: int, threads: int, engines: list[str]) -> 
     shapes = ";".join(f"{k}:{tuple(v.shape)}" for k, v in model.state_dict().items())
     arch = f"{type(model).__name__}-{hashlib.sha256(shapes.encode()).hexdigest()[:16]}"
     versions = ",".join(f"{e}={_version(ENGINES[e][0])}" for e in engines)
-    return "|".join(
-        [cpu_info.cpu_model(), platform.machine(), arch, f"tile{tile}", f"threads{threads}", versions]
-    )
+    return f"{cpu_info.cpu_model()}|{platform.machine()}|{arch}|tile{tile}|threads{threads}|{versions}"
 
 
 def _version(module: str) -> str:

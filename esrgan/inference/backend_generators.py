@@ -68,10 +68,9 @@ class NcnnGenerator(BackendGenerator):
         self._keep_alive = keep_alive  # ncnn reads weights loaded from memory in place
         if scale is None or out_ch is None or in_ch is None:
             in_ch = in_ch or 3
-            probe = self._run_one(
-                np.full((in_ch, PROBE * size_multiple, PROBE * size_multiple), 0.5, np.float32)
-            )
-            scale, out_ch = _scale_from_probe(probe.shape[1:], PROBE * size_multiple, source), probe.shape[0]
+            side = PROBE * size_multiple
+            probe = self._run_one(np.full((in_ch, side, side), 0.5, np.float32))
+            scale, out_ch = _scale_from_probe(probe.shape[1:], side, source), probe.shape[0]
         super().__init__(scale, in_ch, out_ch, size_multiple, source)
 
     def _run_one(self, sample: np.ndarray) -> np.ndarray:

@@ -270,11 +270,9 @@ def _convert(model: nn.Module, backend: str, device: str | None, threads: int | 
     try:
         if backend == "int8":
             return int8_from_module(model, threads)
-        return (
-            ncnn_from_module(model, device, threads)
-            if backend == "ncnn"
-            else onnx_from_module(model, threads)
-        )
+        if backend == "ncnn":
+            return ncnn_from_module(model, device, threads)
+        return onnx_from_module(model, threads)
     finally:
         model.train(was_training)
 

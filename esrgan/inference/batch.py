@@ -180,9 +180,7 @@ def probe_inputs(
             failures.append((path, str(exc)))
             continue
         if header.frames > 1 and frames == "error":
-            why = (
-                f"has {header.frames} frames; pass --frames first (the first) or --frames all (NAME_f0001...)"
-            )
+            why = f"has {header.frames} frames: pass --frames first or --frames all (NAME_f0001...)"
             failures.append((path, why))
             continue
         headers.append((path, header))
@@ -319,10 +317,9 @@ def _run_tasks(
 ) -> None:
     from tqdm import tqdm
 
-    images = tqdm(tasks, unit="image", disable=None if progress else True, dynamic_ncols=True)
-    tiles = tqdm(
-        total=0, unit="tile", leave=False, disable=None if progress else True, position=1, dynamic_ncols=True
-    )
+    hide = None if progress else True  # None: tqdm shows the bars on a terminal only
+    images = tqdm(tasks, unit="image", disable=hide, dynamic_ncols=True)
+    tiles = tqdm(total=0, unit="tile", leave=False, disable=hide, position=1, dynamic_ncols=True)
     try:
         for task in images:
             images.set_postfix_str(task.source.name)

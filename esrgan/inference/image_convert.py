@@ -40,7 +40,7 @@ def from_image(image: Any) -> tuple[np.ndarray, np.ndarray | None, ImageKind]:
         if not np.all(np.isfinite(a)):
             raise ESRGANError("the float image holds NaN or inf values")
         if a.size and (a.max() > 2.0 or a.min() < -1.0):
-            raise ESRGANError(f"float images must be in [0, 1], not {a.min():g}..{a.max():g}: divide by 255")
+            raise ESRGANError(f"floats need values in [0, 1], not {a.min():g}..{a.max():g}: divide by 255")
     elif a.dtype not in (np.uint8, np.uint16):
         raise ESRGANError(f"unsupported pixel type {a.dtype}: use uint8, uint16 or float in [0, 1]")
     if a.ndim == 2:

@@ -96,9 +96,8 @@ def ramp_weights(length: int, ramp: int, rise: bool, fall: bool) -> np.ndarray:
 
 
 def count_tiles(height: int, width: int, tile: int | None, overlap: int, multiple: int = 1) -> int:
-    return len(plan_axis(height, tile, overlap, multiple).starts) * len(
-        plan_axis(width, tile, overlap, multiple).starts
-    )
+    rows, cols = (plan_axis(n, tile, overlap, multiple).starts for n in (height, width))
+    return len(rows) * len(cols)
 
 
 def tiled_upscale(
