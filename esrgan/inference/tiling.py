@@ -153,10 +153,9 @@ def tiled_upscale(
         _finalise_rows(acc[:done], wacc[:done], dst, y0 * scale)
         if not last_band:  # keep the rows the next band overlaps; clear the rest
             keep = band_rows - done
-            acc[:keep] = acc[done:]
-            wacc[:keep] = wacc[done:]
-            acc[keep:] = 0.0
-            wacc[keep:] = 0.0
+            for a in (acc, wacc):
+                a[:keep] = a[done:]
+                a[keep:] = 0.0
 
 
 def _read_tile(src: np.ndarray, y0: int, x0: int, th: int, tw: int) -> np.ndarray:

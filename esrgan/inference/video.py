@@ -346,14 +346,7 @@ def _progress(progress: bool | Progress, name: str, total: int) -> Progress:
         from tqdm import tqdm
 
         bar = tqdm(total=total or None, unit="frame", desc=name, dynamic_ncols=True)
-
-        def on_bar(done: int, _: int) -> None:
-            if done < 0:
-                bar.close()
-            else:
-                bar.update(done - bar.n)
-
-        return on_bar
+        return lambda done, _: bar.close() if done < 0 else bar.update(done - bar.n)
     start, last = time.perf_counter(), [0.0]
 
     def on_line(done: int, n: int) -> None:
