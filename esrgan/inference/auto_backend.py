@@ -88,13 +88,10 @@ def auto_probe_target(model: nn.Module, device: Any, precision: str = "fp32") ->
 
 def pick_engine(seconds: dict[str, float], exact: dict[str, bool], margin: float = MARGIN) -> str:
     """The fastest exact engine: another one only where it beats torch by `margin`."""
-    best = "torch"
-    for name, secs in seconds.items():
-        if name == "torch" or not exact.get(name) or not math.isfinite(secs):
-            continue
-        if secs * margin < seconds["torch"] and secs < seconds[best]:
-            best = name
-    return best
+    faster = [
+        n for n, s in seconds.items() if n != "torch" and exact.get(n) and s * margin < seconds["torch"]
+    ]
+    return min(faster, key=seconds.__getitem__, default="torch")
 
 
 def is_exact(out: np.ndarray, ref: np.ndarray, levels: int = EXACT_LEVELS) -> bool:

@@ -63,7 +63,6 @@ def denoise_twin(spec: str) -> str:
 
 def denoised(general: ModelDescriptor, weak_denoise: ModelDescriptor, strength: float) -> ModelDescriptor:
     """`strength * general + (1 - strength) * weak_denoise`, weight by weight."""
-
     strength = validate_denoise(strength)
     blend = interpolate(weak_denoise, general, strength)
     return replace(blend, metadata={**blend.metadata, "denoise_strength": strength})

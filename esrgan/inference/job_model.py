@@ -30,7 +30,6 @@ MODEL_NEEDED = (
 
 def resolve_job_device(job: UpscaleJob) -> tuple[Any, str | None]:
     """(torch device, "vulkan[:N]" or None), with precision and Vulkan refused before any work."""
-
     vulkan = job.device if backends.is_vulkan(job.device) else None
     if vulkan:
         backends.check_vulkan(vulkan)  # one error before any work, not one per image
@@ -44,7 +43,6 @@ def resolve_job_device(job: UpscaleJob) -> tuple[Any, str | None]:
 def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> Any:
     """The generator the job describes: its model with interpolation and test-time options applied,
     its tile overlap checked."""
-
     if not job.model:
         raise ESRGANError(MODEL_NEEDED)
 
