@@ -92,15 +92,11 @@ def run_video_job(job: UpscaleJob, options: VideoOptions, *, progress: bool = Fa
     result = VideoBatchResult()
     if frames_out is None:
         tasks, result.skipped = check_existing(tasks, job.existing)
+    kw = upscale_options(job, vulkan or device)
     for task in tasks:
+        target = None if frames_out is not None else task.target
         video = upscale_video(
-            model,
-            task.source,
-            None if frames_out is not None else task.target,
-            options=options,
-            existing=job.existing,
-            progress=progress,
-            **upscale_options(job, vulkan or device),
+            model, task.source, target, options=options, existing=job.existing, progress=progress, **kw
         )
         result.videos.append(video)
     return result
