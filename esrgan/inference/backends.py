@@ -109,26 +109,17 @@ def ncnn_from_module(
         if net.load_param_mem(param) != 0:
             raise AssertionError("ncnn rejected the generated .param")
         net.load_model_mem(weights)
-    return NcnnGenerator(
-        net,
-        (INPUT, OUTPUT),
-        source=f"<{type(module).__name__} on ncnn>",
-        keep_alive=weights,
-        scale=graph.scale,
-        in_ch=graph.in_ch,
-        out_ch=graph.out_ch,
-        size_multiple=graph.size_multiple,
-    )
+    facts = {k: getattr(graph, k) for k in ("scale", "in_ch", "out_ch", "size_multiple")}  # no probe needed
+    source = f"<{type(module).__name__} on ncnn>"
+    return NcnnGenerator(net, (INPUT, OUTPUT), source=source, keep_alive=weights, **facts)
 
 
 def onnx_from_module(module: nn.Module, threads: int | None = None) -> OnnxGenerator:
     _import("onnx", "onnx")
     graph = build_graph(module)
+    source = f"<{type(module).__name__} on onnxruntime>"
     return OnnxGenerator(
-        to_onnx(graph).SerializeToString(),
-        source=f"<{type(module).__name__} on onnxruntime>",
-        size_multiple=graph.size_multiple,
-        threads=threads,
+        to_onnx(graph).SerializeToString(), source=source, size_multiple=graph.size_multiple, threads=threads
     )
 
 
@@ -223,11 +214,8 @@ def on_backend(
     desc: ModelDescriptor, chosen: str, device: Any, threads: int | None = None
 ) -> tuple[ModelDescriptor, Any]:
     """(descriptor over the model converted to `chosen`, the device the torch side runs on).
-
-    `chosen` is what `resolve_backend` returned, not "auto": the backend is resolved once, by the
-    caller; or "int8" (onnxruntime, quantized: esrgan.inference.int8). `threads`: the engine's CPU
-    threads (default: torch's).
-    """
+    `chosen`: what `resolve_backend` returned (resolved once, by the caller), or "int8"
+    (esrgan.inference.int8); `threads`: the engine's CPU threads (default: torch's)."""
     if chosen == "torch":
         return desc, device
     if any(p.device.type != "cpu" for p in desc.model.parameters()):
