@@ -134,9 +134,5 @@ def int8_from_module(model: nn.Module, threads: int | None = None) -> nn.Module:
         quantize(model, path)
     else:
         log.debug("int8: quantized model read from the cache (%s)", path)
-    return OnnxGenerator(
-        str(path),
-        source=f"<{type(model).__name__} int8 on onnxruntime>",
-        size_multiple=build_graph(model).size_multiple,
-        threads=threads,
-    )
+    source, multiple = f"<{type(model).__name__} int8 on onnxruntime>", build_graph(model).size_multiple
+    return OnnxGenerator(str(path), source=source, size_multiple=multiple, threads=threads)
