@@ -233,13 +233,7 @@ def output_shape(height: int, width: int, scale: int, outscale: float | None) ->
 
 
 def check_output_size(
-    height: int,
-    width: int,
-    channels: int,
-    itemsize: int,
-    scale: int,
-    outscale: float | None,
-    limit: int | None,
+    height: int, width: int, planes: int, itemsize: int, scale: int, outscale: float | None, limit: int | None
 ) -> None:
     """ESRGANError, before any work, if upscaling an H x W image would not fit in memory (or the limit)."""
     model_hw = height * scale, width * scale
@@ -248,10 +242,11 @@ def check_output_size(
     # While resizing, the model's output and the final image are both alive (16-bit in float32).
     pixels = model_hw[0] * model_hw[1] + resized * out_hw[0] * out_hw[1]
     big_h, big_w = max(model_hw, out_hw, key=lambda hw: hw[0] * hw[1])
-    per_px = OUTPUT_COPIES * channels * (max(itemsize, 4) if resized and itemsize > 1 else itemsize)
-    check_output_pixels(  # the limit counts the largest image; the bytes count both
-        big_h * big_w,
-        per_px * pixels / (big_h * big_w),
+    per_px = OUTPUT_COPIES * planes * (max(itemsize, 4) if resized and itemsize > 1 else itemsize)
+    big = big_h * big_w  # the limit counts the largest image; the bytes count both
+    check_output_pixels(
+        big,
+        per_px * pixels / big,
         what=f"upscaling {width}x{height} to {big_w}x{big_h}",
         max_output_pixels=limit,
     )
