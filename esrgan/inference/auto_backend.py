@@ -88,10 +88,8 @@ def auto_probe_target(model: nn.Module, device: Any, precision: str = "fp32") ->
 
 def pick_engine(seconds: dict[str, float], exact: dict[str, bool], margin: float = MARGIN) -> str:
     """The fastest exact engine: another one only where it beats torch by `margin`."""
-    faster = [
-        n for n, s in seconds.items() if n != "torch" and exact.get(n) and s * margin < seconds["torch"]
-    ]
-    return min(faster, key=seconds.__getitem__, default="torch")
+    wins = [n for n, s in seconds.items() if n != "torch" and exact.get(n) and s * margin < seconds["torch"]]
+    return min(wins, key=seconds.__getitem__, default="torch")
 
 
 def is_exact(out: np.ndarray, ref: np.ndarray, levels: int = EXACT_LEVELS) -> bool:

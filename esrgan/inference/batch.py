@@ -308,12 +308,7 @@ def upscale_options(job: UpscaleJob, device: Any) -> dict[str, Any]:
 
 
 def _run_tasks(
-    model: Any,
-    tasks: list[Task],
-    job: UpscaleJob,
-    options: dict[str, Any],
-    result: BatchResult,
-    progress: bool,
+    model: Any, tasks: list[Task], job: UpscaleJob, kw: dict[str, Any], result: BatchResult, progress: bool
 ) -> None:
     from tqdm import tqdm
 
@@ -324,7 +319,7 @@ def _run_tasks(
         for task in images:
             images.set_postfix_str(task.source.name)
             try:
-                upscale_file(model, task, job, options, tiles)
+                upscale_file(model, task, job, kw, tiles)
                 result.written.append(task.target)
             except ESRGANError as exc:
                 result.failures.append((task.source, str(exc)))

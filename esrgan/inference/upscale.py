@@ -243,13 +243,9 @@ def check_output_size(
     pixels = model_hw[0] * model_hw[1] + resized * out_hw[0] * out_hw[1]
     big_h, big_w = max(model_hw, out_hw, key=lambda hw: hw[0] * hw[1])
     per_px = OUTPUT_COPIES * planes * (max(itemsize, 4) if resized and itemsize > 1 else itemsize)
-    big = big_h * big_w  # the limit counts the largest image; the bytes count both
-    check_output_pixels(
-        big,
-        per_px * pixels / big,
-        what=f"upscaling {width}x{height} to {big_w}x{big_h}",
-        max_output_pixels=limit,
-    )
+    big, what = big_h * big_w, f"upscaling {width}x{height} to {big_w}x{big_h}"
+    # The limit counts the largest image; the bytes count both.
+    check_output_pixels(big, per_px * pixels / big, what=what, max_output_pixels=limit)
 
 
 def _resize(a: np.ndarray, height: int, width: int, method: str) -> np.ndarray:
