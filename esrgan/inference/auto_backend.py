@@ -174,9 +174,7 @@ def probe(model: nn.Module, engines: list[str], tile: int, threads: int) -> Prob
     return ProbeResult(seconds, exact, threads)
 
 
-def choose_auto(
-    model: nn.Module, tile: int, *, job_tiles: float = math.inf, use_cache: bool = True
-) -> EngineChoice:
+def choose_auto(model: nn.Module, tile: int, *, job_tiles: float = math.inf) -> EngineChoice:
     """The engine `auto` runs a checkpoint on, on the CPU: probed once per machine, model shape and
     `tile` (LR px), by a job of `job_tiles` such tiles when that is at least PROBE_MIN_TILES."""
     engines = installed_engines()
@@ -184,7 +182,7 @@ def choose_auto(
         return EngineChoice("torch", reason="neither ncnn nor onnxruntime is installed")
     threads = min(cpu_info.free_cores(), torch.get_num_threads())
     key = probe_key(model, tile, threads, engines)
-    entry = read_cache().get(key) if use_cache else None
+    entry = read_cache().get(key)
     if isinstance(entry, dict) and isinstance(entry.get("seconds"), dict):
         seconds = {k: float(v) for k, v in entry["seconds"].items()}
         result = ProbeResult(seconds, dict(entry.get("exact", {})), threads, cached=True)
@@ -193,8 +191,7 @@ def choose_auto(
         return EngineChoice("torch", reason=f"{why} shorter than the {PROBE_MIN_TILES} a probe needs")
     else:
         result = probe(model, engines, tile, threads)
-        if use_cache:
-            write_cache(key, result)
+        write_cache(key, result)
     engine = pick_engine(result.seconds, result.exact)
     return EngineChoice(engine, None if engine == "torch" else threads, describe_probe(result, tile))
 

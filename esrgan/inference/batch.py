@@ -341,8 +341,6 @@ def upscale_file(model: Any, task: Task, job: UpscaleJob, options: dict[str, Any
             bar.reset(total=total)
         bar.update(done - bar.n)
 
-    result = esrgan.upscale(model, pixels, **options, progress=on_tiles if bar is not None else False)
+    out = esrgan.upscale(model, pixels, **options, progress=on_tiles if bar is not None else False)
     make_folders(task.target.parent)
-    write_image(
-        task.target, result, bit_depth=data.bit_depth, quality=job.quality, icc_profile=data.icc_profile
-    )
+    write_image(task.target, out, bit_depth=data.bit_depth, quality=job.quality, icc_profile=data.icc_profile)

@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OVERLAP = 16  # LR pixels; see bench/bench_upscale.py for the cost and tests for the seams
 Progress = Callable[[int, int], None]  # (tiles done so far, total tiles)
+Tick = Callable[[int], None]  # tiles just done
 
 
 def upscale(
@@ -192,9 +193,7 @@ def _run_with_oom_fallback(
             close()
 
 
-def _progress(
-    progress: bool | Progress, total: int
-) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+def _progress(progress: bool | Progress, total: int) -> tuple[Tick | None, Callable[[], None]]:
     if callable(progress):
         done = 0
 
