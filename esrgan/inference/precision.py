@@ -14,15 +14,12 @@ model is quantized and run by onnxruntime (esrgan.inference.int8), on CPUs with 
 from __future__ import annotations
 
 import copy
-import logging
 from collections.abc import Callable
 
 import torch
 
 from esrgan.errors import ESRGANError
 from esrgan.inference.int8 import check_int8
-
-log = logging.getLogger(__name__)
 
 INT8 = "int8"  # see esrgan.inference.int8
 PRECISIONS: dict[str, torch.dtype] = {
