@@ -173,8 +173,7 @@ class _Run:
         self.partial = out.with_name(f"{out.stem}.partial{out.suffix}")
         codec = options.codec
         self.pix_fmt = options.pix_fmt or default_pix_fmt(codec)
-        default_crf = DEFAULT_CRF if codec in ("libx264", "libx265") else None
-        self.crf = options.crf if options.crf is not None else default_crf
+        self.crf = DEFAULT_CRF if options.crf is None and codec in ("libx264", "libx265") else options.crf
         check_encoder(codec, self.pix_fmt, options.crf)
         if options.odd_size not in ODD_SIZES:
             raise ESRGANError(f"--odd-size must be one of {'/'.join(ODD_SIZES)}, not {options.odd_size!r}")
