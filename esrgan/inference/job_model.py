@@ -59,19 +59,17 @@ def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> A
         model = denoise.denoised(load(job.model), load(denoise.denoise_twin(job.model)), job.denoise)
     else:
         model = load(job.model)
-    psnr_model = load(job.psnr_model) if job.psnr_model else None
     model = apply_inference_options(
         model,
-        psnr_model=psnr_model,
+        psnr_model=load(job.psnr_model) if job.psnr_model else None,
         alpha=job.alpha,
         interpolation=job.interpolation,
         ensemble=job.ensemble,
         back_projection=job.back_projection,
     )
-    multiple = describe(model).size_multiple  # the overlap rule depends on it (pixel-unshuffle)
     if isinstance(job.tile, int) and job.tile and job.tile_overlap is not None:
-        try:
-            check_overlap(job.tile, job.tile_overlap, multiple)
+        try:  # the overlap rule depends on the model's size multiple (pixel-unshuffle)
+            check_overlap(job.tile, job.tile_overlap, describe(model).size_multiple)
         except ESRGANError as exc:
             raise ESRGANError(f"--tile {job.tile} --tile-overlap {job.tile_overlap}: {exc}") from None
     return model
