@@ -35,11 +35,8 @@ def downscale_to(sr: Tensor, lr: Tensor) -> Tensor:
 
 
 def back_project(sr: Tensor, lr: Tensor, iterations: int = 1) -> Tensor:
-    """`iterations` rounds of `sr += up(lr - down(sr))` (bicubic both ways); returns a new tensor.
-
-    `sr` and `lr` are float NCHW (or CHW) tensors on one scale (e.g. [0, 1]); no clamping is done,
-    since clamping would undo part of the correction.
-    """
+    """`iterations` rounds of the update above on float NCHW (or CHW) tensors of one scale (e.g. [0, 1]);
+    a new tensor, not clamped (clamping would undo part of the correction)."""
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise ESRGANError(f"back-projection iterations must be a non-negative integer, got {iterations!r}")
     scale = integer_scale(sr, lr)

@@ -1,8 +1,6 @@
 """The tile option resolved to a tile size in LR pixels: a number checked, or `auto`, the largest
-tile that fits the memory available (on the CPU no larger than the fastest size).
-
-Apart from esrgan.inference.upscale, which tiles with it, because esrgan.inference.engine sizes the
-tiles `auto` probes the engines at, and upscale runs the engine: both import from here."""
+tile that fits the memory available (on the CPU no larger than the fastest size). Apart from
+esrgan.inference.upscale because esrgan.inference.engine, which upscale runs, sizes `auto`'s probe."""
 
 from __future__ import annotations
 

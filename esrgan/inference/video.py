@@ -125,11 +125,9 @@ def upscale_video(
 ) -> VideoResult:
     """Upscale every frame of `source` into the video `target` (or PNG frames in options.frames_out).
 
-    `model`: what `esrgan.upscale` takes; `upscale_options`: its keywords (tile, tile_overlap,
-    outscale, precision, device, backend, alpha, max_output_pixels). The model is converted to
-    the backend once, not per frame. `existing`: a target that exists is refused ("refuse"),
-    replaced ("overwrite") or kept ("skip"; with frames_out: the frames already written are kept
-    and the others written, a resume).
+    `model` and `upscale_options`: what `esrgan.upscale` takes (the model is converted to the backend
+    once, not per frame). `existing`: a target that exists is refused ("refuse"), replaced
+    ("overwrite") or kept ("skip"; with frames_out: the frames already written are kept, a resume).
     """
     options = options or VideoOptions()
     opened = open_source(source, options.fps)

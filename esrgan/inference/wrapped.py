@@ -5,10 +5,8 @@ Tiled upscaling, evaluation and the reports all take "a generator": an `nn.Modul
 The wrappers here are such modules. They hold the wrapped networks as submodules, so `.to(device)`,
 `.half()` and `copy.deepcopy` reach them:
 
-- `SelfEnsemble(model)`: x8 flips/rotations, each inverted, averaged (geometric self-ensemble: no
-  training, 8x the compute);
-- `BackProjected(model, iterations)`: the output back-projected onto the input (per tile when tiled);
-- `ImageInterpolation(psnr_model, gan_model, alpha)`: the pixel blend of the two outputs.
+`SelfEnsemble` (x8 flips/rotations: no training, 8x the compute), `BackProjected` (per tile when
+tiled) and `ImageInterpolation` (the pixel blend of two outputs).
 """
 
 from __future__ import annotations
