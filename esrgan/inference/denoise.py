@@ -29,10 +29,8 @@ def validate_denoise(strength: Any) -> float:
 
 
 def check_denoise(model: str | None, strength: Any | None, *, blending: bool = False) -> None:
-    """Everything `--denoise` needs, checked before any work: a strength in [0, 1] and a twin.
-
-    `strength` None: no `--denoise`, nothing to check.
-    """
+    """Everything `--denoise` needs (`strength` None: none), checked before any work: a strength in
+    [0, 1] and a twin."""
     if strength is None:
         return
     validate_denoise(strength)
