@@ -51,8 +51,7 @@ class GeneratorWrapper(nn.Module):
         desc = describe(model)
         self.model = desc.model
         self.scale, self.in_ch, self.out_ch = desc.scale, desc.in_ch, desc.out_ch
-        self.size_multiple = desc.size_multiple
-        self.config = desc.config
+        self.size_multiple, self.config = desc.size_multiple, desc.config
 
 
 class SelfEnsemble(GeneratorWrapper):
@@ -114,8 +113,5 @@ def apply_inference_options(
     if isinstance(back_projection, bool) or not isinstance(back_projection, int) or back_projection < 0:
         raise ESRGANError(f"back-projection iterations must be a non-negative integer: {back_projection!r}")
     if alpha is not None and psnr_model is not None:
-        if interpolation == "network":
-            model = interpolate(psnr_model, model, alpha)
-        else:
-            model = ImageInterpolation(psnr_model, model, alpha)
+        model = (interpolate if interpolation == "network" else ImageInterpolation)(psnr_model, model, alpha)
     return with_test_time_options(model, ensemble=ensemble, back_projection=back_projection)
