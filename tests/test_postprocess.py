@@ -16,8 +16,7 @@ from esrgan.cli.main import main
 from esrgan.errors import ESRGANError
 from esrgan.images.bicubic import imresize, imresize_numpy
 from esrgan.inference.back_projection import back_project, lr_consistency_rmse
-from esrgan.inference.ensemble import self_ensemble
-from esrgan.inference.wrapped import BackProjected, with_test_time_options
+from esrgan.inference.wrapped import BackProjected, self_ensemble, with_test_time_options
 from esrgan.models import RRDBNet
 
 pytestmark = pytest.mark.usefixtures("one_thread")

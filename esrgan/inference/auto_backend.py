@@ -1,22 +1,17 @@
 """`backend="auto"` on the CPU: the fastest exact engine for this machine and model, measured.
 
 Which engine is fastest depends on the CPU (ncnn's Winograd kernels beat PyTorch's direct AVX-512
-convolutions on some chips and not on others), on the model (the 23-block RRDBNet, the built-in
-one and SRVGGNetCompact differ) and on load (ncnn's threads wait for each other when a core is
-busy) and on the tile size (on an AVX-512 Xeon, ncnn beats torch by 1.3x on a 32 px tile of the
-23-block model and loses, 0.77x, on the 192 px tiles a job runs). So it is measured, once, at the
-job's own tile size: a probe runs one tile on torch fp32, ncnn fp32 and onnxruntime fp32, a warm-up
-and a timed run each, and keeps only the engines whose output is exact, within 1 level (of 255) of
-torch on every value. That costs about eight tiles of work, so only a job of at least
-PROBE_MIN_TILES tiles probes; a shorter one with nothing cached runs torch (the reference). ncnn
-and onnxruntime run with one thread per core found free just before (`cpu_info.free_cores`), so
-with another job on one core they are probed, and then run, on the cores that are left; torch
-keeps its own threads.
+convolutions on some chips, not on others), the model, the load (ncnn's threads wait for each other
+when a core is busy) and the tile size (on an AVX-512 Xeon ncnn beats torch 1.3x on a 32 px tile of
+the 23-block model and loses, 0.77x, on the 192 px tiles a job runs). So `probe` times one tile of
+the job's size on each engine and keeps those within EXACT_LEVELS of torch on every value; that
+costs about eight tiles, so only a job of PROBE_MIN_TILES tiles probes (a shorter one with nothing
+cached runs torch, the reference). ncnn and onnxruntime run on the cores found free just before
+(`cpu_info.free_cores`); torch keeps its own threads.
 
-The result is cached in `<ESRGAN_HOME or the user cache folder>/engine-probes.json`, keyed by
-CPU model, machine, the network's architecture and shapes (not its weights), the probe tile, the
-thread count and the engines' versions: a later run on the same machine reads it (no probe).
-bf16 and int8 are never picked: they are not exact.
+The result is cached in `<ESRGAN_HOME or the user cache folder>/engine-probes.json`, keyed by CPU
+model, machine, the network's architecture and shapes (not its weights), tile, threads and engine
+versions. bf16 and int8 are never picked: they are not exact.
 """
 
 from __future__ import annotations
@@ -93,13 +88,8 @@ def auto_probe_target(model: nn.Module, device: Any, precision: str = "fp32") ->
 
 def pick_engine(seconds: dict[str, float], exact: dict[str, bool], margin: float = MARGIN) -> str:
     """The fastest exact engine: another one only where it beats torch by `margin`."""
-    best = "torch"
-    for name, secs in seconds.items():
-        if name == "torch" or not exact.get(name) or not math.isfinite(secs):
-            continue
-        if secs * margin < seconds["torch"] and secs < seconds[best]:
-            best = name
-    return best
+    wins = [n for n, s in seconds.items() if n != "torch" and exact.get(n) and s * margin < seconds["torch"]]
+    return min(wins, key=seconds.__getitem__, default="torch")
 
 
 def is_exact(out: np.ndarray, ref: np.ndarray, levels: int = EXACT_LEVELS) -> bool:
@@ -123,9 +113,7 @@ def probe_key(model: nn.Module, tile: int, threads: int, engines: list[str]) -> 
     shapes = ";".join(f"{k}:{tuple(v.shape)}" for k, v in model.state_dict().items())
     arch = f"{type(model).__name__}-{hashlib.sha256(shapes.encode()).hexdigest()[:16]}"
     versions = ",".join(f"{e}={_version(ENGINES[e][0])}" for e in engines)
-    return "|".join(
-        [cpu_info.cpu_model(), platform.machine(), arch, f"tile{tile}", f"threads{threads}", versions]
-    )
+    return f"{cpu_info.cpu_model()}|{platform.machine()}|{arch}|tile{tile}|threads{threads}|{versions}"
 
 
 def _version(module: str) -> str:
@@ -135,20 +123,19 @@ def _version(module: str) -> str:
         return "?"
 
 
-def read_cache(path: Path | None = None) -> dict[str, Any]:
+def read_cache() -> dict[str, Any]:
     try:
-        data = json.loads((path or cache_path()).read_text())
+        data = json.loads(cache_path().read_text())
     except (OSError, ValueError):
         return {}  # no cache yet, or a damaged one: probe again and rewrite it
     return data if isinstance(data, dict) else {}
 
 
-def write_cache(key: str, result: ProbeResult, path: Path | None = None) -> None:
-    path = path or cache_path()
-    entries = read_cache(path)
+def write_cache(key: str, result: ProbeResult) -> None:
+    entries = read_cache()
     entries[key] = {"seconds": result.seconds, "exact": result.exact, "threads": result.threads}
     try:
-        write_text_atomic(path, json.dumps(entries, indent=1, sort_keys=True))
+        write_text_atomic(cache_path(), json.dumps(entries, indent=1, sort_keys=True))
     except ESRGANError as exc:  # a read-only cache costs a probe per run, not the run
         log.warning("could not cache the engine probe: %s", exc)
 
@@ -187,9 +174,7 @@ def probe(model: nn.Module, engines: list[str], tile: int, threads: int) -> Prob
     return ProbeResult(seconds, exact, threads)
 
 
-def choose_auto(
-    model: nn.Module, tile: int, *, job_tiles: float = math.inf, use_cache: bool = True
-) -> EngineChoice:
+def choose_auto(model: nn.Module, tile: int, *, job_tiles: float = math.inf) -> EngineChoice:
     """The engine `auto` runs a checkpoint on, on the CPU: probed once per machine, model shape and
     `tile` (LR px), by a job of `job_tiles` such tiles when that is at least PROBE_MIN_TILES."""
     engines = installed_engines()
@@ -197,32 +182,25 @@ def choose_auto(
         return EngineChoice("torch", reason="neither ncnn nor onnxruntime is installed")
     threads = min(cpu_info.free_cores(), torch.get_num_threads())
     key = probe_key(model, tile, threads, engines)
-    entry = read_cache().get(key) if use_cache else None
+    entry = read_cache().get(key)
     if isinstance(entry, dict) and isinstance(entry.get("seconds"), dict):
-        result = ProbeResult(
-            {k: float(v) for k, v in entry["seconds"].items()},
-            dict(entry.get("exact", {})),
-            threads,
-            cached=True,
-        )
+        seconds = {k: float(v) for k, v in entry["seconds"].items()}
+        result = ProbeResult(seconds, dict(entry.get("exact", {})), threads, cached=True)
     elif job_tiles < PROBE_MIN_TILES:
         why = f"engines not probed yet at {tile} px tiles, and this job ({job_tiles:.1f} tiles) is"
         return EngineChoice("torch", reason=f"{why} shorter than the {PROBE_MIN_TILES} a probe needs")
     else:
         result = probe(model, engines, tile, threads)
-        if use_cache:
-            write_cache(key, result)
+        write_cache(key, result)
     engine = pick_engine(result.seconds, result.exact)
     return EngineChoice(engine, None if engine == "torch" else threads, describe_probe(result, tile))
 
 
 def describe_probe(result: ProbeResult, tile: int) -> str:
-    """'probe of a 32 px tile, 1 free core(s): torch 0.25 s, ncnn 0.16 s, onnx 0.30 s (not exact); cached'."""
+    """'32 px tile, 1 engine thread(s) (free cores): torch 0.250 s, onnx 0.300 s (not exact); probed now'."""
     parts = []
     for name, secs in result.seconds.items():
         note = "" if result.exact.get(name, name == "torch") else " (not exact)"
         parts.append(f"{name} {secs:.3f} s{note}" if math.isfinite(secs) else f"{name} failed")
     where = "from the cache" if result.cached else "probed now"
-    return (
-        f"{tile} px tile, {result.threads} engine thread(s) for the free cores: {', '.join(parts)}; {where}"
-    )
+    return f"{tile} px tile, {result.threads} engine thread(s) (free cores): {', '.join(parts)}; {where}"

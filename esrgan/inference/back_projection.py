@@ -24,10 +24,7 @@ def integer_scale(sr: Tensor, lr: Tensor) -> int:
     """The integer factor between an SR tensor and its LR input (same on both axes), or ESRGANError."""
     (h, w), (lh, lw) = tuple(sr.shape[-2:]), tuple(lr.shape[-2:])
     if lh < 1 or lw < 1 or h % lh or w % lw or h // lh != w // lw:
-        raise ESRGANError(
-            f"back projection needs an SR image an integer multiple of its LR input, got {h}x{w} "
-            f"and {lh}x{lw}"
-        )
+        raise ESRGANError(f"back projection: SR {h}x{w} is not an integer multiple of LR {lh}x{lw}")
     return h // lh
 
 
@@ -38,22 +35,15 @@ def downscale_to(sr: Tensor, lr: Tensor) -> Tensor:
 
 
 def back_project(sr: Tensor, lr: Tensor, iterations: int = 1) -> Tensor:
-    """`iterations` rounds of `sr += up(lr - down(sr))` (bicubic both ways); returns a new tensor.
-
-    `sr` and `lr` are float NCHW (or CHW) tensors on one scale (e.g. [0, 1]); no clamping is done,
-    since clamping would undo part of the correction.
-    """
+    """`iterations` rounds of the update above on float NCHW (or CHW) tensors of one scale (e.g. [0, 1]);
+    a new tensor, not clamped (clamping would undo part of the correction)."""
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise ESRGANError(f"back-projection iterations must be a non-negative integer, got {iterations!r}")
     scale = integer_scale(sr, lr)
-    if iterations == 0:
-        return sr.clone()
-    size_hr = tuple(sr.shape[-2:])
-    lr = lr.to(sr.dtype)
+    size_hr, lr = tuple(sr.shape[-2:]), lr.to(sr.dtype)
     for _ in range(iterations):
-        error = lr - downscale_to(sr, lr)
-        sr = sr + imresize(error, float(scale), output_size=size_hr)
-    return sr
+        sr = sr + imresize(lr - downscale_to(sr, lr), float(scale), output_size=size_hr)
+    return sr.clone() if iterations == 0 else sr
 
 
 def lr_consistency_rmse(sr: Tensor, lr: Tensor) -> float:

@@ -1,9 +1,8 @@
-"""The backend models: `nn.Module`s whose forward runs on ncnn or onnxruntime, not PyTorch.
-
-Apart from esrgan.inference.backends (which makes them) so that esrgan.inference.int8, which
-backends calls for `--int8`, can build its onnxruntime model from here without importing backends
-back. The engines themselves (ncnn, onnxruntime) are optional packages, imported when a model is
-made or run."""
+"""The backend models: `nn.Module`s (no parameters) whose forward runs a float32 NCHW CPU batch in
+[0, 1] on ncnn or onnxruntime, with the `scale`, `in_ch`, `out_ch` and `size_multiple` of every
+generator, so the tiler and the test-time wrappers run around them unchanged. Apart from
+esrgan.inference.backends so that esrgan.inference.int8 builds on them without a cycle; the engines
+are optional packages, imported when a model is made."""
 
 from __future__ import annotations
 
@@ -22,9 +21,7 @@ def _import(name: str, extra: str) -> Any:
     try:
         return __import__(name)
     except ImportError:
-        raise ESRGANError(
-            f"the {extra} backend needs the {name} package: pip install 'esrgan[{extra}]'"
-        ) from None
+        raise ESRGANError(f"the {extra} backend needs {name}: pip install 'esrgan[{extra}]'") from None
 
 
 class BackendGenerator(nn.Module):
@@ -43,9 +40,7 @@ class BackendGenerator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.detach().to("cpu", torch.float32)
         if x.ndim != 4 or x.shape[1] != self.in_ch:
-            raise ESRGANError(
-                f"{self.source}: expected an (N, {self.in_ch}, H, W) batch, got {tuple(x.shape)}"
-            )
+            raise ESRGANError(f"{self.source}: expected (N, {self.in_ch}, H, W), got {tuple(x.shape)}")
         return torch.from_numpy(self.run_numpy(x.contiguous().numpy()))
 
     def run_numpy(self, x: np.ndarray) -> np.ndarray:
@@ -73,10 +68,9 @@ class NcnnGenerator(BackendGenerator):
         self._keep_alive = keep_alive  # ncnn reads weights loaded from memory in place
         if scale is None or out_ch is None or in_ch is None:
             in_ch = in_ch or 3
-            probe = self._run_one(
-                np.full((in_ch, PROBE * size_multiple, PROBE * size_multiple), 0.5, np.float32)
-            )
-            scale, out_ch = _scale_from_probe(probe.shape[1:], PROBE * size_multiple, source), probe.shape[0]
+            side = PROBE * size_multiple
+            probe = self._run_one(np.full((in_ch, side, side), 0.5, np.float32))
+            scale, out_ch = _scale_from_probe(probe.shape[1:], side, source), probe.shape[0]
         super().__init__(scale, in_ch, out_ch, size_multiple, source)
 
     def _run_one(self, sample: np.ndarray) -> np.ndarray:
@@ -88,9 +82,7 @@ class NcnnGenerator(BackendGenerator):
         ex.input(self.names[0], mat)
         ret, out = ex.extract(self.names[1])
         if ret != 0:
-            raise ESRGANError(
-                f"{getattr(self, 'source', 'ncnn')}: ncnn failed to run the network (code {ret})"
-            )
+            raise ESRGANError(f"{getattr(self, 'source', 'ncnn')}: ncnn could not run it (code {ret})")
         result = np.array(out)  # a copy: `out` is ncnn's memory
         del ex, mat, arr
         return result
@@ -133,7 +125,7 @@ class OnnxGenerator(BackendGenerator):
         for multiple in (size_multiple,) if size_multiple else (1, 2, 4):
             side = PROBE + multiple
             try:
-                probe = self._run(np.full((1, in_ch, side, side), 0.5, np.float32))
+                probe = self.run_numpy(np.full((1, in_ch, side, side), 0.5, np.float32))
             except Exception as exc:  # noqa: BLE001 - onnxruntime's own errors: a size it does not take
                 last = " ".join(str(exc).split())[:160]
                 continue
@@ -148,12 +140,9 @@ class OnnxGenerator(BackendGenerator):
             return
         raise ESRGANError(f"{source}: not an image-to-image model ({last or 'its output is not an image'})")
 
-    def _run(self, x: np.ndarray) -> np.ndarray:
+    def run_numpy(self, x: np.ndarray) -> np.ndarray:
         out = self.session.run([self.names[1]], {self.names[0]: x.astype(self.dtype, copy=False)})[0]
         return np.asarray(out, np.float32)
-
-    def run_numpy(self, x: np.ndarray) -> np.ndarray:
-        return self._run(x)
 
 
 def _scale_from_probe(out_hw: tuple[int, ...], side: int, source: str) -> int:

@@ -1,9 +1,5 @@
-"""Inference backends: the tile forward run by ncnn or onnxruntime instead of PyTorch.
-
-A backend model is an `nn.Module` (no parameters) whose forward takes a float32 NCHW CPU batch in
-[0, 1] and returns the float32 output, with the `scale`, `in_ch`, `out_ch` and `size_multiple`
-every generator here carries, so `esrgan.upscale`'s tiler and test-time wrappers (self-ensemble,
-back projection, interpolation) run around it unchanged.
+"""Inference backends: the tile forward run by ncnn or onnxruntime instead of PyTorch (the models
+are esrgan.inference.backend_generators').
 
 On the CPU ncnn's Winograd 3x3 kernels do fewer multiplications than PyTorch's direct
 convolutions; whether that makes it faster depends on the CPU, the model and the load, so
@@ -11,8 +7,7 @@ convolutions; whether that makes it faster depends on the CPU, the model and the
 
 Models come from our checkpoints, converted in memory (not cached: well under a second for the
 23-block model), or from files other tools made: ncnn `.param`/`.bin` with blobs `data`/`output`
-(realesrgan-ncnn-vulkan, Upscayl) or `in0`/`out0` (pnnx), and `.onnx`. The model classes are in
-esrgan.inference.backend_generators (esrgan.inference.int8 builds on them too)."""
+(realesrgan-ncnn-vulkan, Upscayl) or `in0`/`out0` (pnnx), and `.onnx`."""
 
 from __future__ import annotations
 
@@ -114,26 +109,17 @@ def ncnn_from_module(
         if net.load_param_mem(param) != 0:
             raise AssertionError("ncnn rejected the generated .param")
         net.load_model_mem(weights)
-    return NcnnGenerator(
-        net,
-        (INPUT, OUTPUT),
-        source=f"<{type(module).__name__} on ncnn>",
-        keep_alive=weights,
-        scale=graph.scale,
-        in_ch=graph.in_ch,
-        out_ch=graph.out_ch,
-        size_multiple=graph.size_multiple,
-    )
+    facts = {k: getattr(graph, k) for k in ("scale", "in_ch", "out_ch", "size_multiple")}  # no probe needed
+    source = f"<{type(module).__name__} on ncnn>"
+    return NcnnGenerator(net, (INPUT, OUTPUT), source=source, keep_alive=weights, **facts)
 
 
 def onnx_from_module(module: nn.Module, threads: int | None = None) -> OnnxGenerator:
     _import("onnx", "onnx")
     graph = build_graph(module)
+    source = f"<{type(module).__name__} on onnxruntime>"
     return OnnxGenerator(
-        to_onnx(graph).SerializeToString(),
-        source=f"<{type(module).__name__} on onnxruntime>",
-        size_multiple=graph.size_multiple,
-        threads=threads,
+        to_onnx(graph).SerializeToString(), source=source, size_multiple=graph.size_multiple, threads=threads
     )
 
 
@@ -220,9 +206,7 @@ def resolve_backend(backend: str, model: nn.Module, device: Any) -> str:
     if vulkan and backend != "ncnn":
         raise ESRGANError(f"Vulkan devices run the ncnn backend, not {backend}")
     if engines and engines != {backend}:
-        raise ESRGANError(
-            f"this is an {'/'.join(sorted(engines))} model; it cannot run on the {backend} backend"
-        )
+        raise ESRGANError(f"this is an {'/'.join(sorted(engines))} model; it cannot run on {backend}")
     return backend
 
 
@@ -230,11 +214,8 @@ def on_backend(
     desc: ModelDescriptor, chosen: str, device: Any, threads: int | None = None
 ) -> tuple[ModelDescriptor, Any]:
     """(descriptor over the model converted to `chosen`, the device the torch side runs on).
-
-    `chosen` is what `resolve_backend` returned, not "auto": the backend is resolved once, by the
-    caller; or "int8" (onnxruntime, quantized: esrgan.inference.int8). `threads`: the engine's CPU
-    threads (default: torch's).
-    """
+    `chosen`: what `resolve_backend` returned (resolved once, by the caller), or "int8"
+    (esrgan.inference.int8); `threads`: the engine's CPU threads (default: torch's)."""
     if chosen == "torch":
         return desc, device
     if any(p.device.type != "cpu" for p in desc.model.parameters()):
@@ -277,11 +258,9 @@ def _convert(model: nn.Module, backend: str, device: str | None, threads: int | 
     try:
         if backend == "int8":
             return int8_from_module(model, threads)
-        return (
-            ncnn_from_module(model, device, threads)
-            if backend == "ncnn"
-            else onnx_from_module(model, threads)
-        )
+        if backend == "ncnn":
+            return ncnn_from_module(model, device, threads)
+        return onnx_from_module(model, threads)
     finally:
         model.train(was_training)
 

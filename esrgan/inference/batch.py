@@ -17,7 +17,6 @@ the first output is written, so a refused run leaves nothing behind.
 
 from __future__ import annotations
 
-import dataclasses
 import glob
 import logging
 import os
@@ -32,9 +31,8 @@ from esrgan.errors import ESRGANError
 from esrgan.images.image_io import IMAGE_EXTENSIONS, read_header, read_pixels, write_image
 from esrgan.inference.choices import BACKENDS, EXISTING, FRAMES, OUTPUT_FORMATS
 from esrgan.inference.denoise import check_denoise
-from esrgan.inference.engine import prepare_engine
+from esrgan.inference.engine import on_engine
 from esrgan.inference.job_model import load_job_model, resolve_job_device
-from esrgan.inference.tiling import check_overlap
 from esrgan.inference.upscale import check_output_size
 from esrgan.models.descriptor import describe
 
@@ -92,11 +90,8 @@ class BatchResult:
     seconds: float = 0.0
 
     def failure_lines(self) -> list[str]:
-        lines = []
-        for path, message in self.failures:
-            text = message if message.startswith(str(path)) else f"{path}: {message}"
-            lines.append(" ".join(text.split()))
-        return lines
+        texts = (m if m.startswith(str(path)) else f"{path}: {m}" for path, m in self.failures)
+        return [" ".join(text.split()) for text in texts]
 
     def summary(self) -> str:
         kept = f"{len(self.skipped)} skipped (output exists), " if self.skipped else ""
@@ -112,7 +107,6 @@ class BatchResult:
 
 def check_options(job: UpscaleJob) -> None:
     """The job's own values, checked once (the command line checks most of them while parsing)."""
-
     if not 1 <= job.quality <= 100:
         raise ESRGANError(f"--quality must be 1..100, not {job.quality}")
     choices = {"existing": EXISTING, "frames": FRAMES, "ext": OUTPUT_FORMATS, "backend": BACKENDS}
@@ -123,19 +117,8 @@ def check_options(job: UpscaleJob) -> None:
     check_denoise(job.model, job.denoise, blending=job.alpha is not None or bool(job.psnr_model))
 
 
-def _check_tile_overlap(job: UpscaleJob, multiple: int) -> None:
-    """Once the model is known: the overlap rule depends on its size multiple (pixel-unshuffle)."""
-
-    if isinstance(job.tile, int) and job.tile and job.tile_overlap is not None:
-        try:
-            check_overlap(job.tile, job.tile_overlap, multiple)
-        except ESRGANError as exc:
-            raise ESRGANError(f"--tile {job.tile} --tile-overlap {job.tile_overlap}: {exc}") from None
-
-
 def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
     """Check the whole job, then upscale every planned output; per-file failures are collected."""
-
     check_options(job)
     device, vulkan = resolve_job_device(job)
 
@@ -150,28 +133,22 @@ def run_job(job: UpscaleJob, *, progress: bool = False) -> BatchResult:
         return result
     model = load_job_model(job, device, vulkan)
     desc = describe(model)
-    _check_tile_overlap(job, desc.size_multiple)
     scale = job.outscale if job.outscale is not None else desc.scale
     tasks = plan_tasks(headers, outdir, scale, job.ext, job.frames)
     check_not_inputs(tasks, inputs)
     tasks, result.skipped = check_existing(tasks, job.existing)
     check_sizes(tasks, desc.scale, job.outscale, job.max_output_pixels)
-    # The engine is chosen (for auto: probed or read from its cache) and the model converted once,
-    # not per image; the images then run on it as they are.
+    # The engine is chosen (for auto: probed or read from its cache) and the model converted once.
     work = sum(task.header.height * task.header.width for task in tasks)
-    model, engine_device, precision = prepare_engine(
-        model, job.backend, vulkan or device, job.precision, tile=job.tile, work_px=work
-    )
-    on_engine = dataclasses.replace(job, backend=None, precision=precision)
+    model, options = on_engine(model, upscale_options(job, vulkan or device), work)
     start = time.perf_counter()
-    _run_tasks(model, tasks, on_engine, engine_device, result, progress)
+    _run_tasks(model, tasks, job, options, result, progress)
     result.seconds = time.perf_counter() - start
     return result
 
 
 def collect_inputs(specs: list[str]) -> tuple[list[Path], list[tuple[Path, str]]]:
     """Files as given, images inside folders (sorted, not recursive), glob matches (sorted)."""
-
     found: list[Path] = []
     failures: list[tuple[Path, str]] = []
     for spec in specs:
@@ -194,7 +171,6 @@ def probe_inputs(
     inputs: list[Path], frames: str, failures: list[tuple[Path, str]]
 ) -> tuple[list[tuple[Path, Any]], list[tuple[Path, str]]]:
     """Read every header (size, frame count) up front; unreadable and refused files become failures."""
-
     headers = []
     failures = list(failures)
     for path in inputs:
@@ -204,13 +180,8 @@ def probe_inputs(
             failures.append((path, str(exc)))
             continue
         if header.frames > 1 and frames == "error":
-            failures.append(
-                (
-                    path,
-                    f"has {header.frames} frames (animation or pages); pass --frames first to upscale "
-                    "the first one, or --frames all to write each as NAME_f0001...",
-                )
-            )
+            why = f"has {header.frames} frames: pass --frames first or --frames all (NAME_f0001...)"
+            failures.append((path, why))
             continue
         headers.append((path, header))
     return headers, failures
@@ -262,25 +233,22 @@ def _identity_key(path: Path) -> str:
     return os.path.normcase(os.path.realpath(path))
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode): hard links and case-insensitive names are one file; None for no file."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def check_not_inputs(tasks: list[Task], inputs: list[Path]) -> None:
     """Refuse the run if any output would land on an input (same path, or the same file)."""
-    names: dict[str, Path] = {}
-    files: dict[tuple[int, int], Path] = {}
-    for path in inputs:
-        names[_identity_key(path)] = path
-        try:
-            st = os.stat(path)
-        except OSError:
-            continue  # missing inputs fail on their own
-        files[(st.st_dev, st.st_ino)] = path
+    names = {_identity_key(path): path for path in inputs}
+    files = {_file_id(path): path for path in inputs}
+    files.pop(None, None)  # missing inputs fail on their own
     for task in tasks:
-        clash = names.get(_identity_key(task.target))
-        if clash is None:
-            try:
-                st = os.stat(task.target)
-                clash = files.get((st.st_dev, st.st_ino))
-            except OSError:
-                pass
+        clash = names.get(_identity_key(task.target)) or files.get(_file_id(task.target))
         if clash is not None:
             same = os.path.normpath(clash) == os.path.normpath(task.target)
             where = "" if same else f" (as {task.target})"
@@ -295,9 +263,7 @@ def check_existing(tasks: list[Task], existing: str) -> tuple[list[Task], list[P
     present = [t for t in tasks if os.path.lexists(t.target)]
     if present and existing == "refuse":
         more = f" (and {len(present) - 1} more)" if len(present) > 1 else ""
-        raise ESRGANError(
-            f"{present[0].target} exists{more}; pass --force to overwrite or --skip-existing to keep it"
-        )
+        raise ESRGANError(f"{present[0].target} exists{more}: --force overwrites, --skip-existing keeps it")
     if existing == "skip":
         kept = {t.target for t in present}
         return [t for t in tasks if t.target not in kept], [t.target for t in present]
@@ -307,22 +273,12 @@ def check_existing(tasks: list[Task], existing: str) -> tuple[list[Task], list[P
     return tasks, []
 
 
-def check_sizes(tasks: list[Task], scale: int, outscale: float | None, max_output_pixels: int | None) -> None:
+def check_sizes(tasks: list[Task], scale: int, outscale: float | None, limit: int | None) -> None:
     """Refuse the run if any output would not fit in memory (or exceeds max_output_pixels)."""
-
-    for task in tasks:
+    for task in tasks:  # from the header (esrgan.upscale checks the decoded image again)
+        h = task.header
         try:
-            # From the header (esrgan.upscale checks the decoded image again).
-            h = task.header
-            check_output_size(
-                h.height,
-                h.width,
-                h.channels,
-                h.bytes_per_sample,
-                scale,
-                outscale,
-                max_output_pixels=max_output_pixels,
-            )
+            check_output_size(h.height, h.width, h.channels, h.bytes_per_sample, scale, outscale, limit)
         except ESRGANError as exc:
             raise ESRGANError(f"{task.source}: {exc}") from None
 
@@ -345,20 +301,25 @@ def check_output_folder(path: Path) -> None:
         remove_if_empty(created)
 
 
+def upscale_options(job: UpscaleJob, device: Any) -> dict[str, Any]:
+    """The job's keywords for `esrgan.upscale` (images) and `upscale_video` (videos)."""
+    names = ("tile", "tile_overlap", "prepad", "outscale", "precision", "max_output_pixels", "backend")
+    return {**{n: getattr(job, n) for n in names}, "device": device, "alpha": job.alpha_upsampler}
+
+
 def _run_tasks(
-    model: Any, tasks: list[Task], job: UpscaleJob, device: Any, result: BatchResult, progress: bool
+    model: Any, tasks: list[Task], job: UpscaleJob, kw: dict[str, Any], result: BatchResult, progress: bool
 ) -> None:
     from tqdm import tqdm
 
-    images = tqdm(tasks, unit="image", disable=None if progress else True, dynamic_ncols=True)
-    tiles = tqdm(
-        total=0, unit="tile", leave=False, disable=None if progress else True, position=1, dynamic_ncols=True
-    )
+    hide = None if progress else True  # None: tqdm shows the bars on a terminal only
+    images = tqdm(tasks, unit="image", disable=hide, dynamic_ncols=True)
+    tiles = tqdm(total=0, unit="tile", leave=False, disable=hide, position=1, dynamic_ncols=True)
     try:
         for task in images:
             images.set_postfix_str(task.source.name)
             try:
-                upscale_file(model, task, job, device, tiles)
+                upscale_file(model, task, job, kw, tiles)
                 result.written.append(task.target)
             except ESRGANError as exc:
                 result.failures.append((task.source, str(exc)))
@@ -369,12 +330,8 @@ def _run_tasks(
         images.close()
 
 
-def upscale_file(model: Any, task: Task, job: UpscaleJob, device: Any, bar: Any = None) -> None:
-    """Read one input (or one of its frames), upscale it, write it atomically.
-
-    `device`: a torch device, or "vulkan[:N]" for ncnn on a Vulkan GPU.
-    """
-
+def upscale_file(model: Any, task: Task, job: UpscaleJob, options: dict[str, Any], bar: Any = None) -> None:
+    """Read one input (or one of its frames), upscale it (`options`: esrgan.upscale's), write it."""
     data = read_pixels(task.source, frame=task.frame or 0)
     pixels = data.stacked()
     data.pixels = data.alpha = None  # type: ignore[assignment]  # free the decoded copy early
@@ -384,26 +341,6 @@ def upscale_file(model: Any, task: Task, job: UpscaleJob, device: Any, bar: Any 
             bar.reset(total=total)
         bar.update(done - bar.n)
 
-    result = esrgan.upscale(
-        model,
-        pixels,
-        tile=job.tile,
-        tile_overlap=job.tile_overlap,
-        prepad=job.prepad,
-        outscale=job.outscale,
-        precision=job.precision,
-        device=device,
-        progress=on_tiles if bar is not None else False,
-        alpha=job.alpha_upsampler,
-        max_output_pixels=job.max_output_pixels,
-        backend=job.backend,
-    )
-    try:
-        task.target.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ESRGANError(
-            f"cannot create output folder {task.target.parent} ({exc.strerror or exc})"
-        ) from None
-    write_image(
-        task.target, result, bit_depth=data.bit_depth, quality=job.quality, icc_profile=data.icc_profile
-    )
+    out = esrgan.upscale(model, pixels, **options, progress=on_tiles if bar is not None else False)
+    make_folders(task.target.parent)
+    write_image(task.target, out, bit_depth=data.bit_depth, quality=job.quality, icc_profile=data.icc_profile)

@@ -83,11 +83,5 @@ def free_cores(sample_s: float = BUSY_SAMPLE_S) -> int:
         after = _core_times()
     except (OSError, ValueError):
         return len(cores)
-    free = 0
-    for core in cores:
-        if core not in before or core not in after:
-            continue
-        idle = after[core][0] - before[core][0]
-        total = after[core][1] - before[core][1]
-        free += total <= 0 or idle / total >= FREE_IDLE_SHARE
-    return max(1, free)
+    deltas = [(a[0] - b[0], a[1] - b[1]) for c in cores if (b := before.get(c)) and (a := after.get(c))]
+    return max(1, sum(total <= 0 or idle / total >= FREE_IDLE_SHARE for idle, total in deltas))

@@ -29,10 +29,8 @@ def validate_denoise(strength: Any) -> float:
 
 
 def check_denoise(model: str | None, strength: Any | None, *, blending: bool = False) -> None:
-    """Everything `--denoise` needs, checked before any work: a strength in [0, 1] and a twin.
-
-    `strength` None: no `--denoise`, nothing to check.
-    """
+    """Everything `--denoise` needs (`strength` None: none), checked before any work: a strength in
+    [0, 1] and a twin."""
     if strength is None:
         return
     validate_denoise(strength)
@@ -58,14 +56,11 @@ def denoise_twin(spec: str) -> str:
         if not twin.is_file():
             raise ESRGANError(f"--denoise: the weak-denoise twin of {spec} is missing (expected {twin})")
         return str(twin)
-    raise ESRGANError(
-        f"--denoise works with {GENERAL} only (blended with {WEAK_DENOISE}); {spec} has no denoise twin"
-    )
+    raise ESRGANError(f"--denoise needs {GENERAL} (blended with {WEAK_DENOISE}); {spec} has no denoise twin")
 
 
 def denoised(general: ModelDescriptor, weak_denoise: ModelDescriptor, strength: float) -> ModelDescriptor:
     """`strength * general + (1 - strength) * weak_denoise`, weight by weight."""
-
     strength = validate_denoise(strength)
     blend = interpolate(weak_denoise, general, strength)
     return replace(blend, metadata={**blend.metadata, "denoise_strength": strength})

@@ -49,7 +49,7 @@ def prepare_engine(
     if precision.lower() == INT8:
         check_torch_only(precision, "ncnn" if is_vulkan(device) else backend)
         check_int8(device or "cpu")
-        if _is_backend_model(desc.model):
+        if any(isinstance(m, backends.BackendGenerator) for m in backends._core_generators(desc.model)):
             raise ESRGANError("int8 quantizes checkpoints; this model is an ncnn/ONNX file: drop --int8")
         desc, device = backends.on_backend(desc, "int8", device)
         log.debug("engine: int8 on onnxruntime (weights per channel, calibrated on sample photos)")
@@ -72,11 +72,17 @@ def prepare_engine(
     return desc, device, precision
 
 
+def on_engine(model: Any, kw: dict[str, Any], work_px: float) -> tuple[Any, dict[str, Any]]:
+    """(`model` on its engine, the `esrgan.upscale` keywords left for it): converted once a job."""
+    backend, device, precision = kw.get("backend"), kw.get("device"), kw.get("precision", "fp32")
+    if not needs_engine(backend, device, precision):
+        return model, kw
+    tile = kw.get("tile", "auto")
+    desc, device, precision = prepare_engine(model, backend, device, precision, tile=tile, work_px=work_px)
+    return desc, {**kw, "backend": None, "device": device, "precision": precision}
+
+
 def job_tile(desc: ModelDescriptor, tile: int | str | None) -> int:
     """LR px of the tiles a CPU fp32 job runs (a whole-image job: the auto size, typical of photos)."""
     cpu, fp32 = torch.device("cpu"), torch.float32
-    return choose_tile(tile, desc, cpu, 0, 0, fp32) or auto_tile(desc, cpu, fp32)
-
-
-def _is_backend_model(model: Any) -> bool:
-    return any(isinstance(m, backends.BackendGenerator) for m in backends._core_generators(model))
+    return choose_tile(tile, desc, cpu, fp32) or auto_tile(desc, cpu, fp32)

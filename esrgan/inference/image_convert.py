@@ -40,9 +40,7 @@ def from_image(image: Any) -> tuple[np.ndarray, np.ndarray | None, ImageKind]:
         if not np.all(np.isfinite(a)):
             raise ESRGANError("the float image holds NaN or inf values")
         if a.size and (a.max() > 2.0 or a.min() < -1.0):
-            raise ESRGANError(
-                f"float images must hold values in [0, 1], not {a.min():g}..{a.max():g}: divide by 255"
-            )
+            raise ESRGANError(f"floats need values in [0, 1], not {a.min():g}..{a.max():g}: divide by 255")
     elif a.dtype not in (np.uint8, np.uint16):
         raise ESRGANError(f"unsupported pixel type {a.dtype}: use uint8, uint16 or float in [0, 1]")
     if a.ndim == 2:
@@ -54,9 +52,9 @@ def from_image(image: Any) -> tuple[np.ndarray, np.ndarray | None, ImageKind]:
 
 def to_image(colour: np.ndarray, alpha: np.ndarray | None, kind: ImageKind) -> Any:
     """Reassemble the tiler's output in the caller's form."""
-    if kind.pil_mode is not None:
-        return _to_pil(colour, alpha, kind.pil_mode)
     out = colour if alpha is None else np.concatenate([colour, alpha[..., None]], axis=2)
+    if kind.pil_mode is not None:
+        return _to_pil(out, kind.pil_mode)
     if kind.squeeze:
         out = out[..., 0]
     return out.astype(kind.dtype, copy=False)
@@ -66,15 +64,13 @@ def _from_pil(im: Any) -> tuple[np.ndarray, np.ndarray | None, ImageKind]:
     mode = im.mode
     if mode == "P":
         mode = "RGBA" if "transparency" in im.info or "A" in im.palette.mode else "RGB"
-        im = im.convert(mode)
     elif mode == "1":
-        mode, im = "L", im.convert("L")
+        mode = "L"
     elif mode in ("PA", "RGBa", "La"):
         mode = "LA" if mode == "La" else "RGBA"
-        im = im.convert(mode)
     elif mode not in ("L", "LA", "RGB", "RGBA", "I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        mode, im = "RGB", im.convert("RGB")
-    a = np.asarray(im)
+        mode = "RGB"
+    a = np.asarray(im if mode == im.mode else im.convert(mode))
     if mode.startswith("I;16"):
         a, mode = a.astype(np.uint16), "I;16"
     elif mode == "I":
@@ -87,13 +83,9 @@ def _from_pil(im: Any) -> tuple[np.ndarray, np.ndarray | None, ImageKind]:
     return colour, alpha, ImageKind(mode, a.dtype, a.ndim == 2)
 
 
-def _to_pil(colour: np.ndarray, alpha: np.ndarray | None, mode: str) -> Any:
+def _to_pil(out: np.ndarray, mode: str) -> Any:
     from PIL import Image
 
-    if mode in ("I;16", "I", "F"):
-        plane = colour[..., 0]
-        if mode == "I":
-            return Image.fromarray(plane.astype(np.int32))
-        return Image.fromarray(np.ascontiguousarray(plane))
-    out = colour if alpha is None else np.concatenate([colour, alpha[..., None]], axis=2)
+    if mode == "I":
+        return Image.fromarray(out[..., 0].astype(np.int32))
     return Image.fromarray(np.ascontiguousarray(out[..., 0] if out.shape[2] == 1 else out))

@@ -47,17 +47,9 @@ CALIBRATION_PHOTOS = 6  # crops come from this many training photos, one each
 def check_int8(device: torch.device | str | None = "cpu", flags: frozenset[str] | None = None) -> None:
     """An ESRGANError unless int8 can run well here: a CPU device with VNNI or AMX."""
     if device is not None and torch.device(device).type != "cpu":
-        raise ESRGANError(
-            f"int8 runs on the CPU (onnxruntime), not on {torch.device(device).type}: drop --int8"
-        )
+        raise ESRGANError(f"int8 runs on CPU (onnxruntime), not {torch.device(device).type}: drop --int8")
     if not cpu_info.int8_dot_flags(flags):
-        raise ESRGANError(
-            "int8 needs a CPU with VNNI (AVX512-VNNI, AVX-VNNI) or AMX to beat fp32: drop --int8"
-        )
-
-
-def int8_cache_dir() -> Path:
-    return cache_dir().parent / "int8"
+        raise ESRGANError("int8 needs VNNI (AVX512-VNNI, AVX-VNNI) or AMX to beat fp32: drop --int8")
 
 
 def weights_hash(model: nn.Module) -> str:
@@ -74,9 +66,7 @@ def calibration_batches(in_ch: int, scale: int, multiple: int) -> list[np.ndarra
     """(1, C, S, S) float32 LR crops in [0, 1]: training sample photos, bicubic-downscaled by `scale`."""
     photos = [p for p in sample_photos() if photo_name(p) not in DEFAULT_HOLDOUT][:CALIBRATION_PHOTOS]
     if not photos:
-        raise ESRGANError(
-            "int8 calibration needs the sample photos of scikit-image: pip install scikit-image"
-        )
+        raise ESRGANError("int8 calibration needs scikit-image's sample photos: pip install scikit-image")
     side = CALIBRATION_CROP * multiple
     batches = []
     for path in photos:
@@ -109,7 +99,6 @@ def _quiet_quantizer() -> Iterator[None]:
 
 def quantize(model: nn.Module, target: Path) -> None:
     """Write the int8 QDQ ONNX model of `model` to `target` (atomically), calibrated on sample photos."""
-    import onnx  # noqa: F401 - the onnx extra, named in the error if missing
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     graph = build_graph(model)
@@ -139,16 +128,11 @@ def int8_from_module(model: nn.Module, threads: int | None = None) -> nn.Module:
     """`model` quantized to int8 and run by onnxruntime (calibrated once, then read from the cache)."""
     _import("onnxruntime", "onnx")
     _import("onnx", "onnx")
-    check_int8()
-    path = int8_cache_dir() / f"{type(model).__name__}-{weights_hash(model)}.int8.onnx"
+    path = cache_dir().parent / "int8" / f"{type(model).__name__}-{weights_hash(model)}.int8.onnx"
     if not path.is_file():
         log.info("int8: calibrating %s on sample photos (once; cached as %s)", type(model).__name__, path)
         quantize(model, path)
     else:
         log.debug("int8: quantized model read from the cache (%s)", path)
-    return OnnxGenerator(
-        str(path),
-        source=f"<{type(model).__name__} int8 on onnxruntime>",
-        size_multiple=build_graph(model).size_multiple,
-        threads=threads,
-    )
+    source, multiple = f"<{type(model).__name__} int8 on onnxruntime>", build_graph(model).size_multiple
+    return OnnxGenerator(str(path), source=source, size_multiple=multiple, threads=threads)

@@ -11,12 +11,12 @@ interpolation removes, so both are provided for comparison.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import os
 from dataclasses import replace
 from typing import Any, TypeVar
 
-import torch
 from torch import Tensor, nn
 
 from esrgan.errors import ESRGANError
@@ -53,11 +53,16 @@ def interpolate(psnr_model: ModelOrPath, gan_model: ModelOrPath, alpha: float) -
     metadata=desc.metadata)` writes into the file.
     """
     alpha = validate_alpha(alpha)
-    psnr = resolve_descriptor(psnr_model)
-    gan = resolve_descriptor(gan_model)
-    blended_state = interpolate_state_dicts(psnr.state_dict(), gan.state_dict(), alpha)
+    psnr, gan = resolve_descriptor(psnr_model), resolve_descriptor(gan_model)
+    psnr_state, gan_state = psnr.state_dict(), gan.state_dict()
+    check_same_architecture(psnr_state, gan_state)
+    blended: dict[str, Tensor] = {}
+    for name, g in gan_state.items():
+        if g.is_floating_point():  # in float64, cast back: alpha = 0 and 1 reproduce the inputs exactly
+            g = ((1.0 - alpha) * psnr_state[name].to(g.device).double() + alpha * g.double()).to(g.dtype)
+        blended[name] = g
     result = copy.deepcopy(gan.model)
-    result.load_state_dict(blended_state, strict=True)
+    result.load_state_dict(blended, strict=True)
     metadata = {
         "interpolation_alpha": alpha,
         "interpolation_psnr_model": psnr.source,
@@ -66,66 +71,26 @@ def interpolate(psnr_model: ModelOrPath, gan_model: ModelOrPath, alpha: float) -
     return replace(gan, model=result.eval(), source=IN_MEMORY, metadata=metadata)
 
 
-def interpolate_state_dicts(
-    psnr_state: dict[str, Tensor], gan_state: dict[str, Tensor], alpha: float
-) -> dict[str, Tensor]:
-    """Blend two state dicts of one architecture tensor by tensor (keys and shapes must match).
-
-    Computed in float64 and cast back to the GAN tensor's dtype, so alpha = 0 and 1 reproduce the
-    two inputs exactly. Integer tensors are copied from `gan_state`.
-    """
-    alpha = validate_alpha(alpha)
-    check_same_architecture(psnr_state, gan_state)
-    blended: dict[str, Tensor] = {}
-    for name, gan_tensor in gan_state.items():
-        psnr_tensor = psnr_state[name]
-        if not gan_tensor.is_floating_point():
-            blended[name] = gan_tensor.clone()
-            continue
-        mix = (1.0 - alpha) * psnr_tensor.to(gan_tensor.device, torch.float64) + alpha * gan_tensor.to(
-            torch.float64
-        )
-        blended[name] = mix.to(gan_tensor.dtype)
-    return blended
-
-
 def check_same_architecture(psnr_state: dict[str, Tensor], gan_state: dict[str, Tensor]) -> None:
     """ESRGANError naming the first tensor (in state-dict order) that differs in name, shape or kind."""
-    psnr_names, gan_names = list(psnr_state), list(gan_state)
-    for index in range(max(len(psnr_names), len(gan_names))):
-        psnr_name = psnr_names[index] if index < len(psnr_names) else None
-        gan_name = gan_names[index] if index < len(gan_names) else None
+    differ = "the models differ in architecture: tensor"
+    for psnr_name, gan_name in itertools.zip_longest(psnr_state, gan_state):
         if psnr_name != gan_name:
-            if gan_name is None or (psnr_name is not None and psnr_name not in gan_state):
-                raise ESRGANError(
-                    f"the models differ in architecture: tensor {psnr_name!r} of the PSNR model is not in "
-                    "the GAN model"
-                )
-            raise ESRGANError(
-                f"the models differ in architecture: tensor {gan_name!r} of the GAN model is not in the "
-                "PSNR model"
-            )
+            psnr_only = gan_name is None or (psnr_name is not None and psnr_name not in gan_state)
+            name, have, lack = (psnr_name, "PSNR", "GAN") if psnr_only else (gan_name, "GAN", "PSNR")
+            raise ESRGANError(f"{differ} {name!r} of the {have} model is not in the {lack} model")
         a, b = psnr_state[psnr_name], gan_state[gan_name]
-        if a.shape != b.shape:
-            raise ESRGANError(
-                f"the models differ in architecture: tensor {psnr_name!r} has shape {tuple(a.shape)} in the "
-                f"PSNR model and {tuple(b.shape)} in the GAN model"
-            )
-        if a.is_floating_point() != b.is_floating_point():
-            raise ESRGANError(
-                f"the models differ in architecture: tensor {psnr_name!r} is {a.dtype} in the PSNR model "
-                f"and {b.dtype} in the GAN model"
-            )
+        if a.shape != b.shape or a.is_floating_point() != b.is_floating_point():
+            was, now = f"{a.dtype} {tuple(a.shape)}", f"{b.dtype} {tuple(b.shape)}"
+            raise ESRGANError(f"{differ} {psnr_name!r} is {was} in the PSNR model and {now} in the GAN model")
 
 
 def interpolate_images(psnr_image: ImageT, gan_image: ImageT, alpha: float) -> ImageT:
     """Pixel blend `(1 - alpha) * psnr_image + alpha * gan_image` of tensors or float numpy arrays."""
     alpha = validate_alpha(alpha)
-    if tuple(psnr_image.shape) != tuple(gan_image.shape):  # type: ignore[attr-defined]
-        raise ESRGANError(
-            f"image interpolation needs images of one shape, got {tuple(psnr_image.shape)} and "  # type: ignore[attr-defined]
-            f"{tuple(gan_image.shape)}"  # type: ignore[attr-defined]
-        )
+    shapes = tuple(psnr_image.shape), tuple(gan_image.shape)  # type: ignore[attr-defined]
+    if shapes[0] != shapes[1]:
+        raise ESRGANError(f"image interpolation needs images of one shape, got {shapes[0]} and {shapes[1]}")
     return (1.0 - alpha) * psnr_image + alpha * gan_image  # type: ignore[operator]
 
 

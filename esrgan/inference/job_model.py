@@ -12,8 +12,10 @@ from esrgan.errors import ESRGANError
 from esrgan.inference import backends, denoise
 from esrgan.inference.device import resolve_device
 from esrgan.inference.precision import check_torch_only, resolve_precision
+from esrgan.inference.tiling import check_overlap
 from esrgan.inference.wrapped import apply_inference_options
 from esrgan.models import official_ncnn
+from esrgan.models.descriptor import describe
 from esrgan.models.hub import resolve_model
 
 if TYPE_CHECKING:
@@ -28,7 +30,6 @@ MODEL_NEEDED = (
 
 def resolve_job_device(job: UpscaleJob) -> tuple[Any, str | None]:
     """(torch device, "vulkan[:N]" or None), with precision and Vulkan refused before any work."""
-
     vulkan = job.device if backends.is_vulkan(job.device) else None
     if vulkan:
         backends.check_vulkan(vulkan)  # one error before any work, not one per image
@@ -40,8 +41,8 @@ def resolve_job_device(job: UpscaleJob) -> tuple[Any, str | None]:
 
 
 def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> Any:
-    """The generator the job describes: its model with interpolation and test-time options applied."""
-
+    """The generator the job describes: its model with interpolation and test-time options applied,
+    its tile overlap checked."""
     if not job.model:
         raise ESRGANError(MODEL_NEEDED)
 
@@ -52,20 +53,23 @@ def load_job_model(job: UpscaleJob, device: Any, vulkan: str | None = None) -> A
     imported = job.backend == "torch" and Path(spec).suffix.lower() == ".param"  # ncnn -> torch
     if backends.is_external_model_path(spec) and not imported:  # .param/.onnx (or the wheel's files)
         if job.psnr_model and job.interpolation == "network":
-            raise ESRGANError(
-                "network interpolation (--alpha) blends checkpoints; it cannot use ncnn/ONNX files"
-            )
+            raise ESRGANError("network interpolation (--alpha) blends checkpoints, not ncnn/ONNX files")
         model = backends.load_external(spec, vulkan)
     elif job.denoise is not None:  # realesr-general-x4v3 blended with its wdn twin
         model = denoise.denoised(load(job.model), load(denoise.denoise_twin(job.model)), job.denoise)
     else:
         model = load(job.model)
-    psnr_model = load(job.psnr_model) if job.psnr_model else None
-    return apply_inference_options(
+    model = apply_inference_options(
         model,
-        psnr_model=psnr_model,
+        psnr_model=load(job.psnr_model) if job.psnr_model else None,
         alpha=job.alpha,
         interpolation=job.interpolation,
         ensemble=job.ensemble,
         back_projection=job.back_projection,
     )
+    if isinstance(job.tile, int) and job.tile and job.tile_overlap is not None:
+        try:  # the overlap rule depends on the model's size multiple (pixel-unshuffle)
+            check_overlap(job.tile, job.tile_overlap, describe(model).size_multiple)
+        except ESRGANError as exc:
+            raise ESRGANError(f"--tile {job.tile} --tile-overlap {job.tile_overlap}: {exc}") from None
+    return model

@@ -1,8 +1,6 @@
 """The tile option resolved to a tile size in LR pixels: a number checked, or `auto`, the largest
-tile that fits the memory available (on the CPU no larger than the fastest size).
-
-Apart from esrgan.inference.upscale, which tiles with it, because esrgan.inference.engine sizes the
-tiles `auto` probes the engines at, and upscale runs the engine: both import from here."""
+tile that fits the memory available (on the CPU no larger than the fastest size). Apart from
+esrgan.inference.upscale because esrgan.inference.engine, which upscale runs, sizes `auto`'s probe."""
 
 from __future__ import annotations
 
@@ -23,25 +21,16 @@ MIN_TILE = 32
 
 
 def choose_tile(
-    tile: int | str | None,
-    model: torch.nn.Module | ModelDescriptor,
-    device: torch.device,
-    height: int,
-    width: int,
-    dtype: torch.dtype,
+    tile: int | str | None, model: torch.nn.Module | ModelDescriptor, device: torch.device, dtype: torch.dtype
 ) -> int | None:
     """Resolve the tile option to LR pixels (None = one whole-image pass)."""
-    if tile is None or tile == 0:
-        return None
-    if isinstance(tile, str):
-        if tile != "auto":
-            try:
-                tile = int(tile)
-            except ValueError:
-                raise ESRGANError(f"tile must be a number of pixels or 'auto', not {tile!r}") from None
-            return choose_tile(tile, model, device, height, width, dtype)
+    if tile == "auto":
         return auto_tile(model, device, dtype)
-    return check_tile(tile)
+    try:
+        tile = int(tile or 0)
+    except ValueError:
+        raise ESRGANError(f"tile must be a number of pixels or 'auto', not {tile!r}") from None
+    return check_tile(tile) if tile else None
 
 
 def check_tile(tile: int) -> int:
@@ -52,15 +41,13 @@ def check_tile(tile: int) -> int:
 
 
 def auto_tile(model: torch.nn.Module | ModelDescriptor, device: torch.device, dtype: torch.dtype) -> int:
-    """Largest tile that fits the memory available; on CPU also no larger than the fastest size.
+    """Largest tile that fits the memory available; on CPU also no larger than CPU_TILE (the fastest).
 
     Peak activation bytes per LR pixel: the widest conv's features at HR a few times over (the
     upsampling tail dominates RRDBNet: about four 64-channel HR tensors alive at once) plus the dense
-    blocks' concatenations at LR. CPU: throughput is flat up to about 192 px tiles and falls for larger
-    ones (activations leave the cache), so at most CPU_TILE unless memory is short. CUDA: as large as
-    fits in 60% of free memory, up to 1024 px; an out-of-memory error still halves it. Sizes are at the
-    network body's resolution: x2/x1 models pixel-unshuffle their input by 2/4, so their tiles are
-    2/4x larger.
+    blocks' concatenations at LR. CUDA: as large as fits in 60% of free memory, up to GPU_MAX_TILE (an
+    out-of-memory error still halves it). Sizes are at the network body's resolution: x2/x1 models
+    pixel-unshuffle their input by 2/4, so their tiles are 2/4x larger.
     """
     desc = describe(model)
     width = max((m.out_channels for m in desc.model.modules() if isinstance(m, torch.nn.Conv2d)), default=64)

@@ -67,8 +67,6 @@ def plan_axis(length: int, max_tile: int | None, overlap: int, multiple: int = 1
     (or a tile at least as long as the axis) gives a single tile: the whole image, padded up to a
     multiple of `multiple`.
     """
-    if length <= 0:
-        raise ValueError(f"axis length must be positive, got {length}")
     whole = _ceil_to(length, multiple)
     if max_tile is None or max_tile >= whole:
         return AxisPlan(whole, (0,))
@@ -98,9 +96,8 @@ def ramp_weights(length: int, ramp: int, rise: bool, fall: bool) -> np.ndarray:
 
 
 def count_tiles(height: int, width: int, tile: int | None, overlap: int, multiple: int = 1) -> int:
-    return len(plan_axis(height, tile, overlap, multiple).starts) * len(
-        plan_axis(width, tile, overlap, multiple).starts
-    )
+    rows, cols = (plan_axis(n, tile, overlap, multiple).starts for n in (height, width))
+    return len(rows) * len(cols)
 
 
 def tiled_upscale(
@@ -124,11 +121,8 @@ def tiled_upscale(
     no tile is ever skipped.
     """
     height, width = src.shape[:2]
-    if dst.shape[0] != height * scale or dst.shape[1] != width * scale:
-        raise ValueError(f"dst shape {dst.shape} does not match src {src.shape} x{scale}")
     ys, xs = plan_axis(height, tile, overlap, multiple), plan_axis(width, tile, overlap, multiple)
     ramp = effective_overlap(overlap, multiple) * scale
-    wx_cache: dict[tuple[bool, bool], np.ndarray] = {}
     band_rows, acc_cols = ys.tile * scale, xs.padded_length * scale
     acc: np.ndarray | None = None  # (band_rows, acc_cols, C_out) float32, allocated on first output
     wacc = np.zeros((band_rows, acc_cols), np.float32)
@@ -142,18 +136,12 @@ def tiled_upscale(
             out = run(torch.from_numpy(x))
             expected = (len(batch), out.shape[1], ys.tile * scale, xs.tile * scale)
             if tuple(out.shape) != expected:
-                raise ESRGANError(
-                    f"the model returned shape {tuple(out.shape)} for input {tuple(x.shape)}; "
-                    f"expected {expected} for a x{scale} model"
-                )
+                raise ESRGANError(f"the model returned shape {tuple(out.shape)} for input {tuple(x.shape)}")
             hwc = out.detach().to("cpu", torch.float32).permute(0, 2, 3, 1).numpy()
             if acc is None:
                 acc = np.zeros((band_rows, acc_cols, hwc.shape[3]), np.float32)
             for (x0, xi), tile_out in zip(batch, hwc, strict=True):
-                key = (xi > 0, xi < len(xs.starts) - 1)
-                if key not in wx_cache:
-                    wx_cache[key] = ramp_weights(xs.tile * scale, ramp, *key)
-                w = wy[:, None] * wx_cache[key][None, :]
+                w = np.outer(wy, ramp_weights(xs.tile * scale, ramp, xi > 0, xi < len(xs.starts) - 1))
                 c0 = x0 * scale
                 acc[:, c0 : c0 + xs.tile * scale] += tile_out * w[..., None]
                 wacc[:, c0 : c0 + xs.tile * scale] += w
@@ -165,22 +153,17 @@ def tiled_upscale(
         _finalise_rows(acc[:done], wacc[:done], dst, y0 * scale)
         if not last_band:  # keep the rows the next band overlaps; clear the rest
             keep = band_rows - done
-            acc[:keep] = acc[done:]
-            wacc[:keep] = wacc[done:]
-            acc[keep:] = 0.0
-            wacc[keep:] = 0.0
+            for a in (acc, wacc):
+                a[:keep] = a[done:]
+                a[keep:] = 0.0
 
 
 def _read_tile(src: np.ndarray, y0: int, x0: int, th: int, tw: int) -> np.ndarray:
     """One (C, th, tw) float32 tile; parts past the image edge are mirrored in (reflect)."""
     part = src[y0 : y0 + th, x0 : x0 + tw]
     h, w = part.shape[:2]
-    if part.dtype == np.uint8:
-        part = part.astype(np.float32) * np.float32(1 / 255)
-    elif part.dtype == np.uint16:
-        part = part.astype(np.float32) * np.float32(1 / 65535)
-    else:
-        part = part.astype(np.float32)
+    peak = {np.dtype(np.uint8): 255, np.dtype(np.uint16): 65535}.get(part.dtype, 1)
+    part = part.astype(np.float32) * np.float32(1 / peak)
     if h < th or w < tw:
         # Reflect needs the pad to be shorter than the image; tiny images fall back to edge copies.
         mode = "reflect" if th - h < h and tw - w < w else "edge"
@@ -194,15 +177,16 @@ def _finalise_rows(acc: np.ndarray, wacc: np.ndarray, dst: np.ndarray, row0: int
     if rows <= 0:
         return
     cols = dst.shape[1]
-    weights = wacc[:rows, :cols]
-    if not np.all(weights > 0):
-        raise RuntimeError("internal error: part of the output was covered by no tile")
-    values = acc[:rows, :cols] / weights[..., None]
+    dst[row0 : row0 + rows] = _for_dst(acc[:rows, :cols] / wacc[:rows, :cols, None], dst)
+
+
+def _for_dst(values: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """Float (H, W, C) output in `dst`'s channels (the mean for a 1-channel pass) and dtype."""
     if dst.shape[2] == 1 and values.shape[2] > 1:
         values = values.mean(axis=2, keepdims=True)
     elif dst.shape[2] != values.shape[2]:
         raise ESRGANError(f"the model returns {values.shape[2]} channels, expected {dst.shape[2]}")
-    dst[row0 : row0 + rows] = quantise(values, dst.dtype)
+    return quantise(values, dst.dtype)
 
 
 def quantise(values: np.ndarray, dtype: np.dtype) -> np.ndarray:
@@ -251,11 +235,6 @@ def prepadded_tiles(
                 raise ESRGANError(f"the model returned shape {tuple(out.shape)} for input {part.shape}")
             c = pad * scale
             hwc = out[0, :, c : c + (y1 - y0) * scale, c : c + (x1 - x0) * scale].float().permute(1, 2, 0)
-            values = hwc.cpu().numpy().copy()
-            if dst.shape[2] == 1 and values.shape[2] > 1:
-                values = values.mean(axis=2, keepdims=True)
-            elif dst.shape[2] != values.shape[2]:
-                raise ESRGANError(f"the model returns {values.shape[2]} channels, expected {dst.shape[2]}")
-            dst[y0 * scale : y1 * scale, x0 * scale : x1 * scale] = quantise(values, dst.dtype)
+            dst[y0 * scale : y1 * scale, x0 * scale : x1 * scale] = _for_dst(hwc.cpu().numpy().copy(), dst)
             if on_tiles is not None:
                 on_tiles(1)

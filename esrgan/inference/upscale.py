@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_OVERLAP = 16  # LR pixels; see bench/bench_upscale.py for the cost and tests for the seams
 Progress = Callable[[int, int], None]  # (tiles done so far, total tiles)
+Tick = Callable[[int], None]  # tiles just done
 
 
 def upscale(
@@ -99,37 +100,27 @@ def upscale(
 
     passes = _plan_passes(colour, alpha_plane, in_ch, out_ch, alpha)
     out_dtype = colour.dtype if colour.dtype in (np.uint8, np.uint16) else np.dtype(np.float32)
-    check_output_size(
-        height,
-        width,
-        channels + (alpha_plane is not None),
-        out_dtype.itemsize,
-        scale,
-        outscale,
-        max_output_pixels=max_output_pixels,
-    )
+    planes = channels + (alpha_plane is not None)
+    check_output_size(height, width, planes, out_dtype.itemsize, scale, outscale, max_output_pixels)
     colour_out = np.empty((height * scale, width * scale, channels), out_dtype)
     alpha_by_model = any(target == "alpha" for _, target, _ in passes)
     alpha_out = np.empty((height * scale, width * scale, 1), out_dtype) if alpha_by_model else None
 
-    tile_px = choose_tile(tile, desc.with_model(model), dev, height, width, dtype)
+    tile_px = choose_tile(tile, desc.with_model(model), dev, dtype)
     if tile_overlap is None:
         tile_overlap = default_overlap(multiple, tile_px)
+    plan = dict(scale=scale, overlap=tile_overlap, multiple=multiple, batch_size=batch_size or 1)
     runner = TileRunner(model, dev, dtype)
     was_training = model.training
     model.eval()
     try:
         for src, dst_target, ch in passes:
             dst = colour_out if dst_target == "colour" else alpha_out
-            dst_view = dst if ch is None else dst[..., ch : ch + 1]
+            view = dst if ch is None else dst[..., ch : ch + 1]
             if prepad:
-                prepadded_tiles(
-                    runner, src, dst_view, scale=scale, tile=tile_px, pad=prepad, multiple=multiple
-                )
+                prepadded_tiles(runner, src, view, scale=scale, tile=tile_px, pad=prepad, multiple=multiple)
                 continue
-            tile_px = _run_with_oom_fallback(
-                runner, src, dst_view, scale, tile_px, tile_overlap, multiple, batch_size, dev, progress
-            )
+            tile_px = _run_with_oom_fallback(runner, src, view, tile_px, dev, progress, **plan)
     finally:
         model.train(was_training)
     if runner.fp32_redone:
@@ -160,9 +151,7 @@ def _plan_passes(
     elif in_ch == 1 and out_ch == 1 and channels == 3:
         passes.extend((colour[..., c : c + 1], "colour", c) for c in range(3))
     else:
-        raise ESRGANError(
-            f"the model maps {in_ch} to {out_ch} channels; cannot apply it to a {channels}-channel image"
-        )
+        raise ESRGANError(f"a model of {in_ch} to {out_ch} channels cannot take a {channels}-channel image")
     if alpha is not None and alpha_mode == "model" and not _is_constant(alpha):
         passes.append((np.broadcast_to(alpha[..., None], (*alpha.shape, in_ch)), "alpha", None))
     return passes
@@ -176,30 +165,18 @@ def _run_with_oom_fallback(
     runner: TileRunner,
     src: np.ndarray,
     dst: np.ndarray,
-    scale: int,
     tile: int | None,
-    overlap: int,
-    multiple: int,
-    batch_size: int | None,
     device: torch.device,
     progress: bool | Progress,
+    **plan: int,
 ) -> int | None:
+    """`tiled_upscale` with `plan` (scale, overlap, multiple, batch_size); the tile that worked."""
     height, width = src.shape[:2]
     while True:
-        total = count_tiles(height, width, tile, overlap, multiple)
+        total = count_tiles(height, width, tile, plan["overlap"], plan["multiple"])
         callback, close = _progress(progress, total)
         try:
-            tiled_upscale(
-                runner,
-                src,
-                dst,
-                scale=scale,
-                tile=tile,
-                overlap=overlap,
-                multiple=multiple,
-                batch_size=batch_size or 1,
-                on_tiles=callback,
-            )
+            tiled_upscale(runner, src, dst, tile=tile, on_tiles=callback, **plan)
             return tile
         except Exception as exc:
             if not is_out_of_memory(exc):
@@ -207,11 +184,8 @@ def _run_with_oom_fallback(
             current = tile or max(height, width)
             if current <= MIN_TILE:
                 raise ESRGANError(f"out of memory even with {current} px tiles on {device}") from exc
-            smaller = max(MIN_TILE, current // 2)
-            log.warning(
-                "out of memory with %d px tiles on %s; retrying with %d px tiles", current, device, smaller
-            )
-            tile = smaller
+            tile = max(MIN_TILE, current // 2)
+            log.warning("out of memory with %d px tiles on %s; retrying at %d px", current, device, tile)
             del exc
             if device.type == "cuda":
                 torch.cuda.empty_cache()
@@ -219,9 +193,7 @@ def _run_with_oom_fallback(
             close()
 
 
-def _progress(
-    progress: bool | Progress, total: int
-) -> tuple[Callable[[int], None] | None, Callable[[], None]]:
+def _progress(progress: bool | Progress, total: int) -> tuple[Tick | None, Callable[[], None]]:
     if callable(progress):
         done = 0
 
@@ -260,14 +232,7 @@ def output_shape(height: int, width: int, scale: int, outscale: float | None) ->
 
 
 def check_output_size(
-    height: int,
-    width: int,
-    channels: int,
-    itemsize: int,
-    scale: int,
-    outscale: float | None,
-    *,
-    max_output_pixels: int | None = None,
+    height: int, width: int, planes: int, itemsize: int, scale: int, outscale: float | None, limit: int | None
 ) -> None:
     """ESRGANError, before any work, if upscaling an H x W image would not fit in memory (or the limit)."""
     model_hw = height * scale, width * scale
@@ -276,13 +241,10 @@ def check_output_size(
     # While resizing, the model's output and the final image are both alive (16-bit in float32).
     pixels = model_hw[0] * model_hw[1] + resized * out_hw[0] * out_hw[1]
     big_h, big_w = max(model_hw, out_hw, key=lambda hw: hw[0] * hw[1])
-    per_px = OUTPUT_COPIES * channels * (max(itemsize, 4) if resized and itemsize > 1 else itemsize)
-    check_output_pixels(  # the limit counts the largest image; the bytes count both
-        big_h * big_w,
-        per_px * pixels / (big_h * big_w),
-        what=f"upscaling {width}x{height} to {big_w}x{big_h}",
-        max_output_pixels=max_output_pixels,
-    )
+    per_px = OUTPUT_COPIES * planes * (max(itemsize, 4) if resized and itemsize > 1 else itemsize)
+    big, what = big_h * big_w, f"upscaling {width}x{height} to {big_w}x{big_h}"
+    # The limit counts the largest image; the bytes count both.
+    check_output_pixels(big, per_px * pixels / big, what=what, max_output_pixels=limit)
 
 
 def _resize(a: np.ndarray, height: int, width: int, method: str) -> np.ndarray:

@@ -31,7 +31,7 @@ from esrgan.atomic import make_folders, remove_if_empty
 from esrgan.errors import ESRGANError
 from esrgan.images.image_io import write_image
 from esrgan.inference.batch import collect_inputs
-from esrgan.inference.engine import needs_engine, prepare_engine
+from esrgan.inference.engine import on_engine
 from esrgan.inference.video_io import (
     VIDEO_EXTENSIONS,
     Decoded,
@@ -125,11 +125,9 @@ def upscale_video(
 ) -> VideoResult:
     """Upscale every frame of `source` into the video `target` (or PNG frames in options.frames_out).
 
-    `model`: what `esrgan.upscale` takes; `upscale_options`: its keywords (tile, tile_overlap,
-    outscale, precision, device, backend, alpha, max_output_pixels). The model is converted to
-    the backend once, not per frame. `existing`: a target that exists is refused ("refuse"),
-    replaced ("overwrite") or kept ("skip"; with frames_out: the frames already written are kept
-    and the others written, a resume).
+    `model` and `upscale_options`: what `esrgan.upscale` takes (the model is converted to the backend
+    once, not per frame). `existing`: a target that exists is refused ("refuse"), replaced
+    ("overwrite") or kept ("skip"; with frames_out: the frames already written are kept, a resume).
     """
     options = options or VideoOptions()
     opened = open_source(source, options.fps)
@@ -144,20 +142,11 @@ def upscale_video(
             raise ESRGANError(f"{out} exists; pass --force to overwrite or --skip-existing to keep it")
         info = opened.info
         work = info.width * info.height * (info.frames or math.inf)  # unknown count: a long job
-        model, upscale_options = _on_backend_once(model, upscale_options, work)
+        model, upscale_options = on_engine(model, upscale_options, work)
         run = _Run(opened, out, frames_out, options, existing, upscale_options, model)
         return run.go(_progress(progress, opened.path.name, opened.info.frames))
     finally:
         opened.close()
-
-
-def _on_backend_once(model: Any, kw: dict[str, Any], work_px: float) -> tuple[Any, dict[str, Any]]:
-    backend, device, precision = kw.get("backend"), kw.get("device"), kw.get("precision", "fp32")
-    if not needs_engine(backend, device, precision):
-        return model, kw
-    tile = kw.get("tile", "auto")
-    desc, device, precision = prepare_engine(model, backend, device, precision, tile=tile, work_px=work_px)
-    return desc, {**kw, "backend": None, "device": device, "precision": precision}
 
 
 class _Run:
@@ -182,21 +171,15 @@ class _Run:
         self.partial = out.with_name(f"{out.stem}.partial{out.suffix}")
         codec = options.codec
         self.pix_fmt = options.pix_fmt or default_pix_fmt(codec)
-        default_crf = DEFAULT_CRF if codec in ("libx264", "libx265") else None
-        self.crf = options.crf if options.crf is not None else default_crf
+        self.crf = DEFAULT_CRF if options.crf is None and codec in ("libx264", "libx265") else options.crf
         check_encoder(codec, self.pix_fmt, options.crf)
         if options.odd_size not in ODD_SIZES:
-            raise ESRGANError(f"--odd-size must be one of {', '.join(ODD_SIZES)}, not {options.odd_size!r}")
+            raise ESRGANError(f"--odd-size must be one of {'/'.join(ODD_SIZES)}, not {options.odd_size!r}")
         if options.container not in CONTAINERS:
-            raise ESRGANError(
-                f"--container must be one of {', '.join(CONTAINERS)}, not {options.container!r}"
-            )
-        if frames_out is not None and existing == "refuse":
-            written = sorted(frames_out.glob(f"{self.out_stem}_*.png")) if frames_out.is_dir() else []
-            if written:
-                raise ESRGANError(
-                    f"{written[0]} exists; pass --force to overwrite or --skip-existing to keep the frames"
-                )
+            raise ESRGANError(f"--container must be one of {'/'.join(CONTAINERS)}, not {options.container!r}")
+        written = sorted(frames_out.glob(f"{self.out_stem}_*.png")) if frames_out else []  # none: no folder
+        if written and existing == "refuse":
+            raise ESRGANError(f"{written[0]} exists; pass --force to overwrite or --skip-existing to keep it")
         if frames_out is not None and source.others:
             log.warning("%s: --frames-out writes frames only; its audio/subtitles are not kept", source.path)
 
@@ -360,14 +343,7 @@ def _progress(progress: bool | Progress, name: str, total: int) -> Progress:
         from tqdm import tqdm
 
         bar = tqdm(total=total or None, unit="frame", desc=name, dynamic_ncols=True)
-
-        def on_bar(done: int, _: int) -> None:
-            if done < 0:
-                bar.close()
-            else:
-                bar.update(done - bar.n)
-
-        return on_bar
+        return lambda done, _: bar.close() if done < 0 else bar.update(done - bar.n)
     start, last = time.perf_counter(), [0.0]
 
     def on_line(done: int, n: int) -> None:
@@ -378,11 +354,8 @@ def _progress(progress: bool | Progress, name: str, total: int) -> Progress:
         rate = done / now if now else 0.0
         eta = f", ETA {_clock((n - done) / rate)}" if n and rate and n >= done else ""
         of = f"/{n}" if n else ""
-        print(
-            f"esrgan upscale: {name}: {done}{of} frames, {rate:.2f} frames/s{eta}",
-            file=sys.stderr,
-            flush=True,
-        )
+        line = f"esrgan upscale: {name}: {done}{of} frames, {rate:.2f} frames/s{eta}"
+        print(line, file=sys.stderr, flush=True)
 
     return on_line
 

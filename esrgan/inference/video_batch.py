@@ -19,12 +19,12 @@ from esrgan.errors import ESRGANError
 from esrgan.inference.batch import (
     Task,
     UpscaleJob,
-    _check_tile_overlap,
     check_existing,
     check_not_inputs,
     check_options,
     check_output_folder,
     output_name,
+    upscale_options,
 )
 from esrgan.inference.job_model import load_job_model, resolve_job_device
 from esrgan.inference.video import VideoOptions, VideoResult, is_video_file, open_source, upscale_video
@@ -65,10 +65,6 @@ def run_video_job(job: UpscaleJob, options: VideoOptions, *, progress: bool = Fa
         raise ESRGANError("--frames-out takes one video (or frame sequence) per run")
     outdir = Path(job.output) if frames_out is None else frames_out
     check_output_folder(outdir)
-    if options.fps is None:
-        for spec in job.inputs:
-            if not Path(spec).is_file():
-                raise ESRGANError(f"{spec}: no such file")
     sources = []  # probed now, reopened when their turn comes: bad inputs fail before any work
     for spec in job.inputs:
         opened = open_source(spec, options.fps)
@@ -78,7 +74,6 @@ def run_video_job(job: UpscaleJob, options: VideoOptions, *, progress: bool = Fa
 
     model = load_job_model(job, device, vulkan)
     desc = describe(model)
-    _check_tile_overlap(job, desc.size_multiple)
     scale = job.outscale if job.outscale is not None else desc.scale
     tasks = []
     for spec, name, container in sources:
@@ -97,23 +92,11 @@ def run_video_job(job: UpscaleJob, options: VideoOptions, *, progress: bool = Fa
     result = VideoBatchResult()
     if frames_out is None:
         tasks, result.skipped = check_existing(tasks, job.existing)
+    kw = upscale_options(job, vulkan or device)
     for task in tasks:
+        target = None if frames_out is not None else task.target
         video = upscale_video(
-            model,
-            task.source,
-            None if frames_out is not None else task.target,
-            options=options,
-            existing=job.existing,
-            progress=progress,
-            tile=job.tile,
-            tile_overlap=job.tile_overlap,
-            outscale=job.outscale,
-            precision=job.precision,
-            device=vulkan or device,
-            alpha=job.alpha_upsampler,
-            max_output_pixels=job.max_output_pixels,
-            backend=job.backend,
-            prepad=job.prepad,
+            model, task.source, target, options=options, existing=job.existing, progress=progress, **kw
         )
         result.videos.append(video)
     return result

@@ -11,9 +11,9 @@ picture is not re-guessed as BT.709 by players. BT.709 stays BT.709, limited ran
 
 from __future__ import annotations
 
-import queue
-import threading
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -124,11 +124,8 @@ class VideoReader:
             ctx.width, ctx.height, Fraction(rate), Fraction(stream.time_base), frames,
             Colour.of_stream(ctx, ctx.height),
         )  # fmt: skip
-        self.others = [
-            s
-            for s in self.container.streams
-            if s.type in ("audio", "subtitle") and s.codec_context is not None
-        ]
+        streams = self.container.streams
+        self.others = [s for s in streams if s.type in ("audio", "subtitle") and s.codec_context is not None]
 
     def items(self) -> Iterator[Decoded | Any]:
         """Decoded video frames and the other streams' packets, in file order."""
@@ -259,9 +256,7 @@ def _codec(name: str) -> Any:
     try:
         codec = av.Codec(name, "w")
     except (av.FFmpegError, ValueError):
-        raise ESRGANError(
-            f"unknown video encoder {name!r} (e.g. libx264, libx265, libvpx-vp9, ffv1)"
-        ) from None
+        raise ESRGANError(f"unknown video encoder {name!r} (e.g. libx264, libvpx-vp9, ffv1)") from None
     if codec.type != "video":
         raise ESRGANError(f"{name} is not a video encoder")
     return codec
@@ -291,51 +286,22 @@ def default_container(codec: str, others: list[Any]) -> str:
     names |= {"vp9" if "vpx-vp9" in n else "av1" if "av1" in n else n for n in set(names)}
     video_ok = bool(names & MP4_CODECS)
     streams_ok = all(
-        (s.codec_context.name in MP4_SUBTITLES)
-        if s.type == "subtitle"
-        else s.codec_context.name in MP4_CODECS
-        for s in others
+        s.codec_context.name in (MP4_SUBTITLES if s.type == "subtitle" else MP4_CODECS) for s in others
     )
     return "mp4" if video_ok and streams_ok else "mkv"
 
 
 def prefetched(items: Iterator[Any], depth: int = 3) -> Iterator[Any]:
     """`items` produced by a thread `depth` ahead, so decoding overlaps upscaling (bounded memory)."""
-    slots: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
     end = object()
-
-    def put(entry: tuple[Any, BaseException | None]) -> bool:
-        while not stop.is_set():
-            try:
-                slots.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in items:
-                if not put((item, None)):
-                    return
-            put((end, None))
-        except BaseException as exc:  # handed to the consumer, raised there
-            put((end, exc))
-
-    thread = threading.Thread(target=produce, name="esrgan-video-decode", daemon=True)
-    thread.start()
+    pool = ThreadPoolExecutor(1, thread_name_prefix="esrgan-video-decode")
     try:
-        while True:
-            item, exc = slots.get()
-            if exc is not None:
-                raise exc
-            if item is end:
-                return
+        ahead = deque(pool.submit(next, items, end) for _ in range(depth))
+        while (item := ahead.popleft().result()) is not end:  # the producer's errors are raised here
+            ahead.append(pool.submit(next, items, end))
             yield item
     finally:
-        stop.set()
-        thread.join(timeout=5)
+        pool.shutdown(wait=True, cancel_futures=True)  # the frame being decoded is finished, no more
 
 
 def _reason(exc: BaseException) -> str:

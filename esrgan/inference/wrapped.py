@@ -5,9 +5,8 @@ Tiled upscaling, evaluation and the reports all take "a generator": an `nn.Modul
 The wrappers here are such modules. They hold the wrapped networks as submodules, so `.to(device)`,
 `.half()` and `copy.deepcopy` reach them:
 
-- `SelfEnsemble(model)`: x8 flips/rotations, each inverted, averaged;
-- `BackProjected(model, iterations)`: the output back-projected onto the input (per tile when tiled);
-- `ImageInterpolation(psnr_model, gan_model, alpha)`: the pixel blend of the two outputs.
+`SelfEnsemble` (x8 flips/rotations: no training, 8x the compute), `BackProjected` (per tile when
+tiled) and `ImageInterpolation` (the pixel blend of two outputs).
 """
 
 from __future__ import annotations
@@ -16,7 +15,6 @@ from torch import Tensor, nn
 
 from esrgan.errors import ESRGANError
 from esrgan.inference.back_projection import back_project
-from esrgan.inference.ensemble import self_ensemble
 from esrgan.inference.interpolation import (
     check_same_architecture,
     interpolate,
@@ -24,6 +22,25 @@ from esrgan.inference.interpolation import (
     validate_alpha,
 )
 from esrgan.models.descriptor import ModelDescriptor, describe, module_of
+
+# (horizontal flip first?, quarter turns): the 8 elements of the square's symmetry group.
+TRANSFORMS = tuple((flip, turns) for flip in (False, True) for turns in range(4))
+
+
+def self_ensemble(model: nn.Module, lr: Tensor) -> Tensor:
+    """Mean over the 8 transforms of `invert(model(transform(lr)))`; one pass in memory at a time.
+
+    transform: flip along W (if `flip`), then `turns` quarter turns in the (H, W) plane; invert:
+    rotate back, then un-flip."""
+    total: Tensor | None = None
+    for flip, turns in TRANSFORMS:
+        x = lr.flip(-1) if flip else lr
+        y = model(x.rot90(turns, dims=(-2, -1)) if turns else x)
+        y = y.rot90(-turns, dims=(-2, -1)) if turns else y
+        out = (y.flip(-1) if flip else y).float()
+        total = out if total is None else total + out
+    assert total is not None
+    return (total / len(TRANSFORMS)).to(lr.dtype if lr.is_floating_point() else total.dtype)
 
 
 class GeneratorWrapper(nn.Module):
@@ -34,8 +51,7 @@ class GeneratorWrapper(nn.Module):
         desc = describe(model)
         self.model = desc.model
         self.scale, self.in_ch, self.out_ch = desc.scale, desc.in_ch, desc.out_ch
-        self.size_multiple = desc.size_multiple
-        self.config = desc.config
+        self.size_multiple, self.config = desc.size_multiple, desc.config
 
 
 class SelfEnsemble(GeneratorWrapper):
@@ -95,13 +111,7 @@ def apply_inference_options(
     if interpolation not in ("network", "image"):
         raise ESRGANError(f"interpolation must be 'network' or 'image', not {interpolation!r}")
     if isinstance(back_projection, bool) or not isinstance(back_projection, int) or back_projection < 0:
-        raise ESRGANError(
-            f"back-projection iterations must be a non-negative integer, got {back_projection!r}"
-        )
+        raise ESRGANError(f"back-projection iterations must be a non-negative integer: {back_projection!r}")
     if alpha is not None and psnr_model is not None:
-        alpha = validate_alpha(alpha)
-        if interpolation == "network":
-            model = interpolate(psnr_model, model, alpha)
-        else:
-            model = ImageInterpolation(psnr_model, model, alpha)
+        model = (interpolate if interpolation == "network" else ImageInterpolation)(psnr_model, model, alpha)
     return with_test_time_options(model, ensemble=ensemble, back_projection=back_projection)
