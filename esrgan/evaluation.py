@@ -100,12 +100,11 @@ def open_benchmark(
 
 def hr_sizes(dataset: ValidationDataset) -> dict[str, tuple[int, int]]:
     """(height, width) of each mod-cropped HR image, from the file headers (nothing decoded)."""
-    scale = dataset.scale
-    sizes = {}
-    for name, path in zip(dataset.names, dataset.hr_files, strict=True):
-        h, w = read_header(path).shape
-        sizes[name] = (h - h % scale, w - w % scale)
-    return sizes
+    s = dataset.scale
+    headers = {
+        name: read_header(path).shape for name, path in zip(dataset.names, dataset.hr_files, strict=True)
+    }
+    return {name: (h - h % s, w - w % s) for name, (h, w) in headers.items()}
 
 
 def check_niqe_possible(dataset: ValidationDataset, crop_border: int) -> None:
@@ -115,8 +114,7 @@ def check_niqe_possible(dataset: ValidationDataset, crop_border: int) -> None:
     if not any((h // BLOCK_SIZE) * (w // BLOCK_SIZE) >= 2 for h, w in inner.values() if h > 0 and w > 0):
         name, (h, w) = next(iter(sizes.items()))
         raise ESRGANError(
-            f"no image is large enough for NIQE (e.g. {name}, {w}x{h}, after a {crop_border}-pixel border), "
-            "so there is no perceptual score to plot: use larger images or give Ma's model"
+            f"no image is large enough for NIQE (e.g. {name}, {w}x{h}): use larger ones or give Ma's model"
         )
 
 
@@ -170,9 +168,13 @@ REPORT_KEYS = tuple(METRICS[name].report_key for name in REPORT_METRICS)  # rmse
 
 def report_metrics(use_niqe: bool, ma_model: Any) -> list[str]:
     """What the reports measure: RMSE/PSNR/SSIM on Y, NIQE unless skipped, PI with Ma's model."""
-    return (
-        ["rmse", "psnr", "ssim"] + (["niqe"] if use_niqe else []) + (["pi"] if ma_model is not None else [])
-    )
+    return [
+        "rmse",
+        "psnr",
+        "ssim",
+        *(["niqe"] if use_niqe else []),
+        *(["pi"] if ma_model is not None else []),
+    ]
 
 
 def report_row(values: Mapping[str, Value]) -> dict[str, Value]:
@@ -241,6 +243,7 @@ def run_pairs(
     like the ground truth before they are measured.
     """
     metrics = list(metrics)
+    kwargs = {"crop_border": crop_border, "y_channel": y_channel, "ma_model": ma_model}
     scores = PairScores(values={label: {} for label in runners}, seconds=dict.fromkeys(runners, 0.0))
     notes: list[str] = []
     for pair in pairs:
@@ -253,25 +256,15 @@ def run_pairs(
             scores.seconds[label] += time.perf_counter() - start
             if sr.shape != pair.hr.shape:
                 raise ESRGANError(
-                    f"'{label}' gave {sr.shape[1]}x{sr.shape[0]} for {pair.name}, expected "
-                    f"{pair.hr.shape[1]}x{pair.hr.shape[0]}"
+                    f"'{label}' gave shape {sr.shape} for {pair.name}, expected {pair.hr.shape}"
                 )
             if sr.dtype.kind == "f":
                 sr = pair.quantise(sr)
             same = next((other for other, out in outputs.items() if out is sr), None)
-            measured[label] = (
-                dict(measured[same])
-                if same is not None
-                else measure(
-                    sr,
-                    pair.hr,
-                    metrics,
-                    crop_border=crop_border,
-                    y_channel=y_channel,
-                    ma_model=ma_model,
-                    notes=notes,
-                )
-            )
+            if same is not None:
+                measured[label] = dict(measured[same])
+            else:
+                measured[label] = measure(sr, pair.hr, metrics, **kwargs, notes=notes)
             outputs[label] = sr
             scores.values[label][pair.name] = measured[label]
             if progress is not None:
@@ -320,10 +313,6 @@ class EvalResult:
         """The set-level numbers of `aggregation`, as the tables show them."""
         return self.set_level(model, self.aggregation)
 
-    @property
-    def means(self) -> dict[str, dict[str, Value]]:
-        return {model: self.mean(model) for model in self.models}
-
 
 def evaluate(
     models: Mapping[str, nn.Module | ModelDescriptor | str],
@@ -357,13 +346,17 @@ def evaluate(
     if crop < 0:
         raise ESRGANError(f"crop border must be >= 0, got {crop}")
     dataset = open_benchmark(hr_dir, lr_dir, scale, max_images=max_images)
-    bar = _progress_bar(len(dataset) * len(runners), progress)
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=len(dataset) * len(runners), desc="eval", unit="img", dynamic_ncols=True, disable=not progress
+    )
 
     def step(image: str, label: Hashable) -> None:
         bar.set_postfix_str(f"{image} / {label}", refresh=False)
         bar.update()
 
-    try:
+    with bar:
         scores = run_pairs(
             runners,
             dataset_pairs(dataset),
@@ -371,11 +364,8 @@ def evaluate(
             crop_border=crop,
             y_channel=y_channel,
             ma_model=ma_model,
-            progress=step if bar is not None else None,
+            progress=step,
         )
-    finally:
-        if bar is not None:
-            bar.close()
     return EvalResult(
         models=[str(m) for m in runners],
         metrics=metrics,
@@ -419,16 +409,7 @@ def _runners(
         model_scale = describe(model).scale
         if model_scale != scale:
             raise ESRGANError(
-                f"model '{name}' upscales x{model_scale} but the evaluation scale is x{scale}; "
-                f"use --scale {model_scale} (and LR images made for it)"
+                f"model '{name}' upscales x{model_scale}, not x{scale}: use --scale {model_scale}"
             )
         runners[name] = model_runner(model, tile=tile, tile_overlap=tile_overlap, device=device)
     return runners
-
-
-def _progress_bar(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="eval", unit="img", dynamic_ncols=True)

@@ -51,7 +51,6 @@ ImageCallback = Callable[
     [BenchmarkPair, dict[tuple[str, float], np.ndarray], dict[tuple[str, float], dict]], None
 ]
 
-METHODS = ("network", "image")
 METRICS = REPORT_KEYS
 _ALPHA_DECIMALS = 6  # alphas are rounded to this many decimals so 0.1 * 3 prints as 0.3
 
@@ -62,16 +61,17 @@ def parse_alphas(spec: str) -> list[float]:
     Values are rounded to 6 decimals, so float steps never add or drop the end point.
     """
     text = str(spec).strip()
+    usage = f"alphas must be START:STOP:STEP (e.g. 0:1:0.2) or a list like 0,0.5,1; got {spec!r}"
+    try:
+        if ":" in text:
+            start, stop, step = (float(p) for p in text.split(":"))
+        else:
+            values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ESRGANError(usage) from None
     if ":" in text:
-        parts = text.split(":")
-        try:
-            start, stop, step = (float(p) for p in parts) if len(parts) == 3 else (math.nan,) * 3
-        except ValueError:
-            start = stop = step = math.nan
         if not all(math.isfinite(v) for v in (start, stop, step)):
-            raise ESRGANError(
-                f"alphas must be START:STOP:STEP (e.g. 0:1:0.2) or a list like 0,0.5,1; got {spec!r}"
-            )
+            raise ESRGANError(usage)
         if step <= 0 or stop < start:
             raise ESRGANError(f"alphas {spec!r}: STEP must be > 0 and STOP >= START")
         count = math.floor((stop - start) / step + 1e-9) + 1
@@ -80,15 +80,8 @@ def parse_alphas(spec: str) -> list[float]:
         values = [start + k * step for k in range(count)]
         if abs(values[-1] - stop) > 1e-9 * max(1.0, abs(stop)) and abs(values[-1] + step - stop) < 1e-6:
             values.append(stop)
-    else:
-        try:
-            values = [float(v) for v in text.split(",") if v.strip()]
-        except ValueError:
-            raise ESRGANError(
-                f"alphas must be START:STOP:STEP (e.g. 0:1:0.2) or a list like 0,0.5,1; got {spec!r}"
-            ) from None
-        if not values:
-            raise ESRGANError("no alphas given")
+    elif not values:
+        raise ESRGANError("no alphas given")
     return sorted({round(validate_alpha(v), _ALPHA_DECIMALS) + 0.0 for v in values})
 
 
@@ -163,7 +156,8 @@ def perception_distortion_sweep(
         raise ESRGANError("no perceptual score to plot: NIQE is skipped and no Ma model was given")
     psnr_net, psnr_source = resolve_model(psnr_model)  # load files once, not once per alpha
     gan_net, gan_source = resolve_model(gan_model)
-    nets = {alpha: interpolate(psnr_net, gan_net, alpha) for alpha in _with_endpoints(alphas)}
+    # image interpolation needs the pure PSNR (0) and GAN (1) outputs whatever alphas are asked
+    nets = {alpha: interpolate(psnr_net, gan_net, alpha) for alpha in sorted({0.0, 1.0, *alphas})}
     scale = describe(nets[0.0]).scale
     dataset = open_benchmark(hr_dir, lr_dir, scale)
     if need_perception and ma_model is None:
@@ -268,27 +262,20 @@ class _RawOutputs:
         return self.cache["final", alpha]
 
 
-def _with_endpoints(alphas: list[float]) -> list[float]:
-    """Image interpolation needs the pure PSNR (0) and GAN (1) outputs whatever alphas are asked."""
-    return sorted({0.0, 1.0, *alphas})
-
-
 def _average(per_image: list[dict[str, Any]]) -> list[SweepPoint]:
     groups: dict[tuple[str, float | None], list[dict[str, Any]]] = {}
     for row in per_image:
         groups.setdefault((row["method"], row["alpha"]), []).append(row)
-    points = []
-    for (method, alpha), rows in groups.items():
-        means = {key: aggregate(rows, key) for key in METRICS}
-        points.append(
-            SweepPoint(
-                method=method,
-                alpha=alpha,
-                images=len(rows),
-                **means,
-                pirm_rmse_y=aggregate(rows, "rmse_y", "pirm"),
-            )
+    points = [
+        SweepPoint(
+            method,
+            alpha,
+            len(rows),
+            **{k: aggregate(rows, k) for k in METRICS},
+            pirm_rmse_y=aggregate(rows, "rmse_y", "pirm"),
         )
+        for (method, alpha), rows in groups.items()
+    ]
     order = {"network": 0, "image": 1, "bicubic": 2}
     return sorted(points, key=lambda p: (order.get(p.method, 3), p.alpha if p.alpha is not None else -1.0))
 

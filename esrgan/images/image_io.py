@@ -34,7 +34,6 @@ log = logging.getLogger(__name__)
 
 MAX_SIDE = 20000
 MAX_PIXELS = MAX_SIDE * MAX_SIDE  # images claiming this many pixels or more are refused unread
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
 _FORMATS = {
     ".png": "PNG",
     ".jpg": "JPEG",
@@ -44,6 +43,7 @@ _FORMATS = {
     ".tiff": "TIFF",
     ".bmp": "BMP",
 }
+IMAGE_EXTENSIONS = tuple(_FORMATS)
 _ORIENTATION_TAG = 0x0112
 
 
@@ -205,9 +205,9 @@ def check_image_size(name: str, width: int, height: int) -> None:
     if width <= 0 or height <= 0:
         raise ESRGANError(f"{name}: image header claims an empty size {width}x{height}")
     if width * height >= MAX_PIXELS:
+        limit = f"{MAX_SIDE}x{MAX_SIDE}"
         raise ESRGANError(
-            f"{name}: image header claims {width}x{height} pixels; images of {MAX_SIDE}x{MAX_SIDE} "
-            f"({MAX_PIXELS // 1_000_000} megapixels) or more are refused before decoding"
+            f"{name}: header claims {width}x{height} pixels; {limit} or more are refused before decoding"
         )
 
 
@@ -268,8 +268,7 @@ class _open_header:
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 _TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
@@ -320,9 +319,7 @@ def _from_pil(im: Image.Image) -> ImageData:
         alpha = None
         if has_trns and isinstance(im.info["transparency"], int):
             alpha = (a != im.info["transparency"]).astype(np.uint16) * np.uint16(65535)
-        return _data(
-            a[..., None], 16, alpha, "16-bit grayscale" + (" + transparency" if alpha is not None else "")
-        )
+        return _data(a[..., None], 16, alpha, "16-bit grayscale" + (" + transparency" if has_trns else ""))
     if mode == "I":
         a = np.asarray(im)
         if a.size and (a.min() < 0 or a.max() > 65535):
@@ -416,18 +413,12 @@ def write_image(
 
 def _encode(f: Any, channels: list[np.ndarray], fmt: str, bits: int, quality: int, icc: bytes | None) -> None:
     array = channels[0] if len(channels) == 1 else np.concatenate(channels, axis=2)
-    if bits == 16 and fmt == "PNG":
-        codecs16.encode_png16(f, array, icc)
+    if bits == 16:  # PNG or TIFF
+        (codecs16.encode_png16 if fmt == "PNG" else codecs16.encode_tiff16)(f, array, icc)
         return
-    if bits == 16:  # TIFF
-        codecs16.encode_tiff16(f, array, icc)
-        return
-    modes = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
-    mode = modes[array.shape[2]]
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[array.shape[2]]
     im = Image.fromarray(array[..., 0] if mode == "L" else array)
-    options: dict[str, Any] = {}
-    if icc:
-        options["icc_profile"] = icc
+    options: dict[str, Any] = {"icc_profile": icc} if icc else {}
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = int(quality)
     if fmt == "TIFF":

@@ -167,10 +167,8 @@ def create_study(
                 found = match_image(path.stem, method_files[name], name, scale)
                 data = read_image(found)
                 if (data.width, data.height) != (ref.width, ref.height):
-                    raise ESRGANError(
-                        f"method {name}: {found.name} is {data.width}x{data.height} but HR {path.name} is "
-                        f"{ref.width}x{ref.height}"
-                    )
+                    size = f"{data.width}x{data.height} but HR {path.name} is {ref.width}x{ref.height}"
+                    raise ESRGANError(f"method {name}: {found.name} is {size}")
                 entries[name] = (_with_alpha(data), data.bit_depth)
             for method in [NEAREST, *names, HR]:
                 pixels, bits = entries[method]
@@ -178,8 +176,7 @@ def create_study(
         for path, data in _calibration_images(calib_files, calibration, rated, calibration_hr, allow_overlap):
             pixels = _with_alpha(data)
             low = store(nearest_version(pixels, scale), data.bit_depth)
-            high = store(pixels, data.bit_depth)
-            calib.append({"image": path.stem, "low": low, "high": high})
+            calib.append({"image": path.stem, "low": low, "high": store(pixels, data.bit_depth)})
         study = Study(
             folder=folder,
             methods=[NEAREST, *names, HR],
@@ -196,9 +193,7 @@ def create_study(
             "seed": study.seed,
             "methods": study.methods,
             "method_sources": {name: str(path) for name, path in methods} | {HR: str(hr)},
-            "calibration_source": str(calibration_hr)
-            if calibration_hr
-            else "sample photos (esrgan.data.samples)",
+            "calibration_source": str(calibration_hr or "sample photos (esrgan.data.samples)"),
             "images": stems,
             "items": [{"id": i.id, "image": i.image, "method": i.method} for i in items],
             "calibration": calib,
@@ -232,17 +227,14 @@ def _calibration_images(
         same = rated.get(_digest(_with_alpha(data)))
         if same is not None and not allow_overlap:
             if folder is not None:
-                raise ESRGANError(
-                    f"calibration image {path} has the pixels of rated HR image {same}: use other images, "
-                    "or --allow-calibration-overlap"
-                )
+                overlap = f"has the pixels of rated HR image {same}: see --allow-calibration-overlap"
+                raise ESRGANError(f"calibration image {path} {overlap}")
             continue
         chosen.append((path, data))
         if len(chosen) == count:
             return chosen
     raise ESRGANError(
-        f"only {len(chosen)} calibration image(s) outside the rated set, {count} asked: lower "
-        "--calibration or give --calibration-hr DIR"
+        f"only {len(chosen)} calibration image(s) outside the rated set, {count} asked: lower --calibration"
     )
 
 

@@ -21,6 +21,7 @@ the same file); `load_ma_model` reads it (scipy needed). A 512x512 image takes 1
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable
@@ -71,12 +72,7 @@ def ma_score_of_luma(luma: np.ndarray, model: MaModel) -> float:
 
 def ma_scorer(model_path: str | os.PathLike[str]) -> Callable[[np.ndarray], float]:
     """The scorer `f(y) -> float` for `perceptual_index`'s ma_model, the model file read (and checked) now."""
-    model = load_ma_model(model_path)
-
-    def score(luma: np.ndarray) -> float:
-        return ma_score_of_luma(luma, model)
-
-    return score
+    return functools.partial(ma_score_of_luma, model=load_ma_model(model_path))
 
 
 def ma_score(img: Any, model_path: str | os.PathLike[str], *, crop_border: int = 4) -> float:
