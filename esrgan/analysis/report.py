@@ -7,6 +7,7 @@ files beside the page and linked by relative paths, so a report folder can be mo
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import io
@@ -37,9 +38,7 @@ RANDOM_VGG_NOTICE = (
 # Files
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a text file atomically (temp file in the same folder, then rename)."""
-    write_text_atomic(path, text)
+write_text = write_text_atomic
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
@@ -100,10 +99,7 @@ class CropBox(NamedTuple):
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """uint8, uint16 or float [0, 1] (clipped) HWC/HW array -> uint8 for display."""
-    image = np.asarray(image)
-    if image.dtype.kind == "f" and image.dtype != np.float32:
-        image = image.astype(np.float32)
-    return to_integer(image, 8)
+    return to_integer(np.asarray(image), 8)
 
 
 def cut(image: np.ndarray, box: CropBox) -> np.ndarray:
@@ -260,11 +256,9 @@ def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None 
 
 
 def _is_metric(column: str) -> bool:
-    try:
-        metric(column)
-    except KeyError:
-        return False
-    return True
+    with contextlib.suppress(KeyError):
+        return bool(metric(column))
+    return False
 
 
 def html_figure(src: str, caption: str, *, width: int | None = None) -> str:

@@ -13,11 +13,13 @@ atomic: a temporary file in the destination folder, then `os.replace`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
 import warnings
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -125,8 +127,6 @@ def read_header(path: str | os.PathLike[str]) -> ImageHeader:
                 width, height = height, width
             frames = int(getattr(im, "n_frames", 1) or 1) if im.format in MULTI_FRAME_FORMATS else 1
             return ImageHeader(width, height, frames, im.format or "?", *_decoded_layout(name, im))
-    except ESRGANError:
-        raise
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError) as exc:
         raise ESRGANError(f"{name}: truncated or corrupt image file ({_one_line(exc)})") from exc
 
@@ -226,7 +226,8 @@ def _check_readable_file(name: str) -> None:
         raise ESRGANError(f"{name}: cannot read (permission denied)")
 
 
-class _open_header:
+@contextlib.contextmanager
+def _open_header(name: str) -> Iterator[Image.Image]:
     """Image.open (header only) of a readable file whose header size `check_image_size` accepts.
 
     Pillow's own bomb check is off for the call, so `check_image_size` decides:
@@ -234,37 +235,22 @@ class _open_header:
     legitimate images below our 400 MP limit; opening reads only the header, so turning the
     check off for the call is safe. The global is restored on exit.
     """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.im: Image.Image | None = None
-
-    def __enter__(self) -> Image.Image:
-        _check_readable_file(self.name)
-        saved = Image.MAX_IMAGE_PIXELS
-        try:
-            Image.MAX_IMAGE_PIXELS = None
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                self.im = Image.open(self.name)
-        except UnidentifiedImageError:
-            raise ESRGANError(
-                f"{self.name}: not a recognised image file (unknown or corrupt format)"
-            ) from None
-        except PermissionError:
-            raise ESRGANError(f"{self.name}: cannot read (permission denied)") from None
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved
-        try:
-            check_image_size(self.name, *self.im.size)
-        except BaseException:
-            self.im.close()
-            raise
-        return self.im
-
-    def __exit__(self, *exc: object) -> None:
-        if self.im is not None:
-            self.im.close()
+    _check_readable_file(name)
+    saved = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(name)
+    except UnidentifiedImageError:
+        raise ESRGANError(f"{name}: not a recognised image file (unknown or corrupt format)") from None
+    except PermissionError:
+        raise ESRGANError(f"{name}: cannot read (permission denied)") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    with im:
+        check_image_size(name, *im.size)
+        yield im
 
 
 def _one_line(exc: BaseException) -> str:

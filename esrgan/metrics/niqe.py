@@ -226,8 +226,6 @@ def pristine_model() -> PristineModel:
         mu = npz["mu_pris_param"].reshape(-1).astype(np.float64)
         cov = npz["cov_pris_param"].astype(np.float64)
         window = npz["gaussian_window"].astype(np.float64)
-    if mu.shape != (36,) or cov.shape != (36, 36) or window.shape != (7, 7):
-        raise ESRGANError(f"{_PRISTINE_FILE}: unexpected shapes {mu.shape}, {cov.shape}, {window.shape}")
     for a in (mu, cov, window):
         a.flags.writeable = False
     return PristineModel(mu, cov, window)

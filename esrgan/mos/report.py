@@ -17,7 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from esrgan.analysis.report import jsonable
+from esrgan.analysis.report import jsonable, new_figure, save_figure
 from esrgan.atomic import atomic_directory, write_text_atomic
 from esrgan.errors import ESRGANError
 from esrgan.mos.stats import (
@@ -74,13 +74,9 @@ def _test_numbers(t: PairTest) -> str:
 
 
 def box_plot(path: Path, scores: dict[str, list[int]], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = list(scores)
-    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(names), 3.6), dpi=100)
+    fig = new_figure(1.2 + 1.1 * len(names), 3.6)
+    ax = fig.add_subplot()
     ax.boxplot([scores[n] or [math.nan] for n in names], showmeans=True)
     ax.set_xticks(range(1, len(names) + 1), names)
     ax.set_ylim(0.5, 5.5)
@@ -88,9 +84,7 @@ def box_plot(path: Path, scores: dict[str, list[int]], title: str) -> None:
     ax.set_ylabel("score (1 bad - 5 excellent)")
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def html_report(study: Study, table: list[MethodScore], tests: list[PairTest], summary: str) -> str:

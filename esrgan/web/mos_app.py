@@ -55,13 +55,8 @@ class MOSSession:
         total, done = len(order), len(rated & set(order))
         for item_id in order:
             if item_id not in rated:
-                return {
-                    "done": False,
-                    "item": item_id,
-                    "url": f"/api/mos/images/{item_id}.png",
-                    "index": done + 1,
-                    "total": total,
-                }
+                url = f"/api/mos/images/{item_id}.png"
+                return {"done": False, "item": item_id, "url": url, "index": done + 1, "total": total}
         return {"done": True, "index": done, "total": total}
 
     def rate(self, name: str, item_id: str, score: int) -> None:

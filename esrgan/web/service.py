@@ -89,16 +89,14 @@ def view_png(pixels: np.ndarray) -> bytes:
     """An 8-bit PNG for display in the browser (alpha kept; fast compression)."""
     a = to_integer(pixels, 8)
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]]
-    im = Image.fromarray(a[..., 0] if mode == "L" else a, mode)
     buf = io.BytesIO()
-    im.save(buf, format="PNG", compress_level=1)
+    Image.fromarray(a[..., 0] if mode == "L" else a, mode).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 
 class UpscaleService:
     def __init__(self, catalog: ModelCatalog, queue: JobQueue, *, keep_images: int = 8) -> None:
-        self.catalog = catalog
-        self.queue = queue
+        self.catalog, self.queue = catalog, queue
         self.blends = BlendCache()
         self._images: LRU[str, Uploaded] = LRU(keep_images)
         self._encoded: LRU[tuple[str, str], bytes] = LRU(8)
@@ -159,15 +157,11 @@ class UpscaleService:
         if tile:  # checked here so that a bad size is an error of the request, not of the job
             check_tile(tile)
 
+        tiling = "auto" if tile is None else (tile or None)
+
         def work(progress: Progress) -> Result:
             model = self._model(model_id, psnr_id, alpha)
-            out = esrgan.upscale(
-                model,
-                image.pixels,
-                tile="auto" if tile is None else (tile or None),
-                outscale=outscale,
-                progress=progress,
-            )
+            out = esrgan.upscale(model, image.pixels, tile=tiling, outscale=outscale, progress=progress)
             return Result(out, image.bit_depth, image.has_alpha, image.icc_profile, image.name, image)
 
         info = {"image": image.id, "model": model_id, "psnr_model": psnr_id, "alpha": alpha}
