@@ -118,13 +118,6 @@ def match_to_hr(sr_files: Sequence[Path], hr_files: Sequence[Path]) -> list[tupl
 MAX_MOD_CROP = 7
 
 
-def check_pair_size(sr_path: Path, sr_hw: tuple[int, int], hr_path: Path, hr_hw: tuple[int, int]) -> None:
-    dh, dw = hr_hw[0] - sr_hw[0], hr_hw[1] - sr_hw[1]
-    if not (0 <= dh <= MAX_MOD_CROP and 0 <= dw <= MAX_MOD_CROP):
-        sizes = f"{sr_hw[1]}x{sr_hw[0]} but its ground truth {hr_path} is {hr_hw[1]}x{hr_hw[0]}"
-        raise ESRGANError(f"{sr_path} is {sizes}: it must have that size (or up to {MAX_MOD_CROP} px less)")
-
-
 def analyze_brightness(
     sr_dirs: Mapping[str, str | Path], hr_dir: str | Path, *, sigma: float = 2.0
 ) -> BrightnessResult:
@@ -149,7 +142,12 @@ def analyze_brightness(
             count = f"{len(unmatched)} of {len(sr_files)} image(s) in {folder}"
             raise ESRGANError(f"{count} match no ground truth in {hr_dir} by name: {names}")
         for sr_path, hr_path in pairs:
-            check_pair_size(sr_path, read_header(sr_path).shape, hr_path, read_header(hr_path).shape)
+            (sh, sw), (hh, hw) = read_header(sr_path).shape, read_header(hr_path).shape
+            if not (0 <= hh - sh <= MAX_MOD_CROP and 0 <= hw - sw <= MAX_MOD_CROP):
+                sizes = f"{sw}x{sh} but its ground truth {hr_path} is {hw}x{hh}"
+                raise ESRGANError(
+                    f"{sr_path} is {sizes}: it must have that size (or up to {MAX_MOD_CROP} px less)"
+                )
         sr_counts, hr_counts = np.zeros(LEVELS), np.zeros(LEVELS)
         for sr_path, hr_path in pairs:
             sr = read_image(sr_path).pixels

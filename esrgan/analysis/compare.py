@@ -103,8 +103,11 @@ def compare_models(
         raise ESRGANError(f"models to compare must share one scale, got {scales}")
     scale = next(iter(scales.values()))
     dataset = open_benchmark(hr_dir, lr_dir, scale)
-    if crop is not None:
-        check_crop_inside(crop, hr_sizes(dataset))
+    for name, (h, w) in hr_sizes(dataset).items() if crop is not None else ():  # before any work
+        if crop.left + crop.width > w or crop.top + crop.height > h:
+            raise ESRGANError(
+                f"--crop {crop.left},{crop.top},{crop.width},{crop.height} is outside {name} ({w}x{h})"
+            )
 
     runners = {GROUND_TRUTH: lambda pair: pair.hr, BICUBIC: lambda pair: pair.bicubic(scale)}
     runners.update(
@@ -135,15 +138,6 @@ def compare_models(
         progress=step,
     )
     return result
-
-
-def check_crop_inside(crop: CropBox, sizes: Mapping[str, tuple[int, int]]) -> None:
-    """An ESRGANError naming the first image (mod-cropped HR size) that the crop does not fit in."""
-    for name, (h, w) in sizes.items():
-        if crop.left + crop.width > w or crop.top + crop.height > h:
-            raise ESRGANError(
-                f"--crop {crop.left},{crop.top},{crop.width},{crop.height} reaches outside {name} ({w}x{h})"
-            )
 
 
 def caption(metrics: Mapping[str, Any], perception: str) -> str:

@@ -289,7 +289,7 @@ def plot_perception_distortion(
 ) -> str:
     """Distortion on x, perceptual score (PI if computed, else NIQE) on y, one curve per method,
     each point labelled with its alpha. Returns the perceptual metric used."""
-    perception = perception_metric(result)
+    perception = "pi" if any(p.pi is not None for p in result.points) else "niqe"  # PI where computed
     if all(getattr(p, perception) is None for p in result.points):
         raise ESRGANError(f"no {perception.upper()} to plot: no output had a score (flat images?)")
     x_key = "pirm_rmse_y" if distortion == "rmse_y" else distortion  # the set's RMSE as PIRM 2018
@@ -336,11 +336,6 @@ def plot_perception_distortion(
     ax.legend(fontsize=8)
     save_figure(fig, path)
     return perception
-
-
-def perception_metric(result: SweepResult) -> str:
-    """The perceptual score a sweep's report shows: PI where it was computed, else NIQE."""
-    return "pi" if any(p.pi is not None for p in result.points) else "niqe"
 
 
 def safe_name(text: str) -> str:

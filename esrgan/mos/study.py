@@ -137,7 +137,9 @@ def create_study(
     stems = [p.stem for p in hr_files]
     if len(set(stems)) != len(stems):
         raise ESRGANError(f"{hr}: two HR images share a name (stem)")
-    calib_files = image_files(Path(calibration_hr)) if calibration_hr else _sample_photos()
+    calib_files = image_files(Path(calibration_hr)) if calibration_hr else samples.sample_photos()
+    if not calib_files and not calibration_hr:
+        raise ESRGANError("no sample photos for calibration (pip install scikit-image): use --calibration-hr")
     if calibration is None:
         calibration = min(DEFAULT_CALIBRATION, len(calib_files))
     if calibration < 1 or calibration > len(calib_files):
@@ -201,15 +203,6 @@ def create_study(
         write_text_atomic(tmp / "study.json", json.dumps(meta, indent=1))
         Ratings(tmp / "ratings.sqlite").close()
     return study
-
-
-def _sample_photos() -> list[Path]:
-    photos = samples.sample_photos()
-    if not photos:
-        raise ESRGANError(
-            "no sample photos for calibration (pip install scikit-image): give --calibration-hr DIR"
-        )
-    return photos
 
 
 def _digest(pixels: np.ndarray) -> str:
