@@ -342,9 +342,7 @@ def evaluate(
         ma_model = resolve_ma_model(ma_model)
     check_aggregation(aggregation)
     runners = _runners(models, scale, tile, tile_overlap, device)
-    crop = scale if crop_border is None else int(crop_border)
-    if crop < 0:
-        raise ESRGANError(f"crop border must be >= 0, got {crop}")
+    crop = scale if crop_border is None else int(crop_border)  # checked by the metrics (crop_borders)
     dataset = open_benchmark(hr_dir, lr_dir, scale, max_images=max_images)
     from tqdm import tqdm
 

@@ -29,8 +29,9 @@ from starlette.concurrency import run_in_threadpool
 
 from esrgan.errors import ESRGANError
 from esrgan.web.catalog import ModelCatalog
-from esrgan.web.http import DEFAULT_MAX_UPLOAD, DEFAULT_TIMEOUT, add_error_handlers, bounded, static_dir
+from esrgan.web.http import DEFAULT_MAX_UPLOAD, DEFAULT_TIMEOUT, add_error_handlers, static_dir
 from esrgan.web.jobs import Job, JobQueue
+from esrgan.web.limits import RequestLimits
 from esrgan.web.service import DOWNLOAD_FORMATS, UpscaleService, encode, safe_name, view_png
 
 CROP_WAIT = 45.0  # seconds a slider preview may wait for the worker (a full job may be running)
@@ -178,7 +179,8 @@ def create_app(
         return Response(view_png(job.result.pixels), media_type="image/png", headers=headers)
 
     app.mount("/static", StaticFiles(directory=static), name="static")
-    return bounded(app, max_upload, timeout)
+    app.add_middleware(RequestLimits, max_body=max_upload, timeout=timeout)
+    return app
 
 
 def job_status(queue: JobQueue, job: Job) -> dict[str, Any]:

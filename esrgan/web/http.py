@@ -9,7 +9,6 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from esrgan.errors import ESRGANError
-from esrgan.web.limits import RequestLimits
 
 DEFAULT_MAX_UPLOAD = 200 * 2**20
 DEFAULT_TIMEOUT = 60.0
@@ -27,8 +26,3 @@ def add_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(LookupError)
     async def not_found(request: Request, exc: LookupError) -> JSONResponse:
         return JSONResponse({"detail": str(exc.args[0] if exc.args else exc)}, status_code=404)
-
-
-def bounded(app: FastAPI, max_upload: int, timeout: float) -> FastAPI:
-    app.add_middleware(RequestLimits, max_body=max_upload, timeout=timeout)
-    return app

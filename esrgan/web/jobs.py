@@ -40,10 +40,6 @@ class Job:
     created: float = field(default_factory=time.time)
     finished_event: threading.Event = field(default_factory=threading.Event)
 
-    @property
-    def finished(self) -> bool:
-        return self.state in ("done", "failed")
-
 
 def one_line_error(exc: BaseException) -> str:
     if isinstance(exc, ESRGANError):
@@ -131,7 +127,7 @@ class JobQueue:
 
     def _forget_old(self) -> None:
         for kind, keep in self.keep.items():
-            finished = [j for j in self._jobs.values() if j.finished and j.kind == kind]
+            finished = [j for j in self._jobs.values() if j.state in ("done", "failed") and j.kind == kind]
             for job in finished[: max(0, len(finished) - keep)]:
                 del self._jobs[job.id]
 

@@ -21,7 +21,8 @@ from pydantic import BaseModel
 from esrgan.errors import ESRGANError
 from esrgan.mos.storage import Ratings, rater_order
 from esrgan.mos.study import Study, load_study
-from esrgan.web.http import DEFAULT_MAX_UPLOAD, DEFAULT_TIMEOUT, add_error_handlers, bounded, static_dir
+from esrgan.web.http import DEFAULT_MAX_UPLOAD, DEFAULT_TIMEOUT, add_error_handlers, static_dir
+from esrgan.web.limits import RequestLimits
 
 MAX_NAME = 60
 
@@ -119,4 +120,5 @@ def create_mos_app(
         return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})
 
     app.mount("/static", StaticFiles(directory=static), name="static")
-    return bounded(app, max_upload, timeout)
+    app.add_middleware(RequestLimits, max_body=max_upload, timeout=timeout)
+    return app
