@@ -69,9 +69,7 @@ class ModelCatalog:
                 out.append(ModelChoice(f"file:{rel}", rel, str(path)))
         return out
 
-    def resolve(self, model_id: Any) -> ModelChoice:
-        if not isinstance(model_id, str):
-            raise ESRGANError("no model chosen")
+    def resolve(self, model_id: str) -> ModelChoice:
         for choice in self.choices():
             if choice.id == model_id:
                 return choice

@@ -64,7 +64,7 @@ class MOSSession:
         item = self.items.get(item_id)
         if item is None:
             raise LookupError("unknown image")
-        if not isinstance(score, int) or not 1 <= score <= 5:
+        if not 1 <= score <= 5:  # an int: the request model says so
             raise ESRGANError("score must be a whole number from 1 (bad) to 5 (excellent)")
         self.db.rater_seed(name)
         self.db.add(name, item_id, item.image, item.method, score)

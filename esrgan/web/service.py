@@ -213,10 +213,7 @@ class UpscaleService:
 
 def clamp_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
     """A crop inside the image, at most MAX_CROP per side (whole numbers; too small made 1 px)."""
-    try:
-        x, y, w, h = (int(v) for v in box)
-    except (TypeError, ValueError):
-        raise ESRGANError("crop box must be four whole numbers x, y, width, height") from None
+    x, y, w, h = box
     w, h = max(1, min(w, MAX_CROP, width)), max(1, min(h, MAX_CROP, height))
     x, y = min(max(0, x), width - w), min(max(0, y), height - h)
     return x, y, w, h
