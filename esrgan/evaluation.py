@@ -1,21 +1,13 @@
 """The one evaluation path: run models over LR/HR pairs and measure them as SR papers do.
 
-`esrgan eval`, the perception-distortion sweep, `esrgan compare` and training validation all use it:
-
-- pairs (`BenchmarkPair`): the HR image mod-cropped to the scale; the LR read from an LR folder
-  (matched by name) or made from the HR with MATLAB's bicubic in uint8 (as benchmark LR files were);
-- `super_resolve`: a model's output through the tiled `esrgan.upscale` (tiled by default),
-  quantised to the image's integer type as papers do by saving the result; `float_output` keeps it
-  float (clipped to [0, 1], not rounded) for the sweep's image interpolation;
-- `measure`: the metrics of `esrgan.metrics.table.METRICS` on MATLAB's Y channel after cropping
-  `crop_border` (= scale) pixels at each edge. A value that cannot be computed (NIQE of an image
-  under two 96x96 blocks, PI without Ma's model) is None, never NaN and never an error;
-- `run_pairs`: every runner (a model, bicubic, a blend) on every pair, measured;
-- `aggregate`: set-level numbers, the mean of the per-image values (`mean`) or as PIRM 2018 did
-  (`pirm`): RMSE of a set = sqrt(mean per-image MSE), PSNR from that mean MSE, other metrics
-  (SSIM, NIQE, PI) averaged per set.
-
-The bicubic baseline (MATLAB bicubic x scale of the LR) is always a row of `evaluate`.
+`esrgan eval`, the perception-distortion sweep, `esrgan compare` and training validation all use it.
+The HR image is mod-cropped to the scale; the LR is read from an LR folder (matched by name) or made
+from the HR with MATLAB's bicubic in uint8 (as benchmark LR files were). Outputs are quantised to
+the image's integer type, as a saved result is, and measured on MATLAB's Y channel after cropping
+`crop_border` (= scale) pixels at each edge. A value that cannot be computed (NIQE of an image
+under two 96x96 blocks, PI without Ma's model) is None, never NaN and never an error. Set-level
+numbers are the mean of the per-image values or PIRM 2018's (`esrgan.metrics.aggregate`); the
+bicubic baseline (MATLAB bicubic x scale of the LR) is always a row of `evaluate`.
 """
 
 from __future__ import annotations

@@ -165,7 +165,22 @@ def perception_distortion_sweep(
     if device is not None:
         nets = {a: n.to(device) for a, n in nets.items()}
     nets = {a: with_test_time_options(n, ensemble=ensemble) for a, n in nets.items()}
-    raw = _RawOutputs(nets, tile, tile_overlap)
+    cache: dict[tuple[str, str, float], np.ndarray] = {}  # the current image's outputs, each made once
+
+    def once(pair: BenchmarkPair, kind: str, alpha: float, make: Callable[[], np.ndarray]) -> np.ndarray:
+        if cache and next(iter(cache))[0] != pair.name:
+            cache.clear()
+        if (pair.name, kind, alpha) not in cache:
+            cache[pair.name, kind, alpha] = make()
+        return cache[pair.name, kind, alpha]
+
+    def raw(pair: BenchmarkPair, alpha: float) -> np.ndarray:
+        def make() -> np.ndarray:
+            return super_resolve(
+                nets[alpha], pair.lr, tile=tile, tile_overlap=tile_overlap, float_output=True
+            )
+
+        return once(pair, "raw", alpha, make)
 
     def finish(sr: np.ndarray, pair: BenchmarkPair) -> np.ndarray:
         if back_projection:
@@ -176,7 +191,7 @@ def perception_distortion_sweep(
         return pair.quantise(sr)
 
     def plain(alpha: float) -> Runner:  # alpha 0 or 1: one array for both methods, measured once
-        return lambda pair: raw.finished(pair, alpha, finish)
+        return lambda pair: once(pair, "final", alpha, lambda: finish(raw(pair, alpha), pair))
 
     def network(alpha: float) -> Runner:
         return plain(alpha) if alpha in (0.0, 1.0) else lambda pair: finish(raw(pair, alpha), pair)
@@ -232,34 +247,6 @@ def perception_distortion_sweep(
         "plot_distortion": "pirm_rmse_y: sqrt of the mean per-image MSE on Y (PIRM 2018)",
     }
     return SweepResult(alphas, scale, _average(per_image), per_image, settings)
-
-
-class _RawOutputs:
-    """The float outputs of each alpha's network for the current image, each computed once."""
-
-    def __init__(self, nets: dict[float, torch.nn.Module], tile: int | str | None, tile_overlap: int | None):
-        self.nets, self.tile, self.tile_overlap = nets, tile, tile_overlap
-        self.image: str | None = None
-        self.cache: dict[tuple[str, float], np.ndarray] = {}
-
-    def _for(self, pair: BenchmarkPair) -> None:
-        if pair.name != self.image:
-            self.image, self.cache = pair.name, {}
-
-    def __call__(self, pair: BenchmarkPair, alpha: float) -> np.ndarray:
-        self._for(pair)
-        if ("raw", alpha) not in self.cache:
-            self.cache["raw", alpha] = super_resolve(
-                self.nets[alpha], pair.lr, tile=self.tile, tile_overlap=self.tile_overlap, float_output=True
-            )
-        return self.cache["raw", alpha]
-
-    def finished(self, pair: BenchmarkPair, alpha: float, finish: Callable) -> np.ndarray:
-        """The final output of a plain model (alpha 0 or 1), one array shared by both methods."""
-        self._for(pair)
-        if ("final", alpha) not in self.cache:
-            self.cache["final", alpha] = finish(self(pair, alpha), pair)
-        return self.cache["final", alpha]
 
 
 def _average(per_image: list[dict[str, Any]]) -> list[SweepPoint]:
