@@ -93,9 +93,6 @@ class CropBox(NamedTuple):
     height: int
     width: int
 
-    def scaled(self, factor: int) -> CropBox:
-        return CropBox(self.top * factor, self.left * factor, self.height * factor, self.width * factor)
-
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """uint8, uint16 or float [0, 1] (clipped) HWC/HW array -> uint8 for display."""

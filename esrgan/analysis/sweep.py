@@ -97,10 +97,6 @@ class SweepPoint:
     pi: float | None = None
     pirm_rmse_y: float | None = None  # the set's RMSE as PIRM 2018: sqrt of the mean per-image MSE
 
-    @property
-    def label(self) -> str:
-        return self.method if self.alpha is None else f"{self.method} a={self.alpha:g}"
-
 
 @dataclass
 class SweepResult:

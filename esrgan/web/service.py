@@ -74,14 +74,12 @@ def safe_name(name: str | None) -> str:
     return base or "image"
 
 
-def encode(
-    pixels: np.ndarray, fmt: str, *, bit_depth: int, icc: bytes | None = None, quality: int = 95
-) -> bytes:
+def encode(pixels: np.ndarray, fmt: str, *, bit_depth: int, icc: bytes | None = None) -> bytes:
     """Bytes of `pixels` as PNG/JPEG/WebP, written by the package's own writer."""
     suffix = DOWNLOAD_FORMATS[fmt][1]
     with tempfile.TemporaryDirectory(prefix="esrgan-web-") as tmp:
         path = Path(tmp) / f"out{suffix}"
-        write_image(path, pixels, bit_depth=bit_depth, quality=quality, icc_profile=icc)
+        write_image(path, pixels, bit_depth=bit_depth, icc_profile=icc)  # quality 95
         return path.read_bytes()
 
 
