@@ -105,9 +105,7 @@ def check_niqe_possible(dataset: ValidationDataset, crop_border: int) -> None:
     inner = {n: (h - 2 * crop_border, w - 2 * crop_border) for n, (h, w) in sizes.items()}
     if not any((h // BLOCK_SIZE) * (w // BLOCK_SIZE) >= 2 for h, w in inner.values() if h > 0 and w > 0):
         name, (h, w) = next(iter(sizes.items()))
-        raise ESRGANError(
-            f"no image is large enough for NIQE (e.g. {name}, {w}x{h}): use larger ones or give Ma's model"
-        )
+        raise ESRGANError(f"no image is large enough for NIQE (e.g. {name}, {w}x{h}); give Ma's model")
 
 
 def super_resolve(
@@ -146,9 +144,7 @@ def check_metrics(metrics: Sequence[str] | str, *, ma_model: Any = None) -> list
     names = [m.strip().lower() for m in metrics if m.strip()]
     unknown = [m for m in names if m not in METRICS]
     if unknown or not names:
-        raise ESRGANError(
-            f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(METRICS)}"
-        )
+        raise ESRGANError(f"metric(s) {', '.join(unknown) or '(none)'} unknown; use {', '.join(METRICS)}")
     if "pi" in names and ma_model is None:
         raise ESRGANError("the perceptual index (pi) needs Ma et al.'s model: give --ma-model")
     return list(dict.fromkeys(names))
@@ -247,9 +243,7 @@ def run_pairs(
             sr = run(pair)
             scores.seconds[label] += time.perf_counter() - start
             if sr.shape != pair.hr.shape:
-                raise ESRGANError(
-                    f"'{label}' gave shape {sr.shape} for {pair.name}, expected {pair.hr.shape}"
-                )
+                raise ESRGANError(f"'{label}' gave shape {sr.shape} for {pair.name}, not {pair.hr.shape}")
             if sr.dtype.kind == "f":
                 sr = pair.quantise(sr)
             same = next((other for other, out in outputs.items() if out is sr), None)
@@ -391,15 +385,11 @@ def _runners(
     for name, model in models.items():
         if isinstance(model, str):
             if model.lower() != BICUBIC:
-                raise ESRGANError(
-                    f"model '{name}': the only model given by name is '{BICUBIC}', not {model!r}"
-                )
+                raise ESRGANError(f"model '{name}': the only name allowed is '{BICUBIC}', not {model!r}")
             runners[name] = bicubic
             continue
         model_scale = describe(model).scale
         if model_scale != scale:
-            raise ESRGANError(
-                f"model '{name}' upscales x{model_scale}, not x{scale}: use --scale {model_scale}"
-            )
+            raise ESRGANError(f"model '{name}' is x{model_scale}, not x{scale}: use --scale {model_scale}")
         runners[name] = model_runner(model, tile=tile, tile_overlap=tile_overlap, device=device)
     return runners

@@ -144,10 +144,8 @@ def analyze_brightness(
         for sr_path, hr_path in pairs:
             (sh, sw), (hh, hw) = read_header(sr_path).shape, read_header(hr_path).shape
             if not (0 <= hh - sh <= MAX_MOD_CROP and 0 <= hw - sw <= MAX_MOD_CROP):
-                sizes = f"{sw}x{sh} but its ground truth {hr_path} is {hw}x{hh}"
-                raise ESRGANError(
-                    f"{sr_path} is {sizes}: it must have that size (or up to {MAX_MOD_CROP} px less)"
-                )
+                problem = f"{sr_path} is {sw}x{sh} but its ground truth {hr_path} is {hw}x{hh}"
+                raise ESRGANError(f"{problem}: it must have that size (or up to {MAX_MOD_CROP} px less)")
         sr_counts, hr_counts = np.zeros(LEVELS), np.zeros(LEVELS)
         for sr_path, hr_path in pairs:
             sr = read_image(sr_path).pixels

@@ -184,9 +184,7 @@ def new_figure(width: float, height: float) -> Figure:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise ESRGANError(
-            "plots need matplotlib: pip install 'esrgan[train]' or pip install matplotlib"
-        ) from None
+        raise ESRGANError("plots need matplotlib: pip install matplotlib (or 'esrgan[train]')") from None
     fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     return fig

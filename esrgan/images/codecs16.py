@@ -103,10 +103,7 @@ def read_tiff(name: str) -> Decoded:
     try:
         import tifffile
     except ImportError:
-        raise ESRGANError(
-            f"{name}: 16-bit colour TIFF needs the 'tifffile' package (pip install tifffile); "
-            "Pillow would silently cut it to 8 bits"
-        ) from None
+        raise ESRGANError(f"{name}: 16-bit colour TIFF needs tifffile (pip install tifffile)") from None
     try:
         a = tifffile.imread(name, key=0)
     except Exception as exc:  # tifffile raises many types for broken or exotic files
@@ -170,9 +167,7 @@ def encode_tiff16(f: Any, array: np.ndarray, icc: bytes | None) -> None:
                 f, format="TIFF", compression="tiff_deflate"
             )
             return
-        raise ESRGANError(
-            "writing 16-bit colour TIFF needs the 'tifffile' package (pip install tifffile)"
-        ) from None
+        raise ESRGANError("writing 16-bit colour TIFF needs tifffile (pip install tifffile)") from None
     extras = {"extrasamples": ["unassalpha"]} if array.shape[2] in (2, 4) else {}
     photometric = "rgb" if array.shape[2] >= 3 else "minisblack"
     kwargs: dict[str, Any] = {"photometric": photometric, "compression": "zlib", **extras}

@@ -206,9 +206,7 @@ def check_image_size(name: str, width: int, height: int) -> None:
         raise ESRGANError(f"{name}: image header claims an empty size {width}x{height}")
     if width * height >= MAX_PIXELS:
         limit = f"{MAX_SIDE}x{MAX_SIDE}"
-        raise ESRGANError(
-            f"{name}: header claims {width}x{height} pixels; {limit} or more are refused before decoding"
-        )
+        raise ESRGANError(f"{name}: {width}x{height} pixels claimed; {limit}+ are refused before decoding")
 
 
 def _check_readable_file(name: str) -> None:

@@ -209,9 +209,7 @@ def _model_distance(features: np.ndarray, model: PristineModel) -> float:
     MATLAB's nanmean/nancov (rows with any NaN are left out of the covariance)."""
     complete = features[~np.isnan(features).any(axis=1)]
     if len(complete) < 2:
-        raise ESRGANError(
-            "NIQE is undefined for this image: fewer than two blocks have texture (flat image?)"
-        )
+        raise ESRGANError("NIQE is undefined for this image: under two blocks have texture (flat image?)")
     mu = np.nanmean(features, axis=0)
     cov = np.cov(complete, rowvar=False)
     diff = model.mu - mu

@@ -93,9 +93,7 @@ def match_image(stem: str, files: list[Path], method: str, scale: int) -> Path:
     pattern = re.compile(rf"^{re.escape(stem)}(_x\d+(\.\d+)?)?$")
     found = [p for p in files if pattern.match(p.stem)]
     if not found:
-        raise ESRGANError(
-            f"method {method}: no image for HR image {stem!r} (expected {stem}.png or {stem}_x{scale}.png)"
-        )
+        raise ESRGANError(f"method {method}: no image for HR image {stem!r} (name it {stem}_x{scale}.png)")
     if len(found) > 1:
         raise ESRGANError(
             f"method {method}: several images match HR image {stem!r}: {', '.join(p.name for p in found)}"
@@ -226,9 +224,7 @@ def _calibration_images(
         chosen.append((path, data))
         if len(chosen) == count:
             return chosen
-    raise ESRGANError(
-        f"only {len(chosen)} calibration image(s) outside the rated set, {count} asked: lower --calibration"
-    )
+    raise ESRGANError(f"only {len(chosen)} calibration image(s) outside the rated set, {count} asked")
 
 
 def _with_alpha(data: Any) -> np.ndarray:
@@ -243,9 +239,7 @@ def load_study(folder: str | Path) -> Study:
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ESRGANError(
-            f"{folder}: not a MOS study (no study.json; create one with `esrgan mos create`)"
-        ) from None
+        raise ESRGANError(f"{folder}: not a MOS study (no study.json; see `esrgan mos create`)") from None
     except (OSError, ValueError) as exc:
         raise ESRGANError(f"{path}: unreadable ({exc})") from None
     if meta.get("format") != STUDY_FORMAT:

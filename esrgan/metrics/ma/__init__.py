@@ -49,9 +49,7 @@ def _check_size(luma: np.ndarray) -> None:
     h, w = luma.shape
     h3, w3 = h // 2 // 2, w // 2 // 2
     if min(h, w) < _MIN_SIDE or math.ceil(h3 / 5) * math.ceil(w3 / 5) < _PCA_VALUES:
-        raise ESRGANError(
-            f"Ma's score needs a larger image than {h}x{w} (after cropping): about 84x84 or more"
-        )
+        raise ESRGANError(f"Ma's score needs a larger image than {h}x{w} (after cropping): 84x84 or more")
 
 
 def ma_features(luma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
