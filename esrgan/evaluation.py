@@ -93,9 +93,7 @@ def open_benchmark(
 def hr_sizes(dataset: ValidationDataset) -> dict[str, tuple[int, int]]:
     """(height, width) of each mod-cropped HR image, from the file headers (nothing decoded)."""
     s = dataset.scale
-    headers = {
-        name: read_header(path).shape for name, path in zip(dataset.names, dataset.hr_files, strict=True)
-    }
+    headers = {n: read_header(p).shape for n, p in zip(dataset.names, dataset.hr_files, strict=True)}
     return {name: (h - h % s, w - w % s) for name, (h, w) in headers.items()}
 
 
@@ -156,13 +154,7 @@ REPORT_KEYS = tuple(METRICS[name].report_key for name in REPORT_METRICS)  # rmse
 
 def report_metrics(use_niqe: bool, ma_model: Any) -> list[str]:
     """What the reports measure: RMSE/PSNR/SSIM on Y, NIQE unless skipped, PI with Ma's model."""
-    return [
-        "rmse",
-        "psnr",
-        "ssim",
-        *(["niqe"] if use_niqe else []),
-        *(["pi"] if ma_model is not None else []),
-    ]
+    return ["rmse", "psnr", "ssim"] + ["niqe"] * use_niqe + ["pi"] * (ma_model is not None)
 
 
 def report_row(values: Mapping[str, Value]) -> dict[str, Value]:

@@ -110,9 +110,7 @@ def compare_models(
             )
 
     runners = {GROUND_TRUTH: lambda pair: pair.hr, BICUBIC: lambda pair: pair.bicubic(scale)}
-    runners.update(
-        {label: model_runner(net, tile=tile, tile_overlap=tile_overlap) for label, net in nets.items()}
-    )
+    runners |= {label: model_runner(n, tile=tile, tile_overlap=tile_overlap) for label, n in nets.items()}
     metrics = report_metrics(use_niqe, ma_model)
     result = ComparisonResult(labels=list(runners), scale=scale, hr_dir=str(hr_dir))
 

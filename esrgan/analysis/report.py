@@ -259,6 +259,5 @@ def _is_metric(column: str) -> bool:
 def html_figure(src: str, caption: str, *, width: int | None = None) -> str:
     size = f' width="{width}"' if width else ""
     lines = "<br>".join(esc(line) for line in caption.split("\n"))
-    return (
-        f'<figure><img src="{esc(src)}" alt="{esc(caption)}"{size}><figcaption>{lines}</figcaption></figure>'
-    )
+    img = f'<img src="{esc(src)}" alt="{esc(caption)}"{size}>'
+    return f"<figure>{img}<figcaption>{lines}</figcaption></figure>"

@@ -163,9 +163,7 @@ def encode_tiff16(f: Any, array: np.ndarray, icc: bytes | None) -> None:
         import tifffile
     except ImportError:
         if array.shape[2] == 1:  # Pillow writes 16-bit grayscale TIFF itself
-            Image.fromarray(np.ascontiguousarray(array[..., 0])).save(
-                f, format="TIFF", compression="tiff_deflate"
-            )
+            Image.fromarray(array[..., 0].copy()).save(f, format="TIFF", compression="tiff_deflate")
             return
         raise ESRGANError("writing 16-bit colour TIFF needs tifffile (pip install tifffile)") from None
     extras = {"extrasamples": ["unassalpha"]} if array.shape[2] in (2, 4) else {}

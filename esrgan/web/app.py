@@ -135,9 +135,8 @@ def create_app(
     @app.get("/api/jobs/{job_id}/view.png")
     def result_view(job_id: str) -> Response:
         result = service.finished_result(job_id)
-        return Response(
-            service.cached((job_id, "view"), lambda: view_png(result.pixels)), media_type="image/png"
-        )
+        data = service.cached((job_id, "view"), lambda: view_png(result.pixels))
+        return Response(data, media_type="image/png")
 
     @app.get("/api/jobs/{job_id}/bicubic.png")
     def result_bicubic(job_id: str) -> Response:
@@ -157,9 +156,8 @@ def create_app(
         )
         stem = safe_name(result.name).rsplit(".", 1)[0]
         name = f"{stem}_esrgan{suffix}"
-        return Response(
-            data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
-        )
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        return Response(data, media_type=media, headers=headers)
 
     @app.post("/api/crop")
     def crop(req: CropRequest) -> Response:
