@@ -115,11 +115,9 @@ def super_resolve(
     device: Any = None,
     float_output: bool = False,
 ) -> np.ndarray:
-    """`model`'s output for an integer LR image, through the tiled `esrgan.upscale`.
-
-    In the LR's integer type (clipped and rounded, as a saved result), or with `float_output`
-    float32 in [0, 1] (clipped, not rounded) for blending outputs before they are rounded.
-    """
+    """`model`'s output for an integer LR image through the tiled `esrgan.upscale`, in the LR's type
+    (clipped and rounded, as a saved result), or with `float_output` float32 in [0, 1] (clipped, not
+    rounded) for blending outputs before they are rounded."""
     if float_output and lr.dtype.kind == "u":
         lr = lr.astype(np.float32) / np.float32(np.iinfo(lr.dtype).max)
     return upscale(model, lr, tile=tile, tile_overlap=tile_overlap, device=device)
@@ -172,10 +170,8 @@ def measure(
     ma_model: Any = None,
     notes: list[str] | None = None,
 ) -> dict[str, Value]:
-    """Each metric (by name) of `sr` against `hr`; None where it cannot be computed (why: in `notes`).
-
-    PSNR/SSIM/RMSE on the Y channel (or RGB); NIQE and PI always on the Y channel stored as integers.
-    """
+    """Each metric (by name) of `sr` against `hr`, None where it cannot be computed (why: in `notes`):
+    PSNR/SSIM/RMSE on the Y channel (or RGB), NIQE and PI always on the Y channel stored as integers."""
     full_reference = {"psnr": psnr, "ssim": ssim, "rmse": rmse}
     out: dict[str, Value] = {}
     for name in metrics:
@@ -256,9 +252,8 @@ def run_pairs(
 
 @dataclass
 class EvalResult:
-    """Per-image values and set-level numbers of each model (rows in `models` order, bicubic first).
-
-    Its tables (JSON, CSV, Markdown, terminal) are functions of `esrgan.analysis.tables`."""
+    """Per-image values and set-level numbers of each model (rows in `models` order, bicubic first);
+    its tables (JSON, CSV, Markdown, terminal) are functions of `esrgan.analysis.tables`."""
 
     models: list[str]
     metrics: list[str]

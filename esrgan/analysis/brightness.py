@@ -97,10 +97,8 @@ class BrightnessResult:
 
 
 def match_to_hr(sr_files: Sequence[Path], hr_files: Sequence[Path]) -> list[tuple[Path, Path]]:
-    """Pairs (sr, hr): same stem, or the HR stem followed by '_' or '-' and a tag ('baboon_ESRGAN').
-
-    Files with no match are left out; `analyze_brightness` refuses them (see `unmatched`).
-    """
+    """Pairs (sr, hr): same stem, or the HR stem followed by '_' or '-' and a tag ('baboon_ESRGAN');
+    files with no match are left out (`analyze_brightness` refuses them)."""
     by_stem = {p.stem: p for p in hr_files}
     pairs = []
     for sr in sr_files:

@@ -126,11 +126,8 @@ def fit_crop(box: CropBox, height: int, width: int, multiple: int = 1) -> CropBo
 
 
 def most_detailed_crop(image: np.ndarray, size: int, multiple: int = 1) -> CropBox:
-    """The size x size window with the most gradient energy (where SR methods differ most).
-
-    Searched on a grid of step `size // 4` (snapped to `multiple`) with an integral image, so it is
-    cheap on 2K images.
-    """
+    """The size x size window with the most gradient energy (where SR methods differ most), searched
+    with an integral image on a grid of step `size // 4` (snapped to `multiple`): cheap on 2K images."""
     grey = np.asarray(image, dtype=np.float64)
     if grey.ndim == 3:
         grey = grey.mean(axis=2)

@@ -56,10 +56,8 @@ _ALPHA_DECIMALS = 6  # alphas are rounded to this many decimals so 0.1 * 3 print
 
 
 def parse_alphas(spec: str) -> list[float]:
-    """'START:STOP:STEP' (inclusive STOP, e.g. 0:1:0.2 -> 0, 0.2, ..., 1) or a list '0,0.5,0.8,1'.
-
-    Values are rounded to 6 decimals, so float steps never add or drop the end point.
-    """
+    """'START:STOP:STEP' (inclusive STOP, e.g. 0:1:0.2 -> 0, 0.2, ..., 1) or a list '0,0.5,0.8,1';
+    rounded to 6 decimals, so float steps never add or drop the end point."""
     text = str(spec).strip()
     usage = f"alphas must be START:STOP:STEP (e.g. 0:1:0.2) or a list like 0,0.5,1; got {spec!r}"
     try:
@@ -134,15 +132,11 @@ def perception_distortion_sweep(
 ) -> SweepResult:
     """Score network and image interpolation at every alpha on the images of `hr_dir`.
 
-    The LR inputs come from `lr_dir` (matched by name) or the MATLAB bicubic of the HR images.
-    Every forward pass goes through the tiled `esrgan.upscale` (`tile`, default "auto"); `ensemble`
-    (x8 self-ensemble) applies to each of them, `back_projection` iterations to every final output
-    (after the pixel blend for image interpolation, which blends the two outputs as float images
-    in [0, 1] before they are rounded). `on_image` receives each image's outputs (keys
-    `(method, alpha)`), e.g. to cut crops for a report. With `need_perception` (for the plot) it
-    checks before any work that a perceptual score can be computed: NIQE on at least one image
-    (two 96x96 blocks), or Ma's model.
-    """
+    Every forward pass goes through the tiled `esrgan.upscale`; `ensemble` (x8 self-ensemble) applies
+    to each of them, `back_projection` iterations to every final output (for image interpolation after
+    the blend of the two float outputs, before rounding). `on_image` receives each image's outputs
+    (keys `(method, alpha)`), e.g. to cut crops for a report. With `need_perception` (for the plot) it
+    checks before any work that NIQE (two 96x96 blocks) or Ma's model can score at least one image."""
     alphas = sorted({round(validate_alpha(a), _ALPHA_DECIMALS) + 0.0 for a in alphas})
     if not alphas:
         raise ESRGANError("no alphas to sweep")

@@ -92,11 +92,8 @@ def eval_text(result: EvalResult, per_image: bool = False) -> str:
 
 
 def write_eval_tables(result: EvalResult, prefix: str | Path) -> list[Path]:
-    """Write `prefix.json`, `prefix.csv` and `prefix.md`; return their paths.
-
-    Each file appears whole or not at all; a folder that does not exist yet appears only with all
-    three in it.
-    """
+    """Write `prefix.json`, `.csv` and `.md` (each whole or not at all; a new folder appears only with
+    all three in it); return their paths."""
     base = Path(prefix)
     texts = {
         base.name + ".json": json.dumps(eval_dict(result), indent=2, allow_nan=False) + "\n",

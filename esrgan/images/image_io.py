@@ -51,11 +51,8 @@ _ORIENTATION_TAG = 0x0112
 
 @dataclass
 class ImageData:
-    """A decoded image: colour/gray pixels and optional alpha, as integers or as floats in [0, 1].
-
-    `read_pixels` gives uint8 (8-bit sources) or uint16 (16-bit) arrays, alpha of the same type;
-    `read_image` and `as_float()` give float32 in [0, 1].
-    """
+    """A decoded image: colour/gray pixels and optional alpha of the same type, uint8 or uint16 from
+    `read_pixels`, float32 in [0, 1] from `read_image` and `as_float()`."""
 
     pixels: np.ndarray  # (H, W, C), C = 1 (grayscale) or 3 (colour): uint8/uint16 or float32
     alpha: np.ndarray | None = None  # (H, W), same type as pixels, or None
@@ -115,10 +112,8 @@ class ImageHeader:
 
 
 def read_header(path: str | os.PathLike[str]) -> ImageHeader:
-    """Size, frame count and format from the header; the same refusals as `read_image` for bad files.
-
-    The size is the decoded image's, as `read_pixels` gives it: after the EXIF rotation.
-    """
+    """Size (after the EXIF rotation, as `read_pixels` gives it), frame count and format from the
+    header, with the same refusals as `read_image` for bad files."""
     name = os.fspath(path)
     try:
         with _open_header(name) as im:
@@ -154,10 +149,8 @@ def read_image(path: str | os.PathLike[str], *, frame: int = 0) -> ImageData:
 
 
 def load_rgb(path: str | os.PathLike[str]) -> np.ndarray:
-    """Decode an image as an (H, W, 3) uint8 array (uint16 for 16-bit files); alpha dropped.
-
-    The models work in RGB: grayscale is expanded to three channels. Integers throughout, no float copy.
-    """
+    """Decode an image as (H, W, 3) uint8 (uint16 for 16-bit files), alpha dropped and grayscale
+    expanded to RGB (what the models take); integers throughout, no float copy."""
     pixels = read_pixels(path).pixels
     if pixels.shape[2] == 1:
         pixels = np.repeat(pixels, 3, axis=2)
@@ -165,10 +158,8 @@ def load_rgb(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def read_pixels(path: str | os.PathLike[str], *, frame: int = 0) -> ImageData:
-    """Decode an image file to uint8/uint16 samples; refuse huge, empty, truncated or non-image files.
-
-    `frame` picks a frame of an animation or a page of a multi-page TIFF (0: the first).
-    """
+    """Decode an image file to uint8/uint16 samples, refusing huge, empty, truncated or non-image files;
+    `frame` picks a frame of an animation or a page of a multi-page TIFF (0: the first)."""
     name = os.fspath(path)
     try:
         with _open_header(name) as im:
@@ -228,11 +219,8 @@ def _check_readable_file(name: str) -> None:
 def _open_header(name: str) -> Iterator[Image.Image]:
     """Image.open (header only) of a readable file whose header size `check_image_size` accepts.
 
-    Pillow's own bomb check is off for the call, so `check_image_size` decides:
-    Pillow refuses above 2 x MAX_IMAGE_PIXELS (about 179 MP by default), which would refuse
-    legitimate images below our 400 MP limit; opening reads only the header, so turning the
-    check off for the call is safe. The global is restored on exit.
-    """
+    Pillow's own bomb check (2 x MAX_IMAGE_PIXELS, about 179 MP by default) would refuse legitimate
+    images below our 400 MP limit, so it is off for the call (which reads only the header), then restored."""
     _check_readable_file(name)
     saved = Image.MAX_IMAGE_PIXELS
     try:
