@@ -64,13 +64,9 @@ class BenchmarkPair:
     hr: np.ndarray  # uint8 (uint16 for 16-bit files) (H, W, 3), mod-cropped to the scale
     lr: np.ndarray  # same dtype, (H / scale, W / scale, 3)
 
-    @property
-    def bit_depth(self) -> int:
-        return 16 if self.hr.dtype == np.uint16 else 8
-
     def quantise(self, sr: np.ndarray) -> np.ndarray:
         """A float [0, 1] result stored like the ground truth (clipped, rounded), as a saved file is."""
-        return to_integer(np.asarray(sr, dtype=np.float32), self.bit_depth)
+        return to_integer(np.asarray(sr, dtype=np.float32), 16 if self.hr.dtype == np.uint16 else 8)
 
     def bicubic(self, scale: int) -> np.ndarray:
         """The bicubic baseline: MATLAB bicubic x scale of the LR, in its integer type."""

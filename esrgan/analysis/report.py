@@ -34,10 +34,6 @@ RANDOM_VGG_NOTICE = (
 )
 
 
-# ---------------------------------------------------------------------------------------------
-# Files
-
-
 write_text = write_text_atomic
 
 
@@ -81,10 +77,6 @@ def _csv_value(value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
         return f"{float(value):.6g}"
     return "" if value is None else value
-
-
-# ---------------------------------------------------------------------------------------------
-# Images and crops
 
 
 class CropBox(NamedTuple):
@@ -171,10 +163,6 @@ def enlarge(image: np.ndarray, min_side: int) -> np.ndarray:
     return image if factor == 1 else image.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
-# ---------------------------------------------------------------------------------------------
-# Plots
-
-
 def new_figure(width: float, height: float) -> Figure:
     """A matplotlib Figure on an Agg canvas; no pyplot state, safe without a display."""
     try:
@@ -192,9 +180,6 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> None:
     fig.savefig(buffer, format="png")
     write_bytes_atomic(path, buffer.getvalue())
 
-
-# ---------------------------------------------------------------------------------------------
-# HTML
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }

@@ -257,10 +257,6 @@ def _average(per_image: list[dict[str, Any]]) -> list[SweepPoint]:
     return sorted(points, key=lambda p: (order.get(p.method, 3), p.alpha if p.alpha is not None else -1.0))
 
 
-# ---------------------------------------------------------------------------------------------
-# Plot
-
-
 def plot_perception_distortion(
     result: SweepResult, path: str | os.PathLike, *, distortion: str = "rmse_y", title: str = ""
 ) -> str:

@@ -27,9 +27,6 @@ class Decoded(NamedTuple):
     mode: str
 
 
-# --- 16-bit colour PNG ----------------------------------------------------------------------
-
-
 def png_header(name: str) -> tuple[int, int, int, int, int] | None:
     """(width, height, bit_depth, colour_type, interlace) from the IHDR chunk, or None."""
     with open(name, "rb") as f:
@@ -96,9 +93,6 @@ def read_png16_colour(name: str, header: tuple[int, int, int, int, int]) -> Deco
     return Decoded(full, 16, alpha, "16-bit RGB" + (" + transparency" if alpha is not None else ""))
 
 
-# --- 16-bit TIFF ----------------------------------------------------------------------------
-
-
 def read_tiff(name: str) -> Decoded:
     try:
         import tifffile
@@ -120,9 +114,6 @@ def read_tiff(name: str) -> Decoded:
     colour = a[..., :-1] if alpha is not None else a
     kind = "grayscale" if colour.shape[2] == 1 else "RGB"
     return Decoded(colour, bits, alpha, f"{bits}-bit {kind}" + (" + alpha" if alpha is not None else ""))
-
-
-# --- writing --------------------------------------------------------------------------------
 
 
 def encode_png16(f: Any, array: np.ndarray, icc: bytes | None = None, rows_per_chunk: int = 256) -> None:

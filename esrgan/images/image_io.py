@@ -84,11 +84,6 @@ class ImageData:
         return int(self.pixels.shape[1])
 
 
-# ---------------------------------------------------------------------------------------------
-# Reading
-# ---------------------------------------------------------------------------------------------
-
-
 # Formats whose extra frames are images of their own (animations, pages). Others that Pillow
 # reports with several frames (MPO camera JPEGs: previews, depth maps) read as their first image.
 MULTI_FRAME_FORMATS = ("GIF", "PNG", "WEBP", "TIFF")
@@ -326,11 +321,6 @@ def _from_pil(im: Image.Image) -> ImageData:
 def _data(a: np.ndarray, bits: int, alpha: np.ndarray | None, mode: str) -> ImageData:
     target = np.uint8 if bits == 8 else np.uint16
     return ImageData(pixels=a.astype(target, copy=False), alpha=alpha, bit_depth=bits, mode=mode)
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing
-# ---------------------------------------------------------------------------------------------
 
 
 def write_image(

@@ -99,7 +99,6 @@ class UpscaleService:
         self._images: LRU[str, Uploaded] = LRU(keep_images)
         self._encoded: LRU[tuple[str, str], bytes] = LRU(8)
 
-    # -- uploads ---------------------------------------------------------------------------
     def add_image(self, path: Path, client_name: str | None) -> Uploaded:
         name = safe_name(client_name)
         try:
@@ -123,7 +122,6 @@ class UpscaleService:
             raise LookupError("unknown or expired image; upload it again")
         return image
 
-    # -- jobs ------------------------------------------------------------------------------
     def _model(self, model_id: str, psnr_id: str | None, alpha: float | None) -> Any:
         """Runs on the worker thread: the model, or the in-place blend of the PSNR/GAN pair."""
         gan = self.catalog.load(model_id)
@@ -188,7 +186,6 @@ class UpscaleService:
         info = {"box": [x, y, w, h], "alpha": alpha}
         return self.queue.submit("crop", work, priority=-1, info=info)
 
-    # -- results ---------------------------------------------------------------------------
     def finished_result(self, job_id: Any) -> Result:
         job = self.queue.get(job_id) if isinstance(job_id, str) else None
         if job is None:
