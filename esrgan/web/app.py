@@ -17,21 +17,18 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, HTTPException, Query, UploadFile
 from fastapi.responses import FileResponse, Response
-from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from esrgan.errors import ESRGANError
 from esrgan.web.catalog import ModelCatalog
-from esrgan.web.http import DEFAULT_MAX_UPLOAD, DEFAULT_TIMEOUT, add_error_handlers, static_dir
+from esrgan.web.http import DEFAULT_MAX_UPLOAD, DEFAULT_TIMEOUT, new_app, static_dir
 from esrgan.web.jobs import Job, JobQueue
-from esrgan.web.limits import RequestLimits
 from esrgan.web.service import DOWNLOAD_FORMATS, UpscaleService, encode, safe_name, view_png
 
 CROP_WAIT = 45.0  # seconds a slider preview may wait for the worker (a full job may be running)
@@ -67,15 +64,8 @@ def create_app(
     catalog = ModelCatalog(models_dir, device)
     queue = JobQueue(str(device))
     service = UpscaleService(catalog, queue)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> Any:
-        yield
-        queue.stop()
-
-    app = FastAPI(title="esrgan", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app = new_app("esrgan", queue.stop, max_upload, timeout)
     app.state.service = service
-    add_error_handlers(app)
     static = static_dir()
 
     @app.get("/")
@@ -176,8 +166,6 @@ def create_app(
         headers = {"X-Crop-Box": f"{x},{y},{w},{h}", "X-Crop-Alpha": f"{alpha:g}"}
         return Response(view_png(job.result.pixels), media_type="image/png", headers=headers)
 
-    app.mount("/static", StaticFiles(directory=static), name="static")
-    app.add_middleware(RequestLimits, max_body=max_upload, timeout=timeout)
     return app
 
 

@@ -9,20 +9,17 @@ GET  /api/mos/images/{id}.png   an item or calibration image, by its random id
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
-from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from esrgan.errors import ESRGANError
 from esrgan.mos.storage import Ratings, rater_order
 from esrgan.mos.study import Study, load_study
-from esrgan.web.http import DEFAULT_MAX_UPLOAD, DEFAULT_TIMEOUT, add_error_handlers, static_dir
-from esrgan.web.limits import RequestLimits
+from esrgan.web.http import DEFAULT_MAX_UPLOAD, DEFAULT_TIMEOUT, new_app, static_dir
 
 MAX_NAME = 60
 
@@ -75,14 +72,7 @@ def create_mos_app(
 ) -> FastAPI:
     session = MOSSession(load_study(study_dir))
     static = static_dir()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> Any:
-        yield
-        session.db.close()
-
-    app = FastAPI(title="esrgan MOS", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    add_error_handlers(app)
+    app = new_app("esrgan MOS", session.db.close, max_upload, timeout)
 
     @app.get("/")
     def index() -> FileResponse:
@@ -119,6 +109,4 @@ def create_mos_app(
             raise LookupError("unknown image")
         return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})
 
-    app.mount("/static", StaticFiles(directory=static), name="static")
-    app.add_middleware(RequestLimits, max_body=max_upload, timeout=timeout)
     return app
