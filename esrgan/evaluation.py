@@ -28,7 +28,7 @@ from esrgan.images.image_io import read_header
 from esrgan.images.scaling import to_integer
 from esrgan.inference.upscale import upscale
 from esrgan.metrics import psnr, rmse, ssim
-from esrgan.metrics.aggregate import AGGREGATIONS, aggregate, check_aggregation
+from esrgan.metrics.aggregate import AGGREGATIONS, Value, aggregate, check_aggregation
 from esrgan.metrics.niqe import BLOCK_SIZE, integer_luma, niqe_of_luma
 from esrgan.metrics.perceptual_index import perceptual_index_of_luma, resolve_ma_model
 from esrgan.metrics.table import METRICS
@@ -54,7 +54,6 @@ log = logging.getLogger(__name__)
 
 BICUBIC = "bicubic"
 
-Value = float | None
 Runner = Callable[["BenchmarkPair"], np.ndarray]  # a pair -> its SR image (integer, or float [0, 1])
 
 

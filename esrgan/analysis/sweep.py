@@ -51,7 +51,6 @@ ImageCallback = Callable[
     [BenchmarkPair, dict[tuple[str, float], np.ndarray], dict[tuple[str, float], dict]], None
 ]
 
-METRICS = REPORT_KEYS
 _ALPHA_DECIMALS = 6  # alphas are rounded to this many decimals so 0.1 * 3 prints as 0.3
 
 
@@ -248,7 +247,7 @@ def _average(per_image: list[dict[str, Any]]) -> list[SweepPoint]:
             method,
             alpha,
             len(rows),
-            **{k: aggregate(rows, k) for k in METRICS},
+            **{k: aggregate(rows, k) for k in REPORT_KEYS},
             pirm_rmse_y=aggregate(rows, "rmse_y", "pirm"),
         )
         for (method, alpha), rows in groups.items()
