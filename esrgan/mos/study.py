@@ -177,15 +177,8 @@ def create_study(
             pixels = _with_alpha(data)
             low = store(nearest_version(pixels, scale), data.bit_depth)
             calib.append({"image": path.stem, "low": low, "high": store(pixels, data.bit_depth)})
-        study = Study(
-            folder=folder,
-            methods=[NEAREST, *names, HR],
-            images=stems,
-            items=items,
-            calibration=calib,
-            scale=scale,
-            seed=secrets.randbits(32) if seed is None else seed,
-        )
+        seed = secrets.randbits(32) if seed is None else seed
+        study = Study(folder, [NEAREST, *names, HR], stems, items, calib, scale, seed)
         meta = {
             "format": STUDY_FORMAT,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

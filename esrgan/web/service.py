@@ -105,14 +105,9 @@ class UpscaleService:
             data = read_pixels(path)
         except ESRGANError as exc:
             raise ESRGANError(str(exc).replace(str(path), name)) from None
+        has_alpha = data.alpha is not None
         image = Uploaded(
-            id=secrets.token_hex(8),
-            name=name,
-            pixels=data.stacked(),
-            bit_depth=data.bit_depth,
-            has_alpha=data.alpha is not None,
-            icc_profile=data.icc_profile,
-            mode=data.mode,
+            secrets.token_hex(8), name, data.stacked(), data.bit_depth, has_alpha, data.icc_profile, data.mode
         )
         return self._images.put(image.id, image)
 
