@@ -126,15 +126,8 @@ def compare_models(
         if progress is not None and label == GROUND_TRUTH:
             progress(name)
 
-    run_pairs(
-        runners,
-        dataset_pairs(dataset),
-        metrics,
-        crop_border=scale,
-        ma_model=ma_model,
-        on_image=collect,
-        progress=step,
-    )
+    pairs = dataset_pairs(dataset)
+    run_pairs(runners, pairs, metrics, crop_border=scale, ma_model=ma_model, on_image=collect, progress=step)
     return result
 
 

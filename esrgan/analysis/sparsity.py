@@ -108,16 +108,9 @@ def plot_sparsity(results: list[LayerSparsity], path: str | Path, *, title: str)
     before, after = [100 * r.nonzero_before for r in results], [100 * r.active_after for r in results]
     ax.bar(x - 0.2, before, 0.4, label="before ReLU (non-zero)", color="#4c72b0")
     ax.bar(x + 0.2, after, 0.4, label="after ReLU (activated)", color="#dd8452")
+    style = {"ha": "center", "va": "bottom", "fontsize": 6, "xytext": (0, 1), "textcoords": "offset points"}
     for xi, a in zip(x, after, strict=True):
-        ax.annotate(
-            f"{a:.1f}",
-            (xi + 0.2, a),
-            ha="center",
-            va="bottom",
-            fontsize=6,
-            xytext=(0, 1),
-            textcoords="offset points",
-        )
+        ax.annotate(f"{a:.1f}", (xi + 0.2, a), **style)
     ax.set_xticks(x, [r.layer.removeprefix("conv") for r in results], rotation=45, fontsize=8)
     ax.set_xlabel("VGG19 layer (block_conv)")
     ax.set_ylabel("neurons (%)")
