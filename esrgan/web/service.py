@@ -27,7 +27,7 @@ from esrgan.images.image_io import read_pixels, write_image
 from esrgan.images.scaling import to_float, to_integer
 from esrgan.inference.interpolation import validate_alpha
 from esrgan.inference.tile_size import check_tile
-from esrgan.web.blend import BlendCache
+from esrgan.web.blend import PairBlender
 from esrgan.web.catalog import ModelCatalog
 from esrgan.web.jobs import Job, JobQueue, Progress
 from esrgan.web.lru import LRU
@@ -95,7 +95,7 @@ def view_png(pixels: np.ndarray) -> bytes:
 class UpscaleService:
     def __init__(self, catalog: ModelCatalog, queue: JobQueue, *, keep_images: int = 8) -> None:
         self.catalog, self.queue = catalog, queue
-        self.blends = BlendCache()
+        self.blends: LRU[tuple[str, str], PairBlender] = LRU(2)  # by (psnr id, gan id)
         self._images: LRU[str, Uploaded] = LRU(keep_images)
         self._encoded: LRU[tuple[str, str], bytes] = LRU(8)
 
@@ -123,7 +123,8 @@ class UpscaleService:
         if not psnr_id:
             return gan
         psnr = self.catalog.load(psnr_id)
-        return self.blends.get((psnr_id, model_id), psnr, gan).at(1.0 if alpha is None else alpha)
+        blender = self.blends.get_or_make((psnr_id, model_id), lambda: PairBlender(psnr, gan))
+        return blender.at(1.0 if alpha is None else alpha)
 
     def check_request(self, model_id: Any, psnr_id: Any, alpha: Any) -> float | None:
         """Validate before queueing, so a bad request is an error now rather than a failed job."""
