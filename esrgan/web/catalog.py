@@ -28,11 +28,6 @@ class ModelChoice:
     source: str  # what esrgan.load_model receives (an absolute path or a hub name); never sent out
 
 
-def hub_model_names() -> list[str]:
-    """Built-in and downloaded model names from the hub."""
-    return list(available_models())
-
-
 def model_files(folder: Path) -> list[Path]:
     """Checkpoint files under `folder` (recursive, sorted) whose real path stays inside it."""
     root = folder.resolve()
@@ -61,7 +56,7 @@ class ModelCatalog:
 
     def choices(self) -> list[ModelChoice]:
         # a built-in's label says what it is for (builtin: clean images; builtin-real: photos)
-        labels = {n: f"{n} ({BUILTIN_PURPOSE[n]})" if n in BUILTIN_PURPOSE else n for n in hub_model_names()}
+        labels = {n: f"{n} ({BUILTIN_PURPOSE[n]})" if n in BUILTIN_PURPOSE else n for n in available_models()}
         out = [ModelChoice(f"name:{n}", label, n) for n, label in labels.items()]
         if self.models_dir is not None and self.models_dir.is_dir():
             for path in model_files(self.models_dir):

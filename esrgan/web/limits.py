@@ -12,14 +12,12 @@ import asyncio
 import json
 from typing import Any
 
-Scope = dict[str, Any]
-
 
 class RequestLimits:
     def __init__(self, app: Any, *, max_body: int, timeout: float) -> None:
         self.app, self.max_body, self.timeout = app, max_body, timeout
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
