@@ -36,15 +36,8 @@ log = logging.getLogger(__name__)
 
 MAX_SIDE = 20000
 MAX_PIXELS = MAX_SIDE * MAX_SIDE  # images claiming this many pixels or more are refused unread
-_FORMATS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WEBP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".bmp": "BMP",
-}
+_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}  # extension -> Pillow format
+_FORMATS |= {".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
 IMAGE_EXTENSIONS = tuple(_FORMATS)
 _ORIENTATION_TAG = 0x0112
 
