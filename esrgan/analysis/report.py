@@ -108,28 +108,25 @@ def parse_crop(text: str) -> CropBox:
     return CropBox(top, left, height, width)
 
 
-def fit_crop(box: CropBox, height: int, width: int, multiple: int = 1) -> CropBox:
-    """The box clipped to an image, with its corner and size snapped down to `multiple` (the scale)."""
-    h = max(multiple, min(box.height, height) // multiple * multiple)
-    w = max(multiple, min(box.width, width) // multiple * multiple)
-    top = min(box.top, height - h) // multiple * multiple
-    left = min(box.left, width - w) // multiple * multiple
-    return CropBox(max(top, 0), max(left, 0), h, w)
+def fit_crop(box: CropBox, height: int, width: int) -> CropBox:
+    """The box moved and clipped to lie inside a height x width image."""
+    h, w = min(box.height, height), min(box.width, width)
+    return CropBox(min(box.top, height - h), min(box.left, width - w), h, w)
 
 
-def most_detailed_crop(image: np.ndarray, size: int, multiple: int = 1) -> CropBox:
+def most_detailed_crop(image: np.ndarray, size: int) -> CropBox:
     """The size x size window with the most gradient energy (where SR methods differ most), searched
-    with an integral image on a grid of step `size // 4` (snapped to `multiple`): cheap on 2K images."""
+    with an integral image on a grid of step `size // 4`: cheap on 2K images."""
     grey = np.asarray(image, dtype=np.float64)
     if grey.ndim == 3:
         grey = grey.mean(axis=2)
     h, w = grey.shape
-    size = max(multiple, min(size, h, w) // multiple * multiple)
+    size = max(1, min(size, h, w))
     energy = np.zeros_like(grey)
     energy[:, 1:] += np.abs(np.diff(grey, axis=1))
     energy[1:, :] += np.abs(np.diff(grey, axis=0))
     integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    step = max(multiple, (size // 4) // multiple * multiple)
+    step = max(1, size // 4)
     best, best_box = -1.0, CropBox(0, 0, size, size)
     for top in range(0, h - size + 1, step):
         for left in range(0, w - size + 1, step):

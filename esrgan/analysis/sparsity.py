@@ -123,15 +123,9 @@ def plot_sparsity(results: list[LayerSparsity], path: str | Path, *, title: str)
 
 @torch.no_grad()
 def plot_feature_maps(
-    image: np.ndarray | Tensor,
-    extractor: VGG19FeatureExtractor,
-    layer: str,
-    path: str | Path,
-    *,
-    channels: int = 4,
-    title: str,
+    image: np.ndarray | Tensor, extractor: VGG19FeatureExtractor, layer: str, path: str | Path, *, title: str
 ) -> None:
-    """Fig. 6 of the paper: a few channels of one layer before and after its ReLU."""
+    """Fig. 6 of the paper: four channels of one layer before and after its ReLU."""
     index = vgg19_layer_index(layer)
     captured: dict[str, Tensor] = {}
     hooks = [
@@ -148,7 +142,7 @@ def plot_feature_maps(
     before, after = captured["before"][0].cpu(), captured["after"][0].cpu()
     # Channels spread over the ranking by activated share (quantiles), so the panels are typical.
     ranked = after.flatten(1).count_nonzero(dim=1).argsort().tolist()
-    count = max(1, min(channels, len(ranked)))
+    count = max(1, min(4, len(ranked)))
     order = [ranked[int((k + 0.5) * len(ranked) / count)] for k in range(count)]
     fig = new_figure(2.0 * len(order), 4.4)
     axes = fig.subplots(2, len(order), squeeze=False)

@@ -256,22 +256,12 @@ def _average(per_image: list[dict[str, Any]]) -> list[SweepPoint]:
     return sorted(points, key=lambda p: (order.get(p.method, 3), p.alpha if p.alpha is not None else -1.0))
 
 
-def plot_perception_distortion(
-    result: SweepResult, path: str | os.PathLike, *, distortion: str = "rmse_y", title: str = ""
-) -> str:
-    """Distortion on x, perceptual score (PI if computed, else NIQE) on y, one curve per method,
-    each point labelled with its alpha. Returns the perceptual metric used."""
+def plot_perception_distortion(result: SweepResult, path: str | os.PathLike) -> str:
+    """The set's RMSE as PIRM 2018 (sqrt of the mean MSE) on x, the perceptual score (PI if computed,
+    else NIQE) on y, one curve per method, each point labelled with its alpha; returns the score used."""
     perception = "pi" if any(p.pi is not None for p in result.points) else "niqe"  # PI where computed
     if all(getattr(p, perception) is None for p in result.points):
         raise ESRGANError(f"no {perception.upper()} to plot: no output had a score (flat images?)")
-    x_key = "pirm_rmse_y" if distortion == "rmse_y" else distortion  # the set's RMSE as PIRM 2018
-    names = {
-        "rmse_y": "RMSE (Y, sqrt of mean MSE)",
-        "psnr_y": "PSNR-Y (dB)",
-        "ssim_y": "SSIM-Y",
-        "niqe": "NIQE",
-        "pi": "perceptual index",
-    }
     fig = new_figure(7.0, 5.0)
     ax = fig.add_subplot()
     styles = {
@@ -280,7 +270,7 @@ def plot_perception_distortion(
     }
     for method, (colour, marker, label) in styles.items():
         curve = [p for p in result.curve(method) if getattr(p, perception) is not None]
-        xs = [getattr(p, x_key) for p in curve]
+        xs = [p.pirm_rmse_y for p in curve]
         ys = [getattr(p, perception) for p in curve]
         ax.plot(xs, ys, color=colour, marker=marker, linewidth=1.6, markersize=6, label=label)
         for p, x, y in zip(curve, xs, ys, strict=True):
@@ -290,20 +280,15 @@ def plot_perception_distortion(
             )
     for p in result.points:
         if p.method == "bicubic" and getattr(p, perception) is not None:
-            ax.plot(getattr(p, x_key), getattr(p, perception), "k^", markersize=7, label="bicubic")
-    if distortion == "rmse_y":  # PIRM 2018 regions, where they fall inside the plotted range
-        low, high = ax.get_xlim()
-        for bound, name in ((11.5, "R1"), (12.5, "R2"), (16.0, "R3")):
-            if low < bound < high:
-                ax.axvline(bound, color="grey", linestyle=":", linewidth=1)
-                ax.text(bound, ax.get_ylim()[1], f" {name} ", fontsize=7, color="grey", ha="right", va="top")
-    ax.set_xlabel(
-        f"{names[distortion]}  (distortion, lower is better)" if distortion == "rmse_y" else names[distortion]
-    )
-    ax.set_ylabel(f"{names[perception]}  (lower is better)")
-    ax.set_title(
-        title or "Perception-distortion: numbers are alpha (0 = PSNR model, 1 = GAN model)", fontsize=10
-    )
+            ax.plot(p.pirm_rmse_y, getattr(p, perception), "k^", markersize=7, label="bicubic")
+    low, high = ax.get_xlim()  # PIRM 2018 regions, where they fall inside the plotted range
+    for bound, name in ((11.5, "R1"), (12.5, "R2"), (16.0, "R3")):
+        if low < bound < high:
+            ax.axvline(bound, color="grey", linestyle=":", linewidth=1)
+            ax.text(bound, ax.get_ylim()[1], f" {name} ", fontsize=7, color="grey", ha="right", va="top")
+    ax.set_xlabel("RMSE (Y, sqrt of mean MSE)  (distortion, lower is better)")
+    ax.set_ylabel(f"{'perceptual index' if perception == 'pi' else 'NIQE'}  (lower is better)")
+    ax.set_title("Perception-distortion: numbers are alpha (0 = PSNR model, 1 = GAN model)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     save_figure(fig, path)
