@@ -103,7 +103,8 @@ def compare_models(
         raise ESRGANError(f"models to compare must share one scale, got {scales}")
     scale = next(iter(scales.values()))
     dataset = open_benchmark(hr_dir, lr_dir, scale)
-    for name, (h, w) in hr_sizes(dataset).items() if crop is not None else ():  # before any work
+    sizes = hr_sizes(dataset) if crop is not None else {}  # a given crop is checked before any work
+    for name, (h, w) in sizes.items():
         if crop.left + crop.width > w or crop.top + crop.height > h:
             raise ESRGANError(
                 f"--crop {crop.left},{crop.top},{crop.width},{crop.height} is outside {name} ({w}x{h})"
