@@ -13,9 +13,8 @@ import functools
 import os
 import secrets
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO
 
 from esrgan.errors import ESRGANError
 
@@ -68,18 +67,14 @@ def atomic_path(path: str | os.PathLike, *, make_parents: bool = True) -> Iterat
         raise
 
 
-def write_atomic(path: str | os.PathLike, write: Callable[[IO[bytes]], object]) -> None:
-    """Call `write(file)` on a new binary file that appears at `path` only when complete."""
-    with atomic_path(path) as tmp, open(tmp, "xb") as f:
-        write(f)
-
-
 def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    write_atomic(path, lambda f: f.write(data))
+    """A new file at `path` holding `data`, which appears only when complete."""
+    with atomic_path(path) as tmp, open(tmp, "xb") as f:
+        f.write(data)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    write_atomic(path, lambda f: f.write(text.encode("utf-8")))
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 @contextlib.contextmanager

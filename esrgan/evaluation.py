@@ -1,21 +1,13 @@
 """The one evaluation path: run models over LR/HR pairs and measure them as SR papers do.
 
-`esrgan eval`, the perception-distortion sweep, `esrgan compare` and training validation all use it:
-
-- pairs (`BenchmarkPair`): the HR image mod-cropped to the scale; the LR read from an LR folder
-  (matched by name) or made from the HR with MATLAB's bicubic in uint8 (as benchmark LR files were);
-- `super_resolve`: a model's output through the tiled `esrgan.upscale` (tiled by default),
-  quantised to the image's integer type as papers do by saving the result; `float_output` keeps it
-  float (clipped to [0, 1], not rounded) for the sweep's image interpolation;
-- `measure`: the metrics of `esrgan.metrics.table.METRICS` on MATLAB's Y channel after cropping
-  `crop_border` (= scale) pixels at each edge. A value that cannot be computed (NIQE of an image
-  under two 96x96 blocks, PI without Ma's model) is None, never NaN and never an error;
-- `run_pairs`: every runner (a model, bicubic, a blend) on every pair, measured;
-- `aggregate`: set-level numbers, the mean of the per-image values (`mean`) or as PIRM 2018 did
-  (`pirm`): RMSE of a set = sqrt(mean per-image MSE), PSNR from that mean MSE, other metrics
-  (SSIM, NIQE, PI) averaged per set.
-
-The bicubic baseline (MATLAB bicubic x scale of the LR) is always a row of `evaluate`.
+`esrgan eval`, the perception-distortion sweep, `esrgan compare` and training validation all use it.
+The HR image is mod-cropped to the scale; the LR is read from an LR folder (matched by name) or made
+from the HR with MATLAB's bicubic in uint8 (as benchmark LR files were). Outputs are quantised to
+the image's integer type, as a saved result is, and measured on MATLAB's Y channel after cropping
+`crop_border` (= scale) pixels at each edge. A value that cannot be computed (NIQE of an image
+under two 96x96 blocks, PI without Ma's model) is None, never NaN and never an error. Set-level
+numbers are the mean of the per-image values or PIRM 2018's (`esrgan.metrics.aggregate`); the
+bicubic baseline (MATLAB bicubic x scale of the LR) is always a row of `evaluate`.
 """
 
 from __future__ import annotations
@@ -36,7 +28,7 @@ from esrgan.images.image_io import read_header
 from esrgan.images.scaling import to_integer
 from esrgan.inference.upscale import upscale
 from esrgan.metrics import psnr, rmse, ssim
-from esrgan.metrics.aggregate import AGGREGATIONS, aggregate, check_aggregation
+from esrgan.metrics.aggregate import AGGREGATIONS, Value, aggregate, check_aggregation
 from esrgan.metrics.niqe import BLOCK_SIZE, integer_luma, niqe_of_luma
 from esrgan.metrics.perceptual_index import perceptual_index_of_luma, resolve_ma_model
 from esrgan.metrics.table import METRICS
@@ -62,7 +54,6 @@ log = logging.getLogger(__name__)
 
 BICUBIC = "bicubic"
 
-Value = float | None
 Runner = Callable[["BenchmarkPair"], np.ndarray]  # a pair -> its SR image (integer, or float [0, 1])
 
 
@@ -72,13 +63,9 @@ class BenchmarkPair:
     hr: np.ndarray  # uint8 (uint16 for 16-bit files) (H, W, 3), mod-cropped to the scale
     lr: np.ndarray  # same dtype, (H / scale, W / scale, 3)
 
-    @property
-    def bit_depth(self) -> int:
-        return 16 if self.hr.dtype == np.uint16 else 8
-
     def quantise(self, sr: np.ndarray) -> np.ndarray:
         """A float [0, 1] result stored like the ground truth (clipped, rounded), as a saved file is."""
-        return to_integer(np.asarray(sr, dtype=np.float32), self.bit_depth)
+        return to_integer(np.asarray(sr, dtype=np.float32), 16 if self.hr.dtype == np.uint16 else 8)
 
     def bicubic(self, scale: int) -> np.ndarray:
         """The bicubic baseline: MATLAB bicubic x scale of the LR, in its integer type."""
@@ -100,12 +87,9 @@ def open_benchmark(
 
 def hr_sizes(dataset: ValidationDataset) -> dict[str, tuple[int, int]]:
     """(height, width) of each mod-cropped HR image, from the file headers (nothing decoded)."""
-    scale = dataset.scale
-    sizes = {}
-    for name, path in zip(dataset.names, dataset.hr_files, strict=True):
-        h, w = read_header(path).shape
-        sizes[name] = (h - h % scale, w - w % scale)
-    return sizes
+    s = dataset.scale
+    headers = {n: read_header(p).shape for n, p in zip(dataset.names, dataset.hr_files, strict=True)}
+    return {name: (h - h % s, w - w % s) for name, (h, w) in headers.items()}
 
 
 def check_niqe_possible(dataset: ValidationDataset, crop_border: int) -> None:
@@ -114,10 +98,7 @@ def check_niqe_possible(dataset: ValidationDataset, crop_border: int) -> None:
     inner = {n: (h - 2 * crop_border, w - 2 * crop_border) for n, (h, w) in sizes.items()}
     if not any((h // BLOCK_SIZE) * (w // BLOCK_SIZE) >= 2 for h, w in inner.values() if h > 0 and w > 0):
         name, (h, w) = next(iter(sizes.items()))
-        raise ESRGANError(
-            f"no image is large enough for NIQE (e.g. {name}, {w}x{h}, after a {crop_border}-pixel border), "
-            "so there is no perceptual score to plot: use larger images or give Ma's model"
-        )
+        raise ESRGANError(f"no image is large enough for NIQE (e.g. {name}, {w}x{h}); give Ma's model")
 
 
 def super_resolve(
@@ -129,11 +110,9 @@ def super_resolve(
     device: Any = None,
     float_output: bool = False,
 ) -> np.ndarray:
-    """`model`'s output for an integer LR image, through the tiled `esrgan.upscale`.
-
-    In the LR's integer type (clipped and rounded, as a saved result), or with `float_output`
-    float32 in [0, 1] (clipped, not rounded) for blending outputs before they are rounded.
-    """
+    """`model`'s output for an integer LR image through the tiled `esrgan.upscale`, in the LR's type
+    (clipped and rounded, as a saved result), or with `float_output` float32 in [0, 1] (clipped, not
+    rounded) for blending outputs before they are rounded."""
     if float_output and lr.dtype.kind == "u":
         lr = lr.astype(np.float32) / np.float32(np.iinfo(lr.dtype).max)
     return upscale(model, lr, tile=tile, tile_overlap=tile_overlap, device=device)
@@ -156,9 +135,7 @@ def check_metrics(metrics: Sequence[str] | str, *, ma_model: Any = None) -> list
     names = [m.strip().lower() for m in metrics if m.strip()]
     unknown = [m for m in names if m not in METRICS]
     if unknown or not names:
-        raise ESRGANError(
-            f"unknown metric(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(METRICS)}"
-        )
+        raise ESRGANError(f"metric(s) {', '.join(unknown) or '(none)'} unknown; use {', '.join(METRICS)}")
     if "pi" in names and ma_model is None:
         raise ESRGANError("the perceptual index (pi) needs Ma et al.'s model: give --ma-model")
     return list(dict.fromkeys(names))
@@ -170,9 +147,7 @@ REPORT_KEYS = tuple(METRICS[name].report_key for name in REPORT_METRICS)  # rmse
 
 def report_metrics(use_niqe: bool, ma_model: Any) -> list[str]:
     """What the reports measure: RMSE/PSNR/SSIM on Y, NIQE unless skipped, PI with Ma's model."""
-    return (
-        ["rmse", "psnr", "ssim"] + (["niqe"] if use_niqe else []) + (["pi"] if ma_model is not None else [])
-    )
+    return ["rmse", "psnr", "ssim"] + ["niqe"] * use_niqe + ["pi"] * (ma_model is not None)
 
 
 def report_row(values: Mapping[str, Value]) -> dict[str, Value]:
@@ -190,10 +165,8 @@ def measure(
     ma_model: Any = None,
     notes: list[str] | None = None,
 ) -> dict[str, Value]:
-    """Each metric (by name) of `sr` against `hr`; None where it cannot be computed (why: in `notes`).
-
-    PSNR/SSIM/RMSE on the Y channel (or RGB); NIQE and PI always on the Y channel stored as integers.
-    """
+    """Each metric (by name) of `sr` against `hr`, None where it cannot be computed (why: in `notes`):
+    PSNR/SSIM/RMSE on the Y channel (or RGB), NIQE and PI always on the Y channel stored as integers."""
     full_reference = {"psnr": psnr, "ssim": ssim, "rmse": rmse}
     out: dict[str, Value] = {}
     for name in metrics:
@@ -241,6 +214,7 @@ def run_pairs(
     like the ground truth before they are measured.
     """
     metrics = list(metrics)
+    kwargs = {"crop_border": crop_border, "y_channel": y_channel, "ma_model": ma_model}
     scores = PairScores(values={label: {} for label in runners}, seconds=dict.fromkeys(runners, 0.0))
     notes: list[str] = []
     for pair in pairs:
@@ -252,26 +226,14 @@ def run_pairs(
             sr = run(pair)
             scores.seconds[label] += time.perf_counter() - start
             if sr.shape != pair.hr.shape:
-                raise ESRGANError(
-                    f"'{label}' gave {sr.shape[1]}x{sr.shape[0]} for {pair.name}, expected "
-                    f"{pair.hr.shape[1]}x{pair.hr.shape[0]}"
-                )
+                raise ESRGANError(f"'{label}' gave shape {sr.shape} for {pair.name}, not {pair.hr.shape}")
             if sr.dtype.kind == "f":
                 sr = pair.quantise(sr)
             same = next((other for other, out in outputs.items() if out is sr), None)
-            measured[label] = (
-                dict(measured[same])
-                if same is not None
-                else measure(
-                    sr,
-                    pair.hr,
-                    metrics,
-                    crop_border=crop_border,
-                    y_channel=y_channel,
-                    ma_model=ma_model,
-                    notes=notes,
-                )
-            )
+            if same is not None:
+                measured[label] = dict(measured[same])
+            else:
+                measured[label] = measure(sr, pair.hr, metrics, **kwargs, notes=notes)
             outputs[label] = sr
             scores.values[label][pair.name] = measured[label]
             if progress is not None:
@@ -285,9 +247,8 @@ def run_pairs(
 
 @dataclass
 class EvalResult:
-    """Per-image values and set-level numbers of each model (rows in `models` order, bicubic first).
-
-    Its tables (JSON, CSV, Markdown, terminal) are functions of `esrgan.analysis.tables`."""
+    """Per-image values and set-level numbers of each model (rows in `models` order, bicubic first);
+    its tables (JSON, CSV, Markdown, terminal) are functions of `esrgan.analysis.tables`."""
 
     models: list[str]
     metrics: list[str]
@@ -320,10 +281,6 @@ class EvalResult:
         """The set-level numbers of `aggregation`, as the tables show them."""
         return self.set_level(model, self.aggregation)
 
-    @property
-    def means(self) -> dict[str, dict[str, Value]]:
-        return {model: self.mean(model) for model in self.models}
-
 
 def evaluate(
     models: Mapping[str, nn.Module | ModelDescriptor | str],
@@ -353,17 +310,19 @@ def evaluate(
         ma_model = resolve_ma_model(ma_model)
     check_aggregation(aggregation)
     runners = _runners(models, scale, tile, tile_overlap, device)
-    crop = scale if crop_border is None else int(crop_border)
-    if crop < 0:
-        raise ESRGANError(f"crop border must be >= 0, got {crop}")
+    crop = scale if crop_border is None else int(crop_border)  # checked by the metrics (crop_borders)
     dataset = open_benchmark(hr_dir, lr_dir, scale, max_images=max_images)
-    bar = _progress_bar(len(dataset) * len(runners), progress)
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=len(dataset) * len(runners), desc="eval", unit="img", dynamic_ncols=True, disable=not progress
+    )
 
     def step(image: str, label: Hashable) -> None:
         bar.set_postfix_str(f"{image} / {label}", refresh=False)
         bar.update()
 
-    try:
+    with bar:
         scores = run_pairs(
             runners,
             dataset_pairs(dataset),
@@ -371,11 +330,8 @@ def evaluate(
             crop_border=crop,
             y_channel=y_channel,
             ma_model=ma_model,
-            progress=step if bar is not None else None,
+            progress=step,
         )
-    finally:
-        if bar is not None:
-            bar.close()
     return EvalResult(
         models=[str(m) for m in runners],
         metrics=metrics,
@@ -411,24 +367,11 @@ def _runners(
     for name, model in models.items():
         if isinstance(model, str):
             if model.lower() != BICUBIC:
-                raise ESRGANError(
-                    f"model '{name}': the only model given by name is '{BICUBIC}', not {model!r}"
-                )
+                raise ESRGANError(f"model '{name}': the only name allowed is '{BICUBIC}', not {model!r}")
             runners[name] = bicubic
             continue
         model_scale = describe(model).scale
         if model_scale != scale:
-            raise ESRGANError(
-                f"model '{name}' upscales x{model_scale} but the evaluation scale is x{scale}; "
-                f"use --scale {model_scale} (and LR images made for it)"
-            )
+            raise ESRGANError(f"model '{name}' is x{model_scale}, not x{scale}: use --scale {model_scale}")
         runners[name] = model_runner(model, tile=tile, tile_overlap=tile_overlap, device=device)
     return runners
-
-
-def _progress_bar(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="eval", unit="img", dynamic_ncols=True)

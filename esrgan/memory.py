@@ -32,16 +32,13 @@ def available_memory() -> int | None:
         return None
 
 
-OVERRIDE_HINT = "or set max_output_pixels (--max-output-pixels) to override"
-
-
 def check_output_pixels(
     pixels: int,
     bytes_per_pixel: float,
     *,
     what: str,
     max_output_pixels: int | None = None,
-    hint: str = OVERRIDE_HINT,
+    hint: str = "or set max_output_pixels (--max-output-pixels) to override",
 ) -> None:
     """ESRGANError if `pixels` exceeds `max_output_pixels`, or (when None) what fits in memory."""
     if max_output_pixels is not None:

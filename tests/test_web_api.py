@@ -26,8 +26,8 @@ from tests.test_upscale_cli import identity_rrdbnet
 fastapi = pytest.importorskip("fastapi", reason="the web extra is not installed: pip install -e '.[web]'")
 from fastapi.testclient import TestClient  # noqa: E402
 
+from esrgan.models.hub import available_models  # noqa: E402
 from esrgan.web.app import create_app  # noqa: E402
-from esrgan.web.catalog import hub_model_names  # noqa: E402
 from esrgan.web.jobs import JobQueue  # noqa: E402
 
 RNG = np.random.default_rng(12)
@@ -98,7 +98,7 @@ def test_model_list_is_ids_of_files_inside_models(setup):
     ids = [m["id"] for m in client.get("/api/models").json()]
     files = sorted(i for i in ids if i.startswith("file:"))
     assert files == ["file:broken.pth", "file:nearest.pth", "file:psnr.pth", "file:sub/gan.pth"]
-    assert [i for i in ids if not i.startswith("file:")] == [f"name:{n}" for n in hub_model_names()]
+    assert [i for i in ids if not i.startswith("file:")] == [f"name:{n}" for n in available_models()]
     assert "secret" not in client.get("/api/models").text  # the symlink out of --models is not listed
 
 

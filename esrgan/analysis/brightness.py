@@ -97,10 +97,8 @@ class BrightnessResult:
 
 
 def match_to_hr(sr_files: Sequence[Path], hr_files: Sequence[Path]) -> list[tuple[Path, Path]]:
-    """Pairs (sr, hr): same stem, or the HR stem followed by '_' or '-' and a tag ('baboon_ESRGAN').
-
-    Files with no match are left out; `analyze_brightness` refuses them (see `unmatched`).
-    """
+    """Pairs (sr, hr): same stem, or the HR stem followed by '_' or '-' and a tag ('baboon_ESRGAN');
+    files with no match are left out (`analyze_brightness` refuses them)."""
     by_stem = {p.stem: p for p in hr_files}
     pairs = []
     for sr in sr_files:
@@ -116,15 +114,6 @@ def match_to_hr(sr_files: Sequence[Path], hr_files: Sequence[Path]) -> list[tupl
 # An SR image may lack up to this many right/bottom pixels of its ground truth: the HR was
 # mod-cropped to the scale (at most x8) before its LR was made. Anything else is another image.
 MAX_MOD_CROP = 7
-
-
-def check_pair_size(sr_path: Path, sr_hw: tuple[int, int], hr_path: Path, hr_hw: tuple[int, int]) -> None:
-    dh, dw = hr_hw[0] - sr_hw[0], hr_hw[1] - sr_hw[1]
-    if not (0 <= dh <= MAX_MOD_CROP and 0 <= dw <= MAX_MOD_CROP):
-        raise ESRGANError(
-            f"{sr_path} is {sr_hw[1]}x{sr_hw[0]} but its ground truth {hr_path} is {hr_hw[1]}x{hr_hw[0]}: "
-            f"an SR result must have the ground truth's size (or up to {MAX_MOD_CROP} px less, mod-cropped)"
-        )
 
 
 def analyze_brightness(
@@ -148,14 +137,14 @@ def analyze_brightness(
         unmatched = sorted(set(sr_files) - {sr for sr, _ in pairs})
         if unmatched:
             names = ", ".join(p.name for p in unmatched[:3]) + (" ..." if len(unmatched) > 3 else "")
-            raise ESRGANError(
-                f"{len(unmatched)} of {len(sr_files)} image(s) in {folder} match no ground truth in {hr_dir} "
-                f"by name: {names}"
-            )
+            count = f"{len(unmatched)} of {len(sr_files)} image(s) in {folder}"
+            raise ESRGANError(f"{count} match no ground truth in {hr_dir} by name: {names}")
         for sr_path, hr_path in pairs:
-            check_pair_size(sr_path, read_header(sr_path).shape, hr_path, read_header(hr_path).shape)
-        sr_counts = np.zeros(LEVELS)
-        hr_counts = np.zeros(LEVELS)
+            (sh, sw), (hh, hw) = read_header(sr_path).shape, read_header(hr_path).shape
+            if not (0 <= hh - sh <= MAX_MOD_CROP and 0 <= hw - sw <= MAX_MOD_CROP):
+                problem = f"{sr_path} is {sw}x{sh} but its ground truth {hr_path} is {hw}x{hh}"
+                raise ESRGANError(f"{problem}: it must have that size (or up to {MAX_MOD_CROP} px less)")
+        sr_counts, hr_counts = np.zeros(LEVELS), np.zeros(LEVELS)
         for sr_path, hr_path in pairs:
             sr = read_image(sr_path).pixels
             key = (hr_path, sr.shape[0], sr.shape[1])
@@ -166,10 +155,9 @@ def analyze_brightness(
             sr_counts += grey_histogram([sr[:h, :w]])
             hr_counts += counts
         per_label[label] = (sr_counts, hr_counts, len(pairs))
-    # One reference curve for the plot: the ground truth over every image any folder matched.
-    reference: dict[Path, np.ndarray] = {}
-    for (hr_path, _, _), (counts, _) in hr_counts_cache.items():
-        reference.setdefault(hr_path, counts)
+    # One reference curve for the plot: the ground truth over every image any folder matched (the
+    # first crop seen of each, hence reversed).
+    reference = {hr_path: counts for (hr_path, _, _), (counts, _) in reversed(hr_counts_cache.items())}
     all_hr = np.sum(list(reference.values()), axis=0)
     result = BrightnessResult(sigma=sigma, reference=smooth_histogram(all_hr, sigma))
     for label, (sr_counts, hr_counts, n) in per_label.items():
@@ -187,12 +175,8 @@ def plot_brightness(result: BrightnessResult, path: str | Path, *, title: str = 
     ax.plot(levels, 100 * result.reference, color="black", linewidth=2.2, label="ground truth")
     for label, hist in result.histograms.items():
         d = result.distances[label]
-        ax.plot(
-            levels,
-            100 * hist,
-            linewidth=1.4,
-            label=f"{label}  (mean shift {d['mean_shift']:+.2f}, EMD {d['emd']:.2f})",
-        )
+        legend = f"{label}  (mean shift {d['mean_shift']:+.2f}, EMD {d['emd']:.2f})"
+        ax.plot(levels, 100 * hist, linewidth=1.4, label=legend)
     ax.set_xlim(0, 255)
     ax.set_ylim(bottom=0)
     ax.set_xlabel("grey level")

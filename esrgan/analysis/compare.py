@@ -56,13 +56,11 @@ class ComparisonResult:
     hr_dir: str = ""
 
     def averages(self) -> list[dict[str, Any]]:
-        rows = []
-        for label in self.labels:
-            mine = [r for r in self.per_image if r["model"] == label]
-            row: dict[str, Any] = {"model": label, "images": len(mine)}
-            row.update({key: aggregate(mine, key) for key in REPORT_KEYS})
-            rows.append(row)
-        return rows
+        by_label = {label: [r for r in self.per_image if r["model"] == label] for label in self.labels}
+        return [
+            {"model": label, "images": len(mine), **{key: aggregate(mine, key) for key in REPORT_KEYS}}
+            for label, mine in by_label.items()
+        ]
 
 
 def compare_models(
@@ -105,13 +103,15 @@ def compare_models(
         raise ESRGANError(f"models to compare must share one scale, got {scales}")
     scale = next(iter(scales.values()))
     dataset = open_benchmark(hr_dir, lr_dir, scale)
-    if crop is not None:
-        check_crop_inside(crop, hr_sizes(dataset))
+    sizes = hr_sizes(dataset) if crop is not None else {}  # a given crop is checked before any work
+    for name, (h, w) in sizes.items():
+        if crop.left + crop.width > w or crop.top + crop.height > h:
+            raise ESRGANError(
+                f"--crop {crop.left},{crop.top},{crop.width},{crop.height} is outside {name} ({w}x{h})"
+            )
 
     runners = {GROUND_TRUTH: lambda pair: pair.hr, BICUBIC: lambda pair: pair.bicubic(scale)}
-    runners.update(
-        {label: model_runner(net, tile=tile, tile_overlap=tile_overlap) for label, net in nets.items()}
-    )
+    runners |= {label: model_runner(n, tile=tile, tile_overlap=tile_overlap) for label, n in nets.items()}
     metrics = report_metrics(use_niqe, ma_model)
     result = ComparisonResult(labels=list(runners), scale=scale, hr_dir=str(hr_dir))
 
@@ -127,49 +127,28 @@ def compare_models(
         if progress is not None and label == GROUND_TRUTH:
             progress(name)
 
-    run_pairs(
-        runners,
-        dataset_pairs(dataset),
-        metrics,
-        crop_border=scale,
-        ma_model=ma_model,
-        on_image=collect,
-        progress=step,
-    )
+    pairs = dataset_pairs(dataset)
+    run_pairs(runners, pairs, metrics, crop_border=scale, ma_model=ma_model, on_image=collect, progress=step)
     return result
-
-
-def check_crop_inside(crop: CropBox, sizes: Mapping[str, tuple[int, int]]) -> None:
-    """An ESRGANError naming the first image (mod-cropped HR size) that the crop does not fit in."""
-    for name, (h, w) in sizes.items():
-        if crop.left + crop.width > w or crop.top + crop.height > h:
-            raise ESRGANError(
-                f"--crop {crop.left},{crop.top},{crop.width},{crop.height} (LEFT,TOP,WIDTH,HEIGHT) "
-                f"reaches outside {name} ({w}x{h} after cropping to the scale)"
-            )
 
 
 def caption(metrics: Mapping[str, Any], perception: str) -> str:
     """'PSNR dB / NIQE' under a crop, as in the paper's figures ('inf dB' for the ground truth)."""
-    value = metrics.get(perception)
+    value, psnr = metrics.get(perception), metrics["psnr_y"]
     tail = NOT_AVAILABLE if value is None else f"{value:.2f}"
-    psnr = metrics["psnr_y"]
-    head = "inf" if not np.isfinite(psnr) else f"{psnr:.2f}"
-    return f"{head} dB / {perception.upper()} {tail}"
+    return f"{'inf' if not np.isfinite(psnr) else f'{psnr:.2f}'} dB / {perception.upper()} {tail}"
 
 
 def plot_grid(result: ComparisonResult, path: str | os.PathLike, *, perception: str = "niqe") -> None:
     """The crop grid as one PNG: a row per image (location thumbnail, ground truth, bicubic, models)."""
     if not result.images:
         raise ESRGANError("no images to show")
-    columns = result.labels
-    rows = len(result.images)
+    columns, rows = result.labels, len(result.images)
     fig = new_figure(1.9 * (len(columns) + 1), 2.25 * rows)
     axes = fig.subplots(rows, len(columns) + 1, squeeze=False)
     for r, item in enumerate(result.images):
-        ax = axes[r][0]
-        ax.imshow(draw_box(item.context, item.box))
-        ax.set_title(item.name, fontsize=8)
+        axes[r][0].imshow(draw_box(item.context, item.box))
+        axes[r][0].set_title(item.name, fontsize=8)
         for c, label in enumerate(columns, start=1):
             ax = axes[r][c]
             ax.imshow(item.crops[label], interpolation="nearest")

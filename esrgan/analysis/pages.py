@@ -29,7 +29,6 @@ from esrgan.analysis.report import (
 from esrgan.analysis.sweep import SweepResult, plot_perception_distortion, safe_name
 from esrgan.analysis.tables import metric_rows_text
 from esrgan.evaluation import BenchmarkPair
-from esrgan.metrics.table import NOT_AVAILABLE
 
 ENLARGE_TO = 160  # px: small crops are enlarged (nearest) to at least this side in the pages
 
@@ -67,14 +66,13 @@ class SweepCrops:
                 + "</div>"
             )
             for method, title in (("network", "network interpolation"), ("image", "image interpolation")):
-                figures = []
-                for alpha in alphas:
-                    m = metrics[method, alpha]
-                    score = m.get(perception)
-                    caption = f"alpha {alpha:g}\n{m['psnr_y']:.2f} dB / {perception.upper()} " + (
-                        NOT_AVAILABLE if score is None else f"{score:.2f}"
+                figures = [
+                    html_figure(
+                        files[method, alpha],
+                        f"alpha {alpha:g}\n{caption(metrics[method, alpha], perception)}",
                     )
-                    figures.append(html_figure(files[method, alpha], caption))
+                    for alpha in alphas
+                ]
                 parts.append(f"<h3>{title}</h3><div class='grid'>{''.join(figures)}</div>")
         return parts
 

@@ -7,6 +7,7 @@ files beside the page and linked by relative paths, so a report folder can be mo
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import io
@@ -33,17 +34,11 @@ RANDOM_VGG_NOTICE = (
 )
 
 
-# ---------------------------------------------------------------------------------------------
-# Files
-
-
-def write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a text file atomically (temp file in the same folder, then rename)."""
-    write_text_atomic(path, text)
+write_text = write_text_atomic
 
 
 def write_json(path: str | os.PathLike, obj: Any) -> None:
-    write_text(path, json.dumps(_jsonable(obj), indent=2, allow_nan=False) + "\n")
+    write_text(path, json.dumps(jsonable(obj), indent=2, allow_nan=False) + "\n")
 
 
 def write_csv(path: str | os.PathLike, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -63,12 +58,12 @@ def write_png(path: str | os.PathLike, image: np.ndarray) -> None:
     write_image(path, to_uint8(image))
 
 
-def _jsonable(obj: Any) -> Any:
+def jsonable(obj: Any) -> Any:
     """NaN/inf become None (JSON has neither); numpy scalars become Python numbers."""
     if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
+        return {str(k): jsonable(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
+        return [jsonable(v) for v in obj]
     if isinstance(obj, np.generic):
         obj = obj.item()
     if isinstance(obj, float) and not np.isfinite(obj):
@@ -84,26 +79,16 @@ def _csv_value(value: Any) -> Any:
     return "" if value is None else value
 
 
-# ---------------------------------------------------------------------------------------------
-# Images and crops
-
-
 class CropBox(NamedTuple):
     top: int
     left: int
     height: int
     width: int
 
-    def scaled(self, factor: int) -> CropBox:
-        return CropBox(self.top * factor, self.left * factor, self.height * factor, self.width * factor)
-
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
     """uint8, uint16 or float [0, 1] (clipped) HWC/HW array -> uint8 for display."""
-    image = np.asarray(image)
-    if image.dtype.kind == "f" and image.dtype != np.float32:
-        image = image.astype(np.float32)
-    return to_integer(image, 8)
+    return to_integer(np.asarray(image), 8)
 
 
 def cut(image: np.ndarray, box: CropBox) -> np.ndarray:
@@ -123,31 +108,25 @@ def parse_crop(text: str) -> CropBox:
     return CropBox(top, left, height, width)
 
 
-def fit_crop(box: CropBox, height: int, width: int, multiple: int = 1) -> CropBox:
-    """The box clipped to an image, with its corner and size snapped down to `multiple` (the scale)."""
-    h = max(multiple, min(box.height, height) // multiple * multiple)
-    w = max(multiple, min(box.width, width) // multiple * multiple)
-    top = min(box.top, height - h) // multiple * multiple
-    left = min(box.left, width - w) // multiple * multiple
-    return CropBox(max(top, 0), max(left, 0), h, w)
+def fit_crop(box: CropBox, height: int, width: int) -> CropBox:
+    """The box moved and clipped to lie inside a height x width image."""
+    h, w = min(box.height, height), min(box.width, width)
+    return CropBox(min(box.top, height - h), min(box.left, width - w), h, w)
 
 
-def most_detailed_crop(image: np.ndarray, size: int, multiple: int = 1) -> CropBox:
-    """The size x size window with the most gradient energy (where SR methods differ most).
-
-    Searched on a grid of step `size // 4` (snapped to `multiple`) with an integral image, so it is
-    cheap on 2K images.
-    """
+def most_detailed_crop(image: np.ndarray, size: int) -> CropBox:
+    """The size x size window with the most gradient energy (where SR methods differ most), searched
+    with an integral image on a grid of step `size // 4`: cheap on 2K images."""
     grey = np.asarray(image, dtype=np.float64)
     if grey.ndim == 3:
         grey = grey.mean(axis=2)
     h, w = grey.shape
-    size = max(multiple, min(size, h, w) // multiple * multiple)
+    size = max(1, min(size, h, w))
     energy = np.zeros_like(grey)
     energy[:, 1:] += np.abs(np.diff(grey, axis=1))
     energy[1:, :] += np.abs(np.diff(grey, axis=0))
     integral = np.pad(energy.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
-    step = max(multiple, (size // 4) // multiple * multiple)
+    step = max(1, size // 4)
     best, best_box = -1.0, CropBox(0, 0, size, size)
     for top in range(0, h - size + 1, step):
         for left in range(0, w - size + 1, step):
@@ -181,19 +160,13 @@ def enlarge(image: np.ndarray, min_side: int) -> np.ndarray:
     return image if factor == 1 else image.repeat(factor, axis=0).repeat(factor, axis=1)
 
 
-# ---------------------------------------------------------------------------------------------
-# Plots
-
-
 def new_figure(width: float, height: float) -> Figure:
     """A matplotlib Figure on an Agg canvas; no pyplot state, safe without a display."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise ESRGANError(
-            "plots need matplotlib: pip install 'esrgan[train]' or pip install matplotlib"
-        ) from None
+        raise ESRGANError("plots need matplotlib: pip install matplotlib (or 'esrgan[train]')") from None
     fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
@@ -204,9 +177,6 @@ def save_figure(fig: Figure, path: str | os.PathLike) -> None:
     fig.savefig(buffer, format="png")
     write_bytes_atomic(path, buffer.getvalue())
 
-
-# ---------------------------------------------------------------------------------------------
-# HTML
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }
@@ -260,16 +230,13 @@ def html_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None 
 
 
 def _is_metric(column: str) -> bool:
-    try:
-        metric(column)
-    except KeyError:
-        return False
-    return True
+    with contextlib.suppress(KeyError):
+        return bool(metric(column))
+    return False
 
 
 def html_figure(src: str, caption: str, *, width: int | None = None) -> str:
     size = f' width="{width}"' if width else ""
     lines = "<br>".join(esc(line) for line in caption.split("\n"))
-    return (
-        f'<figure><img src="{esc(src)}" alt="{esc(caption)}"{size}><figcaption>{lines}</figcaption></figure>'
-    )
+    img = f'<img src="{esc(src)}" alt="{esc(caption)}"{size}>'
+    return f"<figure>{img}<figcaption>{lines}</figcaption></figure>"

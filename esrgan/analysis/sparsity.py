@@ -63,13 +63,10 @@ def activation_sparsity(
     """
     x = _as_batch(image).to(next(extractor.parameters()).device)
     counts: dict[int, tuple[int, int]] = {}
-    handles = []
     features: nn.Sequential = extractor.features
     wanted = {vgg19_layer_index(name): name for name in layers}
     if max(wanted) + 1 >= len(features):
-        raise ESRGANError(
-            f"the VGG19 extractor stops at {extractor.deepest_layer}; it needs the ReLU after each layer"
-        )
+        raise ESRGANError(f"the VGG19 extractor stops at {extractor.deepest_layer}, before a layer's ReLU")
 
     def counter(index: int) -> Any:
         def hook(_module: nn.Module, _inputs: Any, output: Tensor) -> None:
@@ -77,25 +74,22 @@ def activation_sparsity(
 
         return hook
 
-    for index in wanted:
-        handles.append(features[index].register_forward_hook(counter(index)))
-        handles.append(features[index + 1].register_forward_hook(counter(index + 1)))
+    handles = [features[i + k].register_forward_hook(counter(i + k)) for i in wanted for k in (0, 1)]
     try:
         extractor(x)
     finally:
         for handle in handles:
             handle.remove()
-    results = []
-    for index, name in sorted(wanted.items()):
-        (before, total), (after, _) = counts[index], counts[index + 1]
-        results.append(LayerSparsity(name, index, before / total, after / total))
-    return results
+    return [
+        LayerSparsity(name, i, counts[i][0] / counts[i][1], counts[i + 1][0] / counts[i][1])
+        for i, name in sorted(wanted.items())
+    ]
 
 
 def _as_batch(image: np.ndarray | Tensor) -> Tensor:
     if isinstance(image, np.ndarray):
         if image.ndim == 2:
-            image = np.repeat(image[:, :, None], 3, axis=2)
+            image = image[:, :, None]
         if image.ndim != 3 or image.shape[2] not in (1, 3):
             raise ESRGANError(f"expected an RGB or grey HWC image, got shape {image.shape}")
         if image.shape[2] == 1:
@@ -111,26 +105,12 @@ def plot_sparsity(results: list[LayerSparsity], path: str | Path, *, title: str)
     fig = new_figure(9.0, 4.2)
     ax = fig.add_subplot()
     x = np.arange(len(results))
-    ax.bar(
-        x - 0.2,
-        [100 * r.nonzero_before for r in results],
-        0.4,
-        label="before ReLU (non-zero)",
-        color="#4c72b0",
-    )
-    ax.bar(
-        x + 0.2, [100 * r.active_after for r in results], 0.4, label="after ReLU (activated)", color="#dd8452"
-    )
-    for xi, r in zip(x, results, strict=True):
-        ax.annotate(
-            f"{100 * r.active_after:.1f}",
-            (xi + 0.2, 100 * r.active_after),
-            ha="center",
-            va="bottom",
-            fontsize=6,
-            xytext=(0, 1),
-            textcoords="offset points",
-        )
+    before, after = [100 * r.nonzero_before for r in results], [100 * r.active_after for r in results]
+    ax.bar(x - 0.2, before, 0.4, label="before ReLU (non-zero)", color="#4c72b0")
+    ax.bar(x + 0.2, after, 0.4, label="after ReLU (activated)", color="#dd8452")
+    style = {"ha": "center", "va": "bottom", "fontsize": 6, "xytext": (0, 1), "textcoords": "offset points"}
+    for xi, a in zip(x, after, strict=True):
+        ax.annotate(f"{a:.1f}", (xi + 0.2, a), **style)
     ax.set_xticks(x, [r.layer.removeprefix("conv") for r in results], rotation=45, fontsize=8)
     ax.set_xlabel("VGG19 layer (block_conv)")
     ax.set_ylabel("neurons (%)")
@@ -143,24 +123,16 @@ def plot_sparsity(results: list[LayerSparsity], path: str | Path, *, title: str)
 
 @torch.no_grad()
 def plot_feature_maps(
-    image: np.ndarray | Tensor,
-    extractor: VGG19FeatureExtractor,
-    layer: str,
-    path: str | Path,
-    *,
-    channels: int = 4,
-    title: str,
+    image: np.ndarray | Tensor, extractor: VGG19FeatureExtractor, layer: str, path: str | Path, *, title: str
 ) -> None:
-    """Fig. 6 of the paper: a few channels of one layer before and after its ReLU."""
+    """Fig. 6 of the paper: four channels of one layer before and after its ReLU."""
     index = vgg19_layer_index(layer)
     captured: dict[str, Tensor] = {}
     hooks = [
-        extractor.features[index].register_forward_hook(
-            lambda m, i, o: captured.__setitem__("before", o.clone())
-        ),
-        extractor.features[index + 1].register_forward_hook(
-            lambda m, i, o: captured.__setitem__("after", o.clone())
-        ),
+        extractor.features[index + k].register_forward_hook(
+            lambda m, i, o, key=key: captured.__setitem__(key, o.clone())
+        )
+        for k, key in enumerate(("before", "after"))
     ]
     try:
         extractor(_as_batch(image).to(next(extractor.parameters()).device))
@@ -170,7 +142,7 @@ def plot_feature_maps(
     before, after = captured["before"][0].cpu(), captured["after"][0].cpu()
     # Channels spread over the ranking by activated share (quantiles), so the panels are typical.
     ranked = after.flatten(1).count_nonzero(dim=1).argsort().tolist()
-    count = max(1, min(channels, len(ranked)))
+    count = max(1, min(4, len(ranked)))
     order = [ranked[int((k + 0.5) * len(ranked) / count)] for k in range(count)]
     fig = new_figure(2.0 * len(order), 4.4)
     axes = fig.subplots(2, len(order), squeeze=False)

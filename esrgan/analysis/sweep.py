@@ -51,27 +51,24 @@ ImageCallback = Callable[
     [BenchmarkPair, dict[tuple[str, float], np.ndarray], dict[tuple[str, float], dict]], None
 ]
 
-METHODS = ("network", "image")
-METRICS = REPORT_KEYS
 _ALPHA_DECIMALS = 6  # alphas are rounded to this many decimals so 0.1 * 3 prints as 0.3
 
 
 def parse_alphas(spec: str) -> list[float]:
-    """'START:STOP:STEP' (inclusive STOP, e.g. 0:1:0.2 -> 0, 0.2, ..., 1) or a list '0,0.5,0.8,1'.
-
-    Values are rounded to 6 decimals, so float steps never add or drop the end point.
-    """
+    """'START:STOP:STEP' (inclusive STOP, e.g. 0:1:0.2 -> 0, 0.2, ..., 1) or a list '0,0.5,0.8,1';
+    rounded to 6 decimals, so float steps never add or drop the end point."""
     text = str(spec).strip()
+    usage = f"alphas must be START:STOP:STEP (e.g. 0:1:0.2) or a list like 0,0.5,1; got {spec!r}"
+    try:
+        if ":" in text:
+            start, stop, step = (float(p) for p in text.split(":"))
+        else:
+            values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ESRGANError(usage) from None
     if ":" in text:
-        parts = text.split(":")
-        try:
-            start, stop, step = (float(p) for p in parts) if len(parts) == 3 else (math.nan,) * 3
-        except ValueError:
-            start = stop = step = math.nan
         if not all(math.isfinite(v) for v in (start, stop, step)):
-            raise ESRGANError(
-                f"alphas must be START:STOP:STEP (e.g. 0:1:0.2) or a list like 0,0.5,1; got {spec!r}"
-            )
+            raise ESRGANError(usage)
         if step <= 0 or stop < start:
             raise ESRGANError(f"alphas {spec!r}: STEP must be > 0 and STOP >= START")
         count = math.floor((stop - start) / step + 1e-9) + 1
@@ -80,15 +77,8 @@ def parse_alphas(spec: str) -> list[float]:
         values = [start + k * step for k in range(count)]
         if abs(values[-1] - stop) > 1e-9 * max(1.0, abs(stop)) and abs(values[-1] + step - stop) < 1e-6:
             values.append(stop)
-    else:
-        try:
-            values = [float(v) for v in text.split(",") if v.strip()]
-        except ValueError:
-            raise ESRGANError(
-                f"alphas must be START:STOP:STEP (e.g. 0:1:0.2) or a list like 0,0.5,1; got {spec!r}"
-            ) from None
-        if not values:
-            raise ESRGANError("no alphas given")
+    elif not values:
+        raise ESRGANError("no alphas given")
     return sorted({round(validate_alpha(v), _ALPHA_DECIMALS) + 0.0 for v in values})
 
 
@@ -103,10 +93,6 @@ class SweepPoint:
     niqe: float | None
     pi: float | None = None
     pirm_rmse_y: float | None = None  # the set's RMSE as PIRM 2018: sqrt of the mean per-image MSE
-
-    @property
-    def label(self) -> str:
-        return self.method if self.alpha is None else f"{self.method} a={self.alpha:g}"
 
 
 @dataclass
@@ -145,15 +131,11 @@ def perception_distortion_sweep(
 ) -> SweepResult:
     """Score network and image interpolation at every alpha on the images of `hr_dir`.
 
-    The LR inputs come from `lr_dir` (matched by name) or the MATLAB bicubic of the HR images.
-    Every forward pass goes through the tiled `esrgan.upscale` (`tile`, default "auto"); `ensemble`
-    (x8 self-ensemble) applies to each of them, `back_projection` iterations to every final output
-    (after the pixel blend for image interpolation, which blends the two outputs as float images
-    in [0, 1] before they are rounded). `on_image` receives each image's outputs (keys
-    `(method, alpha)`), e.g. to cut crops for a report. With `need_perception` (for the plot) it
-    checks before any work that a perceptual score can be computed: NIQE on at least one image
-    (two 96x96 blocks), or Ma's model.
-    """
+    Every forward pass goes through the tiled `esrgan.upscale`; `ensemble` (x8 self-ensemble) applies
+    to each of them, `back_projection` iterations to every final output (for image interpolation after
+    the blend of the two float outputs, before rounding). `on_image` receives each image's outputs
+    (keys `(method, alpha)`), e.g. to cut crops for a report. With `need_perception` (for the plot) it
+    checks before any work that NIQE (two 96x96 blocks) or Ma's model can score at least one image."""
     alphas = sorted({round(validate_alpha(a), _ALPHA_DECIMALS) + 0.0 for a in alphas})
     if not alphas:
         raise ESRGANError("no alphas to sweep")
@@ -163,7 +145,8 @@ def perception_distortion_sweep(
         raise ESRGANError("no perceptual score to plot: NIQE is skipped and no Ma model was given")
     psnr_net, psnr_source = resolve_model(psnr_model)  # load files once, not once per alpha
     gan_net, gan_source = resolve_model(gan_model)
-    nets = {alpha: interpolate(psnr_net, gan_net, alpha) for alpha in _with_endpoints(alphas)}
+    # image interpolation needs the pure PSNR (0) and GAN (1) outputs whatever alphas are asked
+    nets = {alpha: interpolate(psnr_net, gan_net, alpha) for alpha in sorted({0.0, 1.0, *alphas})}
     scale = describe(nets[0.0]).scale
     dataset = open_benchmark(hr_dir, lr_dir, scale)
     if need_perception and ma_model is None:
@@ -171,7 +154,22 @@ def perception_distortion_sweep(
     if device is not None:
         nets = {a: n.to(device) for a, n in nets.items()}
     nets = {a: with_test_time_options(n, ensemble=ensemble) for a, n in nets.items()}
-    raw = _RawOutputs(nets, tile, tile_overlap)
+    cache: dict[tuple[str, str, float], np.ndarray] = {}  # the current image's outputs, each made once
+
+    def once(pair: BenchmarkPair, kind: str, alpha: float, make: Callable[[], np.ndarray]) -> np.ndarray:
+        if cache and next(iter(cache))[0] != pair.name:
+            cache.clear()
+        if (pair.name, kind, alpha) not in cache:
+            cache[pair.name, kind, alpha] = make()
+        return cache[pair.name, kind, alpha]
+
+    def raw(pair: BenchmarkPair, alpha: float) -> np.ndarray:
+        def make() -> np.ndarray:
+            return super_resolve(
+                nets[alpha], pair.lr, tile=tile, tile_overlap=tile_overlap, float_output=True
+            )
+
+        return once(pair, "raw", alpha, make)
 
     def finish(sr: np.ndarray, pair: BenchmarkPair) -> np.ndarray:
         if back_projection:
@@ -182,7 +180,7 @@ def perception_distortion_sweep(
         return pair.quantise(sr)
 
     def plain(alpha: float) -> Runner:  # alpha 0 or 1: one array for both methods, measured once
-        return lambda pair: raw.finished(pair, alpha, finish)
+        return lambda pair: once(pair, "final", alpha, lambda: finish(raw(pair, alpha), pair))
 
     def network(alpha: float) -> Runner:
         return plain(alpha) if alpha in (0.0, 1.0) else lambda pair: finish(raw(pair, alpha), pair)
@@ -240,79 +238,30 @@ def perception_distortion_sweep(
     return SweepResult(alphas, scale, _average(per_image), per_image, settings)
 
 
-class _RawOutputs:
-    """The float outputs of each alpha's network for the current image, each computed once."""
-
-    def __init__(self, nets: dict[float, torch.nn.Module], tile: int | str | None, tile_overlap: int | None):
-        self.nets, self.tile, self.tile_overlap = nets, tile, tile_overlap
-        self.image: str | None = None
-        self.cache: dict[tuple[str, float], np.ndarray] = {}
-
-    def _for(self, pair: BenchmarkPair) -> None:
-        if pair.name != self.image:
-            self.image, self.cache = pair.name, {}
-
-    def __call__(self, pair: BenchmarkPair, alpha: float) -> np.ndarray:
-        self._for(pair)
-        if ("raw", alpha) not in self.cache:
-            self.cache["raw", alpha] = super_resolve(
-                self.nets[alpha], pair.lr, tile=self.tile, tile_overlap=self.tile_overlap, float_output=True
-            )
-        return self.cache["raw", alpha]
-
-    def finished(self, pair: BenchmarkPair, alpha: float, finish: Callable) -> np.ndarray:
-        """The final output of a plain model (alpha 0 or 1), one array shared by both methods."""
-        self._for(pair)
-        if ("final", alpha) not in self.cache:
-            self.cache["final", alpha] = finish(self(pair, alpha), pair)
-        return self.cache["final", alpha]
-
-
-def _with_endpoints(alphas: list[float]) -> list[float]:
-    """Image interpolation needs the pure PSNR (0) and GAN (1) outputs whatever alphas are asked."""
-    return sorted({0.0, 1.0, *alphas})
-
-
 def _average(per_image: list[dict[str, Any]]) -> list[SweepPoint]:
     groups: dict[tuple[str, float | None], list[dict[str, Any]]] = {}
     for row in per_image:
         groups.setdefault((row["method"], row["alpha"]), []).append(row)
-    points = []
-    for (method, alpha), rows in groups.items():
-        means = {key: aggregate(rows, key) for key in METRICS}
-        points.append(
-            SweepPoint(
-                method=method,
-                alpha=alpha,
-                images=len(rows),
-                **means,
-                pirm_rmse_y=aggregate(rows, "rmse_y", "pirm"),
-            )
+    points = [
+        SweepPoint(
+            method,
+            alpha,
+            len(rows),
+            **{k: aggregate(rows, k) for k in REPORT_KEYS},
+            pirm_rmse_y=aggregate(rows, "rmse_y", "pirm"),
         )
+        for (method, alpha), rows in groups.items()
+    ]
     order = {"network": 0, "image": 1, "bicubic": 2}
     return sorted(points, key=lambda p: (order.get(p.method, 3), p.alpha if p.alpha is not None else -1.0))
 
 
-# ---------------------------------------------------------------------------------------------
-# Plot
-
-
-def plot_perception_distortion(
-    result: SweepResult, path: str | os.PathLike, *, distortion: str = "rmse_y", title: str = ""
-) -> str:
-    """Distortion on x, perceptual score (PI if computed, else NIQE) on y, one curve per method,
-    each point labelled with its alpha. Returns the perceptual metric used."""
-    perception = perception_metric(result)
+def plot_perception_distortion(result: SweepResult, path: str | os.PathLike) -> str:
+    """The set's RMSE as PIRM 2018 (sqrt of the mean MSE) on x, the perceptual score (PI if computed,
+    else NIQE) on y, one curve per method, each point labelled with its alpha; returns the score used."""
+    perception = "pi" if any(p.pi is not None for p in result.points) else "niqe"  # PI where computed
     if all(getattr(p, perception) is None for p in result.points):
         raise ESRGANError(f"no {perception.upper()} to plot: no output had a score (flat images?)")
-    x_key = "pirm_rmse_y" if distortion == "rmse_y" else distortion  # the set's RMSE as PIRM 2018
-    names = {
-        "rmse_y": "RMSE (Y, sqrt of mean MSE)",
-        "psnr_y": "PSNR-Y (dB)",
-        "ssim_y": "SSIM-Y",
-        "niqe": "NIQE",
-        "pi": "perceptual index",
-    }
     fig = new_figure(7.0, 5.0)
     ax = fig.add_subplot()
     styles = {
@@ -321,7 +270,7 @@ def plot_perception_distortion(
     }
     for method, (colour, marker, label) in styles.items():
         curve = [p for p in result.curve(method) if getattr(p, perception) is not None]
-        xs = [getattr(p, x_key) for p in curve]
+        xs = [p.pirm_rmse_y for p in curve]
         ys = [getattr(p, perception) for p in curve]
         ax.plot(xs, ys, color=colour, marker=marker, linewidth=1.6, markersize=6, label=label)
         for p, x, y in zip(curve, xs, ys, strict=True):
@@ -331,29 +280,19 @@ def plot_perception_distortion(
             )
     for p in result.points:
         if p.method == "bicubic" and getattr(p, perception) is not None:
-            ax.plot(getattr(p, x_key), getattr(p, perception), "k^", markersize=7, label="bicubic")
-    if distortion == "rmse_y":  # PIRM 2018 regions, where they fall inside the plotted range
-        low, high = ax.get_xlim()
-        for bound, name in ((11.5, "R1"), (12.5, "R2"), (16.0, "R3")):
-            if low < bound < high:
-                ax.axvline(bound, color="grey", linestyle=":", linewidth=1)
-                ax.text(bound, ax.get_ylim()[1], f" {name} ", fontsize=7, color="grey", ha="right", va="top")
-    ax.set_xlabel(
-        f"{names[distortion]}  (distortion, lower is better)" if distortion == "rmse_y" else names[distortion]
-    )
-    ax.set_ylabel(f"{names[perception]}  (lower is better)")
-    ax.set_title(
-        title or "Perception-distortion: numbers are alpha (0 = PSNR model, 1 = GAN model)", fontsize=10
-    )
+            ax.plot(p.pirm_rmse_y, getattr(p, perception), "k^", markersize=7, label="bicubic")
+    low, high = ax.get_xlim()  # PIRM 2018 regions, where they fall inside the plotted range
+    for bound, name in ((11.5, "R1"), (12.5, "R2"), (16.0, "R3")):
+        if low < bound < high:
+            ax.axvline(bound, color="grey", linestyle=":", linewidth=1)
+            ax.text(bound, ax.get_ylim()[1], f" {name} ", fontsize=7, color="grey", ha="right", va="top")
+    ax.set_xlabel("RMSE (Y, sqrt of mean MSE)  (distortion, lower is better)")
+    ax.set_ylabel(f"{'perceptual index' if perception == 'pi' else 'NIQE'}  (lower is better)")
+    ax.set_title("Perception-distortion: numbers are alpha (0 = PSNR model, 1 = GAN model)", fontsize=10)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     save_figure(fig, path)
     return perception
-
-
-def perception_metric(result: SweepResult) -> str:
-    """The perceptual score a sweep's report shows: PI where it was computed, else NIQE."""
-    return "pi" if any(p.pi is not None for p in result.points) else "niqe"
 
 
 def safe_name(text: str) -> str:

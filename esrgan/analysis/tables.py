@@ -22,18 +22,15 @@ from esrgan.metrics.table import METRICS, format_value, metric
 if TYPE_CHECKING:
     from esrgan.evaluation import EvalResult
 
-MEAN_ROW = "mean"
-PIRM_ROW = "pirm"
-
 
 def eval_rows(result: EvalResult) -> list[dict[str, Any]]:
     """Flat rows `{"model", "image", metric: value}`: per image, one `image="mean"` row per model,
     and with PIRM aggregation one `image="pirm"` row per model."""
     r = result
     rows = [{"model": m, "image": i, **r.values[m][i]} for m in r.models for i in r.images]
-    rows += [{"model": m, "image": MEAN_ROW, **r.mean(m)} for m in r.models]
+    rows += [{"model": m, "image": "mean", **r.mean(m)} for m in r.models]
     if r.aggregation == "pirm":
-        rows += [{"model": m, "image": PIRM_ROW, **r.pirm(m)} for m in r.models]
+        rows += [{"model": m, "image": "pirm", **r.pirm(m)} for m in r.models]
     return rows
 
 
@@ -92,11 +89,8 @@ def eval_text(result: EvalResult, per_image: bool = False) -> str:
 
 
 def write_eval_tables(result: EvalResult, prefix: str | Path) -> list[Path]:
-    """Write `prefix.json`, `prefix.csv` and `prefix.md`; return their paths.
-
-    Each file appears whole or not at all; a folder that does not exist yet appears only with all
-    three in it.
-    """
+    """Write `prefix.json`, `.csv` and `.md` (each whole or not at all; a new folder appears only with
+    all three in it); return their paths."""
     base = Path(prefix)
     texts = {
         base.name + ".json": json.dumps(eval_dict(result), indent=2, allow_nan=False) + "\n",

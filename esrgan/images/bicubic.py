@@ -285,11 +285,7 @@ def _resize_hwc(x: np.ndarray, plan: tuple, antialias: bool, integer_dtype: np.d
 
 
 def imresize_numpy(
-    x: np.ndarray,
-    scale: Scale | None,
-    *,
-    antialias: bool = True,
-    output_size: tuple[int, int] | None = None,
+    x: np.ndarray, scale: Scale | None, *, antialias: bool = True, output_size: tuple[int, int] | None = None
 ) -> np.ndarray:
     """Resize an HWC or HW array like MATLAB's `imresize(x, scale, 'bicubic')`.
 

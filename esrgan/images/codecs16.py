@@ -27,9 +27,6 @@ class Decoded(NamedTuple):
     mode: str
 
 
-# --- 16-bit colour PNG ----------------------------------------------------------------------
-
-
 def png_header(name: str) -> tuple[int, int, int, int, int] | None:
     """(width, height, bit_depth, colour_type, interlace) from the IHDR chunk, or None."""
     with open(name, "rb") as f:
@@ -96,17 +93,11 @@ def read_png16_colour(name: str, header: tuple[int, int, int, int, int]) -> Deco
     return Decoded(full, 16, alpha, "16-bit RGB" + (" + transparency" if alpha is not None else ""))
 
 
-# --- 16-bit TIFF ----------------------------------------------------------------------------
-
-
 def read_tiff(name: str) -> Decoded:
     try:
         import tifffile
     except ImportError:
-        raise ESRGANError(
-            f"{name}: 16-bit colour TIFF needs the 'tifffile' package (pip install tifffile); "
-            "Pillow would silently cut it to 8 bits"
-        ) from None
+        raise ESRGANError(f"{name}: 16-bit colour TIFF needs tifffile (pip install tifffile)") from None
     try:
         a = tifffile.imread(name, key=0)
     except Exception as exc:  # tifffile raises many types for broken or exotic files
@@ -123,9 +114,6 @@ def read_tiff(name: str) -> Decoded:
     colour = a[..., :-1] if alpha is not None else a
     kind = "grayscale" if colour.shape[2] == 1 else "RGB"
     return Decoded(colour, bits, alpha, f"{bits}-bit {kind}" + (" + alpha" if alpha is not None else ""))
-
-
-# --- writing --------------------------------------------------------------------------------
 
 
 def encode_png16(f: Any, array: np.ndarray, icc: bytes | None = None, rows_per_chunk: int = 256) -> None:
@@ -166,13 +154,9 @@ def encode_tiff16(f: Any, array: np.ndarray, icc: bytes | None) -> None:
         import tifffile
     except ImportError:
         if array.shape[2] == 1:  # Pillow writes 16-bit grayscale TIFF itself
-            Image.fromarray(np.ascontiguousarray(array[..., 0])).save(
-                f, format="TIFF", compression="tiff_deflate"
-            )
+            Image.fromarray(array[..., 0].copy()).save(f, format="TIFF", compression="tiff_deflate")
             return
-        raise ESRGANError(
-            "writing 16-bit colour TIFF needs the 'tifffile' package (pip install tifffile)"
-        ) from None
+        raise ESRGANError("writing 16-bit colour TIFF needs tifffile (pip install tifffile)") from None
     extras = {"extrasamples": ["unassalpha"]} if array.shape[2] in (2, 4) else {}
     photometric = "rgb" if array.shape[2] >= 3 else "minisblack"
     kwargs: dict[str, Any] = {"photometric": photometric, "compression": "zlib", **extras}

@@ -13,11 +13,13 @@ atomic: a temporary file in the destination folder, then `os.replace`.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import struct
 import warnings
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,26 +36,16 @@ log = logging.getLogger(__name__)
 
 MAX_SIDE = 20000
 MAX_PIXELS = MAX_SIDE * MAX_SIDE  # images claiming this many pixels or more are refused unread
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp")
-_FORMATS = {
-    ".png": "PNG",
-    ".jpg": "JPEG",
-    ".jpeg": "JPEG",
-    ".webp": "WEBP",
-    ".tif": "TIFF",
-    ".tiff": "TIFF",
-    ".bmp": "BMP",
-}
+_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}  # extension -> Pillow format
+_FORMATS |= {".tif": "TIFF", ".tiff": "TIFF", ".bmp": "BMP"}
+IMAGE_EXTENSIONS = tuple(_FORMATS)
 _ORIENTATION_TAG = 0x0112
 
 
 @dataclass
 class ImageData:
-    """A decoded image: colour/gray pixels and optional alpha, as integers or as floats in [0, 1].
-
-    `read_pixels` gives uint8 (8-bit sources) or uint16 (16-bit) arrays, alpha of the same type;
-    `read_image` and `as_float()` give float32 in [0, 1].
-    """
+    """A decoded image: colour/gray pixels and optional alpha of the same type, uint8 or uint16 from
+    `read_pixels`, float32 in [0, 1] from `read_image` and `as_float()`."""
 
     pixels: np.ndarray  # (H, W, C), C = 1 (grayscale) or 3 (colour): uint8/uint16 or float32
     alpha: np.ndarray | None = None  # (H, W), same type as pixels, or None
@@ -85,11 +77,6 @@ class ImageData:
         return int(self.pixels.shape[1])
 
 
-# ---------------------------------------------------------------------------------------------
-# Reading
-# ---------------------------------------------------------------------------------------------
-
-
 # Formats whose extra frames are images of their own (animations, pages). Others that Pillow
 # reports with several frames (MPO camera JPEGs: previews, depth maps) read as their first image.
 MULTI_FRAME_FORMATS = ("GIF", "PNG", "WEBP", "TIFF")
@@ -113,10 +100,8 @@ class ImageHeader:
 
 
 def read_header(path: str | os.PathLike[str]) -> ImageHeader:
-    """Size, frame count and format from the header; the same refusals as `read_image` for bad files.
-
-    The size is the decoded image's, as `read_pixels` gives it: after the EXIF rotation.
-    """
+    """Size (after the EXIF rotation, as `read_pixels` gives it), frame count and format from the
+    header, with the same refusals as `read_image` for bad files."""
     name = os.fspath(path)
     try:
         with _open_header(name) as im:
@@ -125,8 +110,6 @@ def read_header(path: str | os.PathLike[str]) -> ImageHeader:
                 width, height = height, width
             frames = int(getattr(im, "n_frames", 1) or 1) if im.format in MULTI_FRAME_FORMATS else 1
             return ImageHeader(width, height, frames, im.format or "?", *_decoded_layout(name, im))
-    except ESRGANError:
-        raise
     except (OSError, SyntaxError, ValueError, EOFError, struct.error, zlib.error, IndexError) as exc:
         raise ESRGANError(f"{name}: truncated or corrupt image file ({_one_line(exc)})") from exc
 
@@ -154,10 +137,8 @@ def read_image(path: str | os.PathLike[str], *, frame: int = 0) -> ImageData:
 
 
 def load_rgb(path: str | os.PathLike[str]) -> np.ndarray:
-    """Decode an image as an (H, W, 3) uint8 array (uint16 for 16-bit files); alpha dropped.
-
-    The models work in RGB: grayscale is expanded to three channels. Integers throughout, no float copy.
-    """
+    """Decode an image as (H, W, 3) uint8 (uint16 for 16-bit files), alpha dropped and grayscale
+    expanded to RGB (what the models take); integers throughout, no float copy."""
     pixels = read_pixels(path).pixels
     if pixels.shape[2] == 1:
         pixels = np.repeat(pixels, 3, axis=2)
@@ -165,10 +146,8 @@ def load_rgb(path: str | os.PathLike[str]) -> np.ndarray:
 
 
 def read_pixels(path: str | os.PathLike[str], *, frame: int = 0) -> ImageData:
-    """Decode an image file to uint8/uint16 samples; refuse huge, empty, truncated or non-image files.
-
-    `frame` picks a frame of an animation or a page of a multi-page TIFF (0: the first).
-    """
+    """Decode an image file to uint8/uint16 samples, refusing huge, empty, truncated or non-image files;
+    `frame` picks a frame of an animation or a page of a multi-page TIFF (0: the first)."""
     name = os.fspath(path)
     try:
         with _open_header(name) as im:
@@ -205,10 +184,8 @@ def check_image_size(name: str, width: int, height: int) -> None:
     if width <= 0 or height <= 0:
         raise ESRGANError(f"{name}: image header claims an empty size {width}x{height}")
     if width * height >= MAX_PIXELS:
-        raise ESRGANError(
-            f"{name}: image header claims {width}x{height} pixels; images of {MAX_SIDE}x{MAX_SIDE} "
-            f"({MAX_PIXELS // 1_000_000} megapixels) or more are refused before decoding"
-        )
+        limit = f"{MAX_SIDE}x{MAX_SIDE}"
+        raise ESRGANError(f"{name}: {width}x{height} pixels claimed; {limit}+ are refused before decoding")
 
 
 def _check_readable_file(name: str) -> None:
@@ -226,50 +203,32 @@ def _check_readable_file(name: str) -> None:
         raise ESRGANError(f"{name}: cannot read (permission denied)")
 
 
-class _open_header:
+@contextlib.contextmanager
+def _open_header(name: str) -> Iterator[Image.Image]:
     """Image.open (header only) of a readable file whose header size `check_image_size` accepts.
 
-    Pillow's own bomb check is off for the call, so `check_image_size` decides:
-    Pillow refuses above 2 x MAX_IMAGE_PIXELS (about 179 MP by default), which would refuse
-    legitimate images below our 400 MP limit; opening reads only the header, so turning the
-    check off for the call is safe. The global is restored on exit.
-    """
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.im: Image.Image | None = None
-
-    def __enter__(self) -> Image.Image:
-        _check_readable_file(self.name)
-        saved = Image.MAX_IMAGE_PIXELS
-        try:
-            Image.MAX_IMAGE_PIXELS = None
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-                self.im = Image.open(self.name)
-        except UnidentifiedImageError:
-            raise ESRGANError(
-                f"{self.name}: not a recognised image file (unknown or corrupt format)"
-            ) from None
-        except PermissionError:
-            raise ESRGANError(f"{self.name}: cannot read (permission denied)") from None
-        finally:
-            Image.MAX_IMAGE_PIXELS = saved
-        try:
-            check_image_size(self.name, *self.im.size)
-        except BaseException:
-            self.im.close()
-            raise
-        return self.im
-
-    def __exit__(self, *exc: object) -> None:
-        if self.im is not None:
-            self.im.close()
+    Pillow's own bomb check (2 x MAX_IMAGE_PIXELS, about 179 MP by default) would refuse legitimate
+    images below our 400 MP limit, so it is off for the call (which reads only the header), then restored."""
+    _check_readable_file(name)
+    saved = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(name)
+    except UnidentifiedImageError:
+        raise ESRGANError(f"{name}: not a recognised image file (unknown or corrupt format)") from None
+    except PermissionError:
+        raise ESRGANError(f"{name}: cannot read (permission denied)") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = saved
+    with im:
+        check_image_size(name, *im.size)
+        yield im
 
 
 def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 _TRANSPOSING_ORIENTATIONS = (5, 6, 7, 8)  # EXIF orientations that swap width and height
@@ -320,9 +279,7 @@ def _from_pil(im: Image.Image) -> ImageData:
         alpha = None
         if has_trns and isinstance(im.info["transparency"], int):
             alpha = (a != im.info["transparency"]).astype(np.uint16) * np.uint16(65535)
-        return _data(
-            a[..., None], 16, alpha, "16-bit grayscale" + (" + transparency" if alpha is not None else "")
-        )
+        return _data(a[..., None], 16, alpha, "16-bit grayscale" + (" + transparency" if has_trns else ""))
     if mode == "I":
         a = np.asarray(im)
         if a.size and (a.min() < 0 or a.max() > 65535):
@@ -357,11 +314,6 @@ def _from_pil(im: Image.Image) -> ImageData:
 def _data(a: np.ndarray, bits: int, alpha: np.ndarray | None, mode: str) -> ImageData:
     target = np.uint8 if bits == 8 else np.uint16
     return ImageData(pixels=a.astype(target, copy=False), alpha=alpha, bit_depth=bits, mode=mode)
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing
-# ---------------------------------------------------------------------------------------------
 
 
 def write_image(
@@ -416,18 +368,12 @@ def write_image(
 
 def _encode(f: Any, channels: list[np.ndarray], fmt: str, bits: int, quality: int, icc: bytes | None) -> None:
     array = channels[0] if len(channels) == 1 else np.concatenate(channels, axis=2)
-    if bits == 16 and fmt == "PNG":
-        codecs16.encode_png16(f, array, icc)
+    if bits == 16:  # PNG or TIFF
+        (codecs16.encode_png16 if fmt == "PNG" else codecs16.encode_tiff16)(f, array, icc)
         return
-    if bits == 16:  # TIFF
-        codecs16.encode_tiff16(f, array, icc)
-        return
-    modes = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
-    mode = modes[array.shape[2]]
+    mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[array.shape[2]]
     im = Image.fromarray(array[..., 0] if mode == "L" else array)
-    options: dict[str, Any] = {}
-    if icc:
-        options["icc_profile"] = icc
+    options: dict[str, Any] = {"icc_profile": icc} if icc else {}
     if fmt in ("JPEG", "WEBP"):
         options["quality"] = int(quality)
     if fmt == "TIFF":

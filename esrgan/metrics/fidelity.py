@@ -64,9 +64,7 @@ def ssim(
     a, b = _prepare_pair(img, ref, crop_border, y_channel, data_range)
     h, w = a.shape[:2]
     if min(h, w) < _SSIM_WINDOW:
-        raise ESRGANError(
-            f"SSIM needs at least {_SSIM_WINDOW}x{_SSIM_WINDOW} pixels after cropping, got {h}x{w}"
-        )
+        raise ESRGANError(f"SSIM needs {_SSIM_WINDOW}x{_SSIM_WINDOW} pixels after cropping, got {h}x{w}")
     if a.ndim == 2:
         return float(ssim_map(a, b).mean())
     return float(np.mean([ssim_map(a[:, :, c], b[:, :, c]).mean() for c in range(a.shape[2])]))

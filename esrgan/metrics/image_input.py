@@ -19,7 +19,7 @@ _FLOAT_SCALE_LIMIT = 2.0
 
 def to_float255(img: Any, *, data_range: float | None = None, name: str = "image") -> np.ndarray:
     """Return `img` as a float64 HWC array scaled so that white is 255 (values are not clipped)."""
-    array, _ = _as_hwc_numpy(img, name)
+    array = _as_hwc_numpy(img, name)
     if data_range is None:
         data_range = _default_white(array, name)
     elif not (np.isfinite(data_range) and data_range > 0):
@@ -44,11 +44,13 @@ def crop_borders(img: np.ndarray, crop_border: int, *, name: str = "image") -> n
     return img[crop_border:-crop_border, crop_border:-crop_border]
 
 
-def _as_hwc_numpy(img: Any, name: str) -> tuple[np.ndarray, tuple[int, ...]]:
+def _as_hwc_numpy(img: Any, name: str) -> np.ndarray:
+    if not isinstance(img, np.ndarray) and not type(img).__module__.startswith("torch"):
+        raise ESRGANError(f"{name}: expected a numpy array or torch tensor, got {type(img).__name__}")
+    given = shape_of(img)
     if type(img).__module__.startswith("torch"):  # a tensor; torch is already imported then
         import torch
 
-        given = shape_of(img)
         t = img.detach().cpu()
         if t.ndim == 4:
             if t.shape[0] != 1:
@@ -61,23 +63,17 @@ def _as_hwc_numpy(img: Any, name: str) -> tuple[np.ndarray, tuple[int, ...]]:
         if t.dtype in (torch.float16, torch.bfloat16):
             t = t.double()  # bfloat16 has no numpy twin; float64 loses nothing
         array = t.numpy()
-    elif isinstance(img, np.ndarray):
-        given = shape_of(img)
-        array = img
     else:
-        raise ESRGANError(f"{name}: expected a numpy array or torch tensor, got {type(img).__name__}")
-
+        array = img
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim == 3 and array.shape[2] != 3:
         raise ESRGANError(f"{name}: expected 1 or 3 channels (HWC), got shape {given}")
     if array.ndim not in (2, 3):
         raise ESRGANError(f"{name}: expected an HW or HWC array, got shape {given}")
-    if array.dtype == np.bool_ or not (
-        np.issubdtype(array.dtype, np.integer) or np.issubdtype(array.dtype, np.floating)
-    ):
+    if array.dtype == np.bool_ or array.dtype.kind not in "uif":
         raise ESRGANError(f"{name}: unsupported dtype {array.dtype}")
-    return array, given
+    return array
 
 
 def _default_white(array: np.ndarray, name: str) -> float:

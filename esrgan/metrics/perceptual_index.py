@@ -32,9 +32,8 @@ from esrgan.metrics.niqe import integer_luma, niqe_of_luma
 MaScore = Callable[[np.ndarray], float]
 
 _NEEDS_MA = (
-    "the perceptual index needs Ma et al.'s (2017) score, which needs their trained regression-forest "
-    "model (model.mat from the authors' sr-metric MATLAB code, or pyiqa's NRQM_model.mat); pass "
-    "ma_model=<path to model.mat> or a callable taking the shaved Y channel and returning its Ma score"
+    "the perceptual index needs Ma et al.'s regression-forest model: pass ma_model=<path to model.mat> "
+    "(the authors' sr-metric code, or pyiqa's NRQM_model.mat) or a callable returning Ma's score"
 )
 
 

@@ -9,6 +9,7 @@ The folder is written atomically (built beside OUT, then renamed into place).
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import math
@@ -16,6 +17,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from esrgan.analysis.report import jsonable, new_figure, save_figure
 from esrgan.atomic import atomic_directory, write_text_atomic
 from esrgan.errors import ESRGANError
 from esrgan.mos.stats import (
@@ -34,11 +36,8 @@ from esrgan.mos.study import Study
 
 def collect(study: Study) -> tuple[dict[str, dict[PairKey, int]], list[dict[str, Any]]]:
     """`ratings[method][(rater, image)]` = score (one per key: a rater rates an item once), and the rows."""
-    db = Ratings(study.ratings_path)
-    try:
+    with contextlib.closing(Ratings(study.ratings_path)) as db:
         rows = db.all()
-    finally:
-        db.close()
     ratings: dict[str, dict[PairKey, int]] = {m: {} for m in study.methods}
     for row in rows:
         ratings.setdefault(row["method"], {})[(row["rater"], row["image"])] = int(row["score"])
@@ -55,17 +54,15 @@ def text_report(
     raters = len({r["rater"] for r in rows})
     width = max(len(s.method) for s in table)
     lines = [
-        f"MOS study {study.folder}: {raters} rater(s), {len(rows)} rating(s), {len(study.images)} image(s)"
-    ]
-    lines.append(f"{'method':<{width}}  {'n':>5}  {'MOS':>6}  95% CI")
-    for s in table:
-        lines.append(
+        f"MOS study {study.folder}: {raters} rater(s), {len(rows)} rating(s), {len(study.images)} image(s)",
+        f"{'method':<{width}}  {'n':>5}  {'MOS':>6}  95% CI",
+        *(
             f"{s.method:<{width}}  {s.n:>5}  {_num(s.mos):>6}  [{_num(s.ci_low)}, {_num(s.ci_high)}]"
-        )
-    if tests:
-        lines.append(f"pairwise {TESTS[tests[0].test]}:")
-    for t in tests:
-        lines.append(f"  {t.a} vs {t.b}: {_test_numbers(t)}")
+            for s in table
+        ),
+        *([f"pairwise {TESTS[tests[0].test]}:"] if tests else []),
+        *(f"  {t.a} vs {t.b}: {_test_numbers(t)}" for t in tests),
+    ]
     return "\n".join(lines)
 
 
@@ -77,13 +74,9 @@ def _test_numbers(t: PairTest) -> str:
 
 
 def box_plot(path: Path, scores: dict[str, list[int]], title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     names = list(scores)
-    fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(names), 3.6), dpi=100)
+    fig = new_figure(1.2 + 1.1 * len(names), 3.6)
+    ax = fig.add_subplot()
     ax.boxplot([scores[n] or [math.nan] for n in names], showmeans=True)
     ax.set_xticks(range(1, len(names) + 1), names)
     ax.set_ylim(0.5, 5.5)
@@ -91,9 +84,7 @@ def box_plot(path: Path, scores: dict[str, list[int]], title: str) -> None:
     ax.set_ylabel("score (1 bad - 5 excellent)")
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def html_report(study: Study, table: list[MethodScore], tests: list[PairTest], summary: str) -> str:
@@ -135,28 +126,18 @@ def write_report(study: Study, out: Path | None = None, test: TestName = "wilcox
     out = out or study.folder / "report"
     if out.is_dir() and any(out.iterdir()) and not (out / "report.json").is_file():
         raise ESRGANError(f"{out} is not empty and is not a MOS report folder; choose another")
+    raters = len({r["rater"] for r in rows})
     with atomic_directory(out, replace=True) as tmp:
-        box_plot(tmp / "boxplot.png", scores, f"MOS, {len({r['rater'] for r in rows})} rater(s)")
-        summary = text.splitlines()[0]
-        write_text_atomic(tmp / "report.html", html_report(study, table, tests, summary))
+        box_plot(tmp / "boxplot.png", scores, f"MOS, {raters} rater(s)")
+        write_text_atomic(tmp / "report.html", html_report(study, table, tests, text.splitlines()[0]))
         numbers = {
-            "raters": len({r["rater"] for r in rows}),
+            "raters": raters,
             "ratings": len(rows),
             "ci": f"Student t 95%, clipped to [{SCORE_RANGE[0]:g}, {SCORE_RANGE[1]:g}]",
             "test": TESTS[test],
             "methods": [asdict(s) for s in table],
             "pairwise": [asdict(t) for t in tests],
         }
-        write_text_atomic(tmp / "report.json", json.dumps(_no_nan(numbers), indent=1))
+        # NaN (a method with fewer than two ratings) as null, which JSON can hold
+        write_text_atomic(tmp / "report.json", json.dumps(jsonable(numbers), indent=1))
     return text, out
-
-
-def _no_nan(x: Any) -> Any:
-    """NaN (a method with fewer than two ratings) as null, which JSON can hold."""
-    if isinstance(x, float) and math.isnan(x):
-        return None
-    if isinstance(x, dict):
-        return {k: _no_nan(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_no_nan(v) for v in x]
-    return x

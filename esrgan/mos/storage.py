@@ -80,11 +80,10 @@ class Ratings:
                 raise ESRGANError("this image was already rated by this rater") from None
 
     def all(self) -> list[dict[str, Any]]:
+        keys = ("rater", "image", "method", "score", "time")
         with self._lock:
-            cursor = self._db.execute("SELECT rater, image, method, score, time FROM ratings ORDER BY id")
-            return [
-                dict(zip(("rater", "image", "method", "score", "time"), row, strict=True)) for row in cursor
-            ]
+            cursor = self._db.execute(f"SELECT {', '.join(keys)} FROM ratings ORDER BY id")
+            return [dict(zip(keys, row, strict=True)) for row in cursor]
 
 
 def rater_order(item_ids: list[str], seed: int) -> list[str]:

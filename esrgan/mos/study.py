@@ -93,9 +93,7 @@ def match_image(stem: str, files: list[Path], method: str, scale: int) -> Path:
     pattern = re.compile(rf"^{re.escape(stem)}(_x\d+(\.\d+)?)?$")
     found = [p for p in files if pattern.match(p.stem)]
     if not found:
-        raise ESRGANError(
-            f"method {method}: no image for HR image {stem!r} (expected {stem}.png or {stem}_x{scale}.png)"
-        )
+        raise ESRGANError(f"method {method}: no image for HR image {stem!r} (name it {stem}_x{scale}.png)")
     if len(found) > 1:
         raise ESRGANError(
             f"method {method}: several images match HR image {stem!r}: {', '.join(p.name for p in found)}"
@@ -137,7 +135,9 @@ def create_study(
     stems = [p.stem for p in hr_files]
     if len(set(stems)) != len(stems):
         raise ESRGANError(f"{hr}: two HR images share a name (stem)")
-    calib_files = image_files(Path(calibration_hr)) if calibration_hr else _sample_photos()
+    calib_files = image_files(Path(calibration_hr)) if calibration_hr else samples.sample_photos()
+    if not calib_files and not calibration_hr:
+        raise ESRGANError("no sample photos for calibration (pip install scikit-image): use --calibration-hr")
     if calibration is None:
         calibration = min(DEFAULT_CALIBRATION, len(calib_files))
     if calibration < 1 or calibration > len(calib_files):
@@ -167,10 +167,8 @@ def create_study(
                 found = match_image(path.stem, method_files[name], name, scale)
                 data = read_image(found)
                 if (data.width, data.height) != (ref.width, ref.height):
-                    raise ESRGANError(
-                        f"method {name}: {found.name} is {data.width}x{data.height} but HR {path.name} is "
-                        f"{ref.width}x{ref.height}"
-                    )
+                    size = f"{data.width}x{data.height} but HR {path.name} is {ref.width}x{ref.height}"
+                    raise ESRGANError(f"method {name}: {found.name} is {size}")
                 entries[name] = (_with_alpha(data), data.bit_depth)
             for method in [NEAREST, *names, HR]:
                 pixels, bits = entries[method]
@@ -178,17 +176,9 @@ def create_study(
         for path, data in _calibration_images(calib_files, calibration, rated, calibration_hr, allow_overlap):
             pixels = _with_alpha(data)
             low = store(nearest_version(pixels, scale), data.bit_depth)
-            high = store(pixels, data.bit_depth)
-            calib.append({"image": path.stem, "low": low, "high": high})
-        study = Study(
-            folder=folder,
-            methods=[NEAREST, *names, HR],
-            images=stems,
-            items=items,
-            calibration=calib,
-            scale=scale,
-            seed=secrets.randbits(32) if seed is None else seed,
-        )
+            calib.append({"image": path.stem, "low": low, "high": store(pixels, data.bit_depth)})
+        seed = secrets.randbits(32) if seed is None else seed
+        study = Study(folder, [NEAREST, *names, HR], stems, items, calib, scale, seed)
         meta = {
             "format": STUDY_FORMAT,
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -196,9 +186,7 @@ def create_study(
             "seed": study.seed,
             "methods": study.methods,
             "method_sources": {name: str(path) for name, path in methods} | {HR: str(hr)},
-            "calibration_source": str(calibration_hr)
-            if calibration_hr
-            else "sample photos (esrgan.data.samples)",
+            "calibration_source": str(calibration_hr or "sample photos (esrgan.data.samples)"),
             "images": stems,
             "items": [{"id": i.id, "image": i.image, "method": i.method} for i in items],
             "calibration": calib,
@@ -206,15 +194,6 @@ def create_study(
         write_text_atomic(tmp / "study.json", json.dumps(meta, indent=1))
         Ratings(tmp / "ratings.sqlite").close()
     return study
-
-
-def _sample_photos() -> list[Path]:
-    photos = samples.sample_photos()
-    if not photos:
-        raise ESRGANError(
-            "no sample photos for calibration (pip install scikit-image): give --calibration-hr DIR"
-        )
-    return photos
 
 
 def _digest(pixels: np.ndarray) -> str:
@@ -232,18 +211,13 @@ def _calibration_images(
         same = rated.get(_digest(_with_alpha(data)))
         if same is not None and not allow_overlap:
             if folder is not None:
-                raise ESRGANError(
-                    f"calibration image {path} has the pixels of rated HR image {same}: use other images, "
-                    "or --allow-calibration-overlap"
-                )
+                overlap = f"has the pixels of rated HR image {same}: see --allow-calibration-overlap"
+                raise ESRGANError(f"calibration image {path} {overlap}")
             continue
         chosen.append((path, data))
         if len(chosen) == count:
             return chosen
-    raise ESRGANError(
-        f"only {len(chosen)} calibration image(s) outside the rated set, {count} asked: lower "
-        "--calibration or give --calibration-hr DIR"
-    )
+    raise ESRGANError(f"only {len(chosen)} calibration image(s) outside the rated set, {count} asked")
 
 
 def _with_alpha(data: Any) -> np.ndarray:
@@ -258,9 +232,7 @@ def load_study(folder: str | Path) -> Study:
     try:
         meta = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise ESRGANError(
-            f"{folder}: not a MOS study (no study.json; create one with `esrgan mos create`)"
-        ) from None
+        raise ESRGANError(f"{folder}: not a MOS study (no study.json; see `esrgan mos create`)") from None
     except (OSError, ValueError) as exc:
         raise ESRGANError(f"{path}: unreadable ({exc})") from None
     if meta.get("format") != STUDY_FORMAT:

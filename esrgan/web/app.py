@@ -17,19 +17,17 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, HTTPException, Query, UploadFile
 from fastapi.responses import FileResponse, Response
-from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from esrgan.errors import ESRGANError
 from esrgan.web.catalog import ModelCatalog
-from esrgan.web.http import DEFAULT_MAX_UPLOAD, DEFAULT_TIMEOUT, add_error_handlers, bounded, static_dir
+from esrgan.web.http import DEFAULT_MAX_UPLOAD, DEFAULT_TIMEOUT, new_app, static_dir
 from esrgan.web.jobs import Job, JobQueue
 from esrgan.web.service import DOWNLOAD_FORMATS, UpscaleService, encode, safe_name, view_png
 
@@ -66,15 +64,8 @@ def create_app(
     catalog = ModelCatalog(models_dir, device)
     queue = JobQueue(str(device))
     service = UpscaleService(catalog, queue)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> Any:
-        yield
-        queue.stop()
-
-    app = FastAPI(title="esrgan", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
+    app = new_app("esrgan", queue.stop, max_upload, timeout)
     app.state.service = service
-    add_error_handlers(app)
     static = static_dir()
 
     @app.get("/")
@@ -134,9 +125,8 @@ def create_app(
     @app.get("/api/jobs/{job_id}/view.png")
     def result_view(job_id: str) -> Response:
         result = service.finished_result(job_id)
-        return Response(
-            service.cached((job_id, "view"), lambda: view_png(result.pixels)), media_type="image/png"
-        )
+        data = service.cached((job_id, "view"), lambda: view_png(result.pixels))
+        return Response(data, media_type="image/png")
 
     @app.get("/api/jobs/{job_id}/bicubic.png")
     def result_bicubic(job_id: str) -> Response:
@@ -156,9 +146,8 @@ def create_app(
         )
         stem = safe_name(result.name).rsplit(".", 1)[0]
         name = f"{stem}_esrgan{suffix}"
-        return Response(
-            data, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
-        )
+        headers = {"Content-Disposition": f'attachment; filename="{name}"'}
+        return Response(data, media_type=media, headers=headers)
 
     @app.post("/api/crop")
     def crop(req: CropRequest) -> Response:
@@ -177,8 +166,7 @@ def create_app(
         headers = {"X-Crop-Box": f"{x},{y},{w},{h}", "X-Crop-Alpha": f"{alpha:g}"}
         return Response(view_png(job.result.pixels), media_type="image/png", headers=headers)
 
-    app.mount("/static", StaticFiles(directory=static), name="static")
-    return bounded(app, max_upload, timeout)
+    return app
 
 
 def job_status(queue: JobQueue, job: Job) -> dict[str, Any]:

@@ -8,13 +8,11 @@ alpha rewrites its tensors with `torch.lerp(psnr, gan, alpha)`, which is exact a
 from __future__ import annotations
 
 import copy
-from typing import Any
 
 import torch
 
 from esrgan.inference.interpolation import check_same_architecture, validate_alpha
 from esrgan.models.descriptor import ModelDescriptor
-from esrgan.web.lru import LRU
 
 
 class PairBlender:
@@ -38,13 +36,3 @@ class PairBlender:
                 torch.lerp(psnr, gan, alpha, out=out)
             self.alpha = alpha
         return self.descriptor
-
-
-class BlendCache:
-    """PairBlenders by (psnr id, gan id); the least recently used pair is dropped."""
-
-    def __init__(self, size: int = 2) -> None:
-        self._pairs: LRU[tuple[str, str], PairBlender] = LRU(size)
-
-    def get(self, key: tuple[str, str], psnr: Any, gan: Any) -> PairBlender:
-        return self._pairs.get_or_make(key, lambda: PairBlender(psnr, gan))

@@ -18,7 +18,6 @@ from esrgan.errors import ESRGANError
 from esrgan.models.hub import BUILTIN_PURPOSE, SAVE_SUFFIXES, available_models
 from esrgan.web.lru import LRU
 
-MODEL_EXTENSIONS = SAVE_SUFFIXES  # checkpoints (not ncnn .bin weights)
 MAX_FILES = 500  # a huge folder must not make every page load slow
 
 
@@ -29,11 +28,6 @@ class ModelChoice:
     source: str  # what esrgan.load_model receives (an absolute path or a hub name); never sent out
 
 
-def hub_model_names() -> list[str]:
-    """Built-in and downloaded model names from the hub."""
-    return list(available_models())
-
-
 def model_files(folder: Path) -> list[Path]:
     """Checkpoint files under `folder` (recursive, sorted) whose real path stays inside it."""
     root = folder.resolve()
@@ -41,7 +35,7 @@ def model_files(folder: Path) -> list[Path]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if name.startswith(".") or not name.lower().endswith(MODEL_EXTENSIONS):
+            if name.startswith(".") or not name.lower().endswith(SAVE_SUFFIXES):  # not ncnn .bin
                 continue
             path = Path(dirpath) / name
             real = path.resolve()
@@ -50,11 +44,6 @@ def model_files(folder: Path) -> list[Path]:
             if len(found) >= MAX_FILES:
                 return found
     return found
-
-
-def _label(name: str) -> str:
-    """A hub name, with what it is for when it is a built-in (builtin: clean images; builtin-real: photos)."""
-    return f"{name} ({BUILTIN_PURPOSE[name]})" if name in BUILTIN_PURPOSE else name
 
 
 class ModelCatalog:
@@ -66,16 +55,16 @@ class ModelCatalog:
         self._loaded: LRU[str, Any] = LRU(cache_size)
 
     def choices(self) -> list[ModelChoice]:
-        out = [ModelChoice(f"name:{n}", _label(n), n) for n in hub_model_names()]
+        # a built-in's label says what it is for (builtin: clean images; builtin-real: photos)
+        labels = {n: f"{n} ({BUILTIN_PURPOSE[n]})" if n in BUILTIN_PURPOSE else n for n in available_models()}
+        out = [ModelChoice(f"name:{n}", label, n) for n, label in labels.items()]
         if self.models_dir is not None and self.models_dir.is_dir():
             for path in model_files(self.models_dir):
                 rel = path.relative_to(self.models_dir).as_posix()
                 out.append(ModelChoice(f"file:{rel}", rel, str(path)))
         return out
 
-    def resolve(self, model_id: Any) -> ModelChoice:
-        if not isinstance(model_id, str):
-            raise ESRGANError("no model chosen")
+    def resolve(self, model_id: str) -> ModelChoice:
         for choice in self.choices():
             if choice.id == model_id:
                 return choice

@@ -12,7 +12,6 @@ import itertools
 import logging
 import secrets
 import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,19 +29,13 @@ class Job:
     id: str
     kind: str
     work: Work
-    priority: int = 0  # lower runs first
     state: str = "queued"  # queued, running, done, failed
     done: int = 0
     total: int = 0
     error: str | None = None
     result: Any = None
     info: dict[str, Any] = field(default_factory=dict)  # facts the status page shows
-    created: float = field(default_factory=time.time)
     finished_event: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def finished(self) -> bool:
-        return self.state in ("done", "failed")
 
 
 def one_line_error(exc: BaseException) -> str:
@@ -70,12 +63,12 @@ class JobQueue:
         self._thread.start()
 
     def submit(self, kind: str, work: Work, *, priority: int = 0, info: dict[str, Any] | None = None) -> Job:
-        job = Job(id=secrets.token_hex(8), kind=kind, work=work, priority=priority, info=info or {})
+        job = Job(id=secrets.token_hex(8), kind=kind, work=work, info=info or {})
         with self._cond:
             if self._stopped:
                 raise ESRGANError("the server is shutting down")
             self._jobs[job.id] = job
-            self._pending.append((priority, next(self._order), job))
+            self._pending.append((priority, next(self._order), job))  # lower priority runs first
             self._pending.sort(key=lambda t: t[:2])
             self._cond.notify_all()
         return job
@@ -131,7 +124,7 @@ class JobQueue:
 
     def _forget_old(self) -> None:
         for kind, keep in self.keep.items():
-            finished = [j for j in self._jobs.values() if j.finished and j.kind == kind]
+            finished = [j for j in self._jobs.values() if j.state in ("done", "failed") and j.kind == kind]
             for job in finished[: max(0, len(finished) - keep)]:
                 del self._jobs[job.id]
 

@@ -12,16 +12,12 @@ import asyncio
 import json
 from typing import Any
 
-Scope = dict[str, Any]
-
 
 class RequestLimits:
     def __init__(self, app: Any, *, max_body: int, timeout: float) -> None:
-        self.app = app
-        self.max_body = max_body
-        self.timeout = timeout
+        self.app, self.max_body, self.timeout = app, max_body, timeout
 
-    async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -38,10 +34,8 @@ class RequestLimits:
                 await _reply(send, 400, "bad Content-Length")
                 return
             if declared > self.max_body:
-                limit = self.max_body / 2**20
-                await _reply(
-                    send, 413, f"upload too large ({declared / 2**20:.1f} MB; the limit is {limit:g} MB)"
-                )
+                sizes = f"{declared / 2**20:.1f} MB; the limit is {self.max_body / 2**20:g} MB"
+                await _reply(send, 413, f"upload too large ({sizes})")
                 return
 
         started = False
@@ -61,11 +55,6 @@ class RequestLimits:
 
 async def _reply(send: Any, status: int, message: str) -> None:
     body = json.dumps({"detail": message}).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-        }
-    )
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

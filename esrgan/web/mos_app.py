@@ -9,19 +9,17 @@ GET  /api/mos/images/{id}.png   an item or calibration image, by its random id
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import FileResponse
-from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 
 from esrgan.errors import ESRGANError
 from esrgan.mos.storage import Ratings, rater_order
 from esrgan.mos.study import Study, load_study
-from esrgan.web.http import DEFAULT_MAX_UPLOAD, DEFAULT_TIMEOUT, add_error_handlers, bounded, static_dir
+from esrgan.web.http import DEFAULT_MAX_UPLOAD, DEFAULT_TIMEOUT, new_app, static_dir
 
 MAX_NAME = 60
 
@@ -55,20 +53,15 @@ class MOSSession:
         total, done = len(order), len(rated & set(order))
         for item_id in order:
             if item_id not in rated:
-                return {
-                    "done": False,
-                    "item": item_id,
-                    "url": f"/api/mos/images/{item_id}.png",
-                    "index": done + 1,
-                    "total": total,
-                }
+                url = f"/api/mos/images/{item_id}.png"
+                return {"done": False, "item": item_id, "url": url, "index": done + 1, "total": total}
         return {"done": True, "index": done, "total": total}
 
     def rate(self, name: str, item_id: str, score: int) -> None:
         item = self.items.get(item_id)
         if item is None:
             raise LookupError("unknown image")
-        if not isinstance(score, int) or not 1 <= score <= 5:
+        if not 1 <= score <= 5:  # an int: the request model says so
             raise ESRGANError("score must be a whole number from 1 (bad) to 5 (excellent)")
         self.db.rater_seed(name)
         self.db.add(name, item_id, item.image, item.method, score)
@@ -79,14 +72,7 @@ def create_mos_app(
 ) -> FastAPI:
     session = MOSSession(load_study(study_dir))
     static = static_dir()
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> Any:
-        yield
-        session.db.close()
-
-    app = FastAPI(title="esrgan MOS", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    add_error_handlers(app)
+    app = new_app("esrgan MOS", session.db.close, max_upload, timeout)
 
     @app.get("/")
     def index() -> FileResponse:
@@ -123,5 +109,4 @@ def create_mos_app(
             raise LookupError("unknown image")
         return FileResponse(path, media_type="image/png", headers={"Cache-Control": "no-store"})
 
-    app.mount("/static", StaticFiles(directory=static), name="static")
-    return bounded(app, max_upload, timeout)
+    return app

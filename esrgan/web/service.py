@@ -27,7 +27,7 @@ from esrgan.images.image_io import read_pixels, write_image
 from esrgan.images.scaling import to_float, to_integer
 from esrgan.inference.interpolation import validate_alpha
 from esrgan.inference.tile_size import check_tile
-from esrgan.web.blend import BlendCache
+from esrgan.web.blend import PairBlender
 from esrgan.web.catalog import ModelCatalog
 from esrgan.web.jobs import Job, JobQueue, Progress
 from esrgan.web.lru import LRU
@@ -74,14 +74,12 @@ def safe_name(name: str | None) -> str:
     return base or "image"
 
 
-def encode(
-    pixels: np.ndarray, fmt: str, *, bit_depth: int, icc: bytes | None = None, quality: int = 95
-) -> bytes:
+def encode(pixels: np.ndarray, fmt: str, *, bit_depth: int, icc: bytes | None = None) -> bytes:
     """Bytes of `pixels` as PNG/JPEG/WebP, written by the package's own writer."""
     suffix = DOWNLOAD_FORMATS[fmt][1]
     with tempfile.TemporaryDirectory(prefix="esrgan-web-") as tmp:
         path = Path(tmp) / f"out{suffix}"
-        write_image(path, pixels, bit_depth=bit_depth, quality=quality, icc_profile=icc)
+        write_image(path, pixels, bit_depth=bit_depth, icc_profile=icc)  # quality 95
         return path.read_bytes()
 
 
@@ -89,35 +87,27 @@ def view_png(pixels: np.ndarray) -> bytes:
     """An 8-bit PNG for display in the browser (alpha kept; fast compression)."""
     a = to_integer(pixels, 8)
     mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}[a.shape[2]]
-    im = Image.fromarray(a[..., 0] if mode == "L" else a, mode)
     buf = io.BytesIO()
-    im.save(buf, format="PNG", compress_level=1)
+    Image.fromarray(a[..., 0] if mode == "L" else a, mode).save(buf, format="PNG", compress_level=1)
     return buf.getvalue()
 
 
 class UpscaleService:
     def __init__(self, catalog: ModelCatalog, queue: JobQueue, *, keep_images: int = 8) -> None:
-        self.catalog = catalog
-        self.queue = queue
-        self.blends = BlendCache()
+        self.catalog, self.queue = catalog, queue
+        self.blends: LRU[tuple[str, str], PairBlender] = LRU(2)  # by (psnr id, gan id)
         self._images: LRU[str, Uploaded] = LRU(keep_images)
         self._encoded: LRU[tuple[str, str], bytes] = LRU(8)
 
-    # -- uploads ---------------------------------------------------------------------------
     def add_image(self, path: Path, client_name: str | None) -> Uploaded:
         name = safe_name(client_name)
         try:
             data = read_pixels(path)
         except ESRGANError as exc:
             raise ESRGANError(str(exc).replace(str(path), name)) from None
+        has_alpha = data.alpha is not None
         image = Uploaded(
-            id=secrets.token_hex(8),
-            name=name,
-            pixels=data.stacked(),
-            bit_depth=data.bit_depth,
-            has_alpha=data.alpha is not None,
-            icc_profile=data.icc_profile,
-            mode=data.mode,
+            secrets.token_hex(8), name, data.stacked(), data.bit_depth, has_alpha, data.icc_profile, data.mode
         )
         return self._images.put(image.id, image)
 
@@ -127,14 +117,14 @@ class UpscaleService:
             raise LookupError("unknown or expired image; upload it again")
         return image
 
-    # -- jobs ------------------------------------------------------------------------------
     def _model(self, model_id: str, psnr_id: str | None, alpha: float | None) -> Any:
         """Runs on the worker thread: the model, or the in-place blend of the PSNR/GAN pair."""
         gan = self.catalog.load(model_id)
         if not psnr_id:
             return gan
         psnr = self.catalog.load(psnr_id)
-        return self.blends.get((psnr_id, model_id), psnr, gan).at(1.0 if alpha is None else alpha)
+        blender = self.blends.get_or_make((psnr_id, model_id), lambda: PairBlender(psnr, gan))
+        return blender.at(1.0 if alpha is None else alpha)
 
     def check_request(self, model_id: Any, psnr_id: Any, alpha: Any) -> float | None:
         """Validate before queueing, so a bad request is an error now rather than a failed job."""
@@ -159,15 +149,11 @@ class UpscaleService:
         if tile:  # checked here so that a bad size is an error of the request, not of the job
             check_tile(tile)
 
+        tiling = "auto" if tile is None else (tile or None)
+
         def work(progress: Progress) -> Result:
             model = self._model(model_id, psnr_id, alpha)
-            out = esrgan.upscale(
-                model,
-                image.pixels,
-                tile="auto" if tile is None else (tile or None),
-                outscale=outscale,
-                progress=progress,
-            )
+            out = esrgan.upscale(model, image.pixels, tile=tiling, outscale=outscale, progress=progress)
             return Result(out, image.bit_depth, image.has_alpha, image.icc_profile, image.name, image)
 
         info = {"image": image.id, "model": model_id, "psnr_model": psnr_id, "alpha": alpha}
@@ -196,7 +182,6 @@ class UpscaleService:
         info = {"box": [x, y, w, h], "alpha": alpha}
         return self.queue.submit("crop", work, priority=-1, info=info)
 
-    # -- results ---------------------------------------------------------------------------
     def finished_result(self, job_id: Any) -> Result:
         job = self.queue.get(job_id) if isinstance(job_id, str) else None
         if job is None:
@@ -219,10 +204,7 @@ class UpscaleService:
 
 def clamp_box(box: tuple[int, int, int, int], width: int, height: int) -> tuple[int, int, int, int]:
     """A crop inside the image, at most MAX_CROP per side (whole numbers; too small made 1 px)."""
-    try:
-        x, y, w, h = (int(v) for v in box)
-    except (TypeError, ValueError):
-        raise ESRGANError("crop box must be four whole numbers x, y, width, height") from None
+    x, y, w, h = box
     w, h = max(1, min(w, MAX_CROP, width)), max(1, min(h, MAX_CROP, height))
     x, y = min(max(0, x), width - w), min(max(0, y), height - h)
     return x, y, w, h

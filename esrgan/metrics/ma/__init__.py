@@ -21,6 +21,7 @@ the same file); `load_ma_model` reads it (scipy needed). A 512x512 image takes 1
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable
@@ -48,9 +49,7 @@ def _check_size(luma: np.ndarray) -> None:
     h, w = luma.shape
     h3, w3 = h // 2 // 2, w // 2 // 2
     if min(h, w) < _MIN_SIDE or math.ceil(h3 / 5) * math.ceil(w3 / 5) < _PCA_VALUES:
-        raise ESRGANError(
-            f"Ma's score needs a larger image than {h}x{w} (after cropping): about 84x84 or more"
-        )
+        raise ESRGANError(f"Ma's score needs a larger image than {h}x{w} (after cropping): 84x84 or more")
 
 
 def ma_features(luma: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -71,12 +70,7 @@ def ma_score_of_luma(luma: np.ndarray, model: MaModel) -> float:
 
 def ma_scorer(model_path: str | os.PathLike[str]) -> Callable[[np.ndarray], float]:
     """The scorer `f(y) -> float` for `perceptual_index`'s ma_model, the model file read (and checked) now."""
-    model = load_ma_model(model_path)
-
-    def score(luma: np.ndarray) -> float:
-        return ma_score_of_luma(luma, model)
-
-    return score
+    return functools.partial(ma_score_of_luma, model=load_ma_model(model_path))
 
 
 def ma_score(img: Any, model_path: str | os.PathLike[str], *, crop_border: int = 4) -> float:

@@ -102,13 +102,7 @@ def block_dct_features(im: np.ndarray) -> np.ndarray:
     coeff_var = _abs_coefficient_of_variation(ac, _GAMMA_EPS)
     oriented = np.stack([_abs_coefficient_of_variation(dct[:, m], _ORIENTED_EPS) for m in _oriented_masks()])
     orientation_var = np.var(oriented, axis=0, ddof=1)
-    return np.array(
-        [
-            *_pool_low(gamma),
-            *_pool_high(coeff_var),
-            *_pool_high(orientation_var),
-        ]
-    )
+    return np.array([*_pool_low(gamma), *_pool_high(coeff_var), *_pool_high(orientation_var)])
 
 
 def _pool_low(values: np.ndarray) -> tuple[float, float]:

@@ -102,9 +102,7 @@ def _read_model(path: Path) -> MaModel:
     except OSError as exc:
         raise ESRGANError(f"{path}: cannot read the Ma model ({exc.strerror or exc})") from None
     if head.startswith(b"MATLAB 7.3") or _HDF5_SIGNATURE in (head[:8], head[512:520]):
-        raise ESRGANError(
-            f"{path}: a MATLAB v7.3 (HDF5) file, which scipy cannot read; re-save it with save -v7"
-        )
+        raise ESRGANError(f"{path}: a MATLAB v7.3 (HDF5) file, which scipy cannot read: use save -v7")
     try:
         import scipy.io
     except ImportError:
@@ -169,9 +167,7 @@ def _read_forest(cell: Any, what: str, width: int) -> RegressionForest:
     if ntree is not None:
         count = int(ntree.reshape(-1)[0])
         if not 1 <= count <= shape[1]:
-            raise ESRGANError(
-                f"{what}.ntree is {count}, which does not fit the {shape[0]}x{shape[1]} tree arrays"
-            )
+            raise ESRGANError(f"{what}.ntree is {count}; the tree arrays are {shape[0]}x{shape[1]}")
         arrays = {n: a[:, :count] for n, a in arrays.items()}
     # Trees become rows: (ntree, nrnodes).
     ldau, rdau, mbest = (arrays[n].T.astype(np.int64) for n in ("lDau", "rDau", "mbest"))
