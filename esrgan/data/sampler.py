@@ -59,18 +59,8 @@ class TrainingSampler:
         rank: int = 0,
         world_size: int = 1,
     ) -> None:
-        if num_images < 1:
-            raise ESRGANError("the training set has no images")
-        if batch_size < 1:
-            raise ESRGANError(f"batch size must be >= 1, got {batch_size}")
-        if world_size < 1 or not 0 <= rank < world_size:
-            raise ESRGANError(f"invalid rank {rank} for world size {world_size}")
         if batch_size % world_size:
-            raise ESRGANError(
-                f"the global batch size {batch_size} must be divisible by the process count {world_size}"
-            )
-        if seed < 0 or start_iteration < 0:
-            raise ESRGANError(f"seed and start iteration must be >= 0, got {seed} and {start_iteration}")
+            raise ESRGANError(f"the batch size {batch_size} is not divisible by {world_size} processes")
         self.num_images = num_images
         self.batch_size = batch_size
         self.seed = seed

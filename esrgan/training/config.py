@@ -302,6 +302,7 @@ def _check_ranges(config: Any, prefix: str) -> None:
 
     if isinstance(config, TrainConfig):
         need(config.total_iters > 0, "total_iters", "must be positive")
+        need(config.seed >= 0, "seed", "must be >= 0")
         for key in ("log_every", "val_every", "save_every", "keep_last"):
             need(getattr(config, key) > 0, key, "must be positive")
         need(0 <= config.ema_decay < 1, "ema_decay", "must be in [0, 1)")
