@@ -34,8 +34,6 @@ def jpeg_roundtrip(image: Tensor, quality: int) -> Tensor:
 
 def jpeg_roundtrip_many(images: Sequence[Tensor], qualities: Sequence[int]) -> list[Tensor]:
     """`jpeg_roundtrip` of each image at its own quality, in threads (same result as one by one)."""
-    if len(images) != len(qualities):
-        raise ValueError(f"{len(images)} images but {len(qualities)} qualities")
     # Threads pay off only with cores to spare (a GPU machine); on a few cores they only add overhead.
     workers = min(len(images), (os.cpu_count() or 1) // 2, 8)
     if workers < 2:
