@@ -93,13 +93,6 @@ def _as_tuple(value: Any) -> Any:
     return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def load_state(path: Path) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ESRGANError(f"cannot read training state {path}: {' '.join(str(exc).split())}") from None
-
-
 @dataclass
 class TrainState:
     """Everything a run saves and restores, with `save` and `load` side by side.
@@ -147,11 +140,12 @@ class TrainState:
     def load(self, run_dir: Path, iteration: int) -> tuple[int, int]:
         """Restore everything saved at `iteration`; returns (iteration, bad_steps)."""
         path = state_path(run_dir, iteration)
-        state = load_state(path)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise ESRGANError(f"cannot read training state {path}: {' '.join(str(exc).split())}") from None
         if int(state.get("format", 1)) > STATE_FORMAT:
-            raise ESRGANError(
-                f"{path} was written by a newer version of this package (format {state['format']})"
-            )
+            raise ESRGANError(f"{path}: written by a newer version of esrgan (format {state['format']})")
         try:
             self.net_g.load_state_dict(state["net_g"])
             self.opt_g.load_state_dict(state["opt_g"])
@@ -161,10 +155,8 @@ class TrainState:
             if self.ema is not None and state.get("ema") is not None:
                 self.ema.load_state_dict(state["ema"])
         except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ESRGANError(
-                f"cannot resume {run_dir}: its checkpoint does not match this config "
-                f"({' '.join(str(exc).split())})"
-            ) from None
+            reason = " ".join(str(exc).split())
+            raise ESRGANError(f"resume {run_dir}: checkpoint does not match this config ({reason})") from None
         if state.get("scaler_g"):
             self.scaler_g.load_state_dict(state["scaler_g"])
             self.scaler_d.load_state_dict(state["scaler_d"])

@@ -61,28 +61,16 @@ class RunLock:
         except FileNotFoundError:
             return  # released between our two calls
         except (OSError, ValueError, KeyError, TypeError):
-            raise ESRGANError(
-                f"{self.path.parent} holds an unreadable run lock; if no run is using this folder, "
-                f"delete {self.path}"
-            ) from None
+            raise ESRGANError(f"{self.path}: unreadable run lock (delete it if no run is using it)") from None
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(owner.get("started", 0))))
         if host == socket.gethostname() and not pid_alive(pid):
-            log.warning(
-                "%s: removing a stale run lock left by process %d (no longer running)", self.path, pid
-            )
+            log.warning("%s: removing a stale run lock of process %d (no longer running)", self.path, pid)
             self.path.unlink(missing_ok=True)
             return
         raise ESRGANError(
             f"{self.path.parent} is in use by another training run (process {pid} on {host}, since {since}); "
             f"wait, or choose another name/output_dir (delete {self.path} if that run is gone)"
         )
-
-    def __enter__(self) -> RunLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 def pid_alive(pid: int) -> bool:
@@ -92,7 +80,7 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # exists, owned by another user
+        pass  # exists, owned by another user
     return True
 
 
