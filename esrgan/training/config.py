@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import types
 import typing
 from dataclasses import dataclass, field
@@ -350,12 +351,4 @@ def _check_ranges(config: Any, prefix: str) -> None:
 
 def to_dict(config: Any) -> dict[str, Any]:
     """Plain nested dict (tuples as lists) for saving next to a run and in checkpoints."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, tuple):
-            return [plain(v) for v in value]
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        return value
-
-    return {k: plain(v) for k, v in dataclasses.asdict(config).items()}
+    return json.loads(json.dumps(dataclasses.asdict(config)))

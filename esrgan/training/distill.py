@@ -75,19 +75,11 @@ def square_seed(seed: int, split: int, variant: int, name: str, y: int, x: int) 
 
 def squares(shape: tuple[int, ...], crop: int, variants: int, scale: int) -> list[tuple[int, int, int]]:
     """(variant, y, x) of every square of a photo of `shape`; offsets are multiples of the scale."""
-    out = []
-    for v in range(variants):
-        offset = (v * crop // variants) // scale * scale
-        for y in grid_starts(shape[0] // scale * scale, crop, offset):
-            for x in grid_starts(shape[1] // scale * scale, crop, offset):
-                out.append((v, y, x))
-    return sorted(set(out))
-
-
-def _teacher_precision(wanted: str) -> str:
-    if wanted == "auto":
-        return "bf16" if cpu_has_native_bf16() else "fp32"
-    return wanted
+    h, w = shape[0] // scale * scale, shape[1] // scale * scale
+    offsets = [(v, (v * crop // variants) // scale * scale) for v in range(variants)]
+    return sorted(
+        {(v, y, x) for v, o in offsets for y in grid_starts(h, crop, o) for x in grid_starts(w, crop, o)}
+    )
 
 
 def with_distillation(cfg: Any, *, progress: bool = True) -> Any:
@@ -101,7 +93,9 @@ def with_distillation(cfg: Any, *, progress: bool = True) -> Any:
     teacher_file = hub.resolve_model(distill.teacher)
     train = list_images(cfg.data.train_hr, "training image")
     val = list_images(cfg.data.val_hr, "validation image") if cfg.data.val_hr else []
-    precision = _teacher_precision(distill.precision)
+    precision = distill.precision
+    if precision == "auto":
+        precision = "bf16" if cpu_has_native_bf16() else "fp32"
     facts = {
         "teacher": str(distill.teacher),
         "teacher_sha256": sha256_of(teacher_file),
@@ -163,17 +157,6 @@ def textured_subset(root: Path, fraction: float) -> Path:
     return subset
 
 
-def _jobs(cfg: Any, train: list[Path], val: list[Path]) -> list[tuple[Path, str, int, int, int, int, int]]:
-    """(photo, split folder prefix, split, variant, y, x, size) of every LR/target pair to make."""
-    d = cfg.data.distill
-    jobs = []
-    for photo in train:
-        for v, y, x in squares(read_header(photo).shape, d.crop, d.variants, cfg.generator.scale):
-            jobs.append((photo, "train", 0, v, y, x, d.crop))
-    jobs += [(photo, "val", 1, 0, 0, 0, 0) for photo in val]  # size 0: the whole photo
-    return jobs
-
-
 def _make_pairs(
     cfg: Any,
     root: Path,
@@ -183,13 +166,18 @@ def _make_pairs(
     precision: str,
     progress: bool,
 ) -> None:
-
     scale = cfg.generator.scale
     teacher = load_model(str(teacher_file))
+    d = cfg.data.distill
     if teacher.scale != scale:
-        name = cfg.data.distill.teacher
-        raise ESRGANError(f"data.distill.teacher {name} is x{teacher.scale}, the student x{scale}")
-    jobs = _jobs(cfg, train, val)
+        raise ESRGANError(f"data.distill.teacher {d.teacher} is x{teacher.scale}, the student x{scale}")
+    # (photo, split folder prefix, split, variant, y, x, size) of every pair; size 0: the whole photo
+    jobs = [
+        (p, "train", 0, *vyx, d.crop)
+        for p in train
+        for vyx in squares(read_header(p).shape, d.crop, d.variants, scale)
+    ]
+    jobs += [(photo, "val", 1, 0, 0, 0, 0) for photo in val]
     for folder in {f"{split}_{kind}" for _, split, *_ in jobs for kind in ("lr", "target")}:
         (root / folder).mkdir(parents=True, exist_ok=True)
     current: Path | None = None  # jobs come photo by photo: each is decoded once

@@ -8,7 +8,6 @@ generator adversarial term and one discriminator step (alternating, one step eac
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -41,8 +40,6 @@ from esrgan.training.logger import RunLogger
 from esrgan.training.run_lock import RunFolder
 from esrgan.training.schedule import lr_factor
 from esrgan.training.validation import validate
-
-log = logging.getLogger("esrgan.train")
 
 
 def build_generator(cfg: GeneratorConfig) -> nn.Module:
