@@ -76,14 +76,6 @@ def add_tile(parser: argparse.ArgumentParser, *, default: str = "auto") -> None:
     )
 
 
-def add_offline(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--offline",
-        action="store_true",
-        help="never download: a model name must already be cached (same as ESRGAN_OFFLINE=1)",
-    )
-
-
 def add_force(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str) -> None:
     """`--force`, in every command the one way to replace what exists; `what` says what it replaces."""
     parser.add_argument("--force", action="store_true", help=what)

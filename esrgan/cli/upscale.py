@@ -20,7 +20,6 @@ from esrgan.cli.options import (
     add_back_projection,
     add_ensemble,
     add_force,
-    add_offline,
     add_tile,
     non_negative_int,
     positive_float,
@@ -49,7 +48,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="checkpoint (.pth/.safetensors, any ESRGAN format) or a model name from `esrgan models` "
         "(downloaded on first use); default: builtin, the small model shipped with the package",
     )
-    add_offline(parser)
+    parser.add_argument(
+        "--offline",
+        action="store_true",
+        help="never download: a model name must already be cached (same as ESRGAN_OFFLINE=1)",
+    )
     parser.add_argument(
         "-s",
         "--outscale",
@@ -147,10 +150,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_back_projection(blend)
     add_ensemble(blend)
-    _add_video_arguments(parser.add_argument_group("video files and frame sequences"))
-
-
-def _add_video_arguments(video: argparse._ArgumentGroup) -> None:
+    video = parser.add_argument_group("video files and frame sequences")
     video.add_argument("--codec", default="libx264", help="video encoder (default libx264: H.264)")
     video.add_argument("--crf", type=int, help="quality for x264/x265/vp9/av1, 0 = lossless (default 18)")
     video.add_argument("--pix-fmt", help="encoded pixel format (default yuv420p where the encoder has it)")

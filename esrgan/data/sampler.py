@@ -46,7 +46,7 @@ class TrainingSampler:
     """Infinite iterable of `(image_index, sample_seed)` keys for one rank.
 
     `batch_size` is the *global* batch size B (all ranks together); each rank's DataLoader must use
-    `local_batch_size` = B / world_size and this object as its `sampler`. Iteration starts at
+    batches of B / world_size and this object as its `sampler`. Iteration starts at
     `start_iteration` every time `iter()` is called.
     """
 
@@ -70,21 +70,12 @@ class TrainingSampler:
         self._epoch = -1
         self._permutation = np.arange(0)
 
-    @property
-    def local_batch_size(self) -> int:
-        """Samples per iteration on this rank."""
-        return self.batch_size // self.world_size
-
-    def keys_for_iteration(self, iteration: int) -> list[tuple[int, int]]:
-        """This rank's keys for one iteration (its slice of the global batch)."""
-        first = iteration * self.batch_size + self.rank * self.local_batch_size
-        return [self._key(n) for n in range(first, first + self.local_batch_size)]
-
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        iteration = self.start_iteration
+        local = self.batch_size // self.world_size
+        first = self.start_iteration * self.batch_size + self.rank * local  # this rank's slice of each batch
         while True:
-            yield from self.keys_for_iteration(iteration)
-            iteration += 1
+            yield from (self._key(n) for n in range(first, first + local))
+            first += self.batch_size
 
     def _key(self, n: int) -> tuple[int, int]:
         epoch = n // self.num_images
