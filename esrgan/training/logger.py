@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from esrgan.atomic import write_text_atomic
 from esrgan.training.config import TrainConfig, to_dict
@@ -20,8 +21,6 @@ class _TqdmHandler(logging.Handler):
     """Log lines that do not break the progress bar."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        from tqdm import tqdm
-
         tqdm.write(self.format(record), file=sys.stderr)
 
 
@@ -35,8 +34,7 @@ class RunLogger:
         self.log = logging.getLogger(f"esrgan.train.{cfg.name}")
         self.log.setLevel(logging.INFO)
         self.log.propagate = False
-        for handler in list(self.log.handlers):
-            self.log.removeHandler(handler)
+        self.log.handlers.clear()
         if not enabled:
             self.log.addHandler(logging.NullHandler())
             return
@@ -56,9 +54,7 @@ class RunLogger:
 
                 self.writer = SummaryWriter(str(run_dir / "tb"))
             except ImportError:
-                self.warn(
-                    "tensorboard is not installed: curves go to metrics.jsonl only (pip install tensorboard)"
-                )
+                self.warn("no tensorboard: curves go to metrics.jsonl only (pip install tensorboard)")
 
     def info(self, message: str) -> None:
         self.log.info(message)
@@ -80,8 +76,6 @@ class RunLogger:
             f"crop {self.cfg.data.hr_crop}, output {self.run_dir}"
         )
         if self.cfg.progress:
-            from tqdm import tqdm
-
             self.bar = tqdm(
                 total=total,
                 initial=start_iter,
