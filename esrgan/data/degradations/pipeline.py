@@ -1,13 +1,10 @@
 """The degradations on torch batches (B, 3, H, W) in [0, 1], on the batch's device.
 
-- `gaussian_bd`: the "BD" blur-downsample degradation of RDN's scripts: Gaussian blur (replicate
-  border), then one pixel of each scale x scale block.
 - `realesrgan_degrade`: Real-ESRGAN's second-order model. Each sample draws *all* its random choices
   (kernels, resize factor and mode, noise, JPEG quality, final order) from its own seed. The
   released code draws the resize and the final order once per batch and then mixes batches through
   a 180-image "training pair pool" to get diversity back; drawing per sample gives that diversity
   directly, and leaves no pool to save in checkpoints.
-- `usm_sharpen`: unsharp masking of the ground truth (Real-ESRGAN trains towards sharpened targets).
 - `TrainingDegradation`: what the trainer calls each iteration. The seed of sample i of iteration t
   on rank r is a pure function of (seed, n) with n = t * batch + r * batch / world + i, the sample's
   place in the global batch stream (as `esrgan.data.sampler`), so a run, its resumption and any
