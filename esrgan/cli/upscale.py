@@ -61,10 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="final scale, e.g. 2 with a x4 model (Lanczos resize)",
     )
     parser.add_argument(
-        "--ext",
-        choices=OUTPUT_FORMATS,
-        default="auto",
-        help="output format (auto: same as the input)",
+        "--ext", choices=OUTPUT_FORMATS, default="auto", help="output format (auto: same as the input)"
     )
     existing = parser.add_mutually_exclusive_group()
     add_force(existing, "overwrite outputs that exist")
