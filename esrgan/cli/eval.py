@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from esrgan.cli.options import add_back_projection, add_device, add_ensemble, add_tile, non_negative_int
+from esrgan.cli.options import add_back_projection, add_device, add_ensemble, add_tile, non_negative_int, pick
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -73,17 +73,11 @@ def run(args: argparse.Namespace) -> int:
         models,
         args.hr,
         args.lr,
-        scale=args.scale,
-        metrics=args.metrics,
-        crop_border=args.crop_border,
+        **pick(args, "scale metrics crop_border tile tile_overlap max_images ma_model"),
         y_channel=not args.rgb,
-        tile=args.tile,
-        tile_overlap=args.tile_overlap,
         device=device,
         progress=not args.quiet,
-        max_images=args.max_images,
         aggregation=args.aggregate,
-        ma_model=args.ma_model,
     )
     print(eval_text(result, per_image=args.per_image))
     if args.out:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 
-from esrgan.cli.options import add_force
+from esrgan.cli.options import add_force, pick
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -68,12 +68,8 @@ def run(args: argparse.Namespace) -> int:
             args.study,
             [parse_method(m) for m in args.method],
             args.hr,
-            scale=args.scale,
-            calibration=args.calibration,
-            calibration_hr=args.calibration_hr,
+            **pick(args, "scale calibration calibration_hr seed force"),
             allow_overlap=args.allow_calibration_overlap,
-            seed=args.seed,
-            force=args.force,
         )
         print(
             f"created MOS study {study.folder}: {len(study.images)} image(s) x {len(study.methods)} "

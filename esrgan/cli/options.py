@@ -93,6 +93,11 @@ def add_ensemble(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
     )
 
 
+def pick(args: argparse.Namespace, names: str) -> dict[str, Any]:
+    """Options `names` (space-separated) as keywords, for an API whose parameters they are named after."""
+    return {name: getattr(args, name) for name in names.split()}
+
+
 def forward_options(args: argparse.Namespace) -> dict:
     """The keyword arguments the report APIs take from `add_tile`, `add_ensemble`,
     `add_back_projection` and `add_device` (device resolved)."""

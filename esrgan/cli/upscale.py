@@ -22,6 +22,7 @@ from esrgan.cli.options import (
     add_force,
     add_tile,
     non_negative_int,
+    pick,
     positive_float,
 )
 from esrgan.errors import ESRGANError
@@ -174,28 +175,11 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None and not (video and args.frames_out):
         raise ESRGANError("the output folder is needed: -o OUTDIR")
     job = UpscaleJob(
-        inputs=args.inputs,
+        **pick(args, "inputs model psnr_model offline alpha interpolation denoise ensemble back_projection"),
+        **pick(args, "outscale ext quality tile tile_overlap prepad device backend alpha_upsampler frames"),
         output=args.output or ".",
-        model=args.model,
-        psnr_model=args.psnr_model,
-        offline=args.offline,
-        alpha=args.alpha,
-        interpolation=args.interpolation,
-        denoise=args.denoise,
-        ensemble=args.ensemble,
-        back_projection=args.back_projection,
-        outscale=args.outscale,
-        ext=args.ext,
-        quality=args.quality,
-        tile=args.tile,
-        tile_overlap=args.tile_overlap,
-        prepad=args.prepad,
         precision="fp16" if args.half else "bf16" if args.bf16 else "int8" if args.int8 else "fp32",
-        device=args.device,
-        backend=args.backend,
-        alpha_upsampler=args.alpha_upsampler,
         existing="overwrite" if args.force else "skip" if args.skip_existing else "refuse",
-        frames=args.frames,
         max_output_pixels=None if args.max_output_pixels is None else int(args.max_output_pixels),
     )
     if video:
@@ -212,15 +196,7 @@ def _run_video(job: UpscaleJob, args: argparse.Namespace) -> int:
     from esrgan.inference.video import VideoOptions
     from esrgan.inference.video_batch import run_video_job, sigterm_as_interrupt
 
-    options = VideoOptions(
-        codec=args.codec,
-        crf=args.crf,
-        pix_fmt=args.pix_fmt,
-        container=args.container,
-        frames_out=args.frames_out,
-        fps=args.fps,
-        odd_size=args.odd_size,
-    )
+    options = VideoOptions(**pick(args, "codec crf pix_fmt container frames_out fps odd_size"))
     with _notes_above_progress_bars(args.verbose), sigterm_as_interrupt():
         result = run_video_job(job, options, progress=True)
     print(result.summary())
