@@ -62,12 +62,8 @@ def saved_iterations(run_dir: Path) -> list[int]:
 
 def prune(run_dir: Path, keep_last: int) -> None:
     for iteration in saved_iterations(run_dir)[:-keep_last]:
-        for path in (
-            state_path(run_dir, iteration),
-            generator_path(run_dir, iteration),
-            discriminator_path(run_dir, iteration),
-        ):
-            path.unlink(missing_ok=True)
+        for path_of in (state_path, generator_path, discriminator_path):
+            path_of(run_dir, iteration).unlink(missing_ok=True)
 
 
 def rng_state() -> dict[str, Any]:

@@ -168,7 +168,8 @@ def _make_pairs(
 ) -> None:
     scale = cfg.generator.scale
     teacher = load_model(str(teacher_file))
-    d = cfg.data.distill
+    data = cfg.data
+    d = data.distill
     if teacher.scale != scale:
         raise ESRGANError(f"data.distill.teacher {d.teacher} is x{teacher.scale}, the student x{scale}")
     # (photo, split folder prefix, split, variant, y, x, size) of every pair; size 0: the whole photo
@@ -183,7 +184,7 @@ def _make_pairs(
     current: Path | None = None  # jobs come photo by photo: each is decoded once
     with torch.inference_mode():
         for photo, split, split_id, v, y, x, size in tqdm(
-            jobs, desc=f"distill ({cfg.data.distill.teacher})", disable=not progress, unit="pair"
+            jobs, desc=f"distill ({d.teacher})", disable=not progress, unit="pair"
         ):
             stem = photo.stem if split == "val" else f"{photo.stem}_v{v}_{y}_{x}"
             lr_path = root / f"{split}_lr" / f"{stem}.png"
@@ -193,13 +194,9 @@ def _make_pairs(
             if photo != current:
                 current, image = photo, load_rgb(photo)
             hr = mod_crop(image, scale) if size == 0 else image[y : y + size, x : x + size]
+            seed = square_seed(cfg.seed, split_id, v, photo.stem, y, x)
             lr = degrade_image(
-                hr,
-                cfg.data.degradation,
-                scale,
-                square_seed(cfg.seed, split_id, v, photo.stem, y, x),
-                gaussian=cfg.data.gaussian,
-                realesrgan=cfg.data.realesrgan,
+                hr, data.degradation, scale, seed, gaussian=data.gaussian, realesrgan=data.realesrgan
             )
             target = upscale(teacher, lr, tile=None if size else "auto", precision=precision)
             write_image(lr_path, lr)

@@ -305,14 +305,9 @@ def _train(
         logger.step(done, terms)
         if done % cfg.log_every == 0 or done == cfg.total_iters:
             now = time.perf_counter()
-            logger.scalars(
-                done,
-                {
-                    **{f"loss/{k}": v for k, v in stats.means().items()},
-                    "lr/g": cfg.optim.lr_g * factor,
-                    "speed/it_per_s": stats.count / max(1e-9, now - t_last),
-                },
-            )
+            losses = {f"loss/{k}": v for k, v in stats.means().items()}
+            speed = stats.count / max(1e-9, now - t_last)
+            logger.scalars(done, {**losses, "lr/g": cfg.optim.lr_g * factor, "speed/it_per_s": speed})
             stats, t_last = StepStats(), now
         if val_set is not None and (done % cfg.val_every == 0 or done == cfg.total_iters):
             model_for_val = ema.module if ema is not None else net_g

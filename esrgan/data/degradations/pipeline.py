@@ -326,16 +326,9 @@ class TrainingDegradation:
         """From the training config's `data` section; None when the batch is used as it comes."""
         if data.degradation == "bicubic" and not data.usm_sharpen_gt:
             return None
+        sections = {k: getattr(data, k) for k in ("gaussian", "realesrgan", "usm_sharpen_gt")}
         return cls(
-            data.degradation,
-            scale,
-            seed,
-            data.batch_size,
-            gaussian=data.gaussian,
-            realesrgan=data.realesrgan,
-            usm_sharpen_gt=data.usm_sharpen_gt,
-            rank=rank,
-            world_size=world_size,
+            data.degradation, scale, seed, data.batch_size, **sections, rank=rank, world_size=world_size
         )
 
     def seeds(self, iteration: int, count: int) -> list[int]:
