@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from esrgan.cli.options import add_device, add_force
+from esrgan.cli.options import add_device, add_force, resolve_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,7 +60,6 @@ def _run_sparsity(args: argparse.Namespace) -> int:
     from esrgan.analysis.report import RANDOM_VGG_NOTICE, write_csv, write_json
     from esrgan.analysis.sparsity import activation_sparsity, make_extractor, plot_feature_maps, plot_sparsity
     from esrgan.atomic import atomic_directory
-    from esrgan.cli.options import resolve_device
     from esrgan.errors import ESRGANError
     from esrgan.images.image_io import read_image
     from esrgan.losses.vgg19 import vgg19_layer_index

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from esrgan.cli.options import add_device, resolve_device
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from esrgan.cli.options import add_device
-
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="HR images to degrade")
     parser.add_argument("-o", "--out", required=True, help="output folder: one <name>.png per input")
     parser.add_argument(
@@ -34,7 +34,6 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from esrgan.atomic import new_folder
-    from esrgan.cli.options import resolve_device
     from esrgan.data.degradations.pipeline import degradation_seed, degrade_image
     from esrgan.errors import ESRGANError
     from esrgan.images.image_io import load_rgb, read_header, write_image

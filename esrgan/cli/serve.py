@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from esrgan.cli.options import add_device, positive_float
+from esrgan.cli.options import add_device, positive_float, resolve_device
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -49,7 +49,6 @@ def run(args: argparse.Namespace) -> int:
         app = create_mos_app(args.mos, max_upload=max_upload, timeout=args.request_timeout)
         what = f"MOS study {args.mos}"
     else:
-        from esrgan.cli.options import resolve_device
         from esrgan.web.app import create_app
 
         if args.models is not None and not os.path.isdir(args.models):
