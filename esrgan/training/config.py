@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import yaml
+
 from esrgan.data.augment import Augmentation, augmentation
 from esrgan.data.degradations.config import (
     DEGRADATION_ALIASES,
@@ -168,8 +170,6 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
             raw = tomllib.loads(text)
         else:
-            import yaml
-
             raw = yaml.safe_load(text) or {}
     except Exception as exc:  # yaml and toml raise their own error types
         raise ESRGANError(f"{path}: cannot parse ({' '.join(str(exc).split())[:200]})") from None
@@ -180,8 +180,6 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """`["optim.lr_g=1e-4", "data.batch_size=8"]` -> nested dict; values parsed as YAML scalars."""
-    import yaml
-
     nested: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -271,9 +269,11 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ESRGANError(f"{key} must be a mapping, got {value!r}")
         return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ESRGANError(f"{key} must be true or false, got {value!r}")
+    if hint in (bool, str):
+        if not isinstance(value, hint):
+            raise ESRGANError(
+                f"{key} must be {'true or false' if hint is bool else 'a string'}, got {value!r}"
+            )
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -289,10 +289,6 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ESRGANError(f"{key} must be a number, got {value!r}")
         return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ESRGANError(f"{key} must be a string, got {value!r}")
-        return value
     return value
 
 
