@@ -59,15 +59,6 @@ def _key(key: Any, num_images: int) -> tuple[int, int]:
     return index, seed
 
 
-def _check_crop_fits(files: list[Path], sizes: list[tuple[int, int]], hr_crop: int) -> None:
-    small = [f"{p.name} ({w}x{h})" for p, (h, w) in zip(files, sizes, strict=True) if min(h, w) < hr_crop]
-    if small:
-        raise ESRGANError(
-            f"{len(small)} HR image(s) smaller than the {hr_crop}x{hr_crop} crop: "
-            f"{shown_names(small)}; lower the crop size or remove them"
-        )
-
-
 class _ImageStore:
     """Decoded integer RGB images of a list of files, cached when they fit."""
 
@@ -104,8 +95,15 @@ class _TrainingDataset:
         self.scale = _check_scale(scale)
         self.hr_crop = _check_crop(hr_crop, self.scale)
         self.augment = augmentation(augment)
-        self.hr_files = list_images(hr_dir, "HR")
-        return [read_header(p).shape for p in self.hr_files]
+        files = self.hr_files = list_images(hr_dir, "HR")
+        sizes = [read_header(p).shape for p in files]
+        small = [f"{p.name} ({w}x{h})" for p, (h, w) in zip(files, sizes, strict=True) if min(h, w) < hr_crop]
+        if small:
+            raise ESRGANError(
+                f"{len(small)} HR image(s) smaller than the {hr_crop}x{hr_crop} crop: "
+                f"{shown_names(small)}; lower the crop size or remove them"
+            )
+        return sizes
 
     @property
     def lr_crop(self) -> int:
@@ -159,7 +157,6 @@ class PairedImageDataset(_TrainingDataset):
                     f"LR image {lr} is {lw}x{lh} but its HR {hr.name} is {hw}x{hh}: at x{s} the LR "
                     f"must be {hw // s}x{hh // s}"
                 )
-        _check_crop_fits(self.hr_files, hr_sizes, self.hr_crop)
 
     def __getitem__(self, key: Any) -> dict[str, Any]:
         index, seed = _key(key, len(self.hr_files))
@@ -194,7 +191,6 @@ class SingleImageDataset(_TrainingDataset):
         cache_limit_mb: int = _DEFAULT_CACHE_LIMIT_MB,
     ) -> None:
         sizes = self._open(hr_dir, scale, hr_crop, augment)
-        _check_crop_fits(self.hr_files, sizes, self.hr_crop)
         self._hr = _ImageStore(self.hr_files, sizes, cache, cache_limit_mb)
 
     def __getitem__(self, key: Any) -> dict[str, Any]:
