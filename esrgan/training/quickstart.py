@@ -206,6 +206,7 @@ def write_report(
     plot_losses(out / "runs", out / "losses.png", bicubic_psnr=bicubic)
 
     columns = ["model", "psnr_y", "ssim_y", "niqe", "rmse_y"]
+    shown = [{c: _fmt(r.get(c)) for c in columns} for r in rows if r["model"] != "ground truth"]
     md = ["# esrgan quickstart report", ""]
     if random_vgg:
         md += [
@@ -220,10 +221,7 @@ def write_report(
         "| " + " | ".join(columns) + " |",
         "|" + "---|" * len(columns),
     ]
-    for row in rows:
-        if row["model"] == "ground truth":
-            continue
-        md.append("| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |")
+    md += ["| " + " | ".join(row.values()) + " |" for row in shown]
     md += [
         "",
         "![crops](crops.png)",
@@ -235,9 +233,7 @@ def write_report(
         f"Total time: {seconds / 60:.1f} min.",
     ]
     write_text(out / "report.md", "\n".join(md) + "\n")
-    table = html_table(
-        [{c: _fmt(r.get(c)) for c in columns} for r in rows if r["model"] != "ground truth"], columns
-    )
+    table = html_table(shown, columns)
     notices = ["Stage 2 used RANDOM VGG19 weights: not a real perceptual loss."] if random_vgg else []
     page = html_page(
         "esrgan quickstart",
