@@ -88,11 +88,8 @@ def prepare_subimages(
     progress: bool = False,
     report: Callable[[str], None] | None = None,
 ) -> PrepareSummary:
-    """Cut every image of `input_dir` into sub-images under `out_dir/hr` and `out_dir/lr_x<s>`.
-
-    `lr_scales` defaults to `(scale,)`. `report` receives one line per failed input (the run goes
-    on); an output that exists with different pixels raises `ESRGANError` unless `force`.
-    """
+    """Cut every image of `input_dir` into sub-images (module docstring); `lr_scales` defaults to
+    `(scale,)`, `report` receives one line per failed input."""
     lr_scales = tuple(int(s) for s in (lr_scales if lr_scales else (scale,)))
     _check_options(crop, step, thresh_size, lr_scales)
     files = list_images(input_dir, "input")

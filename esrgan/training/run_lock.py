@@ -109,10 +109,7 @@ class RunFolder:
         if not self.enabled:
             return self
         self.created = not self.run_dir.exists()
-        try:
-            self._made = make_folders(self.run_dir)
-        except ESRGANError as exc:
-            raise ESRGANError(f"cannot create the run folder: {exc}") from None
+        self._made = make_folders(self.run_dir)
         try:
             self.lock.acquire()
         except BaseException:
