@@ -34,10 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "RMSE = sqrt of the mean per-image MSE (PSNR from that MSE), SSIM/NIQE/PI averaged",
     )
     parser.add_argument(
-        "--crop-border",
-        type=non_negative_int,
-        default=None,
-        help="pixels cropped at each edge (default: scale)",
+        "--crop-border", type=non_negative_int, help="pixels cropped at each edge (default: scale)"
     )
     parser.add_argument("--rgb", action="store_true", help="PSNR/SSIM/RMSE on RGB instead of the Y channel")
     parser.add_argument("--per-image", action="store_true", help="also print every image's values")
@@ -45,7 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ma-model", metavar="PATH", help="Ma et al.'s model, for the perceptual index (pi)")
     add_tile(parser)
     add_device(parser)
-    parser.add_argument("--max-images", type=int, default=None, help="only the first N images (by name)")
+    parser.add_argument("--max-images", type=int, help="only the first N images (by name)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_back_projection(parser)
     add_ensemble(parser)

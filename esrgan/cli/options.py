@@ -70,7 +70,6 @@ def add_tile(parser: argparse.ArgumentParser, *, default: str = "auto") -> None:
     parser.add_argument(
         "--tile-overlap",
         type=non_negative_int,
-        default=None,
         metavar="PX",
         help="overlap of neighbouring tiles in LR pixels (default 16)",
     )

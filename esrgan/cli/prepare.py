@@ -24,7 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lr-scales",
         nargs="+",
-        default=None,
         metavar="S",
         help="make LR copies at several scales, e.g. --lr-scales 2 3 4 or 2,3,4 (default: --scale)",
     )

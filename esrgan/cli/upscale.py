@@ -55,11 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="never download: a model name must already be cached (same as ESRGAN_OFFLINE=1)",
     )
     parser.add_argument(
-        "-s",
-        "--outscale",
-        type=positive_float,
-        default=None,
-        help="final scale, e.g. 2 with a x4 model (Lanczos resize)",
+        "-s", "--outscale", type=positive_float, help="final scale, e.g. 2 with a x4 model (Lanczos resize)"
     )
     parser.add_argument(
         "--ext", choices=OUTPUT_FORMATS, default="auto", help="output format (auto: same as the input)"
@@ -79,7 +75,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-output-pixels",
         type=positive_float,
-        default=None,
         metavar="N",
         help="refuse outputs larger than N pixels (default: what fits in the RAM available)",
     )
