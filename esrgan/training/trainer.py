@@ -132,10 +132,7 @@ def _train(
             raise ESRGANError(f"data.{key}: folder not found: {folder}")
     existing = ckpt.saved_iterations(run_dir)
     if existing and not resume:
-        raise ESRGANError(
-            f"{run_dir} already holds checkpoints (iteration {existing[-1]}); "
-            "pass --resume to continue it, or choose another name/output_dir"
-        )
+        raise ESRGANError(f"{run_dir} has checkpoints (iteration {existing[-1]}): --resume, or another name")
     logger = RunLogger(run_dir, cfg, enabled=dist.is_main)
     run.on_cleanup(logger.close)
     torch.manual_seed(cfg.seed)
