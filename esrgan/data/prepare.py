@@ -106,9 +106,7 @@ def prepare_subimages(
         try:
             hr = load_rgb(path)
             if min(hr.shape[:2]) < multiple:
-                raise ESRGANError(
-                    f"image of {hr.shape[1]}x{hr.shape[0]} is smaller than the scale {multiple}"
-                )
+                raise ESRGANError(f"image {hr.shape[1]}x{hr.shape[0]} is smaller than the scale {multiple}")
             hr = np.ascontiguousarray(mod_crop(hr, multiple))
             lrs = {s: bicubic_downscale(hr, s) for s in lr_scales}  # LR of the whole image, as BasicSR
         except ESRGANError as exc:

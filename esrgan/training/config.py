@@ -271,9 +271,7 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
     if hint in (bool, str):
         if not isinstance(value, hint):
-            raise ESRGANError(
-                f"{key} must be {'true or false' if hint is bool else 'a string'}, got {value!r}"
-            )
+            raise ESRGANError(f"{key} must be {'true or false' if hint is bool else 'a string'}: {value!r}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -340,9 +338,7 @@ def _check_ranges(config: Any, prefix: str) -> None:
         for key in weights:
             need(getattr(config, key) >= 0, key, "must be >= 0")
         if not any(getattr(config, key) > 0 for key in weights):
-            raise ESRGANError(
-                f"no loss to train on: set one of {', '.join(prefix + k for k in weights)} above 0"
-            )
+            raise ESRGANError(f"no loss to train on: set one of {', '.join(prefix + k for k in weights)} > 0")
 
 
 def to_dict(config: Any) -> dict[str, Any]:

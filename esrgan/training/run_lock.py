@@ -40,9 +40,7 @@ class RunLock:
                 self._take_over_if_stale()
                 continue
             except OSError as exc:
-                raise ESRGANError(
-                    f"{self.path}: cannot create the run lock ({exc.strerror or exc})"
-                ) from None
+                raise ESRGANError(f"{self.path}: cannot create the lock ({exc.strerror or exc})") from None
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(record, f)
             self.held = True
