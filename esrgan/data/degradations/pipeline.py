@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -216,10 +216,10 @@ def add_noise(x: Tensor, noise: _Noise, generator: torch.Generator) -> Tensor:
     """Gaussian (sigma / 255) or Poisson noise, per channel or gray (one field for all channels); clipped."""
     b, c, h, w = x.shape
     if noise.gaussian:
-        field = torch.randn(
+        grain = torch.randn(
             (b, 1 if noise.gray else c, h, w), generator=generator, device=x.device, dtype=x.dtype
         )
-        return (x + field * (noise.amount / 255)).clamp(0, 1)
+        return (x + grain * (noise.amount / 255)).clamp(0, 1)
     source = x
     if noise.gray:
         weights = torch.tensor(_GRAY, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
@@ -288,6 +288,7 @@ def _jpeg(images: list[Tensor], qualities: list[int]) -> list[Tensor]:
 # ---- what the trainer calls -----------------------------------------------------------------------
 
 
+@dataclass
 class TrainingDegradation:
     """Per-iteration (LR input, loss target, discriminator's real image) from a training batch.
 
@@ -298,28 +299,19 @@ class TrainingDegradation:
       real images stay unsharpened (Real-ESRGAN's l1_gt_usm / percep_gt_usm true, gan_gt_usm false).
     """
 
-    def __init__(
-        self,
-        kind: str,
-        scale: int,
-        seed: int,
-        batch_size: int,
-        *,
-        gaussian: GaussianDegradation | None = None,
-        realesrgan: RealESRGANDegradation | None = None,
-        usm_sharpen_gt: bool = False,
-        rank: int = 0,
-        world_size: int = 1,
-    ) -> None:
-        self.kind = degradation_name(kind)
-        self.scale = scale
-        self.seed = seed
-        self.batch_size = batch_size
-        self.gaussian = gaussian or GaussianDegradation()
-        self.realesrgan = realesrgan or RealESRGANDegradation()
-        self.usm_sharpen_gt = usm_sharpen_gt
-        self.rank = rank
-        self.local_batch = batch_size // world_size
+    kind: str
+    scale: int
+    seed: int
+    batch_size: int  # the global batch (all ranks together)
+    _: KW_ONLY
+    gaussian: GaussianDegradation = field(default_factory=GaussianDegradation)
+    realesrgan: RealESRGANDegradation = field(default_factory=RealESRGANDegradation)
+    usm_sharpen_gt: bool = False
+    rank: int = 0
+    world_size: int = 1
+
+    def __post_init__(self) -> None:
+        self.kind = degradation_name(self.kind)
 
     @classmethod
     def from_data_config(cls, data: Any, scale: int, seed: int, *, rank: int = 0, world_size: int = 1):
@@ -332,7 +324,7 @@ class TrainingDegradation:
         )
 
     def seeds(self, iteration: int, count: int) -> list[int]:
-        first = iteration * self.batch_size + self.rank * self.local_batch
+        first = iteration * self.batch_size + self.rank * (self.batch_size // self.world_size)
         return [degradation_seed(self.seed, n) for n in range(first, first + count)]
 
     @torch.no_grad()
