@@ -20,6 +20,7 @@ sets). The crop seed of sample n comes from `SeedSequence([seed, 1, n])`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,6 +43,7 @@ def epoch_permutation(seed: int, epoch: int, num_images: int) -> np.ndarray:
     return np.random.default_rng([seed, _PERMUTATION_STREAM, epoch]).permutation(num_images)
 
 
+@dataclass
 class TrainingSampler:
     """Infinite iterable of `(image_index, sample_seed)` keys for one rank.
 
@@ -50,25 +52,20 @@ class TrainingSampler:
     `start_iteration` every time `iter()` is called.
     """
 
-    def __init__(
-        self,
-        num_images: int,
-        batch_size: int,
-        seed: int,
-        start_iteration: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-    ) -> None:
-        if batch_size % world_size:
-            raise ESRGANError(f"the batch size {batch_size} is not divisible by {world_size} processes")
-        self.num_images = num_images
-        self.batch_size = batch_size
-        self.seed = seed
-        self.start_iteration = start_iteration
-        self.rank = rank
-        self.world_size = world_size
-        self._epoch = -1
-        self._permutation = np.arange(0)
+    num_images: int
+    batch_size: int
+    seed: int
+    start_iteration: int = 0
+    rank: int = 0
+    world_size: int = 1
+    _epoch: int = field(default=-1, init=False, repr=False)  # the epoch `_permutation` belongs to
+    _permutation: np.ndarray = field(default_factory=lambda: np.arange(0), init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.batch_size % self.world_size:
+            raise ESRGANError(
+                f"the batch size {self.batch_size} is not divisible by {self.world_size} processes"
+            )
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
         local = self.batch_size // self.world_size
