@@ -77,8 +77,8 @@ def stage_config(
     path = PRESETS_DIR / PRESETS[stage]
     if not path.is_file():
         raise ESRGANError(f"quickstart reads its presets from the checkout's configs/: {path} is missing")
-    cfg = load_config(path)
     runs = out / "runs"
+    cfg = replace(load_config(path), name=STAGE_NAMES[stage], output_dir=str(runs), seed=seed, device=device)
     generator = replace(
         cfg.generator, num_feat=plan.num_feat, num_block=plan.num_block, num_grow=plan.num_grow
     )
@@ -88,34 +88,16 @@ def stage_config(
         generator = replace(generator, pretrained=str(pretrained))
         loss = replace(loss, vgg_weights=vgg_weights or loss.vgg_weights, vgg_random_init=random_vgg)
     data = replace(cfg.data, train_hr=str(train_dir), val_hr=str(val_dir))
-    return replace(
-        cfg,
-        name=STAGE_NAMES[stage],
-        output_dir=str(runs),
-        seed=seed,
-        device=device,
-        generator=generator,
-        data=data,
-        loss=loss,
-    )
+    return replace(cfg, generator=generator, data=data, loss=loss)
 
 
 def measure_step_seconds(cfg: TrainConfig, steps: int = 3) -> float:
     """Seconds per iteration of this config: the median of `steps` real `train()` iterations after a
     warm-up one, from that run's own `speed/it_per_s` records (its log lines kept off the console)."""
     with tempfile.TemporaryDirectory(prefix="esrgan-timing-") as tmp:
-        run_cfg = replace(
-            cfg,
-            output_dir=tmp,
-            name="timing",
-            total_iters=steps + 1,
-            log_every=1,
-            save_every=steps + 1,
-            keep_last=1,
-            data=replace(cfg.data, val_hr=None),
-            tensorboard=False,
-            progress=False,
-        )
+        short = {"total_iters": steps + 1, "save_every": steps + 1, "log_every": 1, "keep_last": 1}
+        quiet = {"tensorboard": False, "progress": False, "data": replace(cfg.data, val_hr=None)}
+        run_cfg = replace(cfg, output_dir=tmp, name="timing", **short, **quiet)
         with contextlib.redirect_stderr(io.StringIO()):
             trainer.train(run_cfg)
         records = _records(Path(tmp) / "timing" / "metrics.jsonl")
