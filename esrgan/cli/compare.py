@@ -8,6 +8,7 @@ appears only when the report is complete.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from esrgan.cli.options import add_back_projection, add_device, add_ensemble, add_force, add_tile
 
@@ -35,8 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from esrgan.analysis.compare import compare_models
     from esrgan.analysis.pages import write_compare_report
     from esrgan.analysis.report import parse_crop

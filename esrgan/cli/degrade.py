@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from esrgan.cli.options import add_device, resolve_device
 
@@ -31,7 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import zlib
-    from pathlib import Path
 
     from esrgan.atomic import new_folder
     from esrgan.data.degradations.pipeline import degradation_seed, degrade_image

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from esrgan.cli.options import add_back_projection, add_device, add_ensemble, add_tile, non_negative_int, pick
 
@@ -49,8 +50,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from esrgan import load_model
     from esrgan.analysis.tables import eval_text, write_eval_tables
     from esrgan.cli.options import resolve_device

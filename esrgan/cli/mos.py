@@ -6,6 +6,7 @@ Raters score the images in a browser: `esrgan serve --mos STUDY`.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from esrgan.cli.options import add_force, pick
 
@@ -59,8 +60,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from esrgan.mos.study import create_study, load_study, parse_method
 
     if args.mos_command == "create":
