@@ -339,20 +339,12 @@ def _make_loader(cfg: TrainConfig, start_iter: int, dist: distributed.DistInfo, 
     if not d.train_hr:
         raise ESRGANError("data.train_hr is not set: the folder of high-resolution training images")
     scale = cfg.generator.scale
+    opts = {"hr_crop": d.hr_crop, "augment": d.augment, "cache": d.cache}
     if d.train_lr:
-        dataset = PairedImageDataset(
-            d.train_hr, d.train_lr, scale, hr_crop=d.hr_crop, augment=d.augment, cache=d.cache
-        )
+        dataset = PairedImageDataset(d.train_hr, d.train_lr, scale, **opts)
     else:
-        dataset = SingleImageDataset(d.train_hr, scale, hr_crop=d.hr_crop, augment=d.augment, cache=d.cache)
-    sampler = TrainingSampler(
-        len(dataset),
-        d.batch_size,
-        cfg.seed,
-        start_iteration=start_iter,
-        rank=dist.rank,
-        world_size=dist.world_size,
-    )
+        dataset = SingleImageDataset(d.train_hr, scale, **opts)
+    sampler = TrainingSampler(len(dataset), d.batch_size, cfg.seed, start_iter, dist.rank, dist.world_size)
     return DataLoader(
         dataset,
         batch_size=d.batch_size // dist.world_size,
