@@ -309,7 +309,6 @@ def _train(
         if val_set is not None and (done % cfg.val_every == 0 or done == cfg.total_iters):
             model_for_val = ema.module if ema is not None else net_g
             results = validate(model_for_val, val_set, cfg, run_dir, done, logger)
-            net_g.train()
             logger.scalars(done, {f"val/{k}": v for k, v in results.items()})
         if done % cfg.save_every == 0 or done == cfg.total_iters:
             if dist.is_main:
