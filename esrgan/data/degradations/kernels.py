@@ -117,14 +117,11 @@ def random_blur_kernel(rng: np.random.Generator, stage: DegradationStage, sizes:
     sigma_y, theta = None, 0.0
     if kind.endswith("aniso"):
         sigma_y, theta = float(rng.uniform(low, high)), float(rng.uniform(-math.pi, math.pi))
-    if kind in ("iso", "aniso"):
-        kernel = gaussian_kernel(size, sigma_x, sigma_y, theta)
-    elif kind.startswith("generalized"):
-        kernel = generalized_gaussian_kernel(
-            size, sigma_x, sigma_y, theta, _shape_beta(rng, stage.betag_range)
-        )
-    else:
+    if kind.startswith("plateau"):
         kernel = plateau_kernel(size, sigma_x, sigma_y, theta, _shape_beta(rng, stage.betap_range))
+    else:  # the Gaussian is the generalized one at beta 1 (q ** 1.0 is q exactly)
+        beta = _shape_beta(rng, stage.betag_range) if kind.startswith("generalized") else 1.0
+        kernel = generalized_gaussian_kernel(size, sigma_x, sigma_y, theta, beta)
     return pad_kernel(kernel)
 
 
