@@ -105,12 +105,7 @@ class TrainState:
 
     def save(self, run_dir: Path, iteration: int, bad_steps: int, config: dict[str, Any], name: str) -> None:
         """Model files first, state last: a state file is only trusted when its models exist."""
-        save_model(
-            self.net_g,
-            generator_path(run_dir, iteration),
-            params_ema=self.ema.module.state_dict() if self.ema else None,
-            metadata={"iteration": iteration, "run": name},
-        )
+        self.save_generator(generator_path(run_dir, iteration), iteration, name)
         if self.net_d is not None:
             atomic_torch_save({"params": self.net_d.state_dict()}, discriminator_path(run_dir, iteration))
         state = {
@@ -128,6 +123,11 @@ class TrainState:
             "rng": rng_state(),
         }
         atomic_torch_save(state, state_path(run_dir, iteration))
+
+    def save_generator(self, path: Path, iteration: int, name: str) -> None:
+        """G's weights (and the EMA copy as `params_ema`), loadable by `esrgan upscale`."""
+        ema = self.ema.module.state_dict() if self.ema else None
+        save_model(self.net_g, path, params_ema=ema, metadata={"iteration": iteration, "run": name})
 
     def load(self, run_dir: Path, iteration: int) -> tuple[int, int]:
         """Restore everything saved at `iteration`; returns (iteration, bad_steps)."""

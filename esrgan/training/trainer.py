@@ -25,7 +25,7 @@ from esrgan.losses.adversarial import discriminator_loss, generator_loss
 from esrgan.losses.perceptual import PerceptualLoss
 from esrgan.losses.pixel import PixelLoss
 from esrgan.models.discriminator import SRGANDiscriminator, VGGDiscriminator
-from esrgan.models.loading import load_model, save_model
+from esrgan.models.loading import load_model
 from esrgan.models.rrdbnet import RRDBNet, init_near_identity, init_weights_scaled
 from esrgan.models.srresnet import SRResNet
 from esrgan.models.srvgg import SRVGGNetCompact
@@ -318,12 +318,7 @@ def _train(
 
     final = run_dir / "models" / "net_g_final.pth"
     if dist.is_main:
-        save_model(
-            net_g,
-            final,
-            params_ema=ema.module.state_dict() if ema else None,
-            metadata={"iteration": cfg.total_iters, "run": cfg.name},
-        )
+        train_state.save_generator(final, cfg.total_iters, cfg.name)
         logger.info(f"finished: {final}")
     logger.close()
     distributed.barrier(dist)
