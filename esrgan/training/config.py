@@ -225,11 +225,7 @@ def from_dict(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
             f"unknown config key(s): {names} (valid under {prefix or 'top level'}: "
             f"{', '.join(sorted(fields))})"
         )
-    values = {}
-    for name, value in raw.items():
-        key = prefix + name
-        values[name] = _coerce(hints[name], _older_spelling(key, value), key)
-    config = cls(**values)
+    config = cls(**{k: _coerce(hints[k], _older_spelling(prefix + k, v), prefix + k) for k, v in raw.items()})
     _check_ranges(config, prefix)
     return config
 

@@ -189,8 +189,7 @@ def _draw_round(rng: np.random.Generator, stage: DegradationStage, sizes: tuple[
     mode = RESIZE_MODES[int(rng.integers(len(RESIZE_MODES)))]
     gaussian = bool(rng.uniform() < stage.gaussian_noise_prob)
     gray = bool(rng.uniform() < stage.gray_noise_prob)
-    amount_range = stage.noise_range if gaussian else stage.poisson_scale_range
-    amount = float(rng.uniform(*amount_range))
+    amount = float(rng.uniform(*(stage.noise_range if gaussian else stage.poisson_scale_range)))
     quality = int(rng.integers(stage.jpeg_range[0], stage.jpeg_range[1] + 1))
     return _Round(kernel, resize, mode, _Noise(gaussian, gray, amount), quality)
 
