@@ -43,12 +43,6 @@ def _check_scale(scale: int) -> int:
     return int(scale)
 
 
-def _check_crop(hr_crop: int, scale: int) -> int:
-    if hr_crop < scale or hr_crop % scale:
-        raise ESRGANError(f"the HR crop size {hr_crop} must be a positive multiple of the scale {scale}")
-    return int(hr_crop)
-
-
 def _key(key: Any, num_images: int) -> tuple[int, int]:
     if isinstance(key, (tuple, list)) and len(key) == 2:
         index, seed = int(key[0]), int(key[1])
@@ -93,7 +87,11 @@ class _TrainingDataset:
     ) -> list[tuple[int, int]]:
         """Check the settings and list the HR images; returns their (height, width) from the headers."""
         self.scale = _check_scale(scale)
-        self.hr_crop = _check_crop(hr_crop, self.scale)
+        if hr_crop < self.scale or hr_crop % self.scale:
+            raise ESRGANError(
+                f"the HR crop size {hr_crop} must be a positive multiple of the scale {self.scale}"
+            )
+        self.hr_crop = int(hr_crop)
         self.augment = augmentation(augment)
         files = self.hr_files = list_images(hr_dir, "HR")
         sizes = [read_header(p).shape for p in files]
