@@ -38,15 +38,11 @@ class RunLogger:
         if not enabled:
             self.log.addHandler(logging.NullHandler())
             return
-        run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
         fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
-        console = _TqdmHandler()
-        console.setFormatter(fmt)
-        self.log.addHandler(console)
-        file_handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
-        file_handler.setFormatter(fmt)
-        self.log.addHandler(file_handler)
+        for handler in (_TqdmHandler(), logging.FileHandler(run_dir / "train.log", encoding="utf-8")):
+            handler.setFormatter(fmt)
+            self.log.addHandler(handler)
         self.metrics_file = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         if cfg.tensorboard:
             try:
