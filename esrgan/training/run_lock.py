@@ -91,8 +91,7 @@ class RunFolder:
         self.run_dir = Path(run_dir)
         self.enabled = enabled
         self.lock = RunLock(self.run_dir)
-        self.created = False
-        self._made: list[Path] = []
+        self._made: list[Path] = []  # the folders this run created, the run folder first (if new)
         self.first_iteration_done = False
         self._on_cleanup: list[Callable[[], object]] = []
 
@@ -106,7 +105,6 @@ class RunFolder:
     def __enter__(self) -> RunFolder:
         if not self.enabled:
             return self
-        self.created = not self.run_dir.exists()
         self._made = make_folders(self.run_dir)
         try:
             self.lock.acquire()
@@ -126,6 +124,6 @@ class RunFolder:
             self._remove_if_new()
 
     def _remove_if_new(self) -> None:
-        if self.created:
+        if self._made:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             remove_if_empty(self._made[1:])  # and the parents made for it (e.g. runs/)
