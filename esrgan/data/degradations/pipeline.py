@@ -78,16 +78,14 @@ def filter2d(x: Tensor, kernel: Tensor) -> Tensor:
     ~10x slower on CPU). The reflect padding is at least the kernel's reach, so the circular
     convolution of the padded image equals the linear one on the kept pixels.
     """
-    b, c, h, w = x.shape
-    if kernel.dim() == 2:
-        kernel = kernel.unsqueeze(0)
+    h, w = x.shape[-2:]
     k = kernel.shape[-1]
     p = k // 2
     padded = reflect_pad(x, p)
     # Any FFT size >= the padded one gives the same kept pixels; 2^a 3^b 5^c sizes are the fast ones.
     size = (_fft_size(h + 2 * p), _fft_size(w + 2 * p))
     spectrum = torch.fft.rfft2(padded, s=size) * torch.fft.rfft2(
-        kernel.to(x.device, x.dtype).unsqueeze(1), s=size
+        kernel.to(x.device, x.dtype).reshape(-1, 1, k, k), s=size
     )
     # Output pixel (i, j) of the full convolution sits at (i + 2p, j + 2p) of the padded frame.
     return torch.fft.irfft2(spectrum, s=size)[..., 2 * p : 2 * p + h, 2 * p : 2 * p + w].contiguous()
