@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from esrgan.cli.options import add_device, resolve_device
+from esrgan.cli.options import add_device, non_negative_int, resolve_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=int, choices=(1, 2, 4, 8), default=4, help="LR scale (default 4)")
     parser.add_argument(
         "--seed",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="realesrgan: image NAME is degraded with the seed (N, crc32(NAME)): the same name and seed "
         "give the same LR whatever else is on the command line (default 0)",
@@ -38,8 +38,6 @@ def run(args: argparse.Namespace) -> int:
     from esrgan.errors import ESRGANError
     from esrgan.images.image_io import load_rgb, read_header, write_image
 
-    if args.seed < 0:
-        raise ESRGANError(f"--seed must be >= 0, got {args.seed}")
     device = resolve_device(args.device)
     inputs = [Path(p) for p in args.images]
     out_dir = Path(args.out)
