@@ -100,10 +100,4 @@ def pick(args: argparse.Namespace, names: str) -> dict[str, Any]:
 def forward_options(args: argparse.Namespace) -> dict:
     """The keyword arguments the report APIs take from `add_tile`, `add_ensemble`,
     `add_back_projection` and `add_device` (device resolved)."""
-    return {
-        "tile": args.tile,
-        "tile_overlap": args.tile_overlap,
-        "ensemble": args.ensemble,
-        "back_projection": args.back_projection,
-        "device": resolve_device(args.device),
-    }
+    return {**pick(args, "tile tile_overlap ensemble back_projection"), "device": resolve_device(args.device)}
