@@ -151,8 +151,7 @@ def textured_subset(root: Path, fraction: float) -> Path:
                     os.link(root / kind / name, dst)
                 except OSError:  # a file system without hard links
                     shutil.copyfile(root / kind / name, dst)
-    lowest = min(scores[name] for name in keep)
-    log.info("training on %d of %d squares, texture >= %.2f", len(keep), len(scores), lowest)
+    log.info("training on %d of %d squares, texture >= %.2f", len(keep), len(scores), scores[keep[-1]])
     write_text_atomic(subset / MANIFEST, json.dumps({"texture": {n: scores[n] for n in keep}}, indent=1))
     return subset
 

@@ -28,8 +28,7 @@ def jpeg_roundtrip(image: Tensor, quality: int) -> Tensor:
     buffer.seek(0)
     with Image.open(buffer) as decoded:
         out = np.asarray(decoded.convert("RGB"))
-    tensor = torch.from_numpy(out.copy()).permute(2, 0, 1).to(image.device, image.dtype)
-    return tensor / 255
+    return torch.from_numpy(out.copy()).permute(2, 0, 1).to(image.device, image.dtype) / 255
 
 
 def jpeg_roundtrip_many(images: Sequence[Tensor], qualities: Sequence[int]) -> list[Tensor]:
