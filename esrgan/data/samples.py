@@ -108,14 +108,14 @@ def materialize_sample_split(
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
     for name, source in photos.items():
-        split = "val" if name in val_names else "train"
-        other = folders["train" if split == "val" else "val"] / f"{name}.png"
-        other.unlink(missing_ok=True)
-        target = folders[split] / f"{name}.png"
+        held_out = name in val_names
+        (folders["train" if held_out else "val"] / f"{name}.png").unlink(
+            missing_ok=True
+        )  # from another split
+        target = folders["val" if held_out else "train"] / f"{name}.png"
         pixels = load_rgb(source)
-        if target.is_file() and _same_pixels(target, pixels):
-            continue
-        write_image(target, pixels)
+        if not (target.is_file() and _same_pixels(target, pixels)):
+            write_image(target, pixels)
     return folders["train"], folders["val"]
 
 
