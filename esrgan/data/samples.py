@@ -109,9 +109,8 @@ def materialize_sample_split(
         folder.mkdir(parents=True, exist_ok=True)
     for name, source in photos.items():
         held_out = name in val_names
-        (folders["train" if held_out else "val"] / f"{name}.png").unlink(
-            missing_ok=True
-        )  # from another split
+        # A copy in the other folder (from a run with another split) would leak: removed.
+        (folders["train" if held_out else "val"] / f"{name}.png").unlink(missing_ok=True)
         target = folders["val" if held_out else "train"] / f"{name}.png"
         pixels = load_rgb(source)
         if not (target.is_file() and _same_pixels(target, pixels)):
