@@ -9,10 +9,6 @@ means the key `(i, i)`.
 Each sample is `{"lr": float32 CHW tensor, "hr": float32 CHW tensor, "name": file stem}`, values in
 [0, 1], RGB (grayscale expanded, alpha dropped). Sizes are checked when the dataset is built, so a
 bad file fails before training starts rather than in a worker an hour later.
-
-Images are decoded once, at construction, and kept as uint8 (uint16 for 16-bit files) when
-`cache` is on and they fit in `cache_limit_mb`; forked DataLoader workers then share them.
-Otherwise each sample decodes its image again (cut large images with `esrgan prepare` first).
 """
 
 from __future__ import annotations
@@ -54,7 +50,9 @@ def _key(key: Any, num_images: int) -> tuple[int, int]:
 
 
 class _ImageStore:
-    """Decoded integer RGB images of a list of files, cached when they fit."""
+    """Decoded integer RGB images (uint8, uint16 for 16-bit files) of a list of files, decoded once at
+    construction when `cache` is on and they fit in `limit_mb` (forked DataLoader workers then share
+    them), else at every sample."""
 
     def __init__(self, files: list[Path], sizes: list[tuple[int, int]], cache: bool, limit_mb: int) -> None:
         self.files = files

@@ -45,12 +45,8 @@ def epoch_permutation(seed: int, epoch: int, num_images: int) -> np.ndarray:
 
 @dataclass
 class TrainingSampler:
-    """Infinite iterable of `(image_index, sample_seed)` keys for one rank.
-
-    `batch_size` is the *global* batch size B (all ranks together); each rank's DataLoader must use
-    batches of B / world_size and this object as its `sampler`. Iteration starts at
-    `start_iteration` every time `iter()` is called.
-    """
+    """Infinite iterable of one rank's keys, from `start_iteration` at every `iter()`; `batch_size` is
+    the global B, so that rank's DataLoader takes batches of B / world_size."""
 
     num_images: int
     batch_size: int
