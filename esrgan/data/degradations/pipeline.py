@@ -202,8 +202,8 @@ def draw_plan(seed: int, cfg: RealESRGANDegradation) -> _Plan:
     return _Plan(first, second, final_mode, final_sinc, sinc_before_jpeg, int(rng.integers(2**63)))
 
 
-def _resize(x: Tensor, size: tuple[int, int], mode: str) -> Tensor:
-    size = (max(1, size[0]), max(1, size[1]))
+def _resize(x: Tensor, size: tuple[int, int], mode: str, factor: float = 1.0) -> Tensor:
+    size = (max(1, int(size[0] * factor)), max(1, int(size[1] * factor)))
     if tuple(x.shape[-2:]) == size:
         return x
     return F.interpolate(x, size=size, mode=mode, align_corners=None if mode == "area" else False)
@@ -232,7 +232,7 @@ def add_noise(x: Tensor, noise: _Noise, generator: torch.Generator) -> Tensor:
 def _round_before_jpeg(x: Tensor, rnd: _Round, size: tuple[int, int], generator: torch.Generator) -> Tensor:
     if rnd.kernel is not None:
         x = filter2d(x, rnd.kernel)
-    return add_noise(_resize(x, size, rnd.mode), rnd.noise, generator)
+    return add_noise(_resize(x, size, rnd.mode, rnd.resize), rnd.noise, generator)
 
 
 def realesrgan_degrade(hr: Tensor, scale: int, cfg: RealESRGANDegradation, seeds: Sequence[int]) -> Tensor:
@@ -246,33 +246,22 @@ def realesrgan_degrade(hr: Tensor, scale: int, cfg: RealESRGANDegradation, seeds
     pulse = kernels.pad_kernel(torch.ones(1, 1, dtype=torch.float64))  # no blur: the identity
     x = filter2d(hr, torch.stack([pulse if p.first.kernel is None else p.first.kernel for p in plans]))
     images = [
-        add_noise(
-            _resize(x[i : i + 1], (int(h * p.first.resize), int(w * p.first.resize)), p.first.mode),
-            p.first.noise,
-            g,
-        )
+        add_noise(_resize(x[i : i + 1], (h, w), p.first.mode, p.first.resize), p.first.noise, g)
         for i, (p, g) in enumerate(zip(plans, generators, strict=True))
     ]
     images = _jpeg(images, [p.first.quality for p in plans])
     # Round 2, resized relative to the LR size.
     images = [
-        _round_before_jpeg(
-            x, p.second, (int(lr_size[0] * p.second.resize), int(lr_size[1] * p.second.resize)), g
-        )
-        for x, p, g in zip(images, plans, generators, strict=True)
+        _round_before_jpeg(x, p.second, lr_size, g) for x, p, g in zip(images, plans, generators, strict=True)
     ]
     # Final: [resize to the LR size + sinc] and JPEG, in the order each sample drew.
-    images = [
-        _final_filter(x, p, lr_size) if p.sinc_before_jpeg else x for x, p in zip(images, plans, strict=True)
-    ]
+    images = [_final(x, p, lr_size) if p.sinc_before_jpeg else x for x, p in zip(images, plans, strict=True)]
     images = _jpeg(images, [p.second.quality for p in plans])
-    images = [
-        x if p.sinc_before_jpeg else _final_filter(x, p, lr_size) for x, p in zip(images, plans, strict=True)
-    ]
+    images = [x if p.sinc_before_jpeg else _final(x, p, lr_size) for x, p in zip(images, plans, strict=True)]
     return _quantise(torch.cat(images))
 
 
-def _final_filter(x: Tensor, plan: _Plan, size: tuple[int, int]) -> Tensor:
+def _final(x: Tensor, plan: _Plan, size: tuple[int, int]) -> Tensor:
     x = _resize(x, size, plan.final_mode)
     return filter2d(x, plan.final_sinc) if plan.final_sinc is not None else x
 
