@@ -149,14 +149,13 @@ def run_quickstart(
             )
     budgets = {1: plan.minutes * 60 * plan.stage1_share, 2: plan.minutes * 60 * plan.stage2_share}
     finals = {}
+    vgg = {"vgg_weights": vgg_weights, "random_vgg": random_vgg}
     for stage in (1, 2):
-        vgg = {"vgg_weights": vgg_weights, "random_vgg": random_vgg}
         cfg = stage_config(stage, out, train_dir, val_dir, plan, seed=seed, device=device, **vgg)
         step = plan.step_seconds or measure_step_seconds(cfg)
         iters = int(min(plan.max_iters, max(plan.min_iters, budgets[stage] / (step * 1.1))))
         iters = max(4, iters - iters % 4)  # validate and save at quarters, the last at the end
-        every = iters // 4
-        cfg = replace(cfg, total_iters=iters, val_every=every, save_every=every)
+        cfg = replace(cfg, total_iters=iters, val_every=iters // 4, save_every=iters // 4)
         say(f"stage {stage}: {iters} iterations (~{step:.2f} s each, measured)")
         finals[stage] = trainer.train(cfg)
 
