@@ -199,16 +199,13 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "perceptual_layers":
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
+        nested = isinstance(value, dict) and isinstance(out.get(key), dict) and key != "perceptual_layers"
+        out[key] = merge(out[key], value) if nested else value
     return out
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    raw = read_config_file(path) if path else {}
-    raw = merge(raw, parse_overrides(overrides or []))
+    raw = merge(read_config_file(path) if path else {}, parse_overrides(overrides or []))
     return from_dict(TrainConfig, raw)
 
 
@@ -216,14 +213,13 @@ def from_dict(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
     """Build dataclass `cls` from `raw`, checking every key and value against the field types."""
     if not isinstance(raw, dict):
         raise ESRGANError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {raw!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(raw) - set(fields))
+    hints = typing.get_type_hints(cls)  # one per field
+    unknown = sorted(set(raw) - set(hints))
     if unknown:
         names = ", ".join(prefix + k for k in unknown)
         raise ESRGANError(
             f"unknown config key(s): {names} (valid under {prefix or 'top level'}: "
-            f"{', '.join(sorted(fields))})"
+            f"{', '.join(sorted(hints))})"
         )
     config = cls(**{k: _coerce(hints[k], _older_spelling(prefix + k, v), prefix + k) for k, v in raw.items()})
     _check_ranges(config, prefix)
