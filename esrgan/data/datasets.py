@@ -136,11 +136,6 @@ class PairedImageDataset(_TrainingDataset):
         hr_sizes = self._open(hr_dir, scale, hr_crop, augment)
         self.lr_files = match_lr_files(self.hr_files, lr_dir, self.scale)
         lr_sizes = [read_header(p).shape for p in self.lr_files]
-        self._check_pairs(hr_sizes, lr_sizes)
-        self._hr = _ImageStore(self.hr_files, hr_sizes, cache, cache_limit_mb)
-        self._lr = _ImageStore(self.lr_files, lr_sizes, cache, cache_limit_mb)
-
-    def _check_pairs(self, hr_sizes: list[tuple[int, int]], lr_sizes: list[tuple[int, int]]) -> None:
         s = self.scale
         for hr, lr, (hh, hw), (lh, lw) in zip(self.hr_files, self.lr_files, hr_sizes, lr_sizes, strict=True):
             if hh % s or hw % s:
@@ -153,6 +148,8 @@ class PairedImageDataset(_TrainingDataset):
                     f"LR image {lr} is {lw}x{lh} but its HR {hr.name} is {hw}x{hh}: at x{s} the LR "
                     f"must be {hw // s}x{hh // s}"
                 )
+        self._hr = _ImageStore(self.hr_files, hr_sizes, cache, cache_limit_mb)
+        self._lr = _ImageStore(self.lr_files, lr_sizes, cache, cache_limit_mb)
 
     def __getitem__(self, key: Any) -> dict[str, Any]:
         index, seed = _key(key, len(self.hr_files))
