@@ -73,12 +73,7 @@ class RunLogger:
         )
         if self.cfg.progress:
             self.bar = tqdm(
-                total=total,
-                initial=start_iter,
-                desc=self.cfg.name,
-                unit="it",
-                dynamic_ncols=True,
-                file=sys.stderr,
+                total=total, initial=start_iter, desc=self.cfg.name, unit="it", dynamic_ncols=True
             )
 
     def step(self, iteration: int, terms: dict[str, Tensor]) -> None:
