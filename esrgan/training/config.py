@@ -330,7 +330,9 @@ def _check_ranges(config: Any, prefix: str) -> None:
         for key in weights:
             need(getattr(config, key) >= 0, key, "must be >= 0")
         if not any(getattr(config, key) > 0 for key in weights):
-            raise ESRGANError(f"no loss to train on: set one of {', '.join(prefix + k for k in weights)} > 0")
+            raise ESRGANError(
+                f"no loss to train on: set one of {', '.join(prefix + k for k in weights)} above 0"
+            )
 
 
 def to_dict(config: Any) -> dict[str, Any]:
