@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
-from esrgan.cli.options import add_device, add_force
+from esrgan.atomic import atomic_directory
+from esrgan.cli.options import add_device, add_force, resolve_device
+from esrgan.errors import ESRGANError
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -54,14 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_sparsity(args: argparse.Namespace) -> int:
-    import sys
-    from pathlib import Path
-
     from esrgan.analysis.report import RANDOM_VGG_NOTICE, write_csv, write_json
     from esrgan.analysis.sparsity import activation_sparsity, make_extractor, plot_feature_maps, plot_sparsity
-    from esrgan.atomic import atomic_directory
-    from esrgan.cli.options import resolve_device
-    from esrgan.errors import ESRGANError
     from esrgan.images.image_io import read_image
     from esrgan.losses.vgg19 import vgg19_layer_index
 
@@ -113,12 +111,8 @@ def _run_sparsity(args: argparse.Namespace) -> int:
 
 
 def _run_brightness(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from esrgan.analysis.brightness import analyze_brightness, plot_brightness
     from esrgan.analysis.report import write_csv, write_json
-    from esrgan.atomic import atomic_directory
-    from esrgan.errors import ESRGANError
 
     labels = args.labels or [Path(d).name or str(d) for d in args.sr]
     if len(labels) != len(args.sr):

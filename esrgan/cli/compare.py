@@ -8,8 +8,9 @@ appears only when the report is complete.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from esrgan.cli.options import add_back_projection, add_device, add_ensemble, add_force, add_tile
+from esrgan.cli.options import add_back_projection, add_device, add_ensemble, add_force, add_tile, pick
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,8 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from esrgan.analysis.compare import compare_models
     from esrgan.analysis.pages import write_compare_report
     from esrgan.analysis.report import parse_crop
@@ -51,17 +50,14 @@ def run(args: argparse.Namespace) -> int:
         raise ESRGANError(f"model labels must be distinct, got {labels} (pass --labels)")
     if args.grid_images < 1:
         raise ESRGANError(f"--grid-images must be >= 1, got {args.grid_images}")
-    crop = parse_crop(args.crop) if args.crop else None
     with atomic_directory(args.output, replace=args.force) as out:
         result = compare_models(
             dict(zip(labels, args.models, strict=True)),
             args.hr,
             lr_dir=args.lr,
-            crop=crop,
-            crop_size=args.crop_size,
-            grid_images=args.grid_images,
+            crop=parse_crop(args.crop) if args.crop else None,
+            **pick(args, "crop_size grid_images ma_model"),
             use_niqe=not args.no_niqe,
-            ma_model=args.ma_model,
             **forward_options(args),
             progress=lambda name: print(f"  {name}", flush=True),
         )

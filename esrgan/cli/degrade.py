@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from esrgan.cli.options import add_device, non_negative_int, resolve_device
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from esrgan.cli.options import add_device
-
     parser.add_argument("images", nargs="+", metavar="IMAGE", help="HR images to degrade")
     parser.add_argument("-o", "--out", required=True, help="output folder: one <name>.png per input")
     parser.add_argument(
@@ -21,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--scale", type=int, choices=(1, 2, 4, 8), default=4, help="LR scale (default 4)")
     parser.add_argument(
         "--seed",
-        type=int,
+        type=non_negative_int,
         default=0,
         help="realesrgan: image NAME is degraded with the seed (N, crc32(NAME)): the same name and seed "
         "give the same LR whatever else is on the command line (default 0)",
@@ -31,16 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     import zlib
-    from pathlib import Path
 
     from esrgan.atomic import new_folder
-    from esrgan.cli.options import resolve_device
     from esrgan.data.degradations.pipeline import degradation_seed, degrade_image
     from esrgan.errors import ESRGANError
     from esrgan.images.image_io import load_rgb, read_header, write_image
 
-    if args.seed < 0:
-        raise ESRGANError(f"--seed must be >= 0, got {args.seed}")
     device = resolve_device(args.device)
     inputs = [Path(p) for p in args.images]
     out_dir = Path(args.out)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from esrgan.cli.options import add_back_projection, add_device, add_ensemble, add_tile, non_negative_int
+from esrgan.cli.options import add_back_projection, add_device, add_ensemble, add_tile, non_negative_int, pick
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,10 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "RMSE = sqrt of the mean per-image MSE (PSNR from that MSE), SSIM/NIQE/PI averaged",
     )
     parser.add_argument(
-        "--crop-border",
-        type=non_negative_int,
-        default=None,
-        help="pixels cropped at each edge (default: scale)",
+        "--crop-border", type=non_negative_int, help="pixels cropped at each edge (default: scale)"
     )
     parser.add_argument("--rgb", action="store_true", help="PSNR/SSIM/RMSE on RGB instead of the Y channel")
     parser.add_argument("--per-image", action="store_true", help="also print every image's values")
@@ -45,15 +43,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ma-model", metavar="PATH", help="Ma et al.'s model, for the perceptual index (pi)")
     add_tile(parser)
     add_device(parser)
-    parser.add_argument("--max-images", type=int, default=None, help="only the first N images (by name)")
+    parser.add_argument("--max-images", type=int, help="only the first N images (by name)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_back_projection(parser)
     add_ensemble(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from esrgan import load_model
     from esrgan.analysis.tables import eval_text, write_eval_tables
     from esrgan.cli.options import resolve_device
@@ -73,17 +69,11 @@ def run(args: argparse.Namespace) -> int:
         models,
         args.hr,
         args.lr,
-        scale=args.scale,
-        metrics=args.metrics,
-        crop_border=args.crop_border,
+        **pick(args, "scale metrics crop_border tile tile_overlap max_images ma_model"),
         y_channel=not args.rgb,
-        tile=args.tile,
-        tile_overlap=args.tile_overlap,
         device=device,
         progress=not args.quiet,
-        max_images=args.max_images,
         aggregation=args.aggregate,
-        ma_model=args.ma_model,
     )
     print(eval_text(result, per_image=args.per_image))
     if args.out:

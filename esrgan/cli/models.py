@@ -20,8 +20,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     header = ("NAME", "ARCH", "SHAPE", "SCALE", "SIZE", "LICENSE", "STATUS")
     cells = [header] + [
-        (r["name"], r["architecture"], r["shape"], _scale(r["scale"]), human_size(r["size"]), r["license"],
-         r["status"])
+        (r["name"], r["architecture"], r["shape"], f"x{r['scale']}" if r["scale"] else "?",
+         human_size(r["size"]), r["license"], r["status"])
         for r in rows
     ]  # fmt: skip
     widths = [max(len(str(row[i])) for row in cells) for i in range(len(header))]
@@ -41,10 +41,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"\ncache: {cache_dir()}  (ESRGAN_HOME to move it; ESRGAN_MIRROR to download from a mirror)")
     print("fetch with `esrgan download NAME`, or pass -m NAME to any command (downloads on first use)")
     return 0
-
-
-def _scale(scale: int | None) -> str:
-    return f"x{scale}" if scale else "?"
 
 
 def _sha(row: dict[str, Any]) -> str:

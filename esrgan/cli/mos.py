@@ -6,8 +6,9 @@ Raters score the images in a browser: `esrgan serve --mos STUDY`.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from esrgan.cli.options import add_force
+from esrgan.cli.options import add_force, pick
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -59,8 +60,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from esrgan.mos.study import create_study, load_study, parse_method
 
     if args.mos_command == "create":
@@ -68,12 +67,8 @@ def run(args: argparse.Namespace) -> int:
             args.study,
             [parse_method(m) for m in args.method],
             args.hr,
-            scale=args.scale,
-            calibration=args.calibration,
-            calibration_hr=args.calibration_hr,
+            **pick(args, "scale calibration calibration_hr seed force"),
             allow_overlap=args.allow_calibration_overlap,
-            seed=args.seed,
-            force=args.force,
         )
         print(
             f"created MOS study {study.folder}: {len(study.images)} image(s) x {len(study.methods)} "

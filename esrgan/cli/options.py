@@ -70,17 +70,8 @@ def add_tile(parser: argparse.ArgumentParser, *, default: str = "auto") -> None:
     parser.add_argument(
         "--tile-overlap",
         type=non_negative_int,
-        default=None,
         metavar="PX",
         help="overlap of neighbouring tiles in LR pixels (default 16)",
-    )
-
-
-def add_offline(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--offline",
-        action="store_true",
-        help="never download: a model name must already be cached (same as ESRGAN_OFFLINE=1)",
     )
 
 
@@ -101,13 +92,12 @@ def add_ensemble(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
     )
 
 
+def pick(args: argparse.Namespace, names: str) -> dict[str, Any]:
+    """Options `names` (space-separated) as keywords, for an API whose parameters they are named after."""
+    return {name: getattr(args, name) for name in names.split()}
+
+
 def forward_options(args: argparse.Namespace) -> dict:
     """The keyword arguments the report APIs take from `add_tile`, `add_ensemble`,
     `add_back_projection` and `add_device` (device resolved)."""
-    return {
-        "tile": args.tile,
-        "tile_overlap": args.tile_overlap,
-        "ensemble": args.ensemble,
-        "back_projection": args.back_projection,
-        "device": resolve_device(args.device),
-    }
+    return {**pick(args, "tile tile_overlap ensemble back_projection"), "device": resolve_device(args.device)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from esrgan.cli.options import add_force
+from esrgan.cli.options import add_force, pick
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--lr-scales",
         nargs="+",
-        default=None,
         metavar="S",
         help="make LR copies at several scales, e.g. --lr-scales 2 3 4 or 2,3,4 (default: --scale)",
     )
@@ -44,21 +43,13 @@ def run(args: argparse.Namespace) -> int:
             lr_scales = [int(s) for item in args.lr_scales for s in item.split(",") if s.strip()]
         except ValueError:
             raise ESRGANError(f"--lr-scales takes integers, got {' '.join(args.lr_scales)}") from None
-
-    def report(line: str) -> None:
-        tqdm.write(f"esrgan prepare: {line}", file=sys.stderr)
-
     summary = prepare_subimages(
         args.input_dir,
         args.out,
-        crop=args.crop,
-        step=args.step,
-        thresh_size=args.thresh_size,
-        scale=args.scale,
+        **pick(args, "crop step thresh_size scale force"),
         lr_scales=lr_scales,
-        force=args.force,
         progress=not args.quiet,
-        report=report,
+        report=lambda line: tqdm.write(f"esrgan prepare: {line}", file=sys.stderr),
     )
     print(summary.line())
     return 1 if summary.failed else 0

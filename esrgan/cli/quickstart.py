@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from esrgan.cli.options import add_force
+from esrgan.cli.options import add_force, pick
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,8 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from esrgan.errors import ESRGANError
     from esrgan.training.quickstart import run_quickstart
 
@@ -36,11 +35,7 @@ def run(args: argparse.Namespace) -> int:
         raise ESRGANError(f"--minutes must be between 0 and 1440, got {args.minutes}")
     run_quickstart(
         Path(args.output),
-        minutes=args.minutes,
-        seed=args.seed,
-        device=args.device,
-        vgg_weights=args.vgg_weights,
-        random_vgg=True if args.random_vgg else None,
-        force=args.force,
+        **pick(args, "minutes seed device vgg_weights force"),
+        random_vgg=args.random_vgg or None,  # None: real VGG19 weights where they can be had
     )
     return 0

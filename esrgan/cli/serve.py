@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from esrgan.cli.options import add_device, positive_float
+from esrgan.cli.options import add_device, positive_float, resolve_device
 
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
@@ -42,22 +42,18 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.port < 65536:
         raise ESRGANError(f"--port must be 1..65535, not {args.port}")
-    max_upload = int(args.max_upload_mb * 2**20)
+    limits = {"max_upload": int(args.max_upload_mb * 2**20), "timeout": args.request_timeout}
     if args.mos:
         from esrgan.web.mos_app import create_mos_app
 
-        app = create_mos_app(args.mos, max_upload=max_upload, timeout=args.request_timeout)
+        app = create_mos_app(args.mos, **limits)
         what = f"MOS study {args.mos}"
     else:
-        from esrgan.cli.options import resolve_device
         from esrgan.web.app import create_app
 
         if args.models is not None and not os.path.isdir(args.models):
             raise ESRGANError(f"--models {args.models}: no such folder")
-        device = resolve_device(args.device)
-        app = create_app(
-            models_dir=args.models, device=device, max_upload=max_upload, timeout=args.request_timeout
-        )
+        app = create_app(models_dir=args.models, device=resolve_device(args.device), **limits)
         what = "upscale page"
     if args.host not in LOCAL_HOSTS:
         print(

@@ -20,9 +20,9 @@ from esrgan.cli.options import (
     add_back_projection,
     add_ensemble,
     add_force,
-    add_offline,
     add_tile,
     non_negative_int,
+    pick,
     positive_float,
 )
 from esrgan.errors import ESRGANError
@@ -49,19 +49,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="checkpoint (.pth/.safetensors, any ESRGAN format) or a model name from `esrgan models` "
         "(downloaded on first use); default: builtin, the small model shipped with the package",
     )
-    add_offline(parser)
     parser.add_argument(
-        "-s",
-        "--outscale",
-        type=positive_float,
-        default=None,
-        help="final scale, e.g. 2 with a x4 model (Lanczos resize)",
+        "--offline",
+        action="store_true",
+        help="never download: a model name must already be cached (same as ESRGAN_OFFLINE=1)",
     )
     parser.add_argument(
-        "--ext",
-        choices=OUTPUT_FORMATS,
-        default="auto",
-        help="output format (auto: same as the input)",
+        "-s", "--outscale", type=positive_float, help="final scale, e.g. 2 with a x4 model (Lanczos resize)"
+    )
+    parser.add_argument(
+        "--ext", choices=OUTPUT_FORMATS, default="auto", help="output format (auto: same as the input)"
     )
     existing = parser.add_mutually_exclusive_group()
     add_force(existing, "overwrite outputs that exist")
@@ -78,7 +75,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--max-output-pixels",
         type=positive_float,
-        default=None,
         metavar="N",
         help="refuse outputs larger than N pixels (default: what fits in the RAM available)",
     )
@@ -147,10 +143,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_back_projection(blend)
     add_ensemble(blend)
-    _add_video_arguments(parser.add_argument_group("video files and frame sequences"))
-
-
-def _add_video_arguments(video: argparse._ArgumentGroup) -> None:
+    video = parser.add_argument_group("video files and frame sequences")
     video.add_argument("--codec", default="libx264", help="video encoder (default libx264: H.264)")
     video.add_argument("--crf", type=int, help="quality for x264/x265/vp9/av1, 0 = lossless (default 18)")
     video.add_argument("--pix-fmt", help="encoded pixel format (default yuv420p where the encoder has it)")
@@ -177,28 +170,11 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None and not (video and args.frames_out):
         raise ESRGANError("the output folder is needed: -o OUTDIR")
     job = UpscaleJob(
-        inputs=args.inputs,
+        **pick(args, "inputs model psnr_model offline alpha interpolation denoise ensemble back_projection"),
+        **pick(args, "outscale ext quality tile tile_overlap prepad device backend alpha_upsampler frames"),
         output=args.output or ".",
-        model=args.model,
-        psnr_model=args.psnr_model,
-        offline=args.offline,
-        alpha=args.alpha,
-        interpolation=args.interpolation,
-        denoise=args.denoise,
-        ensemble=args.ensemble,
-        back_projection=args.back_projection,
-        outscale=args.outscale,
-        ext=args.ext,
-        quality=args.quality,
-        tile=args.tile,
-        tile_overlap=args.tile_overlap,
-        prepad=args.prepad,
         precision="fp16" if args.half else "bf16" if args.bf16 else "int8" if args.int8 else "fp32",
-        device=args.device,
-        backend=args.backend,
-        alpha_upsampler=args.alpha_upsampler,
         existing="overwrite" if args.force else "skip" if args.skip_existing else "refuse",
-        frames=args.frames,
         max_output_pixels=None if args.max_output_pixels is None else int(args.max_output_pixels),
     )
     if video:
@@ -215,15 +191,7 @@ def _run_video(job: UpscaleJob, args: argparse.Namespace) -> int:
     from esrgan.inference.video import VideoOptions
     from esrgan.inference.video_batch import run_video_job, sigterm_as_interrupt
 
-    options = VideoOptions(
-        codec=args.codec,
-        crf=args.crf,
-        pix_fmt=args.pix_fmt,
-        container=args.container,
-        frames_out=args.frames_out,
-        fps=args.fps,
-        odd_size=args.odd_size,
-    )
+    options = VideoOptions(**pick(args, "codec crf pix_fmt container frames_out fps odd_size"))
     with _notes_above_progress_bars(args.verbose), sigterm_as_interrupt():
         result = run_video_job(job, options, progress=True)
     print(result.summary())

@@ -46,15 +46,11 @@ def augmentation(value: bool | str) -> str:
 def restrict(k: int, mode: str) -> int:
     """Transform `k` (drawn uniformly from 0..7) limited to what `mode` allows, still uniform there:
     `hflip` keeps only bit 0 (the horizontal flip, probability 1/2), `none` the identity."""
-    if mode == "dihedral":
-        return k
-    return k & 1 if mode == "hflip" else 0
+    return k if mode == "dihedral" else k & 1 if mode == "hflip" else 0
 
 
 def dihedral(x: np.ndarray, k: int) -> np.ndarray:
-    """Transform `k` of the 8 flips/rotations (a view; k = 0 is the identity)."""
-    if not 0 <= k < NUM_TRANSFORMS:
-        raise ValueError(f"transform index must be in 0..7, got {k}")
+    """Transform `k` (0..7) of the 8 flips/rotations (a view; k = 0 is the identity)."""
     if k & 4:
         x = x.swapaxes(0, 1)
     if k & 1:
@@ -70,11 +66,9 @@ def aligned_crop_box(
     """Random LR crop position and the HR position it maps to: `((lr_top, lr_left), (hr_top, hr_left))`.
 
     Positions are drawn on the LR grid, so the HR crop starts on a multiple of `scale` and covers
-    exactly the pixels the LR crop was made from.
+    exactly the pixels the LR crop was made from (the datasets check that the crop fits).
     """
     h, w = lr_hw
-    if h < lr_crop or w < lr_crop:
-        raise ESRGANError(f"LR image {h}x{w} is smaller than the LR crop {lr_crop}x{lr_crop}")
     top = int(rng.integers(0, h - lr_crop + 1))
     left = int(rng.integers(0, w - lr_crop + 1))
     return (top, left), (top * scale, left * scale)

@@ -9,10 +9,6 @@ means the key `(i, i)`.
 Each sample is `{"lr": float32 CHW tensor, "hr": float32 CHW tensor, "name": file stem}`, values in
 [0, 1], RGB (grayscale expanded, alpha dropped). Sizes are checked when the dataset is built, so a
 bad file fails before training starts rather than in a worker an hour later.
-
-Images are decoded once, at construction, and kept as uint8 (uint16 for 16-bit files) when
-`cache` is on and they fit in `cache_limit_mb`; forked DataLoader workers then share them.
-Otherwise each sample decodes its image again (cut large images with `esrgan prepare` first).
 """
 
 from __future__ import annotations
@@ -24,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from esrgan.data.augment import NUM_TRANSFORMS, aligned_crop_box, augmentation, dihedral, restrict
-from esrgan.data.folders import list_images, match_lr_files
+from esrgan.data.folders import list_images, match_lr_files, shown_names
 from esrgan.errors import ESRGANError
 from esrgan.images.bicubic import bicubic_downscale, mod_crop
 from esrgan.images.image_io import load_rgb, read_header
@@ -34,7 +30,6 @@ __all__ = ["PairedImageDataset", "SingleImageDataset", "ValidationDataset"]
 
 log = logging.getLogger(__name__)
 
-_SHOWN = 3
 _DEFAULT_CACHE_LIMIT_MB = 4096
 
 
@@ -42,12 +37,6 @@ def _check_scale(scale: int) -> int:
     if not isinstance(scale, (int, np.integer)) or isinstance(scale, bool) or scale < 1:
         raise ESRGANError(f"scale must be a positive integer, got {scale!r}")
     return int(scale)
-
-
-def _check_crop(hr_crop: int, scale: int) -> int:
-    if hr_crop < scale or hr_crop % scale:
-        raise ESRGANError(f"the HR crop size {hr_crop} must be a positive multiple of the scale {scale}")
-    return int(hr_crop)
 
 
 def _key(key: Any, num_images: int) -> tuple[int, int]:
@@ -60,54 +49,29 @@ def _key(key: Any, num_images: int) -> tuple[int, int]:
     return index, seed
 
 
-def _check_crop_fits(files: list[Path], sizes: list[tuple[int, int]], hr_crop: int) -> None:
-    small = [f"{p.name} ({w}x{h})" for p, (h, w) in zip(files, sizes, strict=True) if min(h, w) < hr_crop]
-    if small:
-        raise ESRGANError(
-            f"{len(small)} HR image(s) smaller than the {hr_crop}x{hr_crop} crop: "
-            f"{_listing(small)}; lower the crop size or remove them"
-        )
-
-
-def _listing(items: list[str]) -> str:
-    shown = ", ".join(items[:_SHOWN])
-    return shown if len(items) <= _SHOWN else f"{shown} and {len(items) - _SHOWN} more"
-
-
 class _ImageStore:
-    """Decoded integer RGB images of a list of files, cached when they fit."""
+    """Decoded integer RGB images (uint8, uint16 for 16-bit files) of a list of files, decoded once at
+    construction when `cache` is on and they fit in `limit_mb` (forked DataLoader workers then share
+    them), else at every sample."""
 
     def __init__(self, files: list[Path], sizes: list[tuple[int, int]], cache: bool, limit_mb: int) -> None:
         self.files = files
-        self.sizes = sizes
         self._cache: list[np.ndarray] | None = None
         total_mb = sum(3 * h * w for h, w in sizes) / 2**20  # at 8 bits; 16-bit files take twice this
         if cache and total_mb <= limit_mb:
-            self._cache = [self._decode(i) for i in range(len(files))]
+            self._cache = [load_rgb(p) for p in files]
         elif cache:
             log.warning(
-                "not caching %d images (%.0f MB decoded, over the %d MB cache limit): each sample "
-                "decodes its image again; cut large images with `esrgan prepare`",
-                len(files),
-                total_mb,
-                limit_mb,
+                f"not caching {len(files)} images ({total_mb:.0f} MB decoded, over the {limit_mb} MB limit): "
+                "each sample decodes its image again; cut large images with `esrgan prepare`"
             )
 
     def __getitem__(self, index: int) -> np.ndarray:
-        return self._cache[index] if self._cache is not None else self._decode(index)
+        return self._cache[index] if self._cache is not None else load_rgb(self.files[index])
 
     @property
     def cached(self) -> bool:
         return self._cache is not None
-
-    def _decode(self, index: int) -> np.ndarray:
-        array = load_rgb(self.files[index])
-        if array.shape[:2] != self.sizes[index]:
-            h, w = self.sizes[index]
-            raise ESRGANError(
-                f"{self.files[index]}: decoded as {array.shape[1]}x{array.shape[0]}, header said {w}x{h}"
-            )
-        return array
 
 
 class _TrainingDataset:
@@ -121,10 +85,21 @@ class _TrainingDataset:
     ) -> list[tuple[int, int]]:
         """Check the settings and list the HR images; returns their (height, width) from the headers."""
         self.scale = _check_scale(scale)
-        self.hr_crop = _check_crop(hr_crop, self.scale)
+        if hr_crop < self.scale or hr_crop % self.scale:
+            raise ESRGANError(
+                f"the HR crop size {hr_crop} must be a positive multiple of the scale {self.scale}"
+            )
+        self.hr_crop = int(hr_crop)
         self.augment = augmentation(augment)
-        self.hr_files = list_images(hr_dir, "HR")
-        return [read_header(p).shape for p in self.hr_files]
+        files = self.hr_files = list_images(hr_dir, "HR")
+        sizes = [read_header(p).shape for p in files]
+        small = [f"{p.name} ({w}x{h})" for p, (h, w) in zip(files, sizes, strict=True) if min(h, w) < hr_crop]
+        if small:
+            raise ESRGANError(
+                f"{len(small)} HR image(s) smaller than the {hr_crop}x{hr_crop} crop: "
+                f"{shown_names(small)}; lower the crop size or remove them"
+            )
+        return sizes
 
     @property
     def lr_crop(self) -> int:
@@ -161,11 +136,6 @@ class PairedImageDataset(_TrainingDataset):
         hr_sizes = self._open(hr_dir, scale, hr_crop, augment)
         self.lr_files = match_lr_files(self.hr_files, lr_dir, self.scale)
         lr_sizes = [read_header(p).shape for p in self.lr_files]
-        self._check_pairs(hr_sizes, lr_sizes)
-        self._hr = _ImageStore(self.hr_files, hr_sizes, cache, cache_limit_mb)
-        self._lr = _ImageStore(self.lr_files, lr_sizes, cache, cache_limit_mb)
-
-    def _check_pairs(self, hr_sizes: list[tuple[int, int]], lr_sizes: list[tuple[int, int]]) -> None:
         s = self.scale
         for hr, lr, (hh, hw), (lh, lw) in zip(self.hr_files, self.lr_files, hr_sizes, lr_sizes, strict=True):
             if hh % s or hw % s:
@@ -178,7 +148,8 @@ class PairedImageDataset(_TrainingDataset):
                     f"LR image {lr} is {lw}x{lh} but its HR {hr.name} is {hw}x{hh}: at x{s} the LR "
                     f"must be {hw // s}x{hh // s}"
                 )
-        _check_crop_fits(self.hr_files, hr_sizes, self.hr_crop)
+        self._hr = _ImageStore(self.hr_files, hr_sizes, cache, cache_limit_mb)
+        self._lr = _ImageStore(self.lr_files, lr_sizes, cache, cache_limit_mb)
 
     def __getitem__(self, key: Any) -> dict[str, Any]:
         index, seed = _key(key, len(self.hr_files))
@@ -213,7 +184,6 @@ class SingleImageDataset(_TrainingDataset):
         cache_limit_mb: int = _DEFAULT_CACHE_LIMIT_MB,
     ) -> None:
         sizes = self._open(hr_dir, scale, hr_crop, augment)
-        _check_crop_fits(self.hr_files, sizes, self.hr_crop)
         self._hr = _ImageStore(self.hr_files, sizes, cache, cache_limit_mb)
 
     def __getitem__(self, key: Any) -> dict[str, Any]:
@@ -255,8 +225,15 @@ class ValidationDataset:
             h, w = read_header(hr_file).shape
             if h < self.scale or w < self.scale:
                 raise ESRGANError(f"HR image {hr_file} ({w}x{h}) is smaller than the scale {self.scale}")
-            if self.lr_files is not None:
-                self._check_lr(self.lr_files[i], read_header(self.lr_files[i]).shape, hr_file, (h, w))
+            if self.lr_files is None:
+                continue
+            lh, lw = read_header(self.lr_files[i]).shape
+            s, mh, mw = self.scale, h - h % self.scale, w - w % self.scale
+            if (lh * s, lw * s) != (mh, mw):
+                raise ESRGANError(
+                    f"LR image {self.lr_files[i]} is {lw}x{lh} but its HR {hr_file.name} is {w}x{h}: "
+                    f"at x{s} the LR must be {mw // s}x{mh // s}"
+                )
 
     @property
     def names(self) -> list[str]:
@@ -274,7 +251,6 @@ class ValidationDataset:
             lr = bicubic_downscale(hr, self.scale)
         else:
             lr = load_rgb(self.lr_files[index])
-            self._check_lr(self.lr_files[index], lr.shape[:2], self.hr_files[index], hr.shape[:2])
             if lr.dtype != hr.dtype:  # one 8-bit and one 16-bit file: use both at 16 bits
                 lr, hr = to_integer(lr, 16), to_integer(hr, 16)
         if self.cache:
@@ -286,13 +262,3 @@ class ValidationDataset:
             raise IndexError(f"image index {index} out of range for {len(self)} images")
         lr, hr = self.pair(index)
         return {"name": self.hr_files[index].stem, "lr": to_tensor(lr), "hr": to_tensor(hr)}
-
-    def _check_lr(self, lr_file: Path, lr_hw: tuple[int, ...], hr_file: Path, hr_hw: tuple[int, ...]) -> None:
-        s = self.scale
-        hh, hw = hr_hw[0] - hr_hw[0] % s, hr_hw[1] - hr_hw[1] % s
-        lh, lw = lr_hw[0], lr_hw[1]
-        if (lh * s, lw * s) != (hh, hw):
-            raise ESRGANError(
-                f"LR image {lr_file} is {lw}x{lh} but its HR {hr_file.name} is {hr_hw[1]}x{hr_hw[0]}: "
-                f"at x{s} the LR must be {hw // s}x{hh // s}"
-            )

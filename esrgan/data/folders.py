@@ -32,7 +32,10 @@ def list_images(folder: str | Path, what: str = "image") -> list[Path]:
     )
     if not files:
         raise ESRGANError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in {what} folder '{path}'")
-    _check_unique_stems(files, what)
+    seen: dict[str, Path] = {}
+    for p in files:
+        if (first := seen.setdefault(p.stem, p)) is not p:
+            raise ESRGANError(f"{what} folder has two images named '{p.stem}': {first.name} and {p.name}")
     return files
 
 
@@ -58,22 +61,13 @@ def match_lr_files(hr_files: Sequence[Path], lr_dir: str | Path, scale: int) -> 
             matched.append(candidates[0])
     if missing:
         raise ESRGANError(
-            f"no LR image in '{lr_dir}' for {len(missing)} HR image(s): {_names(missing)} "
+            f"no LR image in '{lr_dir}' for {len(missing)} HR image(s): {shown_names(missing)} "
             f"(name LR files as the HR, or with an 'x{scale}' suffix: '{Path(missing[0]).stem}x{scale}.png')"
         )
     return matched
 
 
-def _check_unique_stems(files: list[Path], what: str) -> None:
-    seen: dict[str, Path] = {}
-    for p in files:
-        if p.stem in seen:
-            raise ESRGANError(
-                f"{what} folder has two images named '{p.stem}': {seen[p.stem].name} and {p.name}"
-            )
-        seen[p.stem] = p
-
-
-def _names(names: list[str]) -> str:
+def shown_names(names: list[str]) -> str:
+    """The first few names of a list for an error message, then "and N more"."""
     shown = ", ".join(names[:_SHOWN])
     return shown if len(names) <= _SHOWN else f"{shown} and {len(names) - _SHOWN} more"

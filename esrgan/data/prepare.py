@@ -26,11 +26,12 @@ summary and the others are still processed.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from esrgan.atomic import make_folders, remove_if_empty
 from esrgan.data.folders import list_images
@@ -39,10 +40,6 @@ from esrgan.images.bicubic import bicubic_downscale, mod_crop
 from esrgan.images.image_io import load_rgb, write_image
 
 __all__ = ["PrepareSummary", "prepare_subimages", "subimage_positions"]
-
-
-class OutputConflictError(ESRGANError):
-    """An output file exists with other pixels and `force` is off."""
 
 
 @dataclass
@@ -91,11 +88,8 @@ def prepare_subimages(
     progress: bool = False,
     report: Callable[[str], None] | None = None,
 ) -> PrepareSummary:
-    """Cut every image of `input_dir` into sub-images under `out_dir/hr` and `out_dir/lr_x<s>`.
-
-    `lr_scales` defaults to `(scale,)`. `report` receives one line per failed input (the run goes
-    on); an output that exists with different pixels raises `ESRGANError` unless `force`.
-    """
+    """Cut every image of `input_dir` into sub-images (module docstring); `lr_scales` defaults to
+    `(scale,)`, `report` receives one line per failed input."""
     lr_scales = tuple(int(s) for s in (lr_scales if lr_scales else (scale,)))
     _check_options(crop, step, thresh_size, lr_scales)
     files = list_images(input_dir, "input")
@@ -108,20 +102,23 @@ def prepare_subimages(
     lr_dirs = {s: out / f"lr_x{s}" for s in lr_scales}
     made = [f for folder in (hr_dir, *lr_dirs.values()) for f in make_folders(folder)]
 
-    bar = _progress_bar(files, progress)
-    for path in bar:
+    for path in tqdm(files, desc="prepare", unit="img", dynamic_ncols=True, disable=not progress):
         try:
-            hr = _mod_cropped(load_rgb(path), multiple)
+            hr = load_rgb(path)
+            if min(hr.shape[:2]) < multiple:
+                raise ESRGANError(f"image {hr.shape[1]}x{hr.shape[0]} is smaller than the scale {multiple}")
+            hr = np.ascontiguousarray(mod_crop(hr, multiple))
             lrs = {s: bicubic_downscale(hr, s) for s in lr_scales}  # LR of the whole image, as BasicSR
-        except OutputConflictError:
-            raise
         except ESRGANError as exc:
             summary.failed.append((str(path), str(exc)))
             if report is not None:
                 reason = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
                 report(f"skipped {reason}")
             continue
-        boxes = _boxes(hr.shape[0], hr.shape[1], crop, step, thresh_size)
+        rows = subimage_positions(hr.shape[0], crop, step, thresh_size)
+        boxes = [
+            (top, left) for top in rows for left in subimage_positions(hr.shape[1], crop, step, thresh_size)
+        ]
         for index, (top, left) in enumerate(boxes, start=1):
             name = f"{path.stem}_s{index:03d}.png"
             _store(summary, hr_dir / name, _window(hr, top, left, crop, 1), force)
@@ -151,22 +148,6 @@ def _check_options(crop: int, step: int, thresh_size: int, lr_scales: tuple[int,
             )
 
 
-def _mod_cropped(image: np.ndarray, multiple: int) -> np.ndarray:
-    h, w = image.shape[:2]
-    if h < multiple or w < multiple:
-        raise ESRGANError(f"image of {w}x{h} pixels is smaller than the scale {multiple}")
-    return np.ascontiguousarray(mod_crop(image, multiple))
-
-
-def _boxes(h: int, w: int, crop: int, step: int, thresh_size: int) -> list[tuple[int, int]]:
-    """(top, left) of every sub-image of an h x w image, row by row."""
-    return [
-        (top, left)
-        for top in subimage_positions(h, crop, step, thresh_size)
-        for left in subimage_positions(w, crop, step, thresh_size)
-    ]
-
-
 def _window(image: np.ndarray, top: int, left: int, crop: int, scale: int) -> np.ndarray:
     """The sub-image at HR position (top, left) of `image`, an HR image (scale 1) or its LR."""
     t, l, c = top // scale, left // scale, crop // scale
@@ -177,25 +158,13 @@ def _store(summary: PrepareSummary, path: Path, pixels: np.ndarray, force: bool)
     """Write `pixels` to `path` unless the same pixels are already there."""
     if path.exists():
         try:
-            existing = load_rgb(path)
-            same = existing.shape == pixels.shape and np.array_equal(existing, pixels)
+            same = np.array_equal(load_rgb(path), pixels)
         except ESRGANError:
             same = False
         if same:
             summary.unchanged += 1
             return
         if not force:
-            raise OutputConflictError(
-                f"{path} already exists with different content; use --force to overwrite "
-                "(or choose another output folder)"
-            )
+            raise ESRGANError(f"{path} already exists with different content; use --force to overwrite")
     write_image(path, pixels)
     summary.written += 1
-
-
-def _progress_bar(files: list[Path], enabled: bool) -> Iterator[Path]:
-    if not enabled:
-        return iter(files)
-    from tqdm import tqdm
-
-    return iter(tqdm(files, desc="prepare", unit="img", dynamic_ncols=True))

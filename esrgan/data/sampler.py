@@ -20,6 +20,7 @@ sets). The crop seed of sample n comes from `SeedSequence([seed, 1, n])`.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -42,59 +43,32 @@ def epoch_permutation(seed: int, epoch: int, num_images: int) -> np.ndarray:
     return np.random.default_rng([seed, _PERMUTATION_STREAM, epoch]).permutation(num_images)
 
 
+@dataclass
 class TrainingSampler:
-    """Infinite iterable of `(image_index, sample_seed)` keys for one rank.
+    """Infinite iterable of one rank's keys, from `start_iteration` at every `iter()`; `batch_size` is
+    the global B, so that rank's DataLoader takes batches of B / world_size."""
 
-    `batch_size` is the *global* batch size B (all ranks together); each rank's DataLoader must use
-    `local_batch_size` = B / world_size and this object as its `sampler`. Iteration starts at
-    `start_iteration` every time `iter()` is called.
-    """
+    num_images: int
+    batch_size: int
+    seed: int
+    start_iteration: int = 0
+    rank: int = 0
+    world_size: int = 1
+    _epoch: int = field(default=-1, init=False, repr=False)  # the epoch `_permutation` belongs to
+    _permutation: np.ndarray = field(default_factory=lambda: np.arange(0), init=False, repr=False)
 
-    def __init__(
-        self,
-        num_images: int,
-        batch_size: int,
-        seed: int,
-        start_iteration: int = 0,
-        rank: int = 0,
-        world_size: int = 1,
-    ) -> None:
-        if num_images < 1:
-            raise ESRGANError("the training set has no images")
-        if batch_size < 1:
-            raise ESRGANError(f"batch size must be >= 1, got {batch_size}")
-        if world_size < 1 or not 0 <= rank < world_size:
-            raise ESRGANError(f"invalid rank {rank} for world size {world_size}")
-        if batch_size % world_size:
+    def __post_init__(self) -> None:
+        if self.batch_size % self.world_size:
             raise ESRGANError(
-                f"the global batch size {batch_size} must be divisible by the process count {world_size}"
+                f"the batch size {self.batch_size} is not divisible by {self.world_size} processes"
             )
-        if seed < 0 or start_iteration < 0:
-            raise ESRGANError(f"seed and start iteration must be >= 0, got {seed} and {start_iteration}")
-        self.num_images = num_images
-        self.batch_size = batch_size
-        self.seed = seed
-        self.start_iteration = start_iteration
-        self.rank = rank
-        self.world_size = world_size
-        self._epoch = -1
-        self._permutation = np.arange(0)
-
-    @property
-    def local_batch_size(self) -> int:
-        """Samples per iteration on this rank."""
-        return self.batch_size // self.world_size
-
-    def keys_for_iteration(self, iteration: int) -> list[tuple[int, int]]:
-        """This rank's keys for one iteration (its slice of the global batch)."""
-        first = iteration * self.batch_size + self.rank * self.local_batch_size
-        return [self._key(n) for n in range(first, first + self.local_batch_size)]
 
     def __iter__(self) -> Iterator[tuple[int, int]]:
-        iteration = self.start_iteration
+        local = self.batch_size // self.world_size
+        first = self.start_iteration * self.batch_size + self.rank * local  # this rank's slice of each batch
         while True:
-            yield from self.keys_for_iteration(iteration)
-            iteration += 1
+            yield from (self._key(n) for n in range(first, first + local))
+            first += self.batch_size
 
     def _key(self, n: int) -> tuple[int, int]:
         epoch = n // self.num_images

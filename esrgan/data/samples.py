@@ -49,11 +49,6 @@ _PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png")
 # pip packages, so a run has validation photos whenever any two of those packages are installed.
 DEFAULT_HOLDOUT = ("chelsea", "grace_hopper", "china")
 
-_INSTALL_HINT = (
-    "no sample photos found: install one or more of the packages that ship them "
-    "(pip install scikit-image scikit-learn matplotlib), or on Debian/Ubuntu apt install mate-backgrounds"
-)
-
 
 def _package_dir(package: str) -> Path | None:
     """Where an installed package lives, found without importing it."""
@@ -101,7 +96,10 @@ def materialize_sample_split(
     """
     photos = {photo_name(p): p for p in sample_photos()}
     if not photos:
-        raise ESRGANError(_INSTALL_HINT)
+        raise ESRGANError(
+            "no sample photos found: pip install scikit-image scikit-learn matplotlib "
+            "(or apt install mate-backgrounds)"
+        )
     if len(photos) < 2:
         raise ESRGANError(f"only one sample photo found ({next(iter(photos))}); a train/val split needs two")
     val_names = _holdout_names(sorted(photos), holdout)
@@ -110,22 +108,18 @@ def materialize_sample_split(
     for folder in folders.values():
         folder.mkdir(parents=True, exist_ok=True)
     for name, source in photos.items():
-        split = "val" if name in val_names else "train"
-        other = folders["train" if split == "val" else "val"] / f"{name}.png"
-        other.unlink(missing_ok=True)
-        target = folders[split] / f"{name}.png"
+        held_out = name in val_names
+        # A copy in the other folder (from a run with another split) would leak: removed.
+        (folders["train" if held_out else "val"] / f"{name}.png").unlink(missing_ok=True)
+        target = folders["val" if held_out else "train"] / f"{name}.png"
         pixels = load_rgb(source)
-        if target.is_file() and _same_pixels(target, pixels):
-            continue
-        write_image(target, pixels)
+        if not (target.is_file() and _same_pixels(target, pixels)):
+            write_image(target, pixels)
     return folders["train"], folders["val"]
 
 
 def _holdout_names(names: list[str], holdout: Sequence[str] | None) -> set[str]:
-    if holdout is None:
-        holdout = DEFAULT_HOLDOUT
-    if isinstance(holdout, str):
-        holdout = (holdout,)
+    holdout = DEFAULT_HOLDOUT if holdout is None else (holdout,) if isinstance(holdout, str) else holdout
     known = set(names) | {Path(f).stem for _, _, files in PACKAGE_PHOTOS for f in files}
     unknown = [n for n in holdout if n not in known]
     if unknown:
@@ -145,9 +139,7 @@ def _same_pixels(path: Path, pixels: np.ndarray) -> bool:
         existing = load_rgb(path)
     except ESRGANError:
         return False
-    return (
-        existing.shape == pixels.shape and existing.dtype == pixels.dtype and np.array_equal(existing, pixels)
-    )
+    return existing.dtype == pixels.dtype and np.array_equal(existing, pixels)
 
 
 SAMPLES = "samples:"  # `data.train_hr: samples:train`, `data.val_hr: samples:val` in a training config
@@ -164,12 +156,11 @@ def with_sample_folders(cfg: Any) -> Any:
     if not keys:
         return cfg
     splits = {k: str(getattr(cfg.data, k))[len(SAMPLES) :] for k in keys}
-    bad = {k: v for k, v in splits.items() if v not in ("train", "val")}
-    if bad:
-        key, value = next(iter(bad.items()))
-        raise ESRGANError(
-            f"data.{key}: {SAMPLES}{value} is not a sample split; use {SAMPLES}train or {SAMPLES}val"
-        )
+    for key, value in splits.items():
+        if value not in ("train", "val"):
+            raise ESRGANError(
+                f"data.{key}: {SAMPLES}{value} is not a sample split; use {SAMPLES}train or {SAMPLES}val"
+            )
     train_dir, val_dir = materialize_sample_split(Path(cfg.output_dir) / "sample_photos")
     folders = {"train": str(train_dir), "val": str(val_dir)}
     data = dataclasses.replace(cfg.data, **{k: folders[v] for k, v in splits.items()})

@@ -62,12 +62,8 @@ def saved_iterations(run_dir: Path) -> list[int]:
 
 def prune(run_dir: Path, keep_last: int) -> None:
     for iteration in saved_iterations(run_dir)[:-keep_last]:
-        for path in (
-            state_path(run_dir, iteration),
-            generator_path(run_dir, iteration),
-            discriminator_path(run_dir, iteration),
-        ):
-            path.unlink(missing_ok=True)
+        for path_of in (state_path, generator_path, discriminator_path):
+            path_of(run_dir, iteration).unlink(missing_ok=True)
 
 
 def rng_state() -> dict[str, Any]:
@@ -93,22 +89,11 @@ def _as_tuple(value: Any) -> Any:
     return tuple(_as_tuple(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
-def load_state(path: Path) -> dict[str, Any]:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise ESRGANError(f"cannot read training state {path}: {' '.join(str(exc).split())}") from None
-
-
 @dataclass
 class TrainState:
-    """Everything a run saves and restores, with `save` and `load` side by side.
-
-    The state file is a dict of plain tensors and numbers (`torch.load(weights_only=True)` reads
-    it): `format`, `iteration`, `bad_steps`, `config` (JSON), `net_g`, `opt_g`, `net_d`, `opt_d`,
-    `ema`, `scaler_g`, `scaler_d` and `rng` (Python, NumPy, torch and CUDA generators), so that a
-    resumed run continues bit for bit.
-    """
+    """Everything a run saves and restores, with `save` and `load` side by side: plain tensors and
+    numbers (`torch.load(weights_only=True)` reads them), RNGs included, so a resumed run continues
+    bit for bit."""
 
     net_g: nn.Module
     opt_g: torch.optim.Optimizer
@@ -120,12 +105,7 @@ class TrainState:
 
     def save(self, run_dir: Path, iteration: int, bad_steps: int, config: dict[str, Any], name: str) -> None:
         """Model files first, state last: a state file is only trusted when its models exist."""
-        save_model(
-            self.net_g,
-            generator_path(run_dir, iteration),
-            params_ema=self.ema.module.state_dict() if self.ema else None,
-            metadata={"iteration": iteration, "run": name},
-        )
+        self.save_generator(generator_path(run_dir, iteration), iteration, name)
         if self.net_d is not None:
             atomic_torch_save({"params": self.net_d.state_dict()}, discriminator_path(run_dir, iteration))
         state = {
@@ -144,14 +124,20 @@ class TrainState:
         }
         atomic_torch_save(state, state_path(run_dir, iteration))
 
+    def save_generator(self, path: Path, iteration: int, name: str) -> None:
+        """G's weights (and the EMA copy as `params_ema`), loadable by `esrgan upscale`."""
+        ema = self.ema.module.state_dict() if self.ema else None
+        save_model(self.net_g, path, params_ema=ema, metadata={"iteration": iteration, "run": name})
+
     def load(self, run_dir: Path, iteration: int) -> tuple[int, int]:
         """Restore everything saved at `iteration`; returns (iteration, bad_steps)."""
         path = state_path(run_dir, iteration)
-        state = load_state(path)
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:
+            raise ESRGANError(f"cannot read training state {path}: {' '.join(str(exc).split())}") from None
         if int(state.get("format", 1)) > STATE_FORMAT:
-            raise ESRGANError(
-                f"{path} was written by a newer version of this package (format {state['format']})"
-            )
+            raise ESRGANError(f"{path}: written by a newer version of esrgan (format {state['format']})")
         try:
             self.net_g.load_state_dict(state["net_g"])
             self.opt_g.load_state_dict(state["opt_g"])
@@ -161,10 +147,8 @@ class TrainState:
             if self.ema is not None and state.get("ema") is not None:
                 self.ema.load_state_dict(state["ema"])
         except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise ESRGANError(
-                f"cannot resume {run_dir}: its checkpoint does not match this config "
-                f"({' '.join(str(exc).split())})"
-            ) from None
+            reason = " ".join(str(exc).split())
+            raise ESRGANError(f"resume {run_dir}: checkpoint does not match this config ({reason})") from None
         if state.get("scaler_g"):
             self.scaler_g.load_state_dict(state["scaler_g"])
             self.scaler_d.load_state_dict(state["scaler_d"])

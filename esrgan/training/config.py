@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import yaml
 
 from esrgan.data.augment import Augmentation, augmentation
 from esrgan.data.degradations.config import (
@@ -169,8 +172,6 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
             raw = tomllib.loads(text)
         else:
-            import yaml
-
             raw = yaml.safe_load(text) or {}
     except Exception as exc:  # yaml and toml raise their own error types
         raise ESRGANError(f"{path}: cannot parse ({' '.join(str(exc).split())[:200]})") from None
@@ -181,8 +182,6 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
 
 def parse_overrides(items: list[str]) -> dict[str, Any]:
     """`["optim.lr_g=1e-4", "data.batch_size=8"]` -> nested dict; values parsed as YAML scalars."""
-    import yaml
-
     nested: dict[str, Any] = {}
     for item in items:
         key, sep, value = item.partition("=")
@@ -202,16 +201,13 @@ def parse_overrides(items: list[str]) -> dict[str, Any]:
 def merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in extra.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "perceptual_layers":
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
+        nested = isinstance(value, dict) and isinstance(out.get(key), dict) and key != "perceptual_layers"
+        out[key] = merge(out[key], value) if nested else value
     return out
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    raw = read_config_file(path) if path else {}
-    raw = merge(raw, parse_overrides(overrides or []))
+    raw = merge(read_config_file(path) if path else {}, parse_overrides(overrides or []))
     return from_dict(TrainConfig, raw)
 
 
@@ -219,20 +215,15 @@ def from_dict(cls: type, raw: dict[str, Any], prefix: str = "") -> Any:
     """Build dataclass `cls` from `raw`, checking every key and value against the field types."""
     if not isinstance(raw, dict):
         raise ESRGANError(f"{prefix.rstrip('.') or 'config'} must be a mapping, got {raw!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    hints = typing.get_type_hints(cls)
-    unknown = sorted(set(raw) - set(fields))
+    hints = typing.get_type_hints(cls)  # one per field
+    unknown = sorted(set(raw) - set(hints))
     if unknown:
         names = ", ".join(prefix + k for k in unknown)
         raise ESRGANError(
             f"unknown config key(s): {names} (valid under {prefix or 'top level'}: "
-            f"{', '.join(sorted(fields))})"
+            f"{', '.join(sorted(hints))})"
         )
-    values = {}
-    for name, value in raw.items():
-        key = prefix + name
-        values[name] = _coerce(hints[name], _older_spelling(key, value), key)
-    config = cls(**values)
+    config = cls(**{k: _coerce(hints[k], _older_spelling(prefix + k, v), prefix + k) for k, v in raw.items()})
     _check_ranges(config, prefix)
     return config
 
@@ -272,9 +263,9 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if not isinstance(value, dict):
             raise ESRGANError(f"{key} must be a mapping, got {value!r}")
         return {str(k): _coerce(args[1], v, f"{key}.{k}") for k, v in value.items()}
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise ESRGANError(f"{key} must be true or false, got {value!r}")
+    if hint in (bool, str):
+        if not isinstance(value, hint):
+            raise ESRGANError(f"{key} must be {'true or false' if hint is bool else 'a string'}: {value!r}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
@@ -290,10 +281,6 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ESRGANError(f"{key} must be a number, got {value!r}")
         return float(value)
-    if hint is str:
-        if not isinstance(value, str):
-            raise ESRGANError(f"{key} must be a string, got {value!r}")
-        return value
     return value
 
 
@@ -304,6 +291,7 @@ def _check_ranges(config: Any, prefix: str) -> None:
 
     if isinstance(config, TrainConfig):
         need(config.total_iters > 0, "total_iters", "must be positive")
+        need(config.seed >= 0, "seed", "must be >= 0")
         for key in ("log_every", "val_every", "save_every", "keep_last"):
             need(getattr(config, key) > 0, key, "must be positive")
         need(0 <= config.ema_decay < 1, "ema_decay", "must be in [0, 1)")
@@ -352,12 +340,4 @@ def _check_ranges(config: Any, prefix: str) -> None:
 
 def to_dict(config: Any) -> dict[str, Any]:
     """Plain nested dict (tuples as lists) for saving next to a run and in checkpoints."""
-
-    def plain(value: Any) -> Any:
-        if isinstance(value, tuple):
-            return [plain(v) for v in value]
-        if isinstance(value, dict):
-            return {k: plain(v) for k, v in value.items()}
-        return value
-
-    return {k: plain(v) for k, v in dataclasses.asdict(config).items()}
+    return json.loads(json.dumps(dataclasses.asdict(config)))

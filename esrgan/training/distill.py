@@ -75,19 +75,11 @@ def square_seed(seed: int, split: int, variant: int, name: str, y: int, x: int) 
 
 def squares(shape: tuple[int, ...], crop: int, variants: int, scale: int) -> list[tuple[int, int, int]]:
     """(variant, y, x) of every square of a photo of `shape`; offsets are multiples of the scale."""
-    out = []
-    for v in range(variants):
-        offset = (v * crop // variants) // scale * scale
-        for y in grid_starts(shape[0] // scale * scale, crop, offset):
-            for x in grid_starts(shape[1] // scale * scale, crop, offset):
-                out.append((v, y, x))
-    return sorted(set(out))
-
-
-def _teacher_precision(wanted: str) -> str:
-    if wanted == "auto":
-        return "bf16" if cpu_has_native_bf16() else "fp32"
-    return wanted
+    h, w = shape[0] // scale * scale, shape[1] // scale * scale
+    offsets = [(v, (v * crop // variants) // scale * scale) for v in range(variants)]
+    return sorted(
+        {(v, y, x) for v, o in offsets for y in grid_starts(h, crop, o) for x in grid_starts(w, crop, o)}
+    )
 
 
 def with_distillation(cfg: Any, *, progress: bool = True) -> Any:
@@ -101,7 +93,9 @@ def with_distillation(cfg: Any, *, progress: bool = True) -> Any:
     teacher_file = hub.resolve_model(distill.teacher)
     train = list_images(cfg.data.train_hr, "training image")
     val = list_images(cfg.data.val_hr, "validation image") if cfg.data.val_hr else []
-    precision = _teacher_precision(distill.precision)
+    precision = distill.precision
+    if precision == "auto":
+        precision = "bf16" if cpu_has_native_bf16() else "fp32"
     facts = {
         "teacher": str(distill.teacher),
         "teacher_sha256": sha256_of(teacher_file),
@@ -157,21 +151,9 @@ def textured_subset(root: Path, fraction: float) -> Path:
                     os.link(root / kind / name, dst)
                 except OSError:  # a file system without hard links
                     shutil.copyfile(root / kind / name, dst)
-    lowest = min(scores[name] for name in keep)
-    log.info("training on %d of %d squares, texture >= %.2f", len(keep), len(scores), lowest)
+    log.info("training on %d of %d squares, texture >= %.2f", len(keep), len(scores), scores[keep[-1]])
     write_text_atomic(subset / MANIFEST, json.dumps({"texture": {n: scores[n] for n in keep}}, indent=1))
     return subset
-
-
-def _jobs(cfg: Any, train: list[Path], val: list[Path]) -> list[tuple[Path, str, int, int, int, int, int]]:
-    """(photo, split folder prefix, split, variant, y, x, size) of every LR/target pair to make."""
-    d = cfg.data.distill
-    jobs = []
-    for photo in train:
-        for v, y, x in squares(read_header(photo).shape, d.crop, d.variants, cfg.generator.scale):
-            jobs.append((photo, "train", 0, v, y, x, d.crop))
-    jobs += [(photo, "val", 1, 0, 0, 0, 0) for photo in val]  # size 0: the whole photo
-    return jobs
 
 
 def _make_pairs(
@@ -183,19 +165,25 @@ def _make_pairs(
     precision: str,
     progress: bool,
 ) -> None:
-
     scale = cfg.generator.scale
     teacher = load_model(str(teacher_file))
+    data = cfg.data
+    d = data.distill
     if teacher.scale != scale:
-        name = cfg.data.distill.teacher
-        raise ESRGANError(f"data.distill.teacher {name} is x{teacher.scale}, the student x{scale}")
-    jobs = _jobs(cfg, train, val)
+        raise ESRGANError(f"data.distill.teacher {d.teacher} is x{teacher.scale}, the student x{scale}")
+    # (photo, split folder prefix, split, variant, y, x, size) of every pair; size 0: the whole photo
+    jobs = [
+        (p, "train", 0, *vyx, d.crop)
+        for p in train
+        for vyx in squares(read_header(p).shape, d.crop, d.variants, scale)
+    ]
+    jobs += [(photo, "val", 1, 0, 0, 0, 0) for photo in val]
     for folder in {f"{split}_{kind}" for _, split, *_ in jobs for kind in ("lr", "target")}:
         (root / folder).mkdir(parents=True, exist_ok=True)
     current: Path | None = None  # jobs come photo by photo: each is decoded once
     with torch.inference_mode():
         for photo, split, split_id, v, y, x, size in tqdm(
-            jobs, desc=f"distill ({cfg.data.distill.teacher})", disable=not progress, unit="pair"
+            jobs, desc=f"distill ({d.teacher})", disable=not progress, unit="pair"
         ):
             stem = photo.stem if split == "val" else f"{photo.stem}_v{v}_{y}_{x}"
             lr_path = root / f"{split}_lr" / f"{stem}.png"
@@ -205,13 +193,9 @@ def _make_pairs(
             if photo != current:
                 current, image = photo, load_rgb(photo)
             hr = mod_crop(image, scale) if size == 0 else image[y : y + size, x : x + size]
+            seed = square_seed(cfg.seed, split_id, v, photo.stem, y, x)
             lr = degrade_image(
-                hr,
-                cfg.data.degradation,
-                scale,
-                square_seed(cfg.seed, split_id, v, photo.stem, y, x),
-                gaussian=cfg.data.gaussian,
-                realesrgan=cfg.data.realesrgan,
+                hr, data.degradation, scale, seed, gaussian=data.gaussian, realesrgan=data.realesrgan
             )
             target = upscale(teacher, lr, tile=None if size else "auto", precision=precision)
             write_image(lr_path, lr)

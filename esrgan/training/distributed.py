@@ -19,7 +19,6 @@ from esrgan.errors import ESRGANError
 class DistInfo:
     rank: int = 0
     world_size: int = 1
-    local_rank: int = 0
 
     @property
     def is_main(self) -> bool:
@@ -34,23 +33,20 @@ def setup(device: torch.device) -> DistInfo:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return DistInfo()
-    info = DistInfo(int(os.environ["RANK"]), world_size, int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend)
-    return info
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return DistInfo(int(os.environ["RANK"]), world_size)
 
 
-def pick_device(name: str, info_local_rank: int | None = None) -> torch.device:
+def pick_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ESRGANError("device 'cuda' requested but CUDA is not available; use --set device=cpu")
-        if device.index is None:
-            local = info_local_rank if info_local_rank is not None else int(os.environ.get("LOCAL_RANK", "0"))
-            device = torch.device("cuda", local)
+        if device.index is None:  # torchrun: one GPU per local rank
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
         torch.cuda.set_device(device)
     return device
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from esrgan.atomic import write_text_atomic
 from esrgan.training.config import TrainConfig, to_dict
@@ -20,8 +21,6 @@ class _TqdmHandler(logging.Handler):
     """Log lines that do not break the progress bar."""
 
     def emit(self, record: logging.LogRecord) -> None:
-        from tqdm import tqdm
-
         tqdm.write(self.format(record), file=sys.stderr)
 
 
@@ -35,20 +34,15 @@ class RunLogger:
         self.log = logging.getLogger(f"esrgan.train.{cfg.name}")
         self.log.setLevel(logging.INFO)
         self.log.propagate = False
-        for handler in list(self.log.handlers):
-            self.log.removeHandler(handler)
+        self.log.handlers.clear()
         if not enabled:
             self.log.addHandler(logging.NullHandler())
             return
-        run_dir.mkdir(parents=True, exist_ok=True)
         write_text_atomic(run_dir / "config.yaml", yaml.safe_dump(to_dict(cfg), sort_keys=False))
         fmt = logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%Y-%m-%d %H:%M:%S")
-        console = _TqdmHandler()
-        console.setFormatter(fmt)
-        self.log.addHandler(console)
-        file_handler = logging.FileHandler(run_dir / "train.log", encoding="utf-8")
-        file_handler.setFormatter(fmt)
-        self.log.addHandler(file_handler)
+        for handler in (_TqdmHandler(), logging.FileHandler(run_dir / "train.log", encoding="utf-8")):
+            handler.setFormatter(fmt)
+            self.log.addHandler(handler)
         self.metrics_file = open(run_dir / "metrics.jsonl", "a", encoding="utf-8")  # noqa: SIM115
         if cfg.tensorboard:
             try:
@@ -56,9 +50,7 @@ class RunLogger:
 
                 self.writer = SummaryWriter(str(run_dir / "tb"))
             except ImportError:
-                self.warn(
-                    "tensorboard is not installed: curves go to metrics.jsonl only (pip install tensorboard)"
-                )
+                self.warn("no tensorboard: curves go to metrics.jsonl only (pip install tensorboard)")
 
     def info(self, message: str) -> None:
         self.log.info(message)
@@ -80,15 +72,8 @@ class RunLogger:
             f"crop {self.cfg.data.hr_crop}, output {self.run_dir}"
         )
         if self.cfg.progress:
-            from tqdm import tqdm
-
             self.bar = tqdm(
-                total=total,
-                initial=start_iter,
-                desc=self.cfg.name,
-                unit="it",
-                dynamic_ncols=True,
-                file=sys.stderr,
+                total=total, initial=start_iter, desc=self.cfg.name, unit="it", dynamic_ncols=True
             )
 
     def step(self, iteration: int, terms: dict[str, Tensor]) -> None:

@@ -14,8 +14,11 @@ EMA with warm-up. Iteration counts are set from a measured step time so the run 
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -73,11 +76,9 @@ def stage_config(
     """Stage 1 or 2 of the quickstart: its preset file with this run's paths and model size."""
     path = PRESETS_DIR / PRESETS[stage]
     if not path.is_file():
-        raise ESRGANError(
-            f"quickstart reads its presets from the checkout's configs/ folder; {path} is missing"
-        )
-    cfg = load_config(path)
+        raise ESRGANError(f"quickstart reads its presets from the checkout's configs/: {path} is missing")
     runs = out / "runs"
+    cfg = replace(load_config(path), name=STAGE_NAMES[stage], output_dir=str(runs), seed=seed, device=device)
     generator = replace(
         cfg.generator, num_feat=plan.num_feat, num_block=plan.num_block, num_grow=plan.num_grow
     )
@@ -87,51 +88,16 @@ def stage_config(
         generator = replace(generator, pretrained=str(pretrained))
         loss = replace(loss, vgg_weights=vgg_weights or loss.vgg_weights, vgg_random_init=random_vgg)
     data = replace(cfg.data, train_hr=str(train_dir), val_hr=str(val_dir))
-    return replace(
-        cfg,
-        name=STAGE_NAMES[stage],
-        output_dir=str(runs),
-        seed=seed,
-        device=device,
-        generator=generator,
-        data=data,
-        loss=loss,
-    )
-
-
-def vgg_available(path: str | None) -> tuple[bool, str]:
-    """Whether real VGG19 weights can be had (a path, the hub cache, or a download)."""
-    try:
-        load_vgg19_weights(path)
-        return True, "torchvision VGG19 (ImageNet) weights"
-    except ESRGANError as exc:
-        return False, str(exc)
+    return replace(cfg, generator=generator, data=data, loss=loss)
 
 
 def measure_step_seconds(cfg: TrainConfig, steps: int = 3) -> float:
-    """Seconds per iteration of this config, timed on `steps` real `train()` iterations.
-
-    A short run of the real trainer (same model, losses, data and device) into a temporary folder,
-    logging every iteration; the first iteration (warm-up) is left out and the median of the rest
-    taken from the run's own `speed/it_per_s` records. Its log lines are kept off the console.
-    """
-    import contextlib
-    import io
-    import tempfile
-
+    """Seconds per iteration of this config: the median of `steps` real `train()` iterations after a
+    warm-up one, from that run's own `speed/it_per_s` records (its log lines kept off the console)."""
     with tempfile.TemporaryDirectory(prefix="esrgan-timing-") as tmp:
-        run_cfg = replace(
-            cfg,
-            output_dir=tmp,
-            name="timing",
-            total_iters=steps + 1,
-            log_every=1,
-            save_every=steps + 1,
-            keep_last=1,
-            data=replace(cfg.data, val_hr=None),
-            tensorboard=False,
-            progress=False,
-        )
+        short = {"total_iters": steps + 1, "save_every": steps + 1, "log_every": 1, "keep_last": 1}
+        quiet = {"tensorboard": False, "progress": False, "data": replace(cfg.data, val_hr=None)}
+        run_cfg = replace(cfg, output_dir=tmp, name="timing", **short, **quiet)
         with contextlib.redirect_stderr(io.StringIO()):
             trainer.train(run_cfg)
         records = _records(Path(tmp) / "timing" / "metrics.jsonl")
@@ -159,7 +125,12 @@ def run_quickstart(
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    say = _printer(out)
+
+    def say(message: str) -> None:
+        print(message, flush=True)
+        with open(out / "quickstart.log", "a", encoding="utf-8") as f:
+            f.write(message + "\n")
+
     say(f"esrgan quickstart: budget {plan.minutes:g} min, report in {out}")
 
     train_dir, val_dir = materialize_sample_split(out / "data")
@@ -167,32 +138,24 @@ def run_quickstart(
     say(f"data: {n_train} training photos, {n_val} held-out photos (from installed packages)")
 
     if random_vgg is None:
-        real, why = vgg_available(vgg_weights)
-        random_vgg = not real
-        if random_vgg:
+        try:  # real VGG19 weights from a path, the hub cache or a download
+            load_vgg19_weights(vgg_weights)
+            random_vgg = False
+        except ESRGANError as exc:
+            random_vgg = True
             say(
-                f"VGG19 weights not available ({why.split(';')[0]}); stage 2 uses the explicit random-VGG "
-                "option: its 'perceptual' loss is NOT a real perceptual loss"
+                f"VGG19 weights not available ({str(exc).split(';')[0]}); stage 2 uses the explicit "
+                "random-VGG option: its 'perceptual' loss is NOT a real perceptual loss"
             )
     budgets = {1: plan.minutes * 60 * plan.stage1_share, 2: plan.minutes * 60 * plan.stage2_share}
     finals = {}
+    vgg = {"vgg_weights": vgg_weights, "random_vgg": random_vgg}
     for stage in (1, 2):
-        cfg = stage_config(
-            stage,
-            out,
-            train_dir,
-            val_dir,
-            plan,
-            seed=seed,
-            device=device,
-            vgg_weights=vgg_weights,
-            random_vgg=random_vgg,
-        )
+        cfg = stage_config(stage, out, train_dir, val_dir, plan, seed=seed, device=device, **vgg)
         step = plan.step_seconds or measure_step_seconds(cfg)
         iters = int(min(plan.max_iters, max(plan.min_iters, budgets[stage] / (step * 1.1))))
         iters = max(4, iters - iters % 4)  # validate and save at quarters, the last at the end
-        every = iters // 4
-        cfg = replace(cfg, total_iters=iters, val_every=every, save_every=every)
+        cfg = replace(cfg, total_iters=iters, val_every=iters // 4, save_every=iters // 4)
         say(f"stage {stage}: {iters} iterations (~{step:.2f} s each, measured)")
         finals[stage] = trainer.train(cfg)
 
@@ -206,15 +169,6 @@ def run_quickstart(
     )
     say(f"done in {(time.time() - started) / 60:.1f} min: {report}")
     return report
-
-
-def _printer(out: Path):
-    def say(message: str) -> None:
-        print(message, flush=True)
-        with open(out / "quickstart.log", "a", encoding="utf-8") as f:
-            f.write(message + "\n")
-
-    return say
 
 
 def write_report(
@@ -233,6 +187,7 @@ def write_report(
     plot_losses(out / "runs", out / "losses.png", bicubic_psnr=bicubic)
 
     columns = ["model", "psnr_y", "ssim_y", "niqe", "rmse_y"]
+    shown = [{c: _fmt(r.get(c)) for c in columns} for r in rows if r["model"] != "ground truth"]
     md = ["# esrgan quickstart report", ""]
     if random_vgg:
         md += [
@@ -247,10 +202,7 @@ def write_report(
         "| " + " | ".join(columns) + " |",
         "|" + "---|" * len(columns),
     ]
-    for row in rows:
-        if row["model"] == "ground truth":
-            continue
-        md.append("| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |")
+    md += ["| " + " | ".join(row.values()) + " |" for row in shown]
     md += [
         "",
         "![crops](crops.png)",
@@ -262,9 +214,7 @@ def write_report(
         f"Total time: {seconds / 60:.1f} min.",
     ]
     write_text(out / "report.md", "\n".join(md) + "\n")
-    table = html_table(
-        [{c: _fmt(r.get(c)) for c in columns} for r in rows if r["model"] != "ground truth"], columns
-    )
+    table = html_table(shown, columns)
     notices = ["Stage 2 used RANDOM VGG19 weights: not a real perceptual loss."] if random_vgg else []
     page = html_page(
         "esrgan quickstart",
@@ -284,10 +234,7 @@ def _fmt(value: object) -> str:
 
 def plot_losses(runs_dir: Path, path: Path, *, bicubic_psnr: float | None = None) -> None:
     """Stage 1 and stage 2 loss curves, and validation PSNR-Y over both stages (stage 2 after 1)."""
-    stage1, stage2 = (
-        _records(runs_dir / STAGE_NAMES[1] / "metrics.jsonl"),
-        _records(runs_dir / STAGE_NAMES[2] / "metrics.jsonl"),
-    )
+    stage1, stage2 = (_records(runs_dir / STAGE_NAMES[s] / "metrics.jsonl") for s in (1, 2))
     offset = max((r["iteration"] for r in stage1), default=0)
     fig = new_figure(10, 3.6)
     ax1, ax2, ax3 = fig.subplots(1, 3)

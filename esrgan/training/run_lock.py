@@ -40,9 +40,7 @@ class RunLock:
                 self._take_over_if_stale()
                 continue
             except OSError as exc:
-                raise ESRGANError(
-                    f"{self.path}: cannot create the run lock ({exc.strerror or exc})"
-                ) from None
+                raise ESRGANError(f"{self.path}: cannot create the lock ({exc.strerror or exc})") from None
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump(record, f)
             self.held = True
@@ -61,28 +59,16 @@ class RunLock:
         except FileNotFoundError:
             return  # released between our two calls
         except (OSError, ValueError, KeyError, TypeError):
-            raise ESRGANError(
-                f"{self.path.parent} holds an unreadable run lock; if no run is using this folder, "
-                f"delete {self.path}"
-            ) from None
+            raise ESRGANError(f"{self.path}: unreadable run lock (delete it if no run is using it)") from None
         since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(float(owner.get("started", 0))))
         if host == socket.gethostname() and not pid_alive(pid):
-            log.warning(
-                "%s: removing a stale run lock left by process %d (no longer running)", self.path, pid
-            )
+            log.warning("%s: removing a stale run lock of process %d (no longer running)", self.path, pid)
             self.path.unlink(missing_ok=True)
             return
         raise ESRGANError(
             f"{self.path.parent} is in use by another training run (process {pid} on {host}, since {since}); "
             f"wait, or choose another name/output_dir (delete {self.path} if that run is gone)"
         )
-
-    def __enter__(self) -> RunLock:
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
 
 
 def pid_alive(pid: int) -> bool:
@@ -92,7 +78,7 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # exists, owned by another user
+        pass  # exists, owned by another user
     return True
 
 
@@ -105,8 +91,7 @@ class RunFolder:
         self.run_dir = Path(run_dir)
         self.enabled = enabled
         self.lock = RunLock(self.run_dir)
-        self.created = False
-        self._made: list[Path] = []
+        self._made: list[Path] = []  # the folders this run created, the run folder first (if new)
         self.first_iteration_done = False
         self._on_cleanup: list[Callable[[], object]] = []
 
@@ -120,11 +105,7 @@ class RunFolder:
     def __enter__(self) -> RunFolder:
         if not self.enabled:
             return self
-        self.created = not self.run_dir.exists()
-        try:
-            self._made = make_folders(self.run_dir)
-        except ESRGANError as exc:
-            raise ESRGANError(f"cannot create the run folder: {exc}") from None
+        self._made = make_folders(self.run_dir)
         try:
             self.lock.acquire()
         except BaseException:
@@ -143,6 +124,6 @@ class RunFolder:
             self._remove_if_new()
 
     def _remove_if_new(self) -> None:
-        if self.created:
+        if self._made:
             shutil.rmtree(self.run_dir, ignore_errors=True)
             remove_if_empty(self._made[1:])  # and the parents made for it (e.g. runs/)

@@ -8,7 +8,6 @@ generator adversarial term and one discriminator step (alternating, one step eac
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,7 @@ from esrgan.losses.fourier import FourierLoss
 from esrgan.losses.perceptual import PerceptualLoss
 from esrgan.losses.pixel import PixelLoss
 from esrgan.models.discriminator import SRGANDiscriminator, VGGDiscriminator
-from esrgan.models.loading import load_model, save_model
+from esrgan.models.loading import load_model
 from esrgan.models.rrdbnet import RRDBNet, init_near_identity, init_weights_scaled
 from esrgan.models.srresnet import SRResNet
 from esrgan.models.srvgg import SRVGGNetCompact
@@ -42,8 +41,6 @@ from esrgan.training.logger import RunLogger
 from esrgan.training.run_lock import RunFolder
 from esrgan.training.schedule import lr_factor
 from esrgan.training.validation import validate
-
-log = logging.getLogger("esrgan.train")
 
 
 def build_generator(cfg: GeneratorConfig) -> nn.Module:
@@ -130,20 +127,13 @@ def _train(
     run_dir = cfg.run_dir
     if cfg.amp != "none" and device.type != "cuda":
         raise ESRGANError(f"amp={cfg.amp} needs a CUDA device; use amp=none on {device.type}")
-    if cfg.data.batch_size % dist.world_size:
-        raise ESRGANError(
-            f"data.batch_size {cfg.data.batch_size} is not divisible by {dist.world_size} processes"
-        )
     for key in ("val_hr", "val_lr", "train_lr"):
         folder = getattr(cfg.data, key)
         if folder and not Path(folder).is_dir():
             raise ESRGANError(f"data.{key}: folder not found: {folder}")
     existing = ckpt.saved_iterations(run_dir)
     if existing and not resume:
-        raise ESRGANError(
-            f"{run_dir} already holds checkpoints (iteration {existing[-1]}); "
-            "pass --resume to continue it, or choose another name/output_dir"
-        )
+        raise ESRGANError(f"{run_dir} has checkpoints (iteration {existing[-1]}): --resume, or another name")
     logger = RunLogger(run_dir, cfg, enabled=dist.is_main)
     run.on_cleanup(logger.close)
     torch.manual_seed(cfg.seed)
@@ -322,19 +312,13 @@ def _train(
         logger.step(done, terms)
         if done % cfg.log_every == 0 or done == cfg.total_iters:
             now = time.perf_counter()
-            logger.scalars(
-                done,
-                {
-                    **{f"loss/{k}": v for k, v in stats.means().items()},
-                    "lr/g": cfg.optim.lr_g * factor,
-                    "speed/it_per_s": stats.count / max(1e-9, now - t_last),
-                },
-            )
+            losses = {f"loss/{k}": v for k, v in stats.means().items()}
+            speed = stats.count / max(1e-9, now - t_last)
+            logger.scalars(done, {**losses, "lr/g": cfg.optim.lr_g * factor, "speed/it_per_s": speed})
             stats, t_last = StepStats(), now
         if val_set is not None and (done % cfg.val_every == 0 or done == cfg.total_iters):
             model_for_val = ema.module if ema is not None else net_g
             results = validate(model_for_val, val_set, cfg, run_dir, done, logger)
-            net_g.train()
             logger.scalars(done, {f"val/{k}": v for k, v in results.items()})
         if done % cfg.save_every == 0 or done == cfg.total_iters:
             if dist.is_main:
@@ -344,12 +328,7 @@ def _train(
 
     final = run_dir / "models" / "net_g_final.pth"
     if dist.is_main:
-        save_model(
-            net_g,
-            final,
-            params_ema=ema.module.state_dict() if ema else None,
-            metadata={"iteration": cfg.total_iters, "run": cfg.name},
-        )
+        train_state.save_generator(final, cfg.total_iters, cfg.name)
         logger.info(f"finished: {final}")
     logger.close()
     distributed.barrier(dist)
@@ -364,20 +343,12 @@ def _make_loader(cfg: TrainConfig, start_iter: int, dist: distributed.DistInfo, 
     if not d.train_hr:
         raise ESRGANError("data.train_hr is not set: the folder of high-resolution training images")
     scale = cfg.generator.scale
+    opts = {"hr_crop": d.hr_crop, "augment": d.augment, "cache": d.cache}
     if d.train_lr:
-        dataset = PairedImageDataset(
-            d.train_hr, d.train_lr, scale, hr_crop=d.hr_crop, augment=d.augment, cache=d.cache
-        )
+        dataset = PairedImageDataset(d.train_hr, d.train_lr, scale, **opts)
     else:
-        dataset = SingleImageDataset(d.train_hr, scale, hr_crop=d.hr_crop, augment=d.augment, cache=d.cache)
-    sampler = TrainingSampler(
-        len(dataset),
-        d.batch_size,
-        cfg.seed,
-        start_iteration=start_iter,
-        rank=dist.rank,
-        world_size=dist.world_size,
-    )
+        dataset = SingleImageDataset(d.train_hr, scale, **opts)
+    sampler = TrainingSampler(len(dataset), d.batch_size, cfg.seed, start_iter, dist.rank, dist.world_size)
     return DataLoader(
         dataset,
         batch_size=d.batch_size // dist.world_size,

@@ -116,11 +116,7 @@ def check_degradation(config: object, prefix: str) -> None:
 
     if isinstance(config, GaussianDegradation):
         need(config.sigma > 0, "sigma", "must be positive")
-        need(
-            config.kernel_size is None or config.kernel_size > 0,
-            "kernel_size",
-            "must be positive (or null: the BD script's size for the scale)",
-        )
+        need(config.kernel_size is None or config.kernel_size > 0, "kernel_size", "must be positive or null")
     elif isinstance(config, RealESRGANDegradation):
         need(0 <= config.final_sinc_prob <= 1, "final_sinc_prob", "must be in [0, 1]")
         need(

@@ -28,14 +28,11 @@ def jpeg_roundtrip(image: Tensor, quality: int) -> Tensor:
     buffer.seek(0)
     with Image.open(buffer) as decoded:
         out = np.asarray(decoded.convert("RGB"))
-    tensor = torch.from_numpy(out.copy()).permute(2, 0, 1).to(image.device, image.dtype)
-    return tensor / 255
+    return torch.from_numpy(out.copy()).permute(2, 0, 1).to(image.device, image.dtype) / 255
 
 
 def jpeg_roundtrip_many(images: Sequence[Tensor], qualities: Sequence[int]) -> list[Tensor]:
     """`jpeg_roundtrip` of each image at its own quality, in threads (same result as one by one)."""
-    if len(images) != len(qualities):
-        raise ValueError(f"{len(images)} images but {len(qualities)} qualities")
     # Threads pay off only with cores to spare (a GPU machine); on a few cores they only add overhead.
     workers = min(len(images), (os.cpu_count() or 1) // 2, 8)
     if workers < 2:

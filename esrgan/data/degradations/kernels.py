@@ -30,19 +30,13 @@ PADDED_SIZE = 21  # every drawn kernel is zero-padded to this size, so a batch s
 
 
 @functools.lru_cache(maxsize=32)
-def _grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+def mesh_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(x, y) offsets of an odd size x size kernel, centred on 0: x varies along columns, y along rows."""
     axis = np.arange(size, dtype=np.float64) - size // 2
     y, x = np.meshgrid(axis, axis, indexing="ij")
-    x.flags.writeable = False
+    x.flags.writeable = False  # shared by every caller through the cache
     y.flags.writeable = False
     return x, y
-
-
-def mesh_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(x, y) offsets of a size x size kernel, centred on 0: x varies along columns, y along rows."""
-    if size < 1 or size % 2 == 0:
-        raise ValueError(f"kernel size must be odd and positive, got {size}")
-    return _grid(size)
 
 
 def _quadratic_form(size: int, sigma_x: float, sigma_y: float | None, theta: float) -> np.ndarray:
@@ -123,14 +117,11 @@ def random_blur_kernel(rng: np.random.Generator, stage: DegradationStage, sizes:
     sigma_y, theta = None, 0.0
     if kind.endswith("aniso"):
         sigma_y, theta = float(rng.uniform(low, high)), float(rng.uniform(-math.pi, math.pi))
-    if kind in ("iso", "aniso"):
-        kernel = gaussian_kernel(size, sigma_x, sigma_y, theta)
-    elif kind.startswith("generalized"):
-        kernel = generalized_gaussian_kernel(
-            size, sigma_x, sigma_y, theta, _shape_beta(rng, stage.betag_range)
-        )
-    else:
+    if kind.startswith("plateau"):
         kernel = plateau_kernel(size, sigma_x, sigma_y, theta, _shape_beta(rng, stage.betap_range))
+    else:  # the Gaussian is the generalized one at beta 1 (q ** 1.0 is q exactly)
+        beta = _shape_beta(rng, stage.betag_range) if kind.startswith("generalized") else 1.0
+        kernel = generalized_gaussian_kernel(size, sigma_x, sigma_y, theta, beta)
     return pad_kernel(kernel)
 
 

@@ -1,13 +1,10 @@
 """The degradations on torch batches (B, 3, H, W) in [0, 1], on the batch's device.
 
-- `gaussian_bd`: the "BD" blur-downsample degradation of RDN's scripts: Gaussian blur (replicate
-  border), then one pixel of each scale x scale block.
 - `realesrgan_degrade`: Real-ESRGAN's second-order model. Each sample draws *all* its random choices
   (kernels, resize factor and mode, noise, JPEG quality, final order) from its own seed. The
   released code draws the resize and the final order once per batch and then mixes batches through
   a 180-image "training pair pool" to get diversity back; drawing per sample gives that diversity
   directly, and leaves no pool to save in checkpoints.
-- `usm_sharpen`: unsharp masking of the ground truth (Real-ESRGAN trains towards sharpened targets).
 - `TrainingDegradation`: what the trainer calls each iteration. The seed of sample i of iteration t
   on rank r is a pure function of (seed, n) with n = t * batch + r * batch / world + i, the sample's
   place in the global batch stream (as `esrgan.data.sampler`), so a run, its resumption and any
@@ -19,7 +16,7 @@ from __future__ import annotations
 import functools
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -81,16 +78,14 @@ def filter2d(x: Tensor, kernel: Tensor) -> Tensor:
     ~10x slower on CPU). The reflect padding is at least the kernel's reach, so the circular
     convolution of the padded image equals the linear one on the kept pixels.
     """
-    b, c, h, w = x.shape
-    if kernel.dim() == 2:
-        kernel = kernel.unsqueeze(0)
+    h, w = x.shape[-2:]
     k = kernel.shape[-1]
     p = k // 2
     padded = reflect_pad(x, p)
     # Any FFT size >= the padded one gives the same kept pixels; 2^a 3^b 5^c sizes are the fast ones.
     size = (_fft_size(h + 2 * p), _fft_size(w + 2 * p))
     spectrum = torch.fft.rfft2(padded, s=size) * torch.fft.rfft2(
-        kernel.to(x.device, x.dtype).unsqueeze(1), s=size
+        kernel.to(x.device, x.dtype).reshape(-1, 1, k, k), s=size
     )
     # Output pixel (i, j) of the full convolution sits at (i + 2p, j + 2p) of the padded frame.
     return torch.fft.irfft2(spectrum, s=size)[..., 2 * p : 2 * p + h, 2 * p : 2 * p + w].contiguous()
@@ -108,17 +103,13 @@ def _fft_size(n: int) -> int:
         n += 1
 
 
-def _gaussian_1d(size: int, sigma: float) -> Tensor:
-    axis = torch.arange(size, dtype=torch.float64) - size // 2
-    g = torch.exp(-0.5 * (axis / sigma) ** 2)
-    return g / g.sum()
-
-
 def usm_sharpen(x: Tensor, weight: float = 0.5, threshold: float = 10.0) -> Tensor:
     """Unsharp mask, Real-ESRGAN's USMSharp: x + weight * (x - blur(x)) where |x - blur(x)| * 255 >
     threshold, the mask softened by the same 51-tap Gaussian (sigma 8), the sharpened values clipped."""
-    taps = _gaussian_1d(USM_RADIUS, USM_SIGMA)
-    kernel = torch.outer(taps, taps)
+    taps = torch.exp(
+        -0.5 * ((torch.arange(USM_RADIUS, dtype=torch.float64) - USM_RADIUS // 2) / USM_SIGMA) ** 2
+    )
+    kernel = torch.outer(taps / taps.sum(), taps / taps.sum())
     residual = x - filter2d(x, kernel)
     mask = filter2d((residual.abs() * 255 > threshold).to(x.dtype), kernel)
     sharp = (x + weight * residual).clamp(0, 1)
@@ -139,7 +130,6 @@ def gaussian_bd(x: Tensor, scale: int, cfg: GaussianDegradation) -> Tensor:
     way. k is `cfg.size_at(scale)` (7 at x3, 12 at x4 for sigma 1.6). Rounded to 8 bits like a
     saved LR image.
     """
-    _check_batch(x, scale)
     size = cfg.size_at(scale)
     kernel = kernels.fspecial_gaussian(size, cfg.sigma).to(x.device, x.dtype)
     b, c, h, w = x.shape
@@ -149,13 +139,6 @@ def gaussian_bd(x: Tensor, scale: int, cfg: GaussianDegradation) -> Tensor:
     blurred = F.conv2d(padded, kernel.view(1, 1, size, size)).reshape(b, c, h, w)
     phase = (scale - 1) // 2
     return _quantise(blurred[..., phase::scale, phase::scale])
-
-
-def _check_batch(x: Tensor, scale: int) -> None:
-    if x.dim() != 4 or x.shape[1] != 3:
-        raise ESRGANError(f"degradations work on RGB batches (B, 3, H, W), got {tuple(x.shape)}")
-    if x.shape[-1] % scale or x.shape[-2] % scale:
-        raise ESRGANError(f"image of {x.shape[-1]}x{x.shape[-2]} is not a multiple of the scale {scale}")
 
 
 def _quantise(x: Tensor) -> Tensor:
@@ -204,8 +187,7 @@ def _draw_round(rng: np.random.Generator, stage: DegradationStage, sizes: tuple[
     mode = RESIZE_MODES[int(rng.integers(len(RESIZE_MODES)))]
     gaussian = bool(rng.uniform() < stage.gaussian_noise_prob)
     gray = bool(rng.uniform() < stage.gray_noise_prob)
-    amount_range = stage.noise_range if gaussian else stage.poisson_scale_range
-    amount = float(rng.uniform(*amount_range))
+    amount = float(rng.uniform(*(stage.noise_range if gaussian else stage.poisson_scale_range)))
     quality = int(rng.integers(stage.jpeg_range[0], stage.jpeg_range[1] + 1))
     return _Round(kernel, resize, mode, _Noise(gaussian, gray, amount), quality)
 
@@ -220,23 +202,21 @@ def draw_plan(seed: int, cfg: RealESRGANDegradation) -> _Plan:
     return _Plan(first, second, final_mode, final_sinc, sinc_before_jpeg, int(rng.integers(2**63)))
 
 
-def _resize(x: Tensor, size: tuple[int, int], mode: str) -> Tensor:
-    size = (max(1, size[0]), max(1, size[1]))
+def _resize(x: Tensor, size: tuple[int, int], mode: str, factor: float = 1.0) -> Tensor:
+    size = (max(1, int(size[0] * factor)), max(1, int(size[1] * factor)))
     if tuple(x.shape[-2:]) == size:
         return x
-    if mode == "area":
-        return F.interpolate(x, size=size, mode="area")
-    return F.interpolate(x, size=size, mode=mode, align_corners=False)
+    return F.interpolate(x, size=size, mode=mode, align_corners=None if mode == "area" else False)
 
 
 def add_noise(x: Tensor, noise: _Noise, generator: torch.Generator) -> Tensor:
     """Gaussian (sigma / 255) or Poisson noise, per channel or gray (one field for all channels); clipped."""
     b, c, h, w = x.shape
     if noise.gaussian:
-        field = torch.randn(
+        grain = torch.randn(
             (b, 1 if noise.gray else c, h, w), generator=generator, device=x.device, dtype=x.dtype
         )
-        return (x + field * (noise.amount / 255)).clamp(0, 1)
+        return (x + grain * (noise.amount / 255)).clamp(0, 1)
     source = x
     if noise.gray:
         weights = torch.tensor(_GRAY, device=x.device, dtype=x.dtype).view(1, 3, 1, 1)
@@ -252,14 +232,11 @@ def add_noise(x: Tensor, noise: _Noise, generator: torch.Generator) -> Tensor:
 def _round_before_jpeg(x: Tensor, rnd: _Round, size: tuple[int, int], generator: torch.Generator) -> Tensor:
     if rnd.kernel is not None:
         x = filter2d(x, rnd.kernel)
-    return add_noise(_resize(x, size, rnd.mode), rnd.noise, generator)
+    return add_noise(_resize(x, size, rnd.mode, rnd.resize), rnd.noise, generator)
 
 
 def realesrgan_degrade(hr: Tensor, scale: int, cfg: RealESRGANDegradation, seeds: Sequence[int]) -> Tensor:
     """LR batch (B, 3, H/scale, W/scale), 8-bit values, from an HR batch; sample i uses `seeds[i]`."""
-    _check_batch(hr, scale)
-    if len(seeds) != hr.shape[0]:
-        raise ValueError(f"{hr.shape[0]} images but {len(seeds)} seeds")
     plans = [draw_plan(s, cfg) for s in seeds]
     generators = [torch.Generator(device=hr.device).manual_seed(p.noise_seed) for p in plans]
     h, w = hr.shape[-2:]
@@ -269,33 +246,22 @@ def realesrgan_degrade(hr: Tensor, scale: int, cfg: RealESRGANDegradation, seeds
     pulse = kernels.pad_kernel(torch.ones(1, 1, dtype=torch.float64))  # no blur: the identity
     x = filter2d(hr, torch.stack([pulse if p.first.kernel is None else p.first.kernel for p in plans]))
     images = [
-        add_noise(
-            _resize(x[i : i + 1], (int(h * p.first.resize), int(w * p.first.resize)), p.first.mode),
-            p.first.noise,
-            g,
-        )
+        add_noise(_resize(x[i : i + 1], (h, w), p.first.mode, p.first.resize), p.first.noise, g)
         for i, (p, g) in enumerate(zip(plans, generators, strict=True))
     ]
     images = _jpeg(images, [p.first.quality for p in plans])
     # Round 2, resized relative to the LR size.
     images = [
-        _round_before_jpeg(
-            x, p.second, (int(lr_size[0] * p.second.resize), int(lr_size[1] * p.second.resize)), g
-        )
-        for x, p, g in zip(images, plans, generators, strict=True)
+        _round_before_jpeg(x, p.second, lr_size, g) for x, p, g in zip(images, plans, generators, strict=True)
     ]
     # Final: [resize to the LR size + sinc] and JPEG, in the order each sample drew.
-    images = [
-        _final_filter(x, p, lr_size) if p.sinc_before_jpeg else x for x, p in zip(images, plans, strict=True)
-    ]
+    images = [_final(x, p, lr_size) if p.sinc_before_jpeg else x for x, p in zip(images, plans, strict=True)]
     images = _jpeg(images, [p.second.quality for p in plans])
-    images = [
-        x if p.sinc_before_jpeg else _final_filter(x, p, lr_size) for x, p in zip(images, plans, strict=True)
-    ]
+    images = [x if p.sinc_before_jpeg else _final(x, p, lr_size) for x, p in zip(images, plans, strict=True)]
     return _quantise(torch.cat(images))
 
 
-def _final_filter(x: Tensor, plan: _Plan, size: tuple[int, int]) -> Tensor:
+def _final(x: Tensor, plan: _Plan, size: tuple[int, int]) -> Tensor:
     x = _resize(x, size, plan.final_mode)
     return filter2d(x, plan.final_sinc) if plan.final_sinc is not None else x
 
@@ -308,6 +274,7 @@ def _jpeg(images: list[Tensor], qualities: list[int]) -> list[Tensor]:
 # ---- what the trainer calls -----------------------------------------------------------------------
 
 
+@dataclass
 class TrainingDegradation:
     """Per-iteration (LR input, loss target, discriminator's real image) from a training batch.
 
@@ -318,48 +285,32 @@ class TrainingDegradation:
       real images stay unsharpened (Real-ESRGAN's l1_gt_usm / percep_gt_usm true, gan_gt_usm false).
     """
 
-    def __init__(
-        self,
-        kind: str,
-        scale: int,
-        seed: int,
-        batch_size: int,
-        *,
-        gaussian: GaussianDegradation | None = None,
-        realesrgan: RealESRGANDegradation | None = None,
-        usm_sharpen_gt: bool = False,
-        rank: int = 0,
-        world_size: int = 1,
-    ) -> None:
-        self.kind = degradation_name(kind)
-        self.scale = scale
-        self.seed = seed
-        self.batch_size = batch_size
-        self.gaussian = gaussian or GaussianDegradation()
-        self.realesrgan = realesrgan or RealESRGANDegradation()
-        self.usm_sharpen_gt = usm_sharpen_gt
-        self.rank = rank
-        self.local_batch = batch_size // world_size
+    kind: str
+    scale: int
+    seed: int
+    batch_size: int  # the global batch (all ranks together)
+    _: KW_ONLY
+    gaussian: GaussianDegradation = field(default_factory=GaussianDegradation)
+    realesrgan: RealESRGANDegradation = field(default_factory=RealESRGANDegradation)
+    usm_sharpen_gt: bool = False
+    rank: int = 0
+    world_size: int = 1
+
+    def __post_init__(self) -> None:
+        self.kind = degradation_name(self.kind)
 
     @classmethod
     def from_data_config(cls, data: Any, scale: int, seed: int, *, rank: int = 0, world_size: int = 1):
         """From the training config's `data` section; None when the batch is used as it comes."""
         if data.degradation == "bicubic" and not data.usm_sharpen_gt:
             return None
+        sections = {k: getattr(data, k) for k in ("gaussian", "realesrgan", "usm_sharpen_gt")}
         return cls(
-            data.degradation,
-            scale,
-            seed,
-            data.batch_size,
-            gaussian=data.gaussian,
-            realesrgan=data.realesrgan,
-            usm_sharpen_gt=data.usm_sharpen_gt,
-            rank=rank,
-            world_size=world_size,
+            data.degradation, scale, seed, data.batch_size, **sections, rank=rank, world_size=world_size
         )
 
     def seeds(self, iteration: int, count: int) -> list[int]:
-        first = iteration * self.batch_size + self.rank * self.local_batch
+        first = iteration * self.batch_size + self.rank * (self.batch_size // self.world_size)
         return [degradation_seed(self.seed, n) for n in range(first, first + count)]
 
     @torch.no_grad()
