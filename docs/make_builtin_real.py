@@ -5,8 +5,8 @@
 or step by step:
 
     esrgan train configs/builtin_real_x4.yaml                        # distillation pairs + L1 stage
-    esrgan train configs/builtin_real_x4_gan.yaml                    # + discriminator (packaged)
-    PYTHONPATH=. python docs/make_builtin_real.py runs/builtin_real_x4_gan  # this script
+    esrgan train configs/builtin_real_x4_fourier.yaml                # + Fourier-amplitude loss (packaged)
+    PYTHONPATH=. python docs/make_builtin_real.py runs/builtin_real_x4_fourier  # this script
 
 Scores, on the held-out photos (chelsea, china, grace_hopper: never trained on), for two LR sets:
 `realesrgan` (the training pipeline's degradation with the fixed validation seeds: the run's
@@ -48,7 +48,7 @@ def jpeg(image: np.ndarray, quality: int = 40) -> np.ndarray:
 
 def lineage(config: dict) -> dict:
     """init, iterations and config of this run; for a stage 2 (started from a packaged stage-1 file,
-    e.g. configs/builtin_real_x4_gan.yaml) the stage-1 file's own init, iterations and config too."""
+    e.g. configs/builtin_real_x4_fourier.yaml) the stage-1 file's own init, iterations and config too."""
     init = config["generator"].get("pretrained")
     this = {"iterations": int(config["total_iters"]), "config": config}
     if init == "realesr-animevideov3":
@@ -159,7 +159,7 @@ def train_both_stages() -> Path:
     from esrgan.training.config import load_config
     from esrgan.training.trainer import train
 
-    for name in ("builtin_real_x4", "builtin_real_x4_gan"):
+    for name in ("builtin_real_x4", "builtin_real_x4_fourier"):
         cfg = load_config(ROOT / "configs" / f"{name}.yaml", [])
         train(cfg, resume=True)
     return Path(cfg.output_dir) / cfg.name

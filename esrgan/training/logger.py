@@ -62,7 +62,15 @@ class RunLogger:
         if not self.enabled:
             return
         n_g = sum(p.numel() for p in net_g.parameters())
-        stage = "GAN (stage 2)" if net_d is not None else "PSNR-oriented (stage 1)"
+        loss = self.cfg.loss
+        weights = {"pixel": loss.pixel_weight, "perceptual": loss.perceptual_weight}
+        weights.update(fourier=loss.fourier_weight, gan=loss.gan_weight)
+        terms = " + ".join(f"{w:g} {name}" for name, w in weights.items() if w > 0)
+        pixel_only = loss.perceptual_weight == loss.fourier_weight == 0
+        stage = (
+            "GAN (stage 2)" if net_d is not None else "PSNR-oriented (stage 1)" if pixel_only else "no GAN"
+        )
+        stage += f", loss {terms}"
         self.info(
             f"run {self.cfg.name}: {stage}, {type(net_g).__name__} x{net_g.scale} with {n_g:,} parameters"
             + (f", discriminator {sum(p.numel() for p in net_d.parameters()):,}" if net_d else "")
