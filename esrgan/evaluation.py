@@ -98,7 +98,10 @@ def check_niqe_possible(dataset: ValidationDataset, crop_border: int) -> None:
     inner = {n: (h - 2 * crop_border, w - 2 * crop_border) for n, (h, w) in sizes.items()}
     if not any((h // BLOCK_SIZE) * (w // BLOCK_SIZE) >= 2 for h, w in inner.values() if h > 0 and w > 0):
         name, (h, w) = next(iter(sizes.items()))
-        raise ESRGANError(f"no image is large enough for NIQE (e.g. {name}, {w}x{h}); give Ma's model")
+        raise ESRGANError(
+            f"no image is large enough for NIQE (e.g. {name}, {w}x{h}, after a {crop_border}-pixel border); "
+            "use larger images or give Ma's model"
+        )
 
 
 def super_resolve(
@@ -147,7 +150,12 @@ REPORT_KEYS = tuple(METRICS[name].report_key for name in REPORT_METRICS)  # rmse
 
 def report_metrics(use_niqe: bool, ma_model: Any) -> list[str]:
     """What the reports measure: RMSE/PSNR/SSIM on Y, NIQE unless skipped, PI with Ma's model."""
-    return ["rmse", "psnr", "ssim"] + ["niqe"] * use_niqe + ["pi"] * (ma_model is not None)
+    names = ["rmse", "psnr", "ssim"]
+    if use_niqe:
+        names.append("niqe")
+    if ma_model is not None:
+        names.append("pi")
+    return names
 
 
 def report_row(values: Mapping[str, Value]) -> dict[str, Value]:
@@ -310,7 +318,9 @@ def evaluate(
         ma_model = resolve_ma_model(ma_model)
     check_aggregation(aggregation)
     runners = _runners(models, scale, tile, tile_overlap, device)
-    crop = scale if crop_border is None else int(crop_border)  # checked by the metrics (crop_borders)
+    crop = scale if crop_border is None else int(crop_border)
+    if crop < 0:  # before any model runs
+        raise ESRGANError(f"crop border must be >= 0, got {crop}")
     dataset = open_benchmark(hr_dir, lr_dir, scale, max_images=max_images)
     from tqdm import tqdm
 

@@ -387,3 +387,12 @@ def test_bad_input_in_a_subprocess(world, case_id):
         return proc.returncode, proc.stderr
 
     _check(world, run)
+
+
+def test_a_tile_that_is_not_a_size_is_refused_not_read_as_no_tiling():
+    image = np.zeros((8, 8, 3), np.uint8)
+    cases = [("", "a number of pixels or 'auto'"), ("big", "a number of pixels"), (0.5, "at least")]
+    for bad, needle in cases:
+        with pytest.raises(ESRGANError, match=needle):
+            esrgan.upscale(_tiny_x2(), image, tile=bad)
+    assert esrgan.upscale(_tiny_x2(), image, tile=0).shape == (16, 16, 3)  # 0 and None: no tiling

@@ -345,3 +345,13 @@ def test_no_sample_photos_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.M
     assert samples.sample_photos() == []
     with pytest.raises(ESRGANError, match="pip install scikit-image"):
         samples.materialize_sample_split(tmp_path)
+
+
+def test_an_image_that_changed_since_the_dataset_was_built_is_a_clear_error(tmp_path: Path) -> None:
+    """Crops are planned from the headers: pixels of another size must not reach the batch."""
+    rng = np.random.default_rng(2)
+    Image.fromarray(_random_image(rng, 48, 48)).save(tmp_path / "a.png")
+    dataset = SingleImageDataset(tmp_path, SCALE, hr_crop=32, cache=False)
+    Image.fromarray(_random_image(rng, 40, 56)).save(tmp_path / "a.png")
+    with pytest.raises(ESRGANError, match="decoded as 56x40, header said 48x48"):
+        dataset[(0, 0)]

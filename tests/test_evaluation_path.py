@@ -11,6 +11,7 @@ import pytest
 import esrgan
 from esrgan.cli.main import main
 from esrgan.data.datasets import ValidationDataset
+from esrgan.evaluation import evaluate
 from esrgan.images.bicubic import imresize
 from esrgan.images.image_io import write_image
 from esrgan.training.validation import validate
@@ -163,3 +164,10 @@ def test_an_image_without_a_ma_score_gets_no_pi_and_the_others_keep_theirs():
     assert [r["pi"] for r in rows] == [pytest.approx(0.5 * (4 + niqe)), None, pytest.approx(0.5 * (4 + niqe))]
     assert all(r["niqe"] == pytest.approx(niqe) for r in rows)  # NIQE stands where PI could not
     assert notes == ["Ma's score is undefined for this image"]
+
+
+def test_a_negative_crop_border_is_refused_before_any_model_runs(tmp_path):
+    """evaluate's own message ("crop border"), not the metric's ("crop_border") after a model ran."""
+    write_image(tmp_path / "a.png", np.zeros((32, 32, 3), np.uint8))
+    with pytest.raises(esrgan.ESRGANError, match="^crop border must be >= 0, got -1$"):
+        evaluate({"m": nearest_model()}, tmp_path, crop_border=-1)

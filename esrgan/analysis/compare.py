@@ -107,7 +107,8 @@ def compare_models(
     for name, (h, w) in sizes.items():
         if crop.left + crop.width > w or crop.top + crop.height > h:
             raise ESRGANError(
-                f"--crop {crop.left},{crop.top},{crop.width},{crop.height} is outside {name} ({w}x{h})"
+                f"--crop {crop.left},{crop.top},{crop.width},{crop.height} (LEFT,TOP,WIDTH,HEIGHT) is "
+                f"outside {name} ({w}x{h} after cropping to the scale)"
             )
 
     runners = {GROUND_TRUTH: lambda pair: pair.hr, BICUBIC: lambda pair: pair.bicubic(scale)}

@@ -46,7 +46,9 @@ def augmentation(value: bool | str) -> str:
 def restrict(k: int, mode: str) -> int:
     """Transform `k` (drawn uniformly from 0..7) limited to what `mode` allows, still uniform there:
     `hflip` keeps only bit 0 (the horizontal flip, probability 1/2), `none` the identity."""
-    return k if mode == "dihedral" else k & 1 if mode == "hflip" else 0
+    if mode == "dihedral":
+        return k
+    return k & 1 if mode == "hflip" else 0
 
 
 def dihedral(x: np.ndarray, k: int) -> np.ndarray:

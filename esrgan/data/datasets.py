@@ -56,10 +56,11 @@ class _ImageStore:
 
     def __init__(self, files: list[Path], sizes: list[tuple[int, int]], cache: bool, limit_mb: int) -> None:
         self.files = files
+        self.sizes = sizes
         self._cache: list[np.ndarray] | None = None
         total_mb = sum(3 * h * w for h, w in sizes) / 2**20  # at 8 bits; 16-bit files take twice this
         if cache and total_mb <= limit_mb:
-            self._cache = [load_rgb(p) for p in files]
+            self._cache = [self._decode(i) for i in range(len(files))]
         elif cache:
             log.warning(
                 f"not caching {len(files)} images ({total_mb:.0f} MB decoded, over the {limit_mb} MB limit): "
@@ -67,11 +68,21 @@ class _ImageStore:
             )
 
     def __getitem__(self, index: int) -> np.ndarray:
-        return self._cache[index] if self._cache is not None else load_rgb(self.files[index])
+        return self._cache[index] if self._cache is not None else self._decode(index)
 
     @property
     def cached(self) -> bool:
         return self._cache is not None
+
+    def _decode(self, index: int) -> np.ndarray:
+        """The pixels, refused when they disagree with the header the crops were planned from."""
+        array = load_rgb(self.files[index])
+        if array.shape[:2] != self.sizes[index]:
+            h, w = self.sizes[index]
+            raise ESRGANError(
+                f"{self.files[index]}: decoded as {array.shape[1]}x{array.shape[0]}, header said {w}x{h}"
+            )
+        return array
 
 
 class _TrainingDataset:

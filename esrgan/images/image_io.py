@@ -279,7 +279,8 @@ def _from_pil(im: Image.Image) -> ImageData:
         alpha = None
         if has_trns and isinstance(im.info["transparency"], int):
             alpha = (a != im.info["transparency"]).astype(np.uint16) * np.uint16(65535)
-        return _data(a[..., None], 16, alpha, "16-bit grayscale" + (" + transparency" if has_trns else ""))
+        label = "16-bit grayscale" + (" + transparency" if alpha is not None else "")
+        return _data(a[..., None], 16, alpha, label)
     if mode == "I":
         a = np.asarray(im)
         if a.size and (a.min() < 0 or a.max() > 65535):

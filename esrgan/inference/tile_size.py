@@ -24,13 +24,17 @@ def choose_tile(
     tile: int | str | None, model: torch.nn.Module | ModelDescriptor, device: torch.device, dtype: torch.dtype
 ) -> int | None:
     """Resolve the tile option to LR pixels (None = one whole-image pass)."""
+    if tile is None or tile == 0:
+        return None
     if tile == "auto":
         return auto_tile(model, device, dtype)
-    try:
-        tile = int(tile or 0)
-    except ValueError:
-        raise ESRGANError(f"tile must be a number of pixels or 'auto', not {tile!r}") from None
-    return check_tile(tile) if tile else None
+    if isinstance(tile, str):
+        try:
+            tile = int(tile)
+        except ValueError:
+            raise ESRGANError(f"tile must be a number of pixels or 'auto', not {tile!r}") from None
+        return choose_tile(tile, model, device, dtype)
+    return check_tile(tile)
 
 
 def check_tile(tile: int) -> int:
@@ -41,7 +45,8 @@ def check_tile(tile: int) -> int:
 
 
 def auto_tile(model: torch.nn.Module | ModelDescriptor, device: torch.device, dtype: torch.dtype) -> int:
-    """Largest tile that fits the memory available; on CPU also no larger than CPU_TILE (the fastest).
+    """Largest tile that fits the memory available; on CPU also no larger than CPU_TILE (the fastest:
+    throughput is flat up to about 192 px tiles and falls for larger ones, as activations leave the cache).
 
     Peak activation bytes per LR pixel: the widest conv's features at HR a few times over (the
     upsampling tail dominates RRDBNet: about four 64-channel HR tensors alive at once) plus the dense

@@ -11,9 +11,9 @@ picture is not re-guessed as BT.709 by players. BT.709 stays BT.709, limited ran
 
 from __future__ import annotations
 
-from collections import deque
+import queue
+import threading
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -293,15 +293,41 @@ def default_container(codec: str, others: list[Any]) -> str:
 
 def prefetched(items: Iterator[Any], depth: int = 3) -> Iterator[Any]:
     """`items` produced by a thread `depth` ahead, so decoding overlaps upscaling (bounded memory)."""
+    slots: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
     end = object()
-    pool = ThreadPoolExecutor(1, thread_name_prefix="esrgan-video-decode")
+
+    def put(entry: tuple[Any, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+            put((end, None))
+        except BaseException as exc:  # handed to the consumer, raised there
+            put((end, exc))
+
+    thread = threading.Thread(target=produce, name="esrgan-video-decode", daemon=True)
+    thread.start()
     try:
-        ahead = deque(pool.submit(next, items, end) for _ in range(depth))
-        while (item := ahead.popleft().result()) is not end:  # the producer's errors are raised here
-            ahead.append(pool.submit(next, items, end))
+        while True:
+            item, exc = slots.get()
+            if exc is not None:
+                raise exc
+            if item is end:
+                return
             yield item
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # the frame being decoded is finished, no more
+        stop.set()
+        thread.join(timeout=5)
 
 
 def _reason(exc: BaseException) -> str:

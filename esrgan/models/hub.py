@@ -169,7 +169,9 @@ def fetch_model(
 
 
 def human_size(size: int | None) -> str:
-    return "?" if size is None else f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 2**10:.0f} KB"
+    if size is None:
+        return "?"
+    return f"{size / 2**20:.1f} MB" if size >= 2**20 else f"{size / 2**10:.0f} KB"
 
 
 def _builtin(name: str) -> Path:

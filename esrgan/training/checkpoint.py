@@ -91,9 +91,13 @@ def _as_tuple(value: Any) -> Any:
 
 @dataclass
 class TrainState:
-    """Everything a run saves and restores, with `save` and `load` side by side: plain tensors and
-    numbers (`torch.load(weights_only=True)` reads them), RNGs included, so a resumed run continues
-    bit for bit."""
+    """Everything a run saves and restores, with `save` and `load` side by side.
+
+    The state file is a dict of plain tensors and numbers (`torch.load(weights_only=True)` reads
+    it): `format`, `iteration`, `bad_steps`, `config` (JSON), `net_g`, `opt_g`, `net_d`, `opt_d`,
+    `ema`, `scaler_g`, `scaler_d` and `rng` (Python, NumPy, torch and CUDA generators), so that a
+    resumed run continues bit for bit.
+    """
 
     net_g: nn.Module
     opt_g: torch.optim.Optimizer

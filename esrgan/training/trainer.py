@@ -127,6 +127,10 @@ def _train(
     run_dir = cfg.run_dir
     if cfg.amp != "none" and device.type != "cuda":
         raise ESRGANError(f"amp={cfg.amp} needs a CUDA device; use amp=none on {device.type}")
+    if cfg.data.batch_size % dist.world_size:
+        raise ESRGANError(
+            f"data.batch_size {cfg.data.batch_size} is not divisible by {dist.world_size} ranks"
+        )
     for key in ("val_hr", "val_lr", "train_lr"):
         folder = getattr(cfg.data, key)
         if folder and not Path(folder).is_dir():
