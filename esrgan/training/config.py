@@ -108,6 +108,7 @@ class LossConfig:
     vgg_random_init: bool = False  # random VGG features: tests and offline experiments only
     fourier_weight: float = 0.0  # 0 disables the Fourier-amplitude loss (esrgan/losses/fourier.py)
     fourier_window: int = 32  # its window side in HR pixels, at most data.hr_crop
+    fourier_log_scale: float = 0.0  # > 0: compare log(1 + c |F|) / c, weighting texture over low frequencies
     gan_type: GanType = "ragan"
     gan_weight: float = 0.0  # 0 disables the discriminator (stage 1); ESRGAN 5e-3, SRGAN 1e-3
 
@@ -332,6 +333,7 @@ def _check_ranges(config: Any, prefix: str) -> None:
         for key in weights:
             need(getattr(config, key) >= 0, key, "must be >= 0")
         need(config.fourier_window >= 2, "fourier_window", "must be >= 2")
+        need(config.fourier_log_scale >= 0, "fourier_log_scale", "must be >= 0")
         if not any(getattr(config, key) > 0 for key in weights):
             raise ESRGANError(
                 f"no loss to train on: set one of {', '.join(prefix + k for k in weights)} above 0"

@@ -160,7 +160,7 @@ def _train(
             raise ESRGANError(
                 f"loss.fourier_window {cfg.loss.fourier_window} exceeds data.hr_crop {cfg.data.hr_crop}"
             )
-        fourier = FourierLoss(cfg.loss.fourier_window, cfg.loss.fourier_weight)
+        fourier = FourierLoss(cfg.loss.fourier_window, cfg.loss.fourier_weight, cfg.loss.fourier_log_scale)
     perceptual = None
     if cfg.loss.perceptual_weight > 0:
         perceptual = PerceptualLoss(
