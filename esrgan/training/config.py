@@ -112,6 +112,11 @@ class LossConfig:
     gan_type: GanType = "ragan"
     gan_weight: float = 0.0  # 0 disables the discriminator (stage 1); ESRGAN 5e-3, SRGAN 1e-3
 
+    @property
+    def weights(self) -> dict[str, float]:
+        """Each loss term's weight by name: "pixel" for pixel_weight, and so on."""
+        return {k: getattr(self, f"{k}_weight") for k in ("pixel", "perceptual", "fourier", "gan")}
+
 
 @dataclass(frozen=True)
 class OptimConfig:
@@ -329,12 +334,12 @@ def _check_ranges(config: Any, prefix: str) -> None:
         need(0 < config.gamma <= 1, "gamma", "must be in (0, 1]")
         need(config.grad_clip >= 0, "grad_clip", "must be >= 0")
     elif isinstance(config, LossConfig):
-        weights = ("pixel_weight", "perceptual_weight", "fourier_weight", "gan_weight")
+        weights = [f"{k}_weight" for k in config.weights]
         for key in weights:
             need(getattr(config, key) >= 0, key, "must be >= 0")
         need(config.fourier_window >= 2, "fourier_window", "must be >= 2")
         need(config.fourier_log_scale >= 0, "fourier_log_scale", "must be >= 0")
-        if not any(getattr(config, key) > 0 for key in weights):
+        if not any(w > 0 for w in config.weights.values()):
             raise ESRGANError(
                 f"no loss to train on: set one of {', '.join(prefix + k for k in weights)} above 0"
             )

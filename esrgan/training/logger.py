@@ -63,9 +63,7 @@ class RunLogger:
             return
         n_g = sum(p.numel() for p in net_g.parameters())
         loss = self.cfg.loss
-        weights = {"pixel": loss.pixel_weight, "perceptual": loss.perceptual_weight}
-        weights.update(fourier=loss.fourier_weight, gan=loss.gan_weight)
-        terms = " + ".join(f"{w:g} {name}" for name, w in weights.items() if w > 0)
+        terms = " + ".join(f"{w:g} {name}" for name, w in loss.weights.items() if w > 0)
         pixel_only = loss.perceptual_weight == loss.fourier_weight == 0
         stage = (
             "GAN (stage 2)" if net_d is not None else "PSNR-oriented (stage 1)" if pixel_only else "no GAN"
