@@ -302,6 +302,9 @@ def _check_ranges(config: Any, prefix: str) -> None:
             need(getattr(config, key) > 0, key, "must be positive")
         need(0 <= config.ema_decay < 1, "ema_decay", "must be in [0, 1)")
         need(config.max_bad_steps > 0, "max_bad_steps", "must be positive")
+        window, crop = config.loss.fourier_window, config.data.hr_crop
+        if config.loss.fourier_weight > 0 and window > crop:
+            raise ESRGANError(f"loss.fourier_window {window} exceeds data.hr_crop {crop}")
     elif isinstance(config, GeneratorConfig):
         if config.architecture == "SRVGGNetCompact":
             need(config.scale in (1, 2, 3, 4, 8), "scale", "must be 1, 2, 3, 4 or 8")

@@ -156,10 +156,6 @@ def _train(
     pixel_loss = PixelLoss(cfg.loss.pixel, cfg.loss.pixel_weight) if cfg.loss.pixel_weight > 0 else None
     fourier = None
     if cfg.loss.fourier_weight > 0:
-        if cfg.loss.fourier_window > cfg.data.hr_crop:
-            raise ESRGANError(
-                f"loss.fourier_window {cfg.loss.fourier_window} exceeds data.hr_crop {cfg.data.hr_crop}"
-            )
         fourier = FourierLoss(cfg.loss.fourier_window, cfg.loss.fourier_weight, cfg.loss.fourier_log_scale)
     perceptual = None
     if cfg.loss.perceptual_weight > 0:
