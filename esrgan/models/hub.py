@@ -17,7 +17,6 @@ what it was trained on, for how long, the training config and PSNR-Y / SSIM-Y / 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -33,7 +32,7 @@ from esrgan.env import env_flag
 from esrgan.errors import ESRGANError
 from esrgan.models import official_ncnn
 from esrgan.models.catalogue import MODELS, KnownModel
-from esrgan.models.download import download, import_file
+from esrgan.models.download import download, import_file, sha256_of
 
 WEIGHTS_DIR = Path(__file__).resolve().parent.parent / "weights"  # package data; tests repoint it
 BUILTIN_FILES = {
@@ -264,7 +263,7 @@ def _builtin_row(name: str) -> dict[str, Any]:
         scale=meta.get("scale"),
         size=path.stat().st_size,
         status="packaged",
-        sha256=hashlib.sha256(path.read_bytes()).hexdigest(),
+        sha256=sha256_of(path),
     )
     return row
 
